@@ -1,0 +1,139 @@
+# Octopus Guard: build, test and run.
+#
+#   make                  build the three modules into $(BUILD)/modules
+#   make test             install dependencies, build, run unit and
+#                         integration tests
+#   make run              install dependencies, build, start the local stack
+#   make deps             install build/test/run dependencies with apt-get
+#   make SANITIZE=1 test  the same under AddressSanitizer + UBSan
+#   make NGINX_SRC=/path/to/nginx-x.y.z   build against another nginx tree
+
+SHELL := /bin/bash
+
+NGINX_SRC ?= /usr/share/nginx/src
+NGINX_BIN ?= /usr/sbin/nginx
+
+ifeq ($(SANITIZE),1)
+BUILD     ?= build/sanitize
+SAN_FLAGS  = -fsanitize=address,undefined -fno-omit-frame-pointer \
+             -fno-sanitize-recover=undefined
+else
+BUILD     ?= build/release
+SAN_FLAGS  =
+endif
+
+TOP       := $(CURDIR)
+NGX_BUILD  = $(BUILD)/nginx
+MODULES    = ngx_octopus_auth_module ngx_octopus_ratelimit_module \
+             ngx_octopus_audit_module
+SO_FILES   = $(MODULES:%=$(BUILD)/modules/%.so)
+
+CFLAGS_MOD = -g -O2 -fstack-protector-strong -D_FORTIFY_SOURCE=2 -fPIC \
+             $(SAN_FLAGS)
+LDFLAGS_MOD = -Wl,-z,relro -Wl,-z,now -fPIC $(SAN_FLAGS)
+
+# sources compiled into the modules: configure is re-run when this list or
+# the addon config changes
+ADDON_SRCS := $(sort $(wildcard common/*.[ch] ngx_octopus_*_module/*.[ch]))
+
+DEB_PACKAGES = gcc make perl curl ca-certificates openssl \
+               nginx nginx-dev libjwt-dev libhiredis-dev libpq-dev \
+               libpcre2-dev libssl-dev zlib1g-dev libcmocka-dev \
+               redis-server postgresql python3-jwt python3-cryptography \
+               libjson-perl
+
+export OCTOPUS_MODULES := $(abspath $(BUILD)/modules)
+export OCTOPUS_NGINX   := $(NGINX_BIN)
+export OCTOPUS_SANITIZE := $(SANITIZE)
+
+.PHONY: all modules tools deps test unit integration run stop clean
+
+# per-module make fragments add programs to TOOLS (built by `make`) and
+# their own targets (bench, fuzz, ...)
+TOOLS :=
+-include $(wildcard ngx_octopus_*_module/*.mk tools/*.mk bench/*.mk)
+
+all: modules tools
+
+tools: $(TOOLS)
+
+modules: $(SO_FILES)
+
+$(BUILD)/srclist: FORCE
+	@mkdir -p $(BUILD)
+	@echo "$(ADDON_SRCS) $(SAN_FLAGS) $(NGINX_SRC)" > $@.new
+	@cmp -s $@.new $@ || mv $@.new $@; rm -f $@.new
+
+$(NGX_BUILD)/objs/Makefile: config $(BUILD)/srclist
+	rm -rf $(NGX_BUILD)
+	mkdir -p $(NGX_BUILD)
+	cp -a $(NGINX_SRC)/. $(NGX_BUILD)/
+	cd $(NGX_BUILD) && \
+	    flags=; \
+	    if [ -f conf_flags ]; then . ./conf_flags; \
+	        flags="$${NGX_CONF_FLAGS[*]}"; fi; \
+	    bash -c "./configure $$flags --with-compat \
+	        --with-cc-opt='$(CFLAGS_MOD)' --with-ld-opt='$(LDFLAGS_MOD)' \
+	        --add-dynamic-module=$(TOP)" > configure.log 2>&1 \
+	    || { tail -20 configure.log; exit 1; }
+
+$(SO_FILES): $(NGX_BUILD)/objs/Makefile $(ADDON_SRCS)
+	$(MAKE) -C $(NGX_BUILD) -f objs/Makefile modules
+	mkdir -p $(BUILD)/modules
+	cp $(MODULES:%=$(NGX_BUILD)/objs/%.so) $(BUILD)/modules/
+
+FORCE:
+
+
+# dependencies: apt-get only when something is missing
+
+deps:
+	@missing=; for p in $(DEB_PACKAGES); do \
+	    dpkg-query -W -f='$${Status}' $$p 2>/dev/null \
+	        | grep -q 'install ok installed' || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	    echo "installing:$$missing"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+	        apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+
+
+# unit tests: t/unit/test_NAME.c, with t/unit/test_NAME.mk setting
+# test_NAME_SRCS (plain C sources under test) and test_NAME_LIBS
+
+UNIT_TESTS := $(patsubst t/unit/%.c,%,$(wildcard t/unit/test_*.c))
+-include $(wildcard t/unit/*.mk)
+
+UNIT_CFLAGS = -g -O1 -Wall -Wextra -Werror -Wno-unused-parameter \
+              -I common $(addprefix -I ,$(MODULES)) -I /usr/include/postgresql \
+              $(SAN_FLAGS)
+
+$(BUILD)/unit/%: t/unit/%.c $(ADDON_SRCS) $(wildcard t/unit/*.mk)
+	@mkdir -p $(BUILD)/unit
+	$(CC) $(UNIT_CFLAGS) -o $@ $< $($*_SRCS) $($*_LIBS) -lcmocka
+
+unit: $(UNIT_TESTS:%=$(BUILD)/unit/%)
+	@set -e; for t in $(UNIT_TESTS); do \
+	    echo "== $$t"; $(BUILD)/unit/$$t; done
+
+integration: modules
+	prove -I t/lib $(PROVE_FLAGS) $(or $(TESTS),t/*.t)
+
+test: deps
+	$(MAKE) modules tools
+	$(MAKE) unit
+	$(MAKE) integration
+
+
+# the local stack
+
+run: deps
+	$(MAKE) modules
+	perl -I t/lib tools/octopus-run
+
+stop:
+	perl -I t/lib tools/octopus-run --stop
+
+clean:
+	rm -rf build

@@ -1,0 +1,25 @@
+
+/*
+ * Copyright (C) Octopus Guard authors
+ *
+ * Declarations shared by the three Octopus Guard modules.  Every module
+ * carries its own copy of common/, so nothing here keeps mutable globals.
+ */
+
+
+#ifndef _NGX_OCTOPUS_COMMON_H_INCLUDED_
+#define _NGX_OCTOPUS_COMMON_H_INCLUDED_
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+
+
+#define NGX_OCTOPUS_VERSION  "0.1.0"
+
+
+ngx_int_t ngx_octopus_parse_kv(ngx_str_t *arg, ngx_str_t *key,
+    ngx_str_t *value);
+
+
+#endif /* _NGX_OCTOPUS_COMMON_H_INCLUDED_ */
