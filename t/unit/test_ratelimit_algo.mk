@@ -1,0 +1,4 @@
+test_ratelimit_algo_SRCS := \
+    ngx_octopus_ratelimit_module/ngx_octopus_ratelimit_algo.c \
+    ngx_octopus_ratelimit_module/ngx_octopus_ratelimit_field.c
+test_ratelimit_algo_LIBS :=
