@@ -1,0 +1,455 @@
+
+/*
+ * Copyright (C) Octopus Guard authors
+ */
+
+
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+
+#include "ngx_octopus_json.h"
+#include "ngx_octopus_audit_record.h"
+
+
+static size_t ngx_octopus_audit_copy_escape_len(const unsigned char *src,
+    size_t len);
+static unsigned char *ngx_octopus_audit_copy_escape(unsigned char *dst,
+    const unsigned char *src, size_t len);
+
+
+const ngx_octopus_audit_field_t
+    ngx_octopus_audit_fields[NGX_OCTOPUS_AUDIT_NFIELDS] =
+{
+    { "ts_us", 1 },
+    { "request_id", 0 },
+    { "node", 0 },
+    { "client", 0 },
+    { "user_name", 0 },
+    { "role", 0 },
+    { "auth_method", 0 },
+    { "api_key_id", 0 },
+    { "method", 0 },
+    { "host", 0 },
+    { "path", 0 },
+    { "query", 0 },
+    { "status", 1 },
+    { "bytes_sent", 1 },
+    { "request_length", 1 },
+    { "request_time_ms", 1 },
+    { "upstream_status", 0 },
+    { "upstream_time", 0 },
+    { "user_agent", 0 },
+    { "auth_result", 0 },
+    { "ratelimit_result", 0 },
+    { "event_type", 0 },
+    { "chain_id", 0 },
+    { "seq", 1 },
+    { "prev_hash", 0 },
+    { "hash", 0 }
+};
+
+
+const char  *ngx_octopus_audit_event_names[NGX_OCTOPUS_AUDIT_EV_N] = {
+    "api_call",
+    "failed_login_attempt",
+    "account_lockout",
+    "privilege_escalation",
+    "suspicious_api_usage",
+    "data_access_anomaly"
+};
+
+
+static const char  ngx_octopus_audit_hex[] = "0123456789abcdef";
+
+
+size_t
+ngx_octopus_audit_columns(char *dst, size_t size)
+{
+    int     n;
+    size_t  i, len;
+
+    len = 0;
+
+    for (i = 0; i < NGX_OCTOPUS_AUDIT_NFIELDS; i++) {
+        n = snprintf(dst + len, size - len, "%s%s", i ? ", " : "(",
+                     i == NGX_OCTOPUS_AUDIT_F_TS
+                     ? "ts" : ngx_octopus_audit_fields[i].name);
+
+        if (n < 0 || (size_t) n >= size - len) {
+            return 0;
+        }
+
+        len += n;
+    }
+
+    if (len + 2 > size) {
+        return 0;
+    }
+
+    dst[len++] = ')';
+    dst[len] = '\0';
+
+    return len;
+}
+
+
+/*
+ * The canonical record is, for every hashed field in order, the decimal
+ * length of its bytes, ':', the bytes and ';'.  It needs no escaping and is
+ * rebuilt byte for byte from a JSON line or a database row.
+ */
+
+size_t
+ngx_octopus_audit_canonical_len(const ngx_octopus_audit_rec_t *rec)
+{
+    size_t  i, n;
+
+    n = 0;
+
+    for (i = 0; i < NGX_OCTOPUS_AUDIT_NCANONICAL; i++) {
+        n += 20 + 2 + rec->f[i].len;
+    }
+
+    return n;
+}
+
+
+unsigned char *
+ngx_octopus_audit_canonical(unsigned char *dst,
+    const ngx_octopus_audit_rec_t *rec)
+{
+    int     n;
+    size_t  i;
+
+    for (i = 0; i < NGX_OCTOPUS_AUDIT_NCANONICAL; i++) {
+        n = snprintf((char *) dst, 22, "%zu:", rec->f[i].len);
+        dst += n;
+
+        if (rec->f[i].len) {
+            memcpy(dst, rec->f[i].data, rec->f[i].len);
+            dst += rec->f[i].len;
+        }
+
+        *dst++ = ';';
+    }
+
+    return dst;
+}
+
+
+int
+ngx_octopus_audit_hmac(const unsigned char *key, size_t key_len,
+    const unsigned char *buf, size_t len, unsigned char *out)
+{
+    size_t         i;
+    unsigned int   md_len;
+    unsigned char  md[EVP_MAX_MD_SIZE];
+
+    static const unsigned char  empty[1] = { 0 };
+
+    if (HMAC(EVP_sha256(), key_len ? key : empty, (int) key_len, buf, len,
+             md, &md_len)
+        == NULL || md_len != 32)
+    {
+        return -1;
+    }
+
+    for (i = 0; i < 32; i++) {
+        out[2 * i] = ngx_octopus_audit_hex[md[i] >> 4];
+        out[2 * i + 1] = ngx_octopus_audit_hex[md[i] & 0x0f];
+    }
+
+    return 0;
+}
+
+
+size_t
+ngx_octopus_audit_json_len(const ngx_octopus_audit_rec_t *rec)
+{
+    size_t  i, n;
+
+    n = 2 + 1;
+
+    for (i = 0; i < NGX_OCTOPUS_AUDIT_NFIELDS; i++) {
+        n += strlen(ngx_octopus_audit_fields[i].name) + 6
+             + ngx_octopus_json_escape_len(rec->f[i].data, rec->f[i].len);
+    }
+
+    return n;
+}
+
+
+unsigned char *
+ngx_octopus_audit_json(unsigned char *dst, const ngx_octopus_audit_rec_t *rec)
+{
+    size_t   i, n;
+    int      quote;
+
+    *dst++ = '{';
+
+    for (i = 0; i < NGX_OCTOPUS_AUDIT_NFIELDS; i++) {
+        if (i) {
+            *dst++ = ',';
+        }
+
+        *dst++ = '"';
+        n = strlen(ngx_octopus_audit_fields[i].name);
+        memcpy(dst, ngx_octopus_audit_fields[i].name, n);
+        dst += n;
+        *dst++ = '"';
+        *dst++ = ':';
+
+        if (ngx_octopus_audit_fields[i].number && rec->f[i].len == 0) {
+            *dst++ = '0';
+            continue;
+        }
+
+        quote = !ngx_octopus_audit_fields[i].number;
+
+        if (quote) {
+            *dst++ = '"';
+        }
+
+        dst = ngx_octopus_json_escape(dst, rec->f[i].data, rec->f[i].len);
+
+        if (quote) {
+            *dst++ = '"';
+        }
+    }
+
+    *dst++ = '}';
+    *dst++ = '\n';
+
+    return dst;
+}
+
+
+static size_t
+ngx_octopus_audit_copy_escape_len(const unsigned char *src, size_t len)
+{
+    size_t  n;
+
+    n = len;
+
+    while (len--) {
+        switch (*src++) {
+        case '\\': case '\n': case '\r': case '\t':
+            n++;
+        }
+    }
+
+    return n;
+}
+
+
+static unsigned char *
+ngx_octopus_audit_copy_escape(unsigned char *dst, const unsigned char *src,
+    size_t len)
+{
+    unsigned char  c;
+
+    while (len--) {
+        c = *src++;
+
+        switch (c) {
+        case '\\': *dst++ = '\\'; *dst++ = '\\'; break;
+        case '\n': *dst++ = '\\'; *dst++ = 'n'; break;
+        case '\r': *dst++ = '\\'; *dst++ = 'r'; break;
+        case '\t': *dst++ = '\\'; *dst++ = 't'; break;
+        default:   *dst++ = c;
+        }
+    }
+
+    return dst;
+}
+
+
+size_t
+ngx_octopus_audit_copy_len(const ngx_octopus_audit_rec_t *rec)
+{
+    size_t  i, n;
+
+    n = sizeof("1970-01-01 00:00:00.000000+00") + 1;
+
+    for (i = 1; i < NGX_OCTOPUS_AUDIT_NFIELDS; i++) {
+        n += 3 + ngx_octopus_audit_copy_escape_len(rec->f[i].data,
+                                                   rec->f[i].len);
+    }
+
+    return n;
+}
+
+
+/* one line of COPY text format; ts as a timestamptz, "" as NULL */
+
+unsigned char *
+ngx_octopus_audit_copy(unsigned char *dst, const ngx_octopus_audit_rec_t *rec)
+{
+    int        n;
+    size_t     i;
+    time_t     sec;
+    struct tm  tm;
+
+    sec = (time_t) (rec->ts_us / 1000000);
+    gmtime_r(&sec, &tm);
+
+    n = snprintf((char *) dst, 40, "%04d-%02d-%02d %02d:%02d:%02d.%06d+00",
+                 tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
+                 tm.tm_min, tm.tm_sec, (int) (rec->ts_us % 1000000));
+    dst += n;
+
+    for (i = 1; i < NGX_OCTOPUS_AUDIT_NFIELDS; i++) {
+        *dst++ = '\t';
+
+        if (rec->f[i].len == 0) {
+            *dst++ = '\\';
+            *dst++ = 'N';
+            continue;
+        }
+
+        dst = ngx_octopus_audit_copy_escape(dst, rec->f[i].data,
+                                            rec->f[i].len);
+    }
+
+    *dst++ = '\n';
+
+    return dst;
+}
+
+
+static int
+ngx_octopus_audit_eq(const unsigned char *s, size_t len, const char *lit)
+{
+    return len == strlen(lit) && memcmp(s, lit, len) == 0;
+}
+
+
+/*
+ * One event per record, the most severe first: a lockout, a rate-limit
+ * rejection, a failed login, an RBAC denial, a data access anomaly.
+ */
+
+int
+ngx_octopus_audit_classify(const unsigned char *auth, size_t auth_len,
+    const unsigned char *rl, size_t rl_len, unsigned status, int login,
+    int anomaly)
+{
+    if (ngx_octopus_audit_eq(rl, rl_len, "locked")) {
+        return NGX_OCTOPUS_AUDIT_EV_ACCOUNT_LOCKOUT;
+    }
+
+    if (ngx_octopus_audit_eq(rl, rl_len, "limited")
+        || ngx_octopus_audit_eq(rl, rl_len, "banned"))
+    {
+        return NGX_OCTOPUS_AUDIT_EV_SUSPICIOUS_API_USAGE;
+    }
+
+    if ((login && status == 401)
+        || ngx_octopus_audit_eq(auth, auth_len, "invalid")
+        || ngx_octopus_audit_eq(auth, auth_len, "expired"))
+    {
+        return NGX_OCTOPUS_AUDIT_EV_FAILED_LOGIN;
+    }
+
+    if (ngx_octopus_audit_eq(auth, auth_len, "forbidden")) {
+        return NGX_OCTOPUS_AUDIT_EV_PRIVILEGE_ESCALATION;
+    }
+
+    if (anomaly) {
+        return NGX_OCTOPUS_AUDIT_EV_DATA_ACCESS_ANOMALY;
+    }
+
+    return NGX_OCTOPUS_AUDIT_EV_API_CALL;
+}
+
+
+/* FNV-1a, never 0 (0 marks a free slot) */
+
+uint64_t
+ngx_octopus_audit_user_key(const unsigned char *user, size_t len)
+{
+    uint64_t  h;
+
+    h = 0xcbf29ce484222325ULL;
+
+    while (len--) {
+        h ^= *user++;
+        h *= 0x100000001b3ULL;
+    }
+
+    return h ? h : 1;
+}
+
+
+#define NGX_OCTOPUS_AUDIT_PROBES  8
+
+int
+ngx_octopus_audit_anomaly_add(ngx_octopus_audit_anomaly_slot_t *slots,
+    size_t n, uint64_t key, uint64_t now_ms, uint64_t within_ms,
+    uint64_t bytes, uint64_t max_bytes, uint64_t max_requests)
+{
+    size_t                             i, idx;
+    ngx_octopus_audit_anomaly_slot_t  *s, *victim;
+
+    if (n == 0) {
+        return 0;
+    }
+
+    s = NULL;
+    victim = NULL;
+
+    for (i = 0; i < NGX_OCTOPUS_AUDIT_PROBES && i < n; i++) {
+        idx = (size_t) ((key + i) % n);
+
+        if (slots[idx].key == key) {
+            s = &slots[idx];
+            break;
+        }
+
+        if (victim == NULL
+            || slots[idx].key == 0
+            || (victim->key != 0
+                && slots[idx].window_start < victim->window_start))
+        {
+            if (victim == NULL || victim->key != 0) {
+                victim = &slots[idx];
+            }
+        }
+    }
+
+    if (s == NULL) {
+        s = victim;
+        s->key = key;
+        s->window_start = now_ms;
+        s->bytes = 0;
+        s->requests = 0;
+        s->flagged = 0;
+    }
+
+    if (now_ms >= s->window_start + within_ms) {
+        s->window_start = now_ms;
+        s->bytes = 0;
+        s->requests = 0;
+        s->flagged = 0;
+    }
+
+    s->bytes += bytes;
+    s->requests++;
+
+    if (s->flagged) {
+        return 0;
+    }
+
+    if ((max_bytes && s->bytes > max_bytes)
+        || (max_requests && s->requests > max_requests))
+    {
+        s->flagged = 1;
+        return 1;
+    }
+
+    return 0;
+}
