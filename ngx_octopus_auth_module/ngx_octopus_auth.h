@@ -1,0 +1,121 @@
+
+/*
+ * Copyright (C) Octopus Guard authors
+ *
+ * Internal declarations of ngx_octopus_auth_module shared by its files:
+ * configuration, request context, the handler and the variables.
+ */
+
+
+#ifndef _NGX_OCTOPUS_AUTH_H_INCLUDED_
+#define _NGX_OCTOPUS_AUTH_H_INCLUDED_
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include "ngx_octopus_common.h"
+#include "ngx_octopus_auth_jwt.h"
+#include "ngx_octopus_auth_rbac.h"
+
+
+#define NGX_OCTOPUS_AUTH_OFF          0
+#define NGX_OCTOPUS_AUTH_JWT          1
+#define NGX_OCTOPUS_AUTH_API_KEY      2
+#define NGX_OCTOPUS_AUTH_ANY          3
+#define NGX_OCTOPUS_AUTH_JWT_API_KEY  4
+#define NGX_OCTOPUS_AUTH_OPTIONAL     5
+
+
+/* $octopus_auth_result values */
+
+typedef enum {
+    NGX_OCTOPUS_AUTH_R_NONE = 0,
+    NGX_OCTOPUS_AUTH_R_OK,
+    NGX_OCTOPUS_AUTH_R_MISSING,
+    NGX_OCTOPUS_AUTH_R_INVALID,
+    NGX_OCTOPUS_AUTH_R_EXPIRED,
+    NGX_OCTOPUS_AUTH_R_FORBIDDEN,
+    NGX_OCTOPUS_AUTH_R_ANONYMOUS,
+    NGX_OCTOPUS_AUTH_R_PREFLIGHT,
+    NGX_OCTOPUS_AUTH_R_ERROR
+} ngx_octopus_auth_result_e;
+
+
+typedef struct {
+    ngx_array_t                keys;         /* ngx_octopus_jwt_key_t */
+    ngx_octopus_rbac_t        *rbac;
+    ngx_flag_t                 roles_set;
+    ngx_array_t                apikeys;      /* ngx_octopus_apikey_t */
+    ngx_str_t                  apikeys_file;
+    u_char                    *apikeys_conf_file;
+    ngx_uint_t                 apikeys_conf_line;
+} ngx_octopus_auth_main_conf_t;
+
+
+/* one require, require_method or rule directive */
+
+typedef struct {
+    ngx_octopus_rbac_rule_t    rule;         /* re is NULL unless a rule */
+    uint64_t                   roles;
+    ngx_array_t               *names;        /* ngx_str_t, resolved later */
+    u_char                    *file;
+    ngx_uint_t                 line;
+    unsigned                   resolved:1;
+} ngx_octopus_auth_req_t;
+
+
+typedef struct {
+    ngx_uint_t                 mode;
+    ngx_str_t                  issuer;       /* NUL-terminated */
+    ngx_str_t                  audience;     /* NUL-terminated */
+    time_t                     leeway;
+    time_t                     max_lifetime;
+    ngx_flag_t                 refresh_tokens;
+    ngx_str_t                  user_claim;   /* NUL-terminated */
+    ngx_str_t                  role_claim;   /* NUL-terminated */
+    ngx_http_complex_value_t  *token;
+    ngx_str_t                  api_key_header;
+
+    ngx_array_t               *require;      /* ngx_octopus_auth_req_t */
+    ngx_array_t               *require_method;
+    ngx_array_t               *rules;
+
+    ngx_array_t               *cors_origins; /* ngx_str_t */
+    u_char                    *cors_file;
+    ngx_uint_t                 cors_line;
+    ngx_str_t                  cors_methods;
+    ngx_str_t                  cors_headers;
+    ngx_flag_t                 cors_credentials;
+    time_t                     cors_max_age;
+
+    ngx_octopus_jwt_policy_t   policy;
+} ngx_octopus_auth_loc_conf_t;
+
+
+typedef struct {
+    ngx_octopus_auth_result_e  result;
+    const char                *reason;
+    ngx_uint_t                 status;       /* 0 (pass), 401, 403, 500 */
+    ngx_uint_t                 token_error;  /* error="invalid_token" */
+    ngx_str_t                  user;
+    ngx_str_t                  role;
+    ngx_str_t                  permissions;
+    ngx_str_t                  method;
+    ngx_str_t                  key_id;
+    ngx_str_t                  jti;
+    json_t                    *claims;
+    unsigned                   preflight:1;
+} ngx_octopus_auth_ctx_t;
+
+
+extern ngx_module_t  ngx_octopus_auth_module;
+
+
+ngx_int_t ngx_octopus_auth_handler(ngx_http_request_t *r);
+ngx_octopus_auth_ctx_t *ngx_octopus_auth_evaluate(ngx_http_request_t *r);
+ngx_int_t ngx_octopus_auth_add_variables(ngx_conf_t *cf);
+
+
+#endif /* _NGX_OCTOPUS_AUTH_H_INCLUDED_ */

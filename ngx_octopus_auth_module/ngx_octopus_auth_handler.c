@@ -1,0 +1,1113 @@
+
+/*
+ * Copyright (C) Octopus Guard authors
+ *
+ * The request side of ngx_octopus_auth_module: the access phase handler,
+ * the decision (computed once per request, also on demand by the
+ * variables before the access phase), identity headers for the upstream,
+ * 401/403 responses and CORS.
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include "ngx_octopus_auth.h"
+
+
+#define NGX_OCTOPUS_AUTH_MAX_API_KEY  512
+
+
+static ngx_str_t  ngx_octopus_auth_results[] = {
+    ngx_null_string,
+    ngx_string("ok"),
+    ngx_string("missing"),
+    ngx_string("invalid"),
+    ngx_string("expired"),
+    ngx_string("forbidden"),
+    ngx_string("anonymous"),
+    ngx_string("preflight"),
+    ngx_string("error")
+};
+
+
+static ngx_table_elt_t *ngx_octopus_auth_find_header(ngx_http_request_t *r,
+    u_char *name, size_t len);
+static ngx_int_t ngx_octopus_auth_strip(ngx_http_request_t *r);
+static ngx_int_t ngx_octopus_auth_set_header(ngx_http_request_t *r,
+    ngx_list_t *headers, char *name, ngx_str_t *value);
+static void ngx_octopus_auth_fail(ngx_octopus_auth_ctx_t *ctx,
+    ngx_octopus_auth_result_e result, ngx_uint_t status, const char *reason);
+static ngx_int_t ngx_octopus_auth_jwt(ngx_http_request_t *r,
+    ngx_octopus_auth_loc_conf_t *alcf, ngx_octopus_auth_ctx_t *ctx,
+    ngx_str_t *token, uint64_t *perms, uint64_t *roles);
+static ngx_int_t ngx_octopus_auth_api_key(ngx_http_request_t *r,
+    ngx_octopus_auth_ctx_t *ctx, ngx_str_t *key, uint64_t *perms,
+    uint64_t *roles);
+static void ngx_octopus_auth_rbac(ngx_http_request_t *r,
+    ngx_octopus_auth_loc_conf_t *alcf, ngx_octopus_auth_ctx_t *ctx,
+    uint64_t perms, uint64_t roles);
+static ngx_int_t ngx_octopus_auth_cors(ngx_http_request_t *r,
+    ngx_octopus_auth_loc_conf_t *alcf, ngx_uint_t *preflight);
+static ngx_int_t ngx_octopus_auth_send(ngx_http_request_t *r,
+    ngx_octopus_auth_ctx_t *ctx);
+static void ngx_octopus_auth_claims_cleanup(void *data);
+
+
+ngx_int_t
+ngx_octopus_auth_handler(ngx_http_request_t *r)
+{
+    ngx_int_t                     rc;
+    ngx_uint_t                    preflight;
+    ngx_octopus_auth_ctx_t       *ctx;
+    ngx_octopus_auth_loc_conf_t  *alcf;
+
+    if (r != r->main) {
+        return NGX_DECLINED;
+    }
+
+    alcf = ngx_http_get_module_loc_conf(r, ngx_octopus_auth_module);
+
+    if (alcf->mode == NGX_OCTOPUS_AUTH_OFF) {
+        return NGX_DECLINED;
+    }
+
+    ctx = ngx_http_get_module_ctx(r, ngx_octopus_auth_module);
+
+    /* a client never speaks for the gateway */
+
+    if (ngx_octopus_auth_strip(r) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    rc = ngx_octopus_auth_cors(r, alcf, &preflight);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    if (preflight) {
+        if (ctx == NULL) {
+            ctx = ngx_pcalloc(r->pool, sizeof(ngx_octopus_auth_ctx_t));
+            if (ctx == NULL) {
+                return NGX_HTTP_INTERNAL_SERVER_ERROR;
+            }
+
+            ngx_http_set_ctx(r, ctx, ngx_octopus_auth_module);
+        }
+
+        ctx->result = NGX_OCTOPUS_AUTH_R_PREFLIGHT;
+        ctx->preflight = 1;
+
+        return ngx_octopus_auth_send(r, ctx);
+    }
+
+    ctx = ngx_octopus_auth_evaluate(r);
+    if (ctx == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (ctx->status) {
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "octopus auth: %V, %s, user \"%V\"",
+                      &ngx_octopus_auth_results[ctx->result], ctx->reason,
+                      &ctx->user);
+
+        return ngx_octopus_auth_send(r, ctx);
+    }
+
+    if (ctx->result == NGX_OCTOPUS_AUTH_R_ANONYMOUS) {
+        return NGX_DECLINED;
+    }
+
+    if (ngx_octopus_auth_set_header(r, &r->headers_in.headers,
+                                    "X-Octopus-User", &ctx->user)
+           != NGX_OK
+        || ngx_octopus_auth_set_header(r, &r->headers_in.headers,
+                                       "X-Octopus-Role", &ctx->role)
+           != NGX_OK
+        || ngx_octopus_auth_set_header(r, &r->headers_in.headers,
+                                       "X-Octopus-Auth", &ctx->method)
+           != NGX_OK
+        || ngx_octopus_auth_set_header(r, &r->headers_in.headers,
+                                       "X-Octopus-Key-Id", &ctx->key_id)
+           != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return NGX_DECLINED;
+}
+
+
+ngx_octopus_auth_ctx_t *
+ngx_octopus_auth_evaluate(ngx_http_request_t *r)
+{
+    size_t                        len;
+    uint64_t                      perms, roles, kperms, kroles;
+    ngx_str_t                     token, key;
+    ngx_table_elt_t              *h;
+    ngx_octopus_auth_ctx_t       *ctx;
+    ngx_octopus_auth_loc_conf_t  *alcf;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_octopus_auth_module);
+    if (ctx && ctx->result != NGX_OCTOPUS_AUTH_R_NONE) {
+        return ctx;
+    }
+
+    alcf = ngx_http_get_module_loc_conf(r, ngx_octopus_auth_module);
+
+    if (ctx == NULL) {
+        ctx = ngx_pcalloc(r->pool, sizeof(ngx_octopus_auth_ctx_t));
+        if (ctx == NULL) {
+            return NULL;
+        }
+
+        ngx_http_set_ctx(r, ctx, ngx_octopus_auth_module);
+    }
+
+    if (alcf->mode == NGX_OCTOPUS_AUTH_OFF) {
+        return ctx;
+    }
+
+    /* credentials */
+
+    ngx_str_null(&token);
+    ngx_str_null(&key);
+
+    h = r->headers_in.authorization;
+
+    if (h && h->value.len > 7
+        && ngx_strncasecmp(h->value.data, (u_char *) "Bearer ", 7) == 0)
+    {
+        token.data = h->value.data + 7;
+        token.len = h->value.len - 7;
+
+        while (token.len && token.data[0] == ' ') {
+            token.data++;
+            token.len--;
+        }
+
+        while (token.len && token.data[token.len - 1] == ' ') {
+            token.len--;
+        }
+    }
+
+    if (token.len == 0 && alcf->token) {
+        if (ngx_http_complex_value(r, alcf->token, &token) != NGX_OK) {
+            return NULL;
+        }
+    }
+
+    h = ngx_octopus_auth_find_header(r, alcf->api_key_header.data,
+                                     alcf->api_key_header.len);
+    if (h) {
+        key = h->value;
+    }
+
+    perms = 0;
+    roles = 0;
+    kperms = 0;
+    kroles = 0;
+
+    switch (alcf->mode) {
+
+    case NGX_OCTOPUS_AUTH_JWT:
+        if (token.len == 0) {
+            ngx_octopus_auth_fail(ctx, NGX_OCTOPUS_AUTH_R_MISSING,
+                                  NGX_HTTP_UNAUTHORIZED, "missing token");
+            return ctx;
+        }
+
+        break;
+
+    case NGX_OCTOPUS_AUTH_API_KEY:
+        if (key.len == 0) {
+            ngx_octopus_auth_fail(ctx, NGX_OCTOPUS_AUTH_R_MISSING,
+                                  NGX_HTTP_UNAUTHORIZED, "missing api key");
+            return ctx;
+        }
+
+        ngx_str_null(&token);
+        break;
+
+    case NGX_OCTOPUS_AUTH_JWT_API_KEY:
+        if (token.len == 0 || key.len == 0) {
+            ngx_octopus_auth_fail(ctx, NGX_OCTOPUS_AUTH_R_MISSING,
+                                  NGX_HTTP_UNAUTHORIZED,
+                                  token.len ? "missing api key"
+                                            : "missing token");
+            return ctx;
+        }
+
+        break;
+
+    default: /* any, optional */
+        if (token.len == 0 && key.len == 0) {
+            if (alcf->mode == NGX_OCTOPUS_AUTH_OPTIONAL) {
+                ctx->result = NGX_OCTOPUS_AUTH_R_ANONYMOUS;
+                ngx_octopus_auth_rbac(r, alcf, ctx, 0, 0);
+
+                if (ctx->status) {
+                    ngx_octopus_auth_fail(ctx, NGX_OCTOPUS_AUTH_R_MISSING,
+                                          NGX_HTTP_UNAUTHORIZED,
+                                          "missing credentials");
+                }
+
+                return ctx;
+            }
+
+            ngx_octopus_auth_fail(ctx, NGX_OCTOPUS_AUTH_R_MISSING,
+                                  NGX_HTTP_UNAUTHORIZED,
+                                  "missing credentials");
+            return ctx;
+        }
+    }
+
+    if (token.len) {
+        if (ngx_octopus_auth_jwt(r, alcf, ctx, &token, &perms, &roles)
+            != NGX_OK)
+        {
+            return ctx;
+        }
+    }
+
+    if (alcf->mode != NGX_OCTOPUS_AUTH_JWT && key.len) {
+        if (ngx_octopus_auth_api_key(r, ctx, &key, &kperms, &kroles)
+            != NGX_OK)
+        {
+            return ctx;
+        }
+
+        if (token.len == 0) {
+            /* the key is the identity */
+            perms = kperms;
+            roles = kroles;
+            ctx->user = ctx->key_id;
+        }
+    }
+
+    if (token.len && ctx->key_id.len) {
+        ngx_str_set(&ctx->method, "jwt+api_key");
+
+    } else if (token.len) {
+        ngx_str_set(&ctx->method, "jwt");
+
+    } else {
+        ngx_str_set(&ctx->method, "api_key");
+    }
+
+    /* names of the roles and permissions, for headers and variables */
+
+    ctx->role.data = ngx_pnalloc(r->pool, 64 * NGX_OCTOPUS_RBAC_NAME_LEN);
+    ctx->permissions.data = ngx_pnalloc(r->pool,
+                                        64 * NGX_OCTOPUS_RBAC_NAME_LEN);
+    if (ctx->role.data == NULL || ctx->permissions.data == NULL) {
+        return NULL;
+    }
+
+    {
+        ngx_octopus_auth_main_conf_t  *amcf;
+
+        amcf = ngx_http_get_module_main_conf(r, ngx_octopus_auth_module);
+
+        len = ngx_octopus_rbac_format(amcf->rbac, roles, 1,
+                                      (char *) ctx->role.data,
+                                      64 * NGX_OCTOPUS_RBAC_NAME_LEN);
+        ctx->role.len = len;
+
+        len = ngx_octopus_rbac_format(amcf->rbac, perms, 0,
+                                      (char *) ctx->permissions.data,
+                                      64 * NGX_OCTOPUS_RBAC_NAME_LEN);
+        ctx->permissions.len = len;
+    }
+
+    ctx->result = NGX_OCTOPUS_AUTH_R_OK;
+
+    ngx_octopus_auth_rbac(r, alcf, ctx, perms, roles);
+
+    return ctx;
+}
+
+
+static void
+ngx_octopus_auth_fail(ngx_octopus_auth_ctx_t *ctx,
+    ngx_octopus_auth_result_e result, ngx_uint_t status, const char *reason)
+{
+    ctx->result = result;
+    ctx->status = status;
+    ctx->reason = reason;
+    ctx->token_error = (result == NGX_OCTOPUS_AUTH_R_INVALID
+                        || result == NGX_OCTOPUS_AUTH_R_EXPIRED);
+}
+
+
+/* a claim value that may travel in a header: printable, bounded */
+
+static ngx_int_t
+ngx_octopus_auth_header_safe(json_t *v, ngx_str_t *out)
+{
+    u_char  *p, *last;
+
+    if (!json_is_string(v)) {
+        return NGX_DECLINED;
+    }
+
+    out->data = (u_char *) json_string_value(v);
+    out->len = json_string_length(v);
+
+    if (out->len == 0 || out->len > 256) {
+        return NGX_DECLINED;
+    }
+
+    last = out->data + out->len;
+
+    for (p = out->data; p < last; p++) {
+        if (*p < 0x20 || *p == 0x7f) {
+            return NGX_DECLINED;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_octopus_auth_jwt(ngx_http_request_t *r, ngx_octopus_auth_loc_conf_t *alcf,
+    ngx_octopus_auth_ctx_t *ctx, ngx_str_t *token, uint64_t *perms,
+    uint64_t *roles)
+{
+    ngx_pool_cleanup_t            *cln;
+    ngx_octopus_jwt_result_t       res;
+    ngx_octopus_auth_main_conf_t  *amcf;
+
+    amcf = ngx_http_get_module_main_conf(r, ngx_octopus_auth_module);
+
+    ngx_octopus_jwt_verify(&alcf->policy, (char *) token->data, token->len,
+                           ngx_time(), &res);
+
+    json_decref(res.header);
+    res.header = NULL;
+
+    if (res.claims) {
+        cln = ngx_pool_cleanup_add(r->pool, 0);
+        if (cln == NULL) {
+            json_decref(res.claims);
+            ngx_octopus_auth_fail(ctx, NGX_OCTOPUS_AUTH_R_ERROR,
+                                  NGX_HTTP_INTERNAL_SERVER_ERROR,
+                                  "internal error");
+            return NGX_ERROR;
+        }
+
+        cln->handler = ngx_octopus_auth_claims_cleanup;
+        cln->data = res.claims;
+    }
+
+    switch (res.status) {
+
+    case NGX_OCTOPUS_JWT_OK:
+        break;
+
+    case NGX_OCTOPUS_JWT_EXPIRED:
+        ngx_octopus_auth_fail(ctx, NGX_OCTOPUS_AUTH_R_EXPIRED,
+                              NGX_HTTP_UNAUTHORIZED, res.reason);
+        return NGX_DECLINED;
+
+    case NGX_OCTOPUS_JWT_INVALID:
+        ngx_octopus_auth_fail(ctx, NGX_OCTOPUS_AUTH_R_INVALID,
+                              NGX_HTTP_UNAUTHORIZED, res.reason);
+        return NGX_DECLINED;
+
+    default:
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "octopus auth: JWT verification failed internally");
+        ngx_octopus_auth_fail(ctx, NGX_OCTOPUS_AUTH_R_ERROR,
+                              NGX_HTTP_INTERNAL_SERVER_ERROR,
+                              "internal error");
+        return NGX_ERROR;
+    }
+
+    /* only a verified token's claims are visible to the variables */
+
+    ctx->claims = res.claims;
+
+    if (ngx_octopus_auth_header_safe(json_object_get(res.claims,
+                                         (char *) alcf->user_claim.data),
+                                     &ctx->user)
+        != NGX_OK)
+    {
+        ctx->claims = NULL;
+        ngx_str_null(&ctx->user);
+        ngx_octopus_auth_fail(ctx, NGX_OCTOPUS_AUTH_R_INVALID,
+                              NGX_HTTP_UNAUTHORIZED, "invalid subject claim");
+        return NGX_DECLINED;
+    }
+
+    if (ngx_octopus_auth_header_safe(json_object_get(res.claims, "jti"),
+                                     &ctx->jti)
+        != NGX_OK)
+    {
+        ngx_str_null(&ctx->jti);
+    }
+
+    *perms = ngx_octopus_rbac_claims(amcf->rbac, res.claims,
+                                     alcf->role_claim.len
+                                     ? (char *) alcf->role_claim.data : NULL,
+                                     roles);
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_octopus_auth_claims_cleanup(void *data)
+{
+    json_decref(data);
+}
+
+
+static ngx_int_t
+ngx_octopus_auth_api_key(ngx_http_request_t *r, ngx_octopus_auth_ctx_t *ctx,
+    ngx_str_t *key, uint64_t *perms, uint64_t *roles)
+{
+    int                            i;
+    ngx_octopus_apikey_t          *k;
+    ngx_octopus_auth_main_conf_t  *amcf;
+
+    amcf = ngx_http_get_module_main_conf(r, ngx_octopus_auth_module);
+
+    if (key->len > NGX_OCTOPUS_AUTH_MAX_API_KEY) {
+        ngx_octopus_auth_fail(ctx, NGX_OCTOPUS_AUTH_R_INVALID,
+                              NGX_HTTP_UNAUTHORIZED, "invalid api key");
+        return NGX_DECLINED;
+    }
+
+    k = amcf->apikeys.elts;
+    i = ngx_octopus_apikey_lookup(k, amcf->apikeys.nelts, (char *) key->data,
+                                  key->len);
+    if (i < 0) {
+        ngx_octopus_auth_fail(ctx, NGX_OCTOPUS_AUTH_R_INVALID,
+                              NGX_HTTP_UNAUTHORIZED, "invalid api key");
+        return NGX_DECLINED;
+    }
+
+    ctx->key_id.data = (u_char *) k[i].id;
+    ctx->key_id.len = ngx_strlen(k[i].id);
+
+    if (k[i].expires && k[i].expires <= ngx_time()) {
+        ngx_octopus_auth_fail(ctx, NGX_OCTOPUS_AUTH_R_EXPIRED,
+                              NGX_HTTP_UNAUTHORIZED, "api key expired");
+        return NGX_DECLINED;
+    }
+
+    *roles = (uint64_t) 1 << k[i].role;
+    *perms = amcf->rbac->role_perms[k[i].role];
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_octopus_auth_rbac(ngx_http_request_t *r, ngx_octopus_auth_loc_conf_t *alcf,
+    ngx_octopus_auth_ctx_t *ctx, uint64_t perms, uint64_t roles)
+{
+    ngx_int_t                rc;
+    uint64_t                 need, need_roles;
+    ngx_uint_t               i;
+    ngx_octopus_auth_req_t  *req;
+
+    need = 0;
+    need_roles = 0;
+
+    if (alcf->require) {
+        req = alcf->require->elts;
+
+        for (i = 0; i < alcf->require->nelts; i++) {
+            need |= req[i].rule.perms;
+            need_roles |= req[i].roles;
+        }
+    }
+
+    if (alcf->require_method) {
+        req = alcf->require_method->elts;
+
+        for (i = 0; i < alcf->require_method->nelts; i++) {
+            if (req[i].rule.methods & r->method) {
+                need |= req[i].rule.perms;
+                need_roles |= req[i].roles;
+            }
+        }
+    }
+
+    if (alcf->rules) {
+        req = alcf->rules->elts;
+
+        for (i = 0; i < alcf->rules->nelts; i++) {
+            rc = ngx_octopus_rbac_rule_match(&req[i].rule,
+                                             (char *) r->uri.data, r->uri.len,
+                                             (uint32_t) r->method);
+            if (rc < 0) {
+                ngx_octopus_auth_fail(ctx, NGX_OCTOPUS_AUTH_R_ERROR,
+                                      NGX_HTTP_INTERNAL_SERVER_ERROR,
+                                      "internal error");
+                return;
+            }
+
+            if (rc) {
+                need |= req[i].rule.perms;
+                need_roles |= req[i].roles;
+            }
+        }
+    }
+
+    if ((perms & need) != need || (roles & need_roles) != need_roles) {
+        ngx_octopus_auth_fail(ctx, NGX_OCTOPUS_AUTH_R_FORBIDDEN,
+                              NGX_HTTP_FORBIDDEN, "insufficient permissions");
+    }
+}
+
+
+static ngx_table_elt_t *
+ngx_octopus_auth_find_header(ngx_http_request_t *r, u_char *name, size_t len)
+{
+    ngx_uint_t        i;
+    ngx_list_part_t  *part;
+    ngx_table_elt_t  *h;
+
+    part = &r->headers_in.headers.part;
+    h = part->elts;
+
+    for (i = 0; /* void */; i++) {
+
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                return NULL;
+            }
+
+            part = part->next;
+            h = part->elts;
+            i = 0;
+        }
+
+        if (h[i].key.len == len && ngx_strncasecmp(h[i].key.data, name, len)
+                                   == 0)
+        {
+            return &h[i];
+        }
+    }
+}
+
+
+static ngx_int_t
+ngx_octopus_auth_is_octopus(ngx_table_elt_t *h)
+{
+    return h->key.len >= 10
+           && ngx_strncasecmp(h->key.data, (u_char *) "X-Octopus-", 10) == 0;
+}
+
+
+/*
+ * Every incoming X-Octopus-* header goes: the list is rebuilt without them
+ * (the elements stay in the pool, so pointers such as headers_in.host
+ * remain valid).
+ */
+
+static ngx_int_t
+ngx_octopus_auth_strip(ngx_http_request_t *r)
+{
+    ngx_uint_t        i, found;
+    ngx_list_t        headers;
+    ngx_list_part_t  *part;
+    ngx_table_elt_t  *h, *nh;
+
+    found = 0;
+    part = &r->headers_in.headers.part;
+    h = part->elts;
+
+    for (i = 0; /* void */; i++) {
+
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                break;
+            }
+
+            part = part->next;
+            h = part->elts;
+            i = 0;
+        }
+
+        if (ngx_octopus_auth_is_octopus(&h[i])) {
+            found++;
+        }
+    }
+
+    if (found == 0) {
+        return NGX_OK;
+    }
+
+    ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                  "octopus auth: removed %ui client X-Octopus-* header(s)",
+                  found);
+
+    /* the old parts are walked from a copy of the list head */
+
+    headers = r->headers_in.headers;
+
+    if (ngx_list_init(&r->headers_in.headers, r->pool, 20,
+                      sizeof(ngx_table_elt_t))
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    part = &headers.part;
+    h = part->elts;
+
+    for (i = 0; /* void */; i++) {
+
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                break;
+            }
+
+            part = part->next;
+            h = part->elts;
+            i = 0;
+        }
+
+        if (ngx_octopus_auth_is_octopus(&h[i])) {
+            continue;
+        }
+
+        nh = ngx_list_push(&r->headers_in.headers);
+        if (nh == NULL) {
+            return NGX_ERROR;
+        }
+
+        *nh = h[i];
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_octopus_auth_set_header(ngx_http_request_t *r, ngx_list_t *headers,
+    char *name, ngx_str_t *value)
+{
+    size_t            len;
+    ngx_table_elt_t  *h;
+
+    if (value->len == 0) {
+        return NGX_OK;
+    }
+
+    h = ngx_list_push(headers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    len = ngx_strlen(name);
+
+    h->key.data = (u_char *) name;
+    h->key.len = len;
+    h->value = *value;
+
+    h->lowcase_key = ngx_pnalloc(r->pool, len);
+    if (h->lowcase_key == NULL) {
+        return NGX_ERROR;
+    }
+
+    h->hash = ngx_hash_strlow(h->lowcase_key, h->key.data, len);
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_octopus_auth_cors(ngx_http_request_t *r, ngx_octopus_auth_loc_conf_t *alcf,
+    ngx_uint_t *preflight)
+{
+    ngx_str_t         vary, yes, age;
+    ngx_uint_t        i, allowed;
+    ngx_str_t        *origins;
+    ngx_table_elt_t  *origin, *acrm;
+    u_char           *p;
+
+    *preflight = 0;
+
+    if (alcf->cors_origins == NULL) {
+        return NGX_OK;
+    }
+
+    origin = ngx_octopus_auth_find_header(r, (u_char *) "Origin", 6);
+    if (origin == NULL) {
+        return NGX_OK;
+    }
+
+    ngx_str_set(&vary, "Origin");
+
+    if (ngx_octopus_auth_set_header(r, &r->headers_out.headers, "Vary",
+                                    &vary)
+        != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    allowed = 0;
+    origins = alcf->cors_origins->elts;
+
+    for (i = 0; i < alcf->cors_origins->nelts; i++) {
+        if ((origins[i].len == 1 && origins[i].data[0] == '*')
+            || (origins[i].len == origin->value.len
+                && ngx_strncasecmp(origins[i].data, origin->value.data,
+                                   origins[i].len)
+                   == 0))
+        {
+            allowed = 1;
+            break;
+        }
+    }
+
+    if (!allowed) {
+        return NGX_OK;
+    }
+
+    if (ngx_octopus_auth_set_header(r, &r->headers_out.headers,
+                                    "Access-Control-Allow-Origin",
+                                    &origin->value)
+        != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (alcf->cors_credentials) {
+        ngx_str_set(&yes, "true");
+
+        if (ngx_octopus_auth_set_header(r, &r->headers_out.headers,
+                                        "Access-Control-Allow-Credentials",
+                                        &yes)
+            != NGX_OK)
+        {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+    }
+
+    if (r->method != NGX_HTTP_OPTIONS) {
+        return NGX_OK;
+    }
+
+    acrm = ngx_octopus_auth_find_header(r,
+                                   (u_char *) "Access-Control-Request-Method",
+                                   29);
+    if (acrm == NULL) {
+        return NGX_OK;
+    }
+
+    *preflight = 1;
+
+    if (ngx_octopus_auth_set_header(r, &r->headers_out.headers,
+                                    "Access-Control-Allow-Methods",
+                                    &alcf->cors_methods)
+           != NGX_OK
+        || ngx_octopus_auth_set_header(r, &r->headers_out.headers,
+                                       "Access-Control-Allow-Headers",
+                                       &alcf->cors_headers)
+           != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (alcf->cors_max_age > 0) {
+        p = ngx_pnalloc(r->pool, NGX_TIME_T_LEN);
+        if (p == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        age.data = p;
+        age.len = ngx_sprintf(p, "%T", alcf->cors_max_age) - p;
+
+        if (ngx_octopus_auth_set_header(r, &r->headers_out.headers,
+                                        "Access-Control-Max-Age", &age)
+            != NGX_OK)
+        {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * 204 for a preflight, else a JSON error with WWW-Authenticate.  The
+ * response is finished here: NGX_DONE stops the phase engine.
+ */
+
+static ngx_int_t
+ngx_octopus_auth_send(ngx_http_request_t *r, ngx_octopus_auth_ctx_t *ctx)
+{
+    u_char           *p;
+    size_t            len;
+    ngx_int_t         rc;
+    ngx_buf_t        *b;
+    ngx_str_t         www, type;
+    ngx_chain_t       out;
+    const char       *error, *reason;
+
+    if (ngx_http_discard_request_body(r) != NGX_OK) {
+        r->keepalive = 0;
+    }
+
+    if (ctx->preflight) {
+        r->headers_out.status = NGX_HTTP_NO_CONTENT;
+        r->headers_out.content_length_n = 0;
+        r->header_only = 1;
+
+        rc = ngx_http_send_header(r);
+        ngx_http_finalize_request(r, rc);
+
+        return NGX_DONE;
+    }
+
+    reason = ctx->reason ? ctx->reason : "unauthorized";
+
+    switch (ctx->status) {
+
+    case NGX_HTTP_FORBIDDEN:
+        error = "insufficient_scope";
+        break;
+
+    case NGX_HTTP_UNAUTHORIZED:
+        error = ctx->token_error ? "invalid_token" : "unauthorized";
+        break;
+
+    default:
+        error = "internal_error";
+        reason = "internal error";
+    }
+
+    if (ctx->status == NGX_HTTP_UNAUTHORIZED
+        || ctx->status == NGX_HTTP_FORBIDDEN)
+    {
+        len = sizeof("Bearer realm=\"octopus\", error=\"\", "
+                     "error_description=\"\"") - 1
+              + ngx_strlen(error) + ngx_strlen(reason);
+
+        p = ngx_pnalloc(r->pool, len);
+        if (p == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        www.data = p;
+
+        if (ctx->status == NGX_HTTP_UNAUTHORIZED && !ctx->token_error) {
+            p = ngx_cpymem(p, "Bearer realm=\"octopus\"",
+                           sizeof("Bearer realm=\"octopus\"") - 1);
+
+        } else {
+            p = ngx_sprintf(p, "Bearer realm=\"octopus\", error=\"%s\", "
+                            "error_description=\"%s\"", error, reason);
+        }
+
+        www.len = p - www.data;
+
+        if (ngx_octopus_auth_set_header(r, &r->headers_out.headers,
+                                        "WWW-Authenticate", &www)
+            != NGX_OK)
+        {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+    }
+
+    len = sizeof("{\"error\":\"\",\"reason\":\"\"}\n") - 1
+          + ngx_strlen(error) + ngx_strlen(reason);
+
+    b = ngx_create_temp_buf(r->pool, len);
+    if (b == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    /* both strings are static ASCII without quotes or backslashes */
+
+    b->last = ngx_sprintf(b->last, "{\"error\":\"%s\",\"reason\":\"%s\"}\n",
+                          error, reason);
+    b->last_buf = (r == r->main) ? 1 : 0;
+    b->last_in_chain = 1;
+
+    ngx_str_set(&type, "application/json");
+
+    r->headers_out.status = ctx->status;
+    r->headers_out.content_type = type;
+    r->headers_out.content_type_len = type.len;
+    r->headers_out.content_length_n = b->last - b->pos;
+
+    out.buf = b;
+    out.next = NULL;
+
+    rc = ngx_http_send_header(r);
+
+    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
+        ngx_http_finalize_request(r, rc);
+        return NGX_DONE;
+    }
+
+    ngx_http_finalize_request(r, ngx_http_output_filter(r, &out));
+
+    return NGX_DONE;
+}
+
+
+/* variables */
+
+
+static ngx_int_t
+ngx_octopus_auth_variable(ngx_http_request_t *r, ngx_http_variable_value_t *v,
+    uintptr_t data)
+{
+    ngx_str_t               *s;
+    ngx_octopus_auth_ctx_t  *ctx;
+
+    ctx = ngx_octopus_auth_evaluate(r);
+
+    if (ctx == NULL || ctx->result == NGX_OCTOPUS_AUTH_R_NONE) {
+        v->not_found = 1;
+        return NGX_OK;
+    }
+
+    if (data == (uintptr_t) -1) {
+        s = &ngx_octopus_auth_results[ctx->result];
+
+    } else {
+        s = (ngx_str_t *) ((char *) ctx + data);
+    }
+
+    if (s->len == 0) {
+        v->not_found = 1;
+        return NGX_OK;
+    }
+
+    v->len = s->len;
+    v->valid = 1;
+    v->no_cacheable = 1;
+    v->not_found = 0;
+    v->data = s->data;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_octopus_auth_claim_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data)
+{
+    ngx_str_t *name = (ngx_str_t *) data;
+
+    char                    *dump;
+    size_t                   len;
+    json_t                  *claim;
+    u_char                  *p;
+    ngx_octopus_auth_ctx_t  *ctx;
+
+    ctx = ngx_octopus_auth_evaluate(r);
+
+    if (ctx == NULL || ctx->claims == NULL
+        || name->len <= sizeof("octopus_jwt_claim_") - 1)
+    {
+        v->not_found = 1;
+        return NGX_OK;
+    }
+
+    len = name->len - (sizeof("octopus_jwt_claim_") - 1);
+
+    p = ngx_pnalloc(r->pool, len + 1);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_cpystrn(p, name->data + sizeof("octopus_jwt_claim_") - 1, len + 1);
+
+    claim = json_object_get(ctx->claims, (char *) p);
+    if (claim == NULL || json_is_null(claim)) {
+        v->not_found = 1;
+        return NGX_OK;
+    }
+
+    if (json_is_string(claim)) {
+        v->data = (u_char *) json_string_value(claim);
+        v->len = json_string_length(claim);
+
+    } else {
+        dump = json_dumps(claim, JSON_COMPACT | JSON_ENCODE_ANY);
+        if (dump == NULL) {
+            return NGX_ERROR;
+        }
+
+        v->len = ngx_strlen(dump);
+        v->data = ngx_pnalloc(r->pool, v->len);
+        if (v->data == NULL) {
+            free(dump);
+            return NGX_ERROR;
+        }
+
+        ngx_memcpy(v->data, dump, v->len);
+        free(dump);
+    }
+
+    v->valid = 1;
+    v->no_cacheable = 1;
+    v->not_found = 0;
+
+    return NGX_OK;
+}
+
+
+static ngx_http_variable_t  ngx_octopus_auth_vars[] = {
+
+    { ngx_string("octopus_user"), NULL, ngx_octopus_auth_variable,
+      offsetof(ngx_octopus_auth_ctx_t, user), NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("octopus_role"), NULL, ngx_octopus_auth_variable,
+      offsetof(ngx_octopus_auth_ctx_t, role), NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("octopus_permissions"), NULL, ngx_octopus_auth_variable,
+      offsetof(ngx_octopus_auth_ctx_t, permissions),
+      NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("octopus_auth_method"), NULL, ngx_octopus_auth_variable,
+      offsetof(ngx_octopus_auth_ctx_t, method), NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("octopus_api_key_id"), NULL, ngx_octopus_auth_variable,
+      offsetof(ngx_octopus_auth_ctx_t, key_id), NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("octopus_jwt_jti"), NULL, ngx_octopus_auth_variable,
+      offsetof(ngx_octopus_auth_ctx_t, jti), NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("octopus_auth_result"), NULL, ngx_octopus_auth_variable,
+      (uintptr_t) -1, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("octopus_jwt_claim_"), NULL,
+      ngx_octopus_auth_claim_variable, 0,
+      NGX_HTTP_VAR_NOCACHEABLE|NGX_HTTP_VAR_PREFIX, 0 },
+
+      ngx_http_null_variable
+};
+
+
+ngx_int_t
+ngx_octopus_auth_add_variables(ngx_conf_t *cf)
+{
+    ngx_http_variable_t  *var, *v;
+
+    for (v = ngx_octopus_auth_vars; v->name.len; v++) {
+        var = ngx_http_add_variable(cf, &v->name, v->flags);
+        if (var == NULL) {
+            return NGX_ERROR;
+        }
+
+        var->get_handler = v->get_handler;
+        var->data = v->data;
+    }
+
+    return NGX_OK;
+}
