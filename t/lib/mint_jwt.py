@@ -3,11 +3,14 @@
 of the module under test), plus hand-made malformed tokens.
 
 Usage: mint_jwt.py JSON
-  JSON: {"alg": "HS256", "key_file": path | "key": str | "key_b64url": str,
+  JSON: a spec, or an array of specs (one token printed per line); a spec:
+        {"alg": "HS256", "key_file": path | "key": str | "key_b64url": str,
          "headers": {...}, "claims": {...}, "now_offsets": {"exp": 300},
          "raw": "none" | "none_upper" | "hs_with_pem" (see below)}
   now_offsets: claims set to now + offset (seconds)
 Prints the token on stdout.
+
+       mint_jwt.py --jwks ALG:PATH:KID ...   prints a JWKS (PyJWT to_jwk)
 """
 
 import base64
@@ -23,8 +26,7 @@ def b64(data):
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 
 
-def main():
-    spec = json.loads(sys.argv[1])
+def mint(spec):
     claims = dict(spec.get("claims", {}))
     now = int(time.time())
     for name, off in spec.get("now_offsets", {}).items():
@@ -57,10 +59,40 @@ def main():
             h = hmac.HMAC(key, hashes.SHA256())
             h.update(signing.encode())
             sig = b64(h.finalize())
-        print(signing + "." + sig)
-        return
+        return signing + "." + sig
 
-    print(jwt.encode(claims, key, algorithm=alg, headers=headers or None))
+    return jwt.encode(claims, key, algorithm=alg, headers=headers or None)
+
+
+def jwk(alg, path, kid):
+    """JWK of a PEM public key (or an HMAC secret file), via PyJWT."""
+    with open(path, "rb") as f:
+        data = f.read()
+    if alg.startswith("HS"):
+        out = json.loads(jwt.algorithms.HMACAlgorithm.to_jwk(
+            data.rstrip(b"\r\n")))
+    else:
+        from cryptography.hazmat.primitives.serialization import \
+            load_pem_public_key
+        pub = load_pem_public_key(data)
+        cls = (jwt.algorithms.RSAAlgorithm if alg.startswith("RS")
+               else jwt.algorithms.ECAlgorithm)
+        out = json.loads(cls.to_jwk(pub))
+    out["kid"] = kid
+    out["alg"] = alg
+    out["use"] = "sig"
+    return out
+
+
+def main():
+    if sys.argv[1] == "--jwks":
+        # --jwks ALG:PATH:KID ...  prints a JWKS document
+        keys = [jwk(*a.split(":", 2)) for a in sys.argv[2:]]
+        print(json.dumps({"keys": keys}))
+        return
+    spec = json.loads(sys.argv[1])
+    for one in (spec if isinstance(spec, list) else [spec]):
+        print(mint(one))
 
 
 if __name__ == "__main__":
