@@ -109,8 +109,8 @@ is($t->psql('SELECT 40 + 2'), '42', 'psql query');
 $t->psql('CREATE TABLE t (v int); INSERT INTO t VALUES (1), (2)');
 
 $t->pg_signal('STOP');
-like(_state($t->{procs}{pg}), qr/^T/, 'frozen postmaster is stopped')
-    or diag(`cat /proc/$t->{procs}{pg}/stat`);
+ok($t->wait_for(sub { _state($t->{procs}{pg}) eq 'T' }, 5),
+   'frozen postmaster is stopped');
 $t->pg_signal('CONT');
 is($t->psql('SELECT count(*) FROM t'), '2', 'thawed PostgreSQL answers');
 
