@@ -2,64 +2,60 @@
 /*
  * Copyright (C) Octopus Guard authors
  *
- * ngx_octopus_ratelimit_module: sliding-window rate limits shared through
- * Redis, bans and login lockout.  This file holds the configuration; the
- * limiting itself arrives with the rate-limit features.
+ * ngx_octopus_ratelimit_module: sliding-window and GCRA rate limits shared
+ * through Redis (or kept in shared memory), bans and login lockout.  This
+ * file holds the directives, the configuration and the variables; the
+ * request side is in ngx_octopus_ratelimit_handler.c, the shared memory in
+ * ngx_octopus_ratelimit_shm.c, the Redis scripts in
+ * ngx_octopus_ratelimit_lua.c, the arithmetic in
+ * ngx_octopus_ratelimit_algo.c.
  */
 
 
-#include <ngx_config.h>
-#include <ngx_core.h>
-#include <ngx_http.h>
-
-#include "ngx_octopus_common.h"
-
-
-#define NGX_OCTOPUS_RL_SLIDING_WINDOW  0
-#define NGX_OCTOPUS_RL_GCRA            1
-
-
-typedef struct {
-    ngx_str_t                   name;
-    ngx_http_complex_value_t    key;
-    ngx_uint_t                  rate;        /* requests per period */
-    ngx_msec_t                  period;
-    ngx_uint_t                  burst;
-    ngx_uint_t                  algorithm;
-    size_t                      size;
-    ngx_str_t                   file;
-    ngx_uint_t                  line;
-} ngx_octopus_rl_zone_t;
-
-
-typedef struct {
-    ngx_array_t                 zones;       /* ngx_octopus_rl_zone_t * */
-} ngx_octopus_rl_main_conf_t;
-
-
-typedef struct {
-    ngx_octopus_rl_zone_t      *zone;
-    ngx_flag_t                  dry_run;
-} ngx_octopus_rl_limit_t;
-
-
-typedef struct {
-    ngx_array_t                *limits;      /* ngx_octopus_rl_limit_t */
-} ngx_octopus_rl_loc_conf_t;
+#include "ngx_octopus_ratelimit.h"
 
 
 static char *ngx_octopus_rl_zone(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_octopus_rl_limit(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+static char *ngx_octopus_rl_redis(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_octopus_rl_ban(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_octopus_rl_lockout(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static ngx_int_t ngx_octopus_rl_add_variables(ngx_conf_t *cf);
+static ngx_int_t ngx_octopus_rl_init(ngx_conf_t *cf);
 static void *ngx_octopus_rl_create_main_conf(ngx_conf_t *cf);
+static char *ngx_octopus_rl_init_main_conf(ngx_conf_t *cf, void *conf);
 static void *ngx_octopus_rl_create_loc_conf(ngx_conf_t *cf);
 static char *ngx_octopus_rl_merge_loc_conf(ngx_conf_t *cf, void *parent,
     void *child);
+static ngx_int_t ngx_octopus_rl_init_process(ngx_cycle_t *cycle);
+static void ngx_octopus_rl_exit_process(ngx_cycle_t *cycle);
+static char *ngx_octopus_rl_add_shm(ngx_conf_t *cf,
+    ngx_shm_zone_t **shm_zone, ngx_str_t *name, size_t size);
 static ngx_octopus_rl_zone_t *ngx_octopus_rl_find_zone(
     ngx_octopus_rl_main_conf_t *rmcf, ngx_str_t *name);
 static ngx_int_t ngx_octopus_rl_parse_rate(ngx_str_t *value,
     ngx_uint_t *rate, ngx_msec_t *period);
+static ngx_int_t ngx_octopus_rl_parse_ms(ngx_str_t *value, ngx_msec_t *ms);
+static ngx_int_t ngx_octopus_rl_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data);
+
+
+static ngx_conf_enum_t  ngx_octopus_rl_failure_modes[] = {
+    { ngx_string("local"), NGX_OCTOPUS_RL_FAIL_LOCAL },
+    { ngx_string("open"), NGX_OCTOPUS_RL_FAIL_OPEN },
+    { ngx_string("closed"), NGX_OCTOPUS_RL_FAIL_CLOSED },
+    { ngx_null_string, 0 }
+};
+
+
+static ngx_conf_num_bounds_t  ngx_octopus_rl_status_bounds = {
+    ngx_conf_check_num_bounds, 400, 599
+};
 
 
 static ngx_command_t  ngx_octopus_ratelimit_commands[] = {
@@ -78,16 +74,58 @@ static ngx_command_t  ngx_octopus_ratelimit_commands[] = {
       0,
       NULL },
 
+    { ngx_string("octopus_ratelimit_redis"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_1MORE,
+      ngx_octopus_rl_redis,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("octopus_ratelimit_redis_failure"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_enum_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_octopus_rl_main_conf_t, failure),
+      &ngx_octopus_rl_failure_modes },
+
+    { ngx_string("octopus_ratelimit_ban"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_1MORE,
+      ngx_octopus_rl_ban,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("octopus_ratelimit_status"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_octopus_rl_loc_conf_t, status),
+      &ngx_octopus_rl_status_bounds },
+
+    { ngx_string("octopus_ratelimit_login_field"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_octopus_rl_loc_conf_t, login_field),
+      NULL },
+
+    { ngx_string("octopus_ratelimit_lockout"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
+      ngx_octopus_rl_lockout,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
       ngx_null_command
 };
 
 
 static ngx_http_module_t  ngx_octopus_ratelimit_module_ctx = {
-    NULL,                                  /* preconfiguration */
-    NULL,                                  /* postconfiguration */
+    ngx_octopus_rl_add_variables,          /* preconfiguration */
+    ngx_octopus_rl_init,                   /* postconfiguration */
 
     ngx_octopus_rl_create_main_conf,       /* create main configuration */
-    NULL,                                  /* init main configuration */
+    ngx_octopus_rl_init_main_conf,         /* init main configuration */
 
     NULL,                                  /* create server configuration */
     NULL,                                  /* merge server configuration */
@@ -104,12 +142,52 @@ ngx_module_t  ngx_octopus_ratelimit_module = {
     NGX_HTTP_MODULE,                       /* module type */
     NULL,                                  /* init master */
     NULL,                                  /* init module */
-    NULL,                                  /* init process */
+    ngx_octopus_rl_init_process,           /* init process */
     NULL,                                  /* init thread */
     NULL,                                  /* exit thread */
-    NULL,                                  /* exit process */
+    ngx_octopus_rl_exit_process,           /* exit process */
     NULL,                                  /* exit master */
     NGX_MODULE_V1_PADDING
+};
+
+
+ngx_str_t  ngx_octopus_rl_result_names[] = {
+    ngx_null_string,
+    ngx_string("pass"),
+    ngx_string("limited"),
+    ngx_string("banned"),
+    ngx_string("locked"),
+    ngx_string("dry_run"),
+    ngx_string("error"),
+    ngx_string("fallback")
+};
+
+
+#define NGX_OCTOPUS_RL_VAR_RESULT     0
+#define NGX_OCTOPUS_RL_VAR_ZONE       1
+#define NGX_OCTOPUS_RL_VAR_REMAINING  2
+#define NGX_OCTOPUS_RL_VAR_LOGIN      3
+
+
+static ngx_http_variable_t  ngx_octopus_rl_vars[] = {
+
+    { ngx_string("octopus_ratelimit_result"), NULL,
+      ngx_octopus_rl_variable, NGX_OCTOPUS_RL_VAR_RESULT,
+      NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("octopus_ratelimit_zone"), NULL,
+      ngx_octopus_rl_variable, NGX_OCTOPUS_RL_VAR_ZONE,
+      NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("octopus_ratelimit_remaining"), NULL,
+      ngx_octopus_rl_variable, NGX_OCTOPUS_RL_VAR_REMAINING,
+      NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("octopus_login_user"), NULL,
+      ngx_octopus_rl_variable, NGX_OCTOPUS_RL_VAR_LOGIN,
+      NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+      ngx_http_null_variable
 };
 
 
@@ -149,6 +227,7 @@ ngx_octopus_rl_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     zone->name = value[1];
     zone->size = 10 * 1024 * 1024;
+    zone->algorithm = NGX_OCTOPUS_RL_SLIDING_WINDOW;
     zone->file = cf->conf_file->file.name;
     zone->line = cf->conf_file->line;
     have_burst = 0;
@@ -243,7 +322,8 @@ ngx_octopus_rl_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         return NGX_CONF_ERROR;
     }
 
-    return NGX_CONF_OK;
+    return ngx_octopus_rl_add_shm(cf, &zone->shm_zone, &zone->name,
+                                  zone->size);
 
 invalid:
 
@@ -367,6 +447,482 @@ ngx_octopus_rl_limit(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 }
 
 
+
+static char *
+ngx_octopus_rl_add_shm(ngx_conf_t *cf, ngx_shm_zone_t **shm_zone,
+    ngx_str_t *name, size_t size)
+{
+    u_char                *p;
+    ngx_str_t              shm_name;
+    ngx_octopus_rl_shm_t  *ctx;
+
+    ctx = ngx_pcalloc(cf->pool, sizeof(ngx_octopus_rl_shm_t));
+    if (ctx == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    /* a prefix keeps the name apart from limit_req's and others' zones */
+
+    shm_name.len = sizeof("octopus_ratelimit:") - 1 + name->len;
+    shm_name.data = ngx_pnalloc(cf->pool, shm_name.len);
+    if (shm_name.data == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    p = ngx_cpymem(shm_name.data, "octopus_ratelimit:",
+                   sizeof("octopus_ratelimit:") - 1);
+    ngx_memcpy(p, name->data, name->len);
+
+    ctx->name = *name;
+
+    *shm_zone = ngx_shared_memory_add(cf, &shm_name, size,
+                                      &ngx_octopus_ratelimit_module);
+    if (*shm_zone == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    if ((*shm_zone)->data) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "duplicate octopus_ratelimit zone \"%V\"", name);
+        return NGX_CONF_ERROR;
+    }
+
+    (*shm_zone)->init = ngx_octopus_rl_shm_init_zone;
+    (*shm_zone)->data = ctx;
+
+    return NGX_CONF_OK;
+}
+
+
+/* a positive time: "100ms", "1m", "15m", "1h" */
+
+static ngx_int_t
+ngx_octopus_rl_parse_ms(ngx_str_t *value, ngx_msec_t *ms)
+{
+    ngx_msec_t  t;
+
+    if (value->len == 0 || value->data[0] == '-') {
+        return NGX_ERROR;
+    }
+
+    t = ngx_parse_time(value, 0);
+
+    if (t == (ngx_msec_t) NGX_ERROR || t == 0) {
+        return NGX_ERROR;
+    }
+
+    *ms = t;
+
+    return NGX_OK;
+}
+
+
+static char *
+ngx_octopus_rl_redis(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_octopus_rl_main_conf_t *rmcf = conf;
+
+    ngx_int_t    rc;
+    ngx_str_t   *value, k, v;
+    ngx_uint_t   i;
+
+    if (rmcf->redis.name.len) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    if (ngx_octopus_redis_conf_address(cf, &rmcf->redis, &value[1])
+        != NGX_OK)
+    {
+        return NGX_CONF_ERROR;
+    }
+
+    for (i = 2; i < cf->args->nelts; i++) {
+
+        rc = ngx_octopus_redis_conf_option(cf, &rmcf->redis, &value[i]);
+
+        if (rc == NGX_OK) {
+            continue;
+        }
+
+        if (rc == NGX_ERROR) {
+            return NGX_CONF_ERROR;
+        }
+
+        if (ngx_octopus_parse_kv(&value[i], &k, &v) == NGX_OK
+            && k.len == 6 && ngx_strncmp(k.data, "prefix", 6) == 0
+            && v.len > 0
+            && ngx_strlchr(v.data, v.data + v.len, '{') == NULL
+            && ngx_strlchr(v.data, v.data + v.len, '}') == NULL)
+        {
+            rmcf->prefix = v;
+            continue;
+        }
+
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid octopus_ratelimit_redis parameter \"%V\"",
+                           &value[i]);
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+/* octopus_ratelimit_ban zone=ip after=5 within=1m for=15m */
+
+static char *
+ngx_octopus_rl_ban(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_octopus_rl_main_conf_t *rmcf = conf;
+
+    ngx_int_t               n;
+    ngx_str_t              *value, k, v, name;
+    ngx_uint_t              i, after;
+    ngx_msec_t              within, dur;
+    ngx_octopus_rl_zone_t  *zone;
+
+    value = cf->args->elts;
+
+    ngx_str_null(&name);
+    after = 0;
+    within = 0;
+    dur = 0;
+
+    for (i = 1; i < cf->args->nelts; i++) {
+
+        if (ngx_octopus_parse_kv(&value[i], &k, &v) != NGX_OK) {
+            goto invalid;
+        }
+
+        if (k.len == 4 && ngx_strncmp(k.data, "zone", 4) == 0) {
+            name = v;
+            continue;
+        }
+
+        if (k.len == 5 && ngx_strncmp(k.data, "after", 5) == 0) {
+            n = ngx_atoi(v.data, v.len);
+            if (n == NGX_ERROR || n == 0) {
+                goto invalid;
+            }
+
+            after = n;
+            continue;
+        }
+
+        if (k.len == 6 && ngx_strncmp(k.data, "within", 6) == 0) {
+            if (ngx_octopus_rl_parse_ms(&v, &within) != NGX_OK) {
+                goto invalid;
+            }
+
+            continue;
+        }
+
+        if (k.len == 3 && ngx_strncmp(k.data, "for", 3) == 0) {
+            if (ngx_octopus_rl_parse_ms(&v, &dur) != NGX_OK) {
+                goto invalid;
+            }
+
+            continue;
+        }
+
+        goto invalid;
+    }
+
+    if (name.len == 0 || after == 0 || within == 0 || dur == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "octopus_ratelimit_ban needs zone=, after=, "
+                           "within= and for=");
+        return NGX_CONF_ERROR;
+    }
+
+    zone = ngx_octopus_rl_find_zone(rmcf, &name);
+    if (zone == NULL) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "unknown octopus_ratelimit_zone \"%V\"", &name);
+        return NGX_CONF_ERROR;
+    }
+
+    if (zone->ban_after) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "duplicate octopus_ratelimit_ban for zone \"%V\"",
+                           &name);
+        return NGX_CONF_ERROR;
+    }
+
+    zone->ban_after = after;
+    zone->ban_within = within;
+    zone->ban_for = dur;
+
+    return NGX_CONF_OK;
+
+invalid:
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "invalid octopus_ratelimit_ban parameter \"%V\"",
+                       &value[i]);
+    return NGX_CONF_ERROR;
+}
+
+
+/*
+ * octopus_ratelimit_lockout key=$octopus_login_user failures=5 within=15m
+ *                           for=15m status=401[,403...]
+ */
+
+static char *
+ngx_octopus_rl_lockout(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_octopus_rl_loc_conf_t *rlcf = conf;
+
+    u_char                            *p, *last, *comma;
+    ngx_int_t                          n;
+    ngx_str_t                         *value, k, v;
+    ngx_uint_t                         i, *st;
+    ngx_octopus_rl_lockout_t          *lo;
+    ngx_octopus_rl_main_conf_t        *rmcf;
+    ngx_http_compile_complex_value_t   ccv;
+
+    if (rlcf->lockout != NGX_CONF_UNSET_PTR) {
+        return "is duplicate";
+    }
+
+    lo = ngx_pcalloc(cf->pool, sizeof(ngx_octopus_rl_lockout_t));
+    if (lo == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    if (ngx_array_init(&lo->status, cf->pool, 2, sizeof(ngx_uint_t))
+        != NGX_OK)
+    {
+        return NGX_CONF_ERROR;
+    }
+
+    value = cf->args->elts;
+
+    for (i = 1; i < cf->args->nelts; i++) {
+
+        if (ngx_octopus_parse_kv(&value[i], &k, &v) != NGX_OK) {
+            goto invalid;
+        }
+
+        if (k.len == 3 && ngx_strncmp(k.data, "key", 3) == 0) {
+            ngx_memzero(&ccv, sizeof(ngx_http_compile_complex_value_t));
+
+            ccv.cf = cf;
+            ccv.value = &v;
+            ccv.complex_value = &lo->key;
+
+            if (v.len == 0 || ngx_http_compile_complex_value(&ccv) != NGX_OK) {
+                goto invalid;
+            }
+
+            continue;
+        }
+
+        if (k.len == 8 && ngx_strncmp(k.data, "failures", 8) == 0) {
+            n = ngx_atoi(v.data, v.len);
+            if (n == NGX_ERROR || n == 0) {
+                goto invalid;
+            }
+
+            lo->failures = n;
+            continue;
+        }
+
+        if (k.len == 6 && ngx_strncmp(k.data, "within", 6) == 0) {
+            if (ngx_octopus_rl_parse_ms(&v, &lo->within) != NGX_OK) {
+                goto invalid;
+            }
+
+            continue;
+        }
+
+        if (k.len == 3 && ngx_strncmp(k.data, "for", 3) == 0) {
+            if (ngx_octopus_rl_parse_ms(&v, &lo->duration) != NGX_OK) {
+                goto invalid;
+            }
+
+            continue;
+        }
+
+        if (k.len == 6 && ngx_strncmp(k.data, "status", 6) == 0) {
+            p = v.data;
+            last = v.data + v.len;
+
+            while (p < last) {
+                comma = ngx_strlchr(p, last, ',');
+                if (comma == NULL) {
+                    comma = last;
+                }
+
+                n = ngx_atoi(p, comma - p);
+                if (n < 100 || n > 599) {
+                    goto invalid;
+                }
+
+                st = ngx_array_push(&lo->status);
+                if (st == NULL) {
+                    return NGX_CONF_ERROR;
+                }
+
+                *st = n;
+                p = comma + 1;
+            }
+
+            if (lo->status.nelts == 0) {
+                goto invalid;
+            }
+
+            continue;
+        }
+
+        goto invalid;
+    }
+
+    if (lo->key.value.data == NULL || lo->failures == 0 || lo->within == 0
+        || lo->duration == 0 || lo->status.nelts == 0)
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "octopus_ratelimit_lockout needs key=, failures=, "
+                           "within=, for= and status=");
+        return NGX_CONF_ERROR;
+    }
+
+    rlcf->lockout = lo;
+
+    /* one zone for every lockout: the key is the account, not the place */
+
+    rmcf = ngx_http_conf_get_module_main_conf(cf,
+                                              ngx_octopus_ratelimit_module);
+
+    if (rmcf->lockout_zone == NULL) {
+        static ngx_str_t  name = ngx_string("lockout");
+
+        if (ngx_octopus_rl_add_shm(cf, &rmcf->lockout_zone, &name,
+                                   4 * 1024 * 1024)
+            != NGX_CONF_OK)
+        {
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    return NGX_CONF_OK;
+
+invalid:
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "invalid octopus_ratelimit_lockout parameter \"%V\"",
+                       &value[i]);
+    return NGX_CONF_ERROR;
+}
+
+
+static ngx_int_t
+ngx_octopus_rl_add_variables(ngx_conf_t *cf)
+{
+    ngx_http_variable_t  *var, *v;
+
+    for (v = ngx_octopus_rl_vars; v->name.len; v++) {
+        var = ngx_http_add_variable(cf, &v->name, v->flags);
+        if (var == NULL) {
+            return NGX_ERROR;
+        }
+
+        var->get_handler = v->get_handler;
+        var->data = v->data;
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_octopus_rl_variable(ngx_http_request_t *r, ngx_http_variable_value_t *v,
+    uintptr_t data)
+{
+    u_char                *p;
+    ngx_str_t             *s;
+    ngx_octopus_rl_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r->main, ngx_octopus_ratelimit_module);
+
+    if (ctx == NULL) {
+        v->not_found = 1;
+        return NGX_OK;
+    }
+
+    switch (data) {
+
+    case NGX_OCTOPUS_RL_VAR_LOGIN:
+        s = &ctx->login_user;
+        break;
+
+    case NGX_OCTOPUS_RL_VAR_RESULT:
+        s = ctx->decided ? &ngx_octopus_rl_result_names[ctx->result] : NULL;
+        break;
+
+    case NGX_OCTOPUS_RL_VAR_ZONE:
+        s = (ctx->decided && ctx->tightest)
+            ? &ctx->tightest->limit->zone->name : NULL;
+        break;
+
+    default: /* NGX_OCTOPUS_RL_VAR_REMAINING */
+
+        if (!ctx->decided || ctx->tightest == NULL) {
+            v->not_found = 1;
+            return NGX_OK;
+        }
+
+        p = ngx_pnalloc(r->pool, NGX_INT64_LEN);
+        if (p == NULL) {
+            return NGX_ERROR;
+        }
+
+        v->len = ngx_sprintf(p, "%uL", ctx->tightest->res.remaining) - p;
+        v->data = p;
+        v->valid = 1;
+        v->no_cacheable = 1;
+        v->not_found = 0;
+
+        return NGX_OK;
+    }
+
+    if (s == NULL || s->len == 0) {
+        v->not_found = 1;
+        return NGX_OK;
+    }
+
+    v->len = s->len;
+    v->data = s->data;
+    v->valid = 1;
+    v->no_cacheable = 1;
+    v->not_found = 0;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_octopus_rl_init(ngx_conf_t *cf)
+{
+    ngx_http_handler_pt        *h;
+    ngx_http_core_main_conf_t  *cmcf;
+
+    cmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_core_module);
+
+    h = ngx_array_push(&cmcf->phases[NGX_HTTP_PREACCESS_PHASE].handlers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    *h = ngx_octopus_rl_handler;
+
+    return ngx_octopus_rl_filter_init(cf);
+}
+
+
 static void *
 ngx_octopus_rl_create_main_conf(ngx_conf_t *cf)
 {
@@ -377,6 +933,14 @@ ngx_octopus_rl_create_main_conf(ngx_conf_t *cf)
         return NULL;
     }
 
+    /*
+     * set by ngx_pcalloc():
+     *
+     *     rmcf->prefix = { 0, NULL };
+     *     rmcf->lockout_zone = NULL;
+     *     rmcf->conn = NULL;
+     */
+
     if (ngx_array_init(&rmcf->zones, cf->pool, 4,
                        sizeof(ngx_octopus_rl_zone_t *))
         != NGX_OK)
@@ -384,7 +948,48 @@ ngx_octopus_rl_create_main_conf(ngx_conf_t *cf)
         return NULL;
     }
 
+    ngx_octopus_redis_conf_init(&rmcf->redis);
+
+    rmcf->failure = NGX_CONF_UNSET_UINT;
+
     return rmcf;
+}
+
+
+static char *
+ngx_octopus_rl_init_main_conf(ngx_conf_t *cf, void *conf)
+{
+    ngx_octopus_rl_main_conf_t *rmcf = conf;
+
+    ngx_uint_t               i;
+    ngx_octopus_rl_shm_t    *ctx;
+    ngx_octopus_rl_zone_t  **zone;
+
+    ngx_conf_init_uint_value(rmcf->failure, NGX_OCTOPUS_RL_FAIL_LOCAL);
+
+    if (rmcf->prefix.data == NULL) {
+        ngx_str_set(&rmcf->prefix, "octopus:rl:");
+    }
+
+    /* how long an idle key is worth keeping in shared memory */
+
+    zone = rmcf->zones.elts;
+
+    for (i = 0; i < rmcf->zones.nelts; i++) {
+        ctx = zone[i]->shm_zone->data;
+        ctx->ttl = 2 * zone[i]->period + zone[i]->ban_within;
+    }
+
+    if (rmcf->lockout_zone) {
+        ctx = rmcf->lockout_zone->data;
+        ctx->ttl = 1000;
+    }
+
+    if (ngx_octopus_rl_lua_init(rmcf) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
 }
 
 
@@ -404,6 +1009,9 @@ ngx_octopus_rl_create_loc_conf(ngx_conf_t *cf)
      *     conf->limits = NULL;
      */
 
+    conf->status = NGX_CONF_UNSET_UINT;
+    conf->lockout = NGX_CONF_UNSET_PTR;
+
     return conf;
 }
 
@@ -418,5 +1026,52 @@ ngx_octopus_rl_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
         conf->limits = prev->limits;
     }
 
+    ngx_conf_merge_uint_value(conf->status, prev->status,
+                              NGX_HTTP_TOO_MANY_REQUESTS);
+    ngx_conf_merge_str_value(conf->login_field, prev->login_field, "");
+    ngx_conf_merge_ptr_value(conf->lockout, prev->lockout, NULL);
+
     return NGX_CONF_OK;
+}
+
+
+static ngx_int_t
+ngx_octopus_rl_init_process(ngx_cycle_t *cycle)
+{
+    ngx_octopus_rl_main_conf_t  *rmcf;
+
+    if (ngx_process != NGX_PROCESS_WORKER
+        && ngx_process != NGX_PROCESS_SINGLE)
+    {
+        return NGX_OK;
+    }
+
+    rmcf = ngx_http_cycle_get_module_main_conf(cycle,
+                                               ngx_octopus_ratelimit_module);
+
+    if (rmcf == NULL || rmcf->redis.name.len == 0) {
+        return NGX_OK;
+    }
+
+    /* one connection per worker, shared by all its requests */
+
+    rmcf->conn = ngx_octopus_redis_create(&rmcf->redis, cycle->pool,
+                                          cycle->log);
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_octopus_rl_exit_process(ngx_cycle_t *cycle)
+{
+    ngx_octopus_rl_main_conf_t  *rmcf;
+
+    rmcf = ngx_http_cycle_get_module_main_conf(cycle,
+                                               ngx_octopus_ratelimit_module);
+
+    if (rmcf && rmcf->conn) {
+        ngx_octopus_redis_destroy(rmcf->conn);
+        rmcf->conn = NULL;
+    }
 }

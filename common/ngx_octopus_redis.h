@@ -1,0 +1,66 @@
+
+/*
+ * Copyright (C) Octopus Guard authors
+ *
+ * An asynchronous Redis client for nginx workers: hiredis's async API
+ * driven by nginx events.  One ngx_octopus_redis_t per worker (create it in
+ * init_process); many requests share its connection and their commands are
+ * pipelined.  Non-blocking connect (the address is resolved when the
+ * configuration is read), AUTH and SELECT on connect, an nginx timer on
+ * every command and on the connect, reconnect with backoff.  Keeps no
+ * global state.
+ */
+
+
+#ifndef _NGX_OCTOPUS_REDIS_H_INCLUDED_
+#define _NGX_OCTOPUS_REDIS_H_INCLUDED_
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <hiredis/hiredis.h>
+
+
+typedef struct ngx_octopus_redis_s      ngx_octopus_redis_t;
+typedef struct ngx_octopus_redis_cmd_s  ngx_octopus_redis_cmd_t;
+
+
+/*
+ * Called exactly once per command that was not cancelled, never from
+ * inside ngx_octopus_redis_send(); reply is NULL when the command failed
+ * (timeout, connection lost).  The reply belongs to hiredis and the cmd is
+ * freed when the handler returns.
+ */
+
+typedef void (*ngx_octopus_redis_handler_pt)(void *data, redisReply *reply);
+
+
+typedef struct {
+    ngx_str_t                   host;        /* numeric address, "" for unix */
+    ngx_str_t                   unix_path;
+    ngx_int_t                   port;
+    ngx_str_t                   password;    /* from password_file */
+    ngx_int_t                   db;
+    ngx_msec_t                  connect_timeout;
+    ngx_msec_t                  timeout;
+    ngx_str_t                   name;        /* the address as written */
+} ngx_octopus_redis_conf_t;
+
+
+void ngx_octopus_redis_conf_init(ngx_octopus_redis_conf_t *rc);
+ngx_int_t ngx_octopus_redis_conf_address(ngx_conf_t *cf,
+    ngx_octopus_redis_conf_t *rc, ngx_str_t *value);
+ngx_int_t ngx_octopus_redis_conf_option(ngx_conf_t *cf,
+    ngx_octopus_redis_conf_t *rc, ngx_str_t *arg);
+
+ngx_octopus_redis_t *ngx_octopus_redis_create(ngx_octopus_redis_conf_t *rc,
+    ngx_pool_t *pool, ngx_log_t *log);
+void ngx_octopus_redis_destroy(ngx_octopus_redis_t *rd);
+
+ngx_octopus_redis_cmd_t *ngx_octopus_redis_send(ngx_octopus_redis_t *rd,
+    ngx_octopus_redis_handler_pt handler, void *data, int argc,
+    const char **argv, const size_t *argvlen);
+void ngx_octopus_redis_cancel(ngx_octopus_redis_cmd_t *cmd);
+
+
+#endif /* _NGX_OCTOPUS_REDIS_H_INCLUDED_ */

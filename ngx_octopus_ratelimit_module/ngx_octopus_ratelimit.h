@@ -1,0 +1,207 @@
+
+/*
+ * Copyright (C) Octopus Guard authors
+ *
+ * Types shared by the files of ngx_octopus_ratelimit_module.
+ */
+
+
+#ifndef _NGX_OCTOPUS_RATELIMIT_H_INCLUDED_
+#define _NGX_OCTOPUS_RATELIMIT_H_INCLUDED_
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include "ngx_octopus_common.h"
+#include "ngx_octopus_redis.h"
+#include "ngx_octopus_ratelimit_algo.h"
+
+
+#define NGX_OCTOPUS_RL_SLIDING_WINDOW  0
+#define NGX_OCTOPUS_RL_GCRA            1
+
+#define NGX_OCTOPUS_RL_FAIL_LOCAL      0
+#define NGX_OCTOPUS_RL_FAIL_OPEN       1
+#define NGX_OCTOPUS_RL_FAIL_CLOSED     2
+
+/* outcome of one limit for one request */
+#define NGX_OCTOPUS_RL_SKIP            0    /* empty key, not limited */
+#define NGX_OCTOPUS_RL_PASS            1
+#define NGX_OCTOPUS_RL_LIMITED         2
+#define NGX_OCTOPUS_RL_BANNED          3
+#define NGX_OCTOPUS_RL_LOCKED          4
+#define NGX_OCTOPUS_RL_OPEN            5    /* redis down, policy open */
+#define NGX_OCTOPUS_RL_ERROR           6    /* redis down, policy closed */
+
+/* $octopus_ratelimit_result, index into ngx_octopus_rl_result_names */
+#define NGX_OCTOPUS_RL_R_NONE          0
+#define NGX_OCTOPUS_RL_R_PASS          1
+#define NGX_OCTOPUS_RL_R_LIMITED       2
+#define NGX_OCTOPUS_RL_R_BANNED        3
+#define NGX_OCTOPUS_RL_R_LOCKED        4
+#define NGX_OCTOPUS_RL_R_DRY_RUN       5
+#define NGX_OCTOPUS_RL_R_ERROR         6
+#define NGX_OCTOPUS_RL_R_FALLBACK      7
+
+/* request ctx phases */
+#define NGX_OCTOPUS_RL_INIT            0
+#define NGX_OCTOPUS_RL_BODY            1
+#define NGX_OCTOPUS_RL_START           2
+#define NGX_OCTOPUS_RL_WAIT            3
+#define NGX_OCTOPUS_RL_DONE            4
+
+#define NGX_OCTOPUS_RL_LOGIN_MAX       256
+#define NGX_OCTOPUS_RL_BODY_MAX        16384
+
+
+typedef struct {
+    ngx_str_t                   name;
+    ngx_http_complex_value_t    key;
+    ngx_uint_t                  rate;        /* requests per period */
+    ngx_msec_t                  period;
+    ngx_uint_t                  burst;
+    ngx_uint_t                  algorithm;
+    size_t                      size;
+    ngx_uint_t                  ban_after;   /* 0: no ban */
+    ngx_msec_t                  ban_within;
+    ngx_msec_t                  ban_for;
+    ngx_shm_zone_t             *shm_zone;
+    ngx_str_t                   file;
+    ngx_uint_t                  line;
+} ngx_octopus_rl_zone_t;
+
+
+typedef struct {
+    ngx_rbtree_t                rbtree;
+    ngx_rbtree_node_t           sentinel;
+    ngx_queue_t                 queue;
+} ngx_octopus_rl_shctx_t;
+
+
+typedef struct {
+    ngx_octopus_rl_shctx_t     *sh;
+    ngx_slab_pool_t            *shpool;
+    ngx_msec_t                  ttl;         /* idle node lifetime */
+    ngx_str_t                   name;
+} ngx_octopus_rl_shm_t;
+
+
+typedef struct {
+    u_char                      color;
+    u_char                      dummy;
+    u_short                     len;
+    ngx_queue_t                 queue;
+    uint64_t                    expires;     /* ms */
+    ngx_octopus_rl_state_t      state;
+    ngx_octopus_rl_strike_t     strike;
+    u_char                      data[1];
+} ngx_octopus_rl_node_t;
+
+
+typedef struct {
+    ngx_array_t                 zones;       /* ngx_octopus_rl_zone_t * */
+    ngx_octopus_redis_conf_t    redis;
+    ngx_str_t                   prefix;
+    ngx_uint_t                  failure;
+    ngx_shm_zone_t             *lockout_zone;
+    ngx_octopus_redis_t        *conn;        /* per worker, after fork */
+    u_char                      sha_limit[41];
+} ngx_octopus_rl_main_conf_t;
+
+
+typedef struct {
+    ngx_octopus_rl_zone_t      *zone;
+    ngx_flag_t                  dry_run;
+} ngx_octopus_rl_limit_t;
+
+
+typedef struct {
+    ngx_http_complex_value_t    key;
+    ngx_uint_t                  failures;
+    ngx_msec_t                  within;
+    ngx_msec_t                  duration;
+    ngx_array_t                 status;      /* ngx_uint_t */
+} ngx_octopus_rl_lockout_t;
+
+
+typedef struct {
+    ngx_array_t                *limits;      /* ngx_octopus_rl_limit_t */
+    ngx_uint_t                  status;
+    ngx_str_t                   login_field;
+    ngx_octopus_rl_lockout_t   *lockout;
+} ngx_octopus_rl_loc_conf_t;
+
+
+typedef struct ngx_octopus_rl_ctx_s  ngx_octopus_rl_ctx_t;
+
+
+typedef struct {
+    ngx_octopus_rl_ctx_t       *ctx;
+    ngx_octopus_rl_limit_t     *limit;       /* NULL: the lockout check */
+    ngx_str_t                   key;
+    ngx_str_t                   rkey;        /* prefix{zone:key} */
+    ngx_octopus_redis_cmd_t    *cmd;
+    ngx_uint_t                  outcome;
+    ngx_octopus_rl_result_t     res;
+    unsigned                    fallback:1;
+    unsigned                    eval:1;
+} ngx_octopus_rl_item_t;
+
+
+struct ngx_octopus_rl_ctx_s {
+    ngx_http_request_t         *request;
+    ngx_uint_t                  phase;
+    ngx_uint_t                  pending;
+    ngx_octopus_rl_item_t      *items;
+    ngx_uint_t                  nitems;
+    ngx_octopus_rl_item_t       lock;
+    ngx_str_t                   login_user;
+    ngx_octopus_rl_item_t      *tightest;
+    ngx_uint_t                  result;      /* index into result names */
+    ngx_int_t                   rc;
+    uint64_t                    retry_ms;
+    unsigned                    body_done:1;
+    unsigned                    decided:1;
+    unsigned                    rejected:1;
+    unsigned                    filtered:1;
+};
+
+
+extern ngx_module_t  ngx_octopus_ratelimit_module;
+
+
+/* ngx_octopus_ratelimit_shm.c */
+ngx_int_t ngx_octopus_rl_shm_init_zone(ngx_shm_zone_t *shm_zone, void *data);
+uint64_t ngx_octopus_rl_now(void);
+void ngx_octopus_rl_shm_limit(ngx_octopus_rl_zone_t *zone, ngx_str_t *key,
+    ngx_flag_t dry_run, ngx_octopus_rl_item_t *item);
+uint64_t ngx_octopus_rl_shm_strike_left(ngx_shm_zone_t *shm_zone,
+    ngx_str_t *key);
+void ngx_octopus_rl_shm_strike_set(ngx_shm_zone_t *shm_zone, ngx_str_t *key,
+    uint64_t ms);
+uint64_t ngx_octopus_rl_shm_strike_add(ngx_shm_zone_t *shm_zone,
+    ngx_str_t *key, uint64_t after, uint64_t within, uint64_t duration);
+
+/* ngx_octopus_ratelimit_lua.c */
+ngx_int_t ngx_octopus_rl_lua_init(ngx_octopus_rl_main_conf_t *rmcf);
+ngx_int_t ngx_octopus_rl_lua_limit(ngx_octopus_rl_main_conf_t *rmcf,
+    ngx_octopus_rl_item_t *item, ngx_octopus_redis_handler_pt handler);
+ngx_int_t ngx_octopus_rl_lua_parse(ngx_octopus_rl_item_t *item,
+    redisReply *reply);
+ngx_int_t ngx_octopus_rl_lua_lock_check(ngx_octopus_rl_main_conf_t *rmcf,
+    ngx_octopus_rl_item_t *item, ngx_octopus_redis_handler_pt handler);
+ngx_int_t ngx_octopus_rl_lua_lock_fail(ngx_octopus_rl_main_conf_t *rmcf,
+    ngx_str_t *rkey, ngx_octopus_rl_lockout_t *lo,
+    ngx_octopus_redis_handler_pt handler, void *data);
+
+/* ngx_octopus_ratelimit_handler.c */
+ngx_int_t ngx_octopus_rl_handler(ngx_http_request_t *r);
+ngx_int_t ngx_octopus_rl_filter_init(ngx_conf_t *cf);
+
+/* ngx_octopus_ratelimit_module.c */
+extern ngx_str_t  ngx_octopus_rl_result_names[];
+
+
+#endif /* _NGX_OCTOPUS_RATELIMIT_H_INCLUDED_ */

@@ -1,0 +1,1039 @@
+
+/*
+ * Copyright (C) Octopus Guard authors
+ *
+ * The request side: the PREACCESS handler (read the login body if asked,
+ * evaluate every limit and the lockout, wait for Redis without blocking,
+ * decide), the header filter (RateLimit headers, Retry-After, counting
+ * failed logins) and the asynchronous failure count.
+ */
+
+
+#include "ngx_octopus_ratelimit.h"
+#include "ngx_octopus_ratelimit_field.h"
+
+
+typedef struct {
+    ngx_shm_zone_t             *shm_zone;
+    ngx_octopus_rl_lockout_t   *lockout;
+    ngx_str_t                   key;
+    ngx_str_t                   rkey;
+} ngx_octopus_rl_fail_t;
+
+
+static ngx_int_t ngx_octopus_rl_read_body(ngx_http_request_t *r,
+    ngx_octopus_rl_ctx_t *ctx);
+static void ngx_octopus_rl_body_handler(ngx_http_request_t *r);
+static void ngx_octopus_rl_login_user(ngx_http_request_t *r,
+    ngx_octopus_rl_ctx_t *ctx, ngx_str_t *field);
+static ngx_int_t ngx_octopus_rl_start(ngx_http_request_t *r,
+    ngx_octopus_rl_ctx_t *ctx, ngx_octopus_rl_loc_conf_t *lcf);
+static ngx_int_t ngx_octopus_rl_redis_key(ngx_http_request_t *r,
+    ngx_octopus_rl_main_conf_t *rmcf, ngx_str_t *zone, ngx_str_t *key,
+    ngx_str_t *out);
+static void ngx_octopus_rl_start_limit(ngx_octopus_rl_main_conf_t *rmcf,
+    ngx_octopus_rl_item_t *item);
+static void ngx_octopus_rl_start_lock(ngx_octopus_rl_main_conf_t *rmcf,
+    ngx_octopus_rl_item_t *item);
+static void ngx_octopus_rl_failure(ngx_octopus_rl_main_conf_t *rmcf,
+    ngx_octopus_rl_item_t *item);
+static void ngx_octopus_rl_limit_reply(void *data, redisReply *reply);
+static void ngx_octopus_rl_lock_reply(void *data, redisReply *reply);
+static void ngx_octopus_rl_item_done(ngx_octopus_rl_item_t *item);
+static void ngx_octopus_rl_cleanup(void *data);
+static ngx_int_t ngx_octopus_rl_decide(ngx_http_request_t *r,
+    ngx_octopus_rl_ctx_t *ctx, ngx_octopus_rl_loc_conf_t *lcf);
+static ngx_int_t ngx_octopus_rl_header_filter(ngx_http_request_t *r);
+static ngx_int_t ngx_octopus_rl_add_headers(ngx_http_request_t *r,
+    ngx_octopus_rl_ctx_t *ctx);
+static ngx_int_t ngx_octopus_rl_set_header(ngx_http_request_t *r,
+    char *name, ngx_str_t *value);
+static void ngx_octopus_rl_quota(ngx_octopus_rl_zone_t *zone, uint64_t *q,
+    uint64_t *w);
+static void ngx_octopus_rl_count_failure(ngx_http_request_t *r,
+    ngx_octopus_rl_ctx_t *ctx, ngx_octopus_rl_loc_conf_t *lcf);
+static void ngx_octopus_rl_fail_reply(void *data, redisReply *reply);
+
+
+static ngx_http_output_header_filter_pt  ngx_http_next_header_filter;
+
+
+ngx_int_t
+ngx_octopus_rl_handler(ngx_http_request_t *r)
+{
+    ngx_int_t                   rc;
+    ngx_octopus_rl_ctx_t       *ctx;
+    ngx_pool_cleanup_t         *cln;
+    ngx_octopus_rl_loc_conf_t  *lcf;
+
+    lcf = ngx_http_get_module_loc_conf(r, ngx_octopus_ratelimit_module);
+
+    if (lcf->limits == NULL && lcf->lockout == NULL
+        && lcf->login_field.len == 0)
+    {
+        return NGX_DECLINED;
+    }
+
+    ctx = ngx_http_get_module_ctx(r, ngx_octopus_ratelimit_module);
+
+    if (ctx == NULL) {
+        if (r != r->main) {
+            /* subrequests are limited with their parent */
+            return NGX_DECLINED;
+        }
+
+        ctx = ngx_pcalloc(r->pool, sizeof(ngx_octopus_rl_ctx_t));
+        if (ctx == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        cln = ngx_pool_cleanup_add(r->pool, 0);
+        if (cln == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        ctx->request = r;
+        ctx->phase = NGX_OCTOPUS_RL_INIT;
+
+        cln->handler = ngx_octopus_rl_cleanup;
+        cln->data = ctx;
+
+        ngx_http_set_ctx(r, ctx, ngx_octopus_ratelimit_module);
+    }
+
+    switch (ctx->phase) {
+
+    case NGX_OCTOPUS_RL_INIT:
+
+        if (lcf->login_field.len) {
+            return ngx_octopus_rl_read_body(r, ctx);
+        }
+
+        /* fall through */
+
+    case NGX_OCTOPUS_RL_START:
+
+        rc = ngx_octopus_rl_start(r, ctx, lcf);
+        if (rc != NGX_OK) {
+            return rc;
+        }
+
+        if (ctx->pending) {
+            ctx->phase = NGX_OCTOPUS_RL_WAIT;
+
+            r->read_event_handler = ngx_http_test_reading;
+            r->write_event_handler = ngx_http_request_empty_handler;
+
+            return NGX_AGAIN;
+        }
+
+        ctx->phase = NGX_OCTOPUS_RL_DONE;
+
+        return ngx_octopus_rl_decide(r, ctx, lcf);
+
+    case NGX_OCTOPUS_RL_DONE:
+
+        if (!ctx->decided) {
+            return ngx_octopus_rl_decide(r, ctx, lcf);
+        }
+
+        return ctx->rc;
+
+    default: /* NGX_OCTOPUS_RL_BODY, NGX_OCTOPUS_RL_WAIT */
+        return NGX_AGAIN;
+    }
+}
+
+
+/* as the mirror module does: read the body, then resume the phases */
+
+static ngx_int_t
+ngx_octopus_rl_read_body(ngx_http_request_t *r, ngx_octopus_rl_ctx_t *ctx)
+{
+    ngx_int_t  rc;
+
+    ctx->phase = NGX_OCTOPUS_RL_BODY;
+
+    r->request_body_in_single_buf = 1;
+
+    rc = ngx_http_read_client_request_body(r, ngx_octopus_rl_body_handler);
+
+    if (rc >= NGX_HTTP_SPECIAL_RESPONSE) {
+        return rc;
+    }
+
+    ngx_http_finalize_request(r, NGX_DONE);
+
+    return NGX_DONE;
+}
+
+
+static void
+ngx_octopus_rl_body_handler(ngx_http_request_t *r)
+{
+    ngx_octopus_rl_ctx_t       *ctx;
+    ngx_octopus_rl_loc_conf_t  *lcf;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_octopus_ratelimit_module);
+    lcf = ngx_http_get_module_loc_conf(r, ngx_octopus_ratelimit_module);
+
+    ctx->body_done = 1;
+    ctx->phase = NGX_OCTOPUS_RL_START;
+
+    ngx_octopus_rl_login_user(r, ctx, &lcf->login_field);
+
+    r->preserve_body = 1;
+
+    r->write_event_handler = ngx_http_core_run_phases;
+    ngx_http_core_run_phases(r);
+}
+
+
+/* the login field from an in-memory body of at most BODY_MAX bytes */
+
+static void
+ngx_octopus_rl_login_user(ngx_http_request_t *r, ngx_octopus_rl_ctx_t *ctx,
+    ngx_str_t *field)
+{
+    int           form, found;
+    u_char       *body, *p, out[NGX_OCTOPUS_RL_LOGIN_MAX];
+    size_t        len, n;
+    ngx_buf_t    *b;
+    ngx_chain_t  *cl;
+
+    if (r->request_body == NULL || r->request_body->bufs == NULL
+        || r->request_body->temp_file)
+    {
+        return;
+    }
+
+    len = 0;
+
+    for (cl = r->request_body->bufs; cl; cl = cl->next) {
+        b = cl->buf;
+
+        if (b->in_file || !ngx_buf_in_memory(b)) {
+            return;
+        }
+
+        len += b->last - b->pos;
+    }
+
+    if (len == 0 || len > NGX_OCTOPUS_RL_BODY_MAX) {
+        return;
+    }
+
+    body = ngx_pnalloc(r->pool, len);
+    if (body == NULL) {
+        return;
+    }
+
+    p = body;
+
+    for (cl = r->request_body->bufs; cl; cl = cl->next) {
+        p = ngx_cpymem(p, cl->buf->pos, cl->buf->last - cl->buf->pos);
+    }
+
+    form = r->headers_in.content_type
+           && r->headers_in.content_type->value.len >= 33
+           && ngx_strncasecmp(r->headers_in.content_type->value.data,
+                              (u_char *) "application/x-www-form-urlencoded",
+                              33) == 0;
+
+    if (form) {
+        found = ngx_octopus_rl_field_form(body, len, field->data, field->len,
+                                          out, sizeof(out), &n);
+
+    } else {
+        found = ngx_octopus_rl_field_json(body, len, field->data, field->len,
+                                          out, sizeof(out), &n);
+    }
+
+    if (!found || n == 0) {
+        return;
+    }
+
+    ctx->login_user.data = ngx_pnalloc(r->pool, n);
+    if (ctx->login_user.data == NULL) {
+        return;
+    }
+
+    ngx_memcpy(ctx->login_user.data, out, n);
+    ctx->login_user.len = n;
+}
+
+
+static ngx_int_t
+ngx_octopus_rl_start(ngx_http_request_t *r, ngx_octopus_rl_ctx_t *ctx,
+    ngx_octopus_rl_loc_conf_t *lcf)
+{
+    ngx_uint_t                   i, n;
+    ngx_octopus_rl_item_t       *item;
+    ngx_octopus_rl_limit_t      *limits;
+    ngx_octopus_rl_main_conf_t  *rmcf;
+
+    rmcf = ngx_http_get_module_main_conf(r, ngx_octopus_ratelimit_module);
+
+    n = lcf->limits ? lcf->limits->nelts : 0;
+
+    if (n) {
+        ctx->items = ngx_pcalloc(r->pool, n * sizeof(ngx_octopus_rl_item_t));
+        if (ctx->items == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        limits = lcf->limits->elts;
+
+        for (i = 0; i < n; i++) {
+            item = &ctx->items[i];
+            item->ctx = ctx;
+            item->limit = &limits[i];
+
+            if (ngx_http_complex_value(r, &limits[i].zone->key, &item->key)
+                != NGX_OK)
+            {
+                return NGX_HTTP_INTERNAL_SERVER_ERROR;
+            }
+
+            if (item->key.len == 0) {
+                item->outcome = NGX_OCTOPUS_RL_SKIP;
+                continue;
+            }
+
+            if (item->key.len > 65535) {
+                ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                              "octopus_ratelimit key of zone \"%V\" is "
+                              "longer than 65535 bytes",
+                              &limits[i].zone->name);
+                return NGX_HTTP_INTERNAL_SERVER_ERROR;
+            }
+
+            if (ngx_octopus_rl_redis_key(r, rmcf, &limits[i].zone->name,
+                                         &item->key, &item->rkey)
+                != NGX_OK)
+            {
+                return NGX_HTTP_INTERNAL_SERVER_ERROR;
+            }
+
+            ctx->nitems = i + 1;
+            ngx_octopus_rl_start_limit(rmcf, item);
+        }
+
+        ctx->nitems = n;
+    }
+
+    if (lcf->lockout) {
+        item = &ctx->lock;
+        item->ctx = ctx;
+
+        if (ngx_http_complex_value(r, &lcf->lockout->key, &item->key)
+            != NGX_OK)
+        {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        if (item->key.len > 65535) {
+            item->key.len = 0;
+        }
+
+        if (item->key.len) {
+            static ngx_str_t  lockout = ngx_string("lockout");
+
+            if (ngx_octopus_rl_redis_key(r, rmcf, &lockout, &item->key,
+                                         &item->rkey)
+                != NGX_OK)
+            {
+                return NGX_HTTP_INTERNAL_SERVER_ERROR;
+            }
+
+            ngx_octopus_rl_start_lock(rmcf, item);
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+/* prefix{zone:key} */
+
+static ngx_int_t
+ngx_octopus_rl_redis_key(ngx_http_request_t *r,
+    ngx_octopus_rl_main_conf_t *rmcf, ngx_str_t *zone, ngx_str_t *key,
+    ngx_str_t *out)
+{
+    u_char  *p;
+
+    out->len = rmcf->prefix.len + zone->len + key->len + 3;
+    out->data = ngx_pnalloc(r->pool, out->len);
+    if (out->data == NULL) {
+        return NGX_ERROR;
+    }
+
+    p = ngx_cpymem(out->data, rmcf->prefix.data, rmcf->prefix.len);
+    *p++ = '{';
+    p = ngx_cpymem(p, zone->data, zone->len);
+    *p++ = ':';
+    p = ngx_cpymem(p, key->data, key->len);
+    *p = '}';
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_octopus_rl_start_limit(ngx_octopus_rl_main_conf_t *rmcf,
+    ngx_octopus_rl_item_t *item)
+{
+    uint64_t                left;
+    ngx_octopus_rl_zone_t  *zone;
+
+    zone = item->limit->zone;
+
+    /* a ban known to this node costs no round trip */
+
+    if (zone->ban_after && !item->limit->dry_run) {
+        left = ngx_octopus_rl_shm_strike_left(zone->shm_zone, &item->key);
+
+        if (left) {
+            item->outcome = NGX_OCTOPUS_RL_BANNED;
+            item->res.reset_ms = left;
+            item->res.retry_ms = left;
+            return;
+        }
+    }
+
+    if (rmcf->redis.name.len == 0) {
+        ngx_octopus_rl_shm_limit(zone, &item->key, item->limit->dry_run, item);
+        return;
+    }
+
+    if (ngx_octopus_rl_lua_limit(rmcf, item, ngx_octopus_rl_limit_reply)
+        == NGX_OK)
+    {
+        item->ctx->pending++;
+        return;
+    }
+
+    ngx_octopus_rl_failure(rmcf, item);
+}
+
+
+static void
+ngx_octopus_rl_start_lock(ngx_octopus_rl_main_conf_t *rmcf,
+    ngx_octopus_rl_item_t *item)
+{
+    uint64_t  left;
+
+    item->outcome = NGX_OCTOPUS_RL_PASS;
+
+    left = ngx_octopus_rl_shm_strike_left(rmcf->lockout_zone, &item->key);
+
+    if (left) {
+        item->outcome = NGX_OCTOPUS_RL_LOCKED;
+        item->res.retry_ms = left;
+        return;
+    }
+
+    if (rmcf->redis.name.len == 0) {
+        return;
+    }
+
+    if (ngx_octopus_rl_lua_lock_check(rmcf, item, ngx_octopus_rl_lock_reply)
+        == NGX_OK)
+    {
+        item->ctx->pending++;
+        return;
+    }
+
+    /* the shared memory already answered for this node */
+    item->fallback = 1;
+}
+
+
+/* Redis unreachable, refusing or late: octopus_ratelimit_redis_failure */
+
+static void
+ngx_octopus_rl_failure(ngx_octopus_rl_main_conf_t *rmcf,
+    ngx_octopus_rl_item_t *item)
+{
+    item->fallback = 1;
+
+    switch (rmcf->failure) {
+
+    case NGX_OCTOPUS_RL_FAIL_OPEN:
+        item->outcome = NGX_OCTOPUS_RL_OPEN;
+        break;
+
+    case NGX_OCTOPUS_RL_FAIL_CLOSED:
+        item->outcome = NGX_OCTOPUS_RL_ERROR;
+        break;
+
+    default: /* NGX_OCTOPUS_RL_FAIL_LOCAL */
+        ngx_octopus_rl_shm_limit(item->limit->zone, &item->key,
+                                 item->limit->dry_run, item);
+        break;
+    }
+}
+
+
+static void
+ngx_octopus_rl_limit_reply(void *data, redisReply *reply)
+{
+    ngx_octopus_rl_item_t  *item = data;
+
+    ngx_http_request_t          *r;
+    ngx_octopus_rl_main_conf_t  *rmcf;
+
+    r = item->ctx->request;
+    rmcf = ngx_http_get_module_main_conf(r, ngx_octopus_ratelimit_module);
+
+    item->cmd = NULL;
+
+    if (reply == NULL) {
+        ngx_octopus_rl_failure(rmcf, item);
+        ngx_octopus_rl_item_done(item);
+        return;
+    }
+
+    if (reply->type == REDIS_REPLY_ERROR) {
+
+        if (!item->eval && reply->len >= 8
+            && ngx_strncmp(reply->str, "NOSCRIPT", 8) == 0)
+        {
+            /* script cache empty (restart, failover): send the source */
+
+            item->eval = 1;
+
+            if (ngx_octopus_rl_lua_limit(rmcf, item,
+                                         ngx_octopus_rl_limit_reply)
+                == NGX_OK)
+            {
+                return;
+            }
+
+        } else {
+            ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                          "octopus_ratelimit zone \"%V\": redis error: %*s",
+                          &item->limit->zone->name, (size_t) reply->len,
+                          reply->str);
+        }
+
+        ngx_octopus_rl_failure(rmcf, item);
+        ngx_octopus_rl_item_done(item);
+        return;
+    }
+
+    if (ngx_octopus_rl_lua_parse(item, reply) != NGX_OK) {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "octopus_ratelimit zone \"%V\": unexpected redis "
+                      "reply", &item->limit->zone->name);
+
+        ngx_octopus_rl_failure(rmcf, item);
+        ngx_octopus_rl_item_done(item);
+        return;
+    }
+
+    if (item->outcome == NGX_OCTOPUS_RL_BANNED) {
+        ngx_octopus_rl_shm_strike_set(item->limit->zone->shm_zone, &item->key,
+                                      item->res.retry_ms);
+    }
+
+    ngx_octopus_rl_item_done(item);
+}
+
+
+static void
+ngx_octopus_rl_lock_reply(void *data, redisReply *reply)
+{
+    ngx_octopus_rl_item_t  *item = data;
+
+    ngx_http_request_t          *r;
+    ngx_octopus_rl_main_conf_t  *rmcf;
+
+    r = item->ctx->request;
+    rmcf = ngx_http_get_module_main_conf(r, ngx_octopus_ratelimit_module);
+
+    item->cmd = NULL;
+
+    if (reply == NULL || reply->type != REDIS_REPLY_INTEGER) {
+        /* this node's shared memory said "not locked" already */
+        item->fallback = 1;
+
+    } else if (reply->integer > 0) {
+        item->outcome = NGX_OCTOPUS_RL_LOCKED;
+        item->res.retry_ms = reply->integer;
+
+        ngx_octopus_rl_shm_strike_set(rmcf->lockout_zone, &item->key,
+                                      reply->integer);
+    }
+
+    ngx_octopus_rl_item_done(item);
+}
+
+
+static void
+ngx_octopus_rl_item_done(ngx_octopus_rl_item_t *item)
+{
+    ngx_connection_t      *c;
+    ngx_http_request_t    *r;
+    ngx_octopus_rl_ctx_t  *ctx;
+
+    ctx = item->ctx;
+
+    if (--ctx->pending || ctx->phase != NGX_OCTOPUS_RL_WAIT) {
+        return;
+    }
+
+    r = ctx->request;
+    c = r->connection;
+
+    ctx->phase = NGX_OCTOPUS_RL_DONE;
+
+    r->write_event_handler = ngx_http_core_run_phases;
+    ngx_http_core_run_phases(r);
+
+    ngx_http_run_posted_requests(c);
+}
+
+
+/* the request goes away (client closed, timeout): forget its commands */
+
+static void
+ngx_octopus_rl_cleanup(void *data)
+{
+    ngx_octopus_rl_ctx_t  *ctx = data;
+
+    ngx_uint_t  i;
+
+    for (i = 0; i < ctx->nitems; i++) {
+        if (ctx->items[i].cmd) {
+            ngx_octopus_redis_cancel(ctx->items[i].cmd);
+            ctx->items[i].cmd = NULL;
+        }
+    }
+
+    if (ctx->lock.cmd) {
+        ngx_octopus_redis_cancel(ctx->lock.cmd);
+        ctx->lock.cmd = NULL;
+    }
+
+    ctx->pending = 0;
+}
+
+
+/*
+ * banned (403) > locked (429) > limited (octopus_ratelimit_status) >
+ * Redis down with policy closed (503); dry_run limits never reject.  The
+ * headers describe the tightest limit: a rejecting one with the longest
+ * wait, else the one with the fewest requests left.
+ */
+
+static ngx_int_t
+ngx_octopus_rl_decide(ngx_http_request_t *r, ngx_octopus_rl_ctx_t *ctx,
+    ngx_octopus_rl_loc_conf_t *lcf)
+{
+    ngx_int_t               rc;
+    ngx_uint_t              i, result, fallback, dry, error, want;
+    ngx_octopus_rl_item_t  *item, *t;
+
+    rc = NGX_DECLINED;
+    result = NGX_OCTOPUS_RL_R_NONE;
+    fallback = ctx->lock.fallback;
+    dry = 0;
+    error = 0;
+
+    for (i = 0; i < ctx->nitems; i++) {
+        item = &ctx->items[i];
+
+        fallback |= item->fallback;
+
+        switch (item->outcome) {
+
+        case NGX_OCTOPUS_RL_ERROR:
+            error = 1;
+            break;
+
+        case NGX_OCTOPUS_RL_LIMITED:
+        case NGX_OCTOPUS_RL_BANNED:
+
+            if (item->limit->dry_run) {
+                dry = 1;
+
+            } else if (item->outcome == NGX_OCTOPUS_RL_BANNED) {
+                rc = NGX_HTTP_FORBIDDEN;
+                result = NGX_OCTOPUS_RL_R_BANNED;
+
+            } else if (rc == NGX_DECLINED) {
+                rc = lcf->status;
+                result = NGX_OCTOPUS_RL_R_LIMITED;
+            }
+
+            break;
+
+        default:
+            break;
+        }
+    }
+
+    if (rc == NGX_DECLINED) {
+
+        if (ctx->lock.outcome == NGX_OCTOPUS_RL_LOCKED) {
+            rc = lcf->status;
+            result = NGX_OCTOPUS_RL_R_LOCKED;
+
+        } else if (error) {
+            rc = NGX_HTTP_SERVICE_UNAVAILABLE;
+            result = NGX_OCTOPUS_RL_R_ERROR;
+
+        } else if (dry) {
+            result = NGX_OCTOPUS_RL_R_DRY_RUN;
+
+        } else if (fallback) {
+            result = NGX_OCTOPUS_RL_R_FALLBACK;
+
+        } else if (ctx->nitems || ctx->lock.key.len) {
+            result = NGX_OCTOPUS_RL_R_PASS;
+        }
+    }
+
+    /*
+     * The headers describe the tightest limit: among the rejecting ones the
+     * longest wait, otherwise the fewest requests left.
+     */
+
+    want = (result == NGX_OCTOPUS_RL_R_BANNED) ? NGX_OCTOPUS_RL_BANNED
+           : (result == NGX_OCTOPUS_RL_R_LIMITED) ? NGX_OCTOPUS_RL_LIMITED
+           : 0;
+
+    t = NULL;
+
+    for (i = 0; i < ctx->nitems; i++) {
+        item = &ctx->items[i];
+
+        if (want) {
+            if (item->outcome != want || item->limit->dry_run) {
+                continue;
+            }
+
+            if (t == NULL || item->res.retry_ms > t->res.retry_ms) {
+                t = item;
+            }
+
+            continue;
+        }
+
+        if (item->outcome != NGX_OCTOPUS_RL_PASS
+            && item->outcome != NGX_OCTOPUS_RL_LIMITED
+            && item->outcome != NGX_OCTOPUS_RL_BANNED)
+        {
+            continue;
+        }
+
+        if (t == NULL || item->res.remaining < t->res.remaining) {
+            t = item;
+        }
+    }
+
+    if (result == NGX_OCTOPUS_RL_R_LOCKED) {
+        ctx->retry_ms = ctx->lock.res.retry_ms;
+
+    } else if (t) {
+        ctx->retry_ms = t->res.retry_ms;
+    }
+
+    ctx->tightest = t;
+    ctx->result = result;
+    ctx->rc = rc;
+    ctx->rejected = (rc != NGX_DECLINED);
+    ctx->decided = 1;
+
+    if (ctx->rejected) {
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "octopus_ratelimit: request %V%s%V",
+                      &ngx_octopus_rl_result_names[result],
+                      t ? " by zone " : "",
+                      t ? &t->limit->zone->name
+                        : &ngx_octopus_rl_result_names[0]);
+    }
+
+    return rc;
+}
+
+
+ngx_int_t
+ngx_octopus_rl_filter_init(ngx_conf_t *cf)
+{
+    ngx_http_next_header_filter = ngx_http_top_header_filter;
+    ngx_http_top_header_filter = ngx_octopus_rl_header_filter;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_octopus_rl_header_filter(ngx_http_request_t *r)
+{
+    ngx_octopus_rl_ctx_t       *ctx;
+    ngx_octopus_rl_loc_conf_t  *lcf;
+
+    if (r != r->main) {
+        return ngx_http_next_header_filter(r);
+    }
+
+    ctx = ngx_http_get_module_ctx(r, ngx_octopus_ratelimit_module);
+
+    if (ctx == NULL || !ctx->decided || ctx->filtered) {
+        return ngx_http_next_header_filter(r);
+    }
+
+    ctx->filtered = 1;
+
+    lcf = ngx_http_get_module_loc_conf(r, ngx_octopus_ratelimit_module);
+
+    if (lcf->lockout && ctx->lock.key.len && !ctx->rejected) {
+        ngx_octopus_rl_count_failure(r, ctx, lcf);
+    }
+
+    if (ngx_octopus_rl_add_headers(r, ctx) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    return ngx_http_next_header_filter(r);
+}
+
+
+static ngx_int_t
+ngx_octopus_rl_add_headers(ngx_http_request_t *r, ngx_octopus_rl_ctx_t *ctx)
+{
+    u_char                 *p;
+    size_t                  len;
+    uint64_t                q, w, reset;
+    ngx_str_t               v;
+    ngx_uint_t              i;
+    ngx_octopus_rl_item_t  *t, *item;
+
+    if (ctx->rejected) {
+        v.data = ngx_pnalloc(r->pool, NGX_INT64_LEN);
+        if (v.data == NULL) {
+            return NGX_ERROR;
+        }
+
+        v.len = ngx_sprintf(v.data, "%uL",
+                            ngx_max((ctx->retry_ms + 999) / 1000, 1))
+                - v.data;
+
+        if (ngx_octopus_rl_set_header(r, "Retry-After", &v) != NGX_OK) {
+            return NGX_ERROR;
+        }
+    }
+
+    t = ctx->tightest;
+
+    if (t == NULL) {
+        return NGX_OK;
+    }
+
+    reset = ngx_max((t->res.reset_ms + 999) / 1000, 1);
+    ngx_octopus_rl_quota(t->limit->zone, &q, &w);
+
+    len = 3 * NGX_INT64_LEN + t->limit->zone->name.len + 16;
+
+    for (i = 0; i < ctx->nitems; i++) {
+        len += ctx->items[i].limit->zone->name.len + 2 * NGX_INT64_LEN + 16;
+    }
+
+    p = ngx_pnalloc(r->pool, len + 4 * NGX_INT64_LEN);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    v.data = p;
+    v.len = ngx_sprintf(p, "%uL", q) - p;
+    p += v.len;
+
+    if (ngx_octopus_rl_set_header(r, "RateLimit-Limit", &v) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    v.data = p;
+    v.len = ngx_sprintf(p, "%uL", t->res.remaining) - p;
+    p += v.len;
+
+    if (ngx_octopus_rl_set_header(r, "RateLimit-Remaining", &v) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    v.data = p;
+    v.len = ngx_sprintf(p, "%uL", reset) - p;
+    p += v.len;
+
+    if (ngx_octopus_rl_set_header(r, "RateLimit-Reset", &v) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    /* draft-ietf-httpapi-ratelimit-headers: every policy of the location */
+
+    v.data = p;
+
+    for (i = 0; i < ctx->nitems; i++) {
+        item = &ctx->items[i];
+
+        ngx_octopus_rl_quota(item->limit->zone, &q, &w);
+
+        p = ngx_sprintf(p, "%s\"%V\";q=%uL;w=%uL", p == v.data ? "" : ", ",
+                        &item->limit->zone->name, q, w);
+    }
+
+    v.len = p - v.data;
+
+    if (ngx_octopus_rl_set_header(r, "RateLimit-Policy", &v) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    v.data = p;
+    v.len = ngx_sprintf(p, "\"%V\";r=%uL;t=%uL", &t->limit->zone->name,
+                        t->res.remaining, reset)
+            - p;
+
+    return ngx_octopus_rl_set_header(r, "RateLimit", &v);
+}
+
+
+static ngx_int_t
+ngx_octopus_rl_set_header(ngx_http_request_t *r, char *name, ngx_str_t *value)
+{
+    ngx_table_elt_t  *h;
+
+    h = ngx_list_push(&r->headers_out.headers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    h->hash = 1;
+    h->key.data = (u_char *) name;
+    h->key.len = ngx_strlen(name);
+    h->value = *value;
+
+    return NGX_OK;
+}
+
+
+/* the quota a policy advertises: q requests per w seconds */
+
+static void
+ngx_octopus_rl_quota(ngx_octopus_rl_zone_t *zone, uint64_t *q, uint64_t *w)
+{
+    uint64_t  t;
+
+    if (zone->algorithm == NGX_OCTOPUS_RL_GCRA) {
+        t = ngx_octopus_rl_gcra_interval(zone->rate, zone->period);
+        *q = zone->burst + 1;
+        *w = ngx_max((*q * t + 999999) / 1000000, 1);
+        return;
+    }
+
+    *q = zone->rate;
+    *w = ngx_max(zone->period / 1000, 1);
+}
+
+
+/*
+ * Lockout: an upstream answer whose status is listed counts as a failed
+ * login.  The request does not wait for Redis: the count is sent and the
+ * reply handled on its own; without Redis the shared memory counts.
+ */
+
+static void
+ngx_octopus_rl_count_failure(ngx_http_request_t *r, ngx_octopus_rl_ctx_t *ctx,
+    ngx_octopus_rl_loc_conf_t *lcf)
+{
+    size_t                       size;
+    uint64_t                     left;
+    ngx_uint_t                   i, *status;
+    ngx_octopus_rl_fail_t       *f;
+    ngx_octopus_rl_lockout_t    *lo;
+    ngx_octopus_rl_main_conf_t  *rmcf;
+
+    lo = lcf->lockout;
+    status = lo->status.elts;
+
+    for (i = 0; i < lo->status.nelts; i++) {
+        if (status[i] == r->headers_out.status) {
+            break;
+        }
+    }
+
+    if (i == lo->status.nelts) {
+        return;
+    }
+
+    rmcf = ngx_http_get_module_main_conf(r, ngx_octopus_ratelimit_module);
+
+    if (rmcf->redis.name.len && rmcf->conn) {
+        size = sizeof(ngx_octopus_rl_fail_t) + ctx->lock.key.len
+               + ctx->lock.rkey.len;
+
+        f = ngx_alloc(size, r->connection->log);
+
+        if (f) {
+            f->shm_zone = rmcf->lockout_zone;
+            f->lockout = lo;
+            f->key.len = ctx->lock.key.len;
+            f->key.data = (u_char *) (f + 1);
+            ngx_memcpy(f->key.data, ctx->lock.key.data, f->key.len);
+            f->rkey.len = ctx->lock.rkey.len;
+            f->rkey.data = f->key.data + f->key.len;
+            ngx_memcpy(f->rkey.data, ctx->lock.rkey.data, f->rkey.len);
+
+            if (ngx_octopus_rl_lua_lock_fail(rmcf, &f->rkey, lo,
+                                             ngx_octopus_rl_fail_reply, f)
+                == NGX_OK)
+            {
+                return;
+            }
+
+            ngx_free(f);
+        }
+    }
+
+    left = ngx_octopus_rl_shm_strike_add(rmcf->lockout_zone, &ctx->lock.key,
+                                         lo->failures, lo->within,
+                                         lo->duration);
+    if (left) {
+        ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                      "octopus_ratelimit: login locked for %uL ms after %ui "
+                      "failures", left, lo->failures);
+    }
+}
+
+
+static void
+ngx_octopus_rl_fail_reply(void *data, redisReply *reply)
+{
+    ngx_octopus_rl_fail_t  *f = data;
+
+    uint64_t  left;
+
+    if (reply == NULL || reply->type != REDIS_REPLY_INTEGER) {
+        /* count on this node rather than lose the failure */
+        left = ngx_octopus_rl_shm_strike_add(f->shm_zone, &f->key,
+                                             f->lockout->failures,
+                                             f->lockout->within,
+                                             f->lockout->duration);
+
+    } else {
+        left = reply->integer > 0 ? (uint64_t) reply->integer : 0;
+
+        if (left) {
+            ngx_octopus_rl_shm_strike_set(f->shm_zone, &f->key, left);
+        }
+    }
+
+    if (left) {
+        ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
+                      "octopus_ratelimit: login locked for %uL ms after %ui "
+                      "failures", left, f->lockout->failures);
+    }
+
+    ngx_free(f);
+}

@@ -1,0 +1,370 @@
+
+/*
+ * Copyright (C) Octopus Guard authors
+ *
+ * The Redis side: one Lua script per limit, run with EVALSHA (EVAL when the
+ * server answers NOSCRIPT, e.g. after a restart), on the server's clock.
+ * All keys of one limit share the hash tag {zone:key}, so the scripts are
+ * ready for Redis Cluster.  The arithmetic mirrors
+ * ngx_octopus_ratelimit_algo.c line for line: keep them in step.
+ *
+ *   prefix{zone:key}:w   sliding window state (hash w, c, p)
+ *   prefix{zone:key}:g   GCRA theoretical arrival time, us
+ *   prefix{zone:key}:b   ban marker, with the ban as TTL
+ *   prefix{zone:key}:n   rejections counted toward a ban
+ *   prefix{lockout:key}:l, :f   lock marker, failed logins
+ */
+
+
+#include <openssl/sha.h>
+
+#include "ngx_octopus_ratelimit.h"
+
+
+/*
+ * KEYS: state, ban, strikes.  ARGV: algorithm, rate, period (ms), burst,
+ * ban after, ban within (ms), ban for (ms), dry run.
+ * Returns {allowed (0, 1; 2: banned), remaining, reset ms, retry ms}.
+ */
+
+static const char  ngx_octopus_rl_lua_limit_src[] =
+    "local t = redis.call('TIME')\n"
+    "local now_us = tonumber(t[1]) * 1000000 + tonumber(t[2])\n"
+    "local now = math.floor(now_us / 1000)\n"
+    "local alg = tonumber(ARGV[1])\n"
+    "local rate = tonumber(ARGV[2])\n"
+    "local period = tonumber(ARGV[3])\n"
+    "local burst = tonumber(ARGV[4])\n"
+    "local after = tonumber(ARGV[5])\n"
+    "local dry = tonumber(ARGV[8])\n"
+    "if after > 0 then\n"
+    "  local ttl = redis.call('PTTL', KEYS[2])\n"
+    "  if ttl > 0 then return {2, 0, ttl, ttl} end\n"
+    "end\n"
+    "local ok, rem, reset, retry\n"
+    "if alg == 0 then\n"
+    "  local win = now - now % period\n"
+    "  local st = redis.call('HMGET', KEYS[1], 'w', 'c', 'p')\n"
+    "  local w = tonumber(st[1]) or 0\n"
+    "  local c = tonumber(st[2]) or 0\n"
+    "  local p = tonumber(st[3]) or 0\n"
+    "  if w ~= win then\n"
+    "    if w + period == win then p = c else p = 0 end\n"
+    "    c = 0\n"
+    "  end\n"
+    "  local el = now - win\n"
+    "  local used = p * (period - el) + c * period\n"
+    "  local cap = rate * period\n"
+    "  reset = period - el\n"
+    "  if used + period <= cap then\n"
+    "    c = c + 1\n"
+    "    used = used + period\n"
+    "    ok = 1\n"
+    "    rem = math.floor((cap - used) / period)\n"
+    "    retry = 0\n"
+    "    redis.call('HSET', KEYS[1], 'w', string.format('%.0f', win),\n"
+    "               'c', string.format('%.0f', c),\n"
+    "               'p', string.format('%.0f', p))\n"
+    "    redis.call('PEXPIRE', KEYS[1], string.format('%.0f', 2 * period))\n"
+    "  else\n"
+    "    ok = 0\n"
+    "    rem = 0\n"
+    "    if c + 1 <= rate then\n"
+    "      retry = period - math.floor((rate - c - 1) * period / p) - el\n"
+    "    else\n"
+    "      retry = (period - el) + period\n"
+    "              - math.floor((rate - 1) * period / c)\n"
+    "    end\n"
+    "  end\n"
+    "else\n"
+    "  local T = math.floor(period * 1000 / rate)\n"
+    "  if T == 0 then T = 1 end\n"
+    "  local tau = burst * T\n"
+    "  local tat = tonumber(redis.call('GET', KEYS[1])) or now_us\n"
+    "  if tat < now_us then tat = now_us end\n"
+    "  if tat - now_us > tau then\n"
+    "    ok = 0\n"
+    "    rem = 0\n"
+    "    retry = math.ceil((tat - now_us - tau) / 1000)\n"
+    "    reset = math.ceil((tat - now_us) / 1000)\n"
+    "  else\n"
+    "    local nxt = tat + T\n"
+    "    ok = 1\n"
+    "    rem = math.floor((tau + T - (nxt - now_us)) / T)\n"
+    "    retry = 0\n"
+    "    reset = math.ceil((nxt - now_us) / 1000)\n"
+    "    redis.call('SET', KEYS[1], string.format('%.0f', nxt),\n"
+    "               'PX', string.format('%.0f', reset + 1000))\n"
+    "  end\n"
+    "end\n"
+    "if ok == 0 and after > 0 and dry == 0 then\n"
+    "  local n = redis.call('INCR', KEYS[3])\n"
+    "  if n == 1 then redis.call('PEXPIRE', KEYS[3], ARGV[6]) end\n"
+    "  if n >= after then\n"
+    "    redis.call('SET', KEYS[2], '1', 'PX', ARGV[7])\n"
+    "    redis.call('DEL', KEYS[3])\n"
+    "    return {2, 0, tonumber(ARGV[7]), tonumber(ARGV[7])}\n"
+    "  end\n"
+    "end\n"
+    "return {ok, rem, reset, retry}\n";
+
+
+/*
+ * KEYS: failures, lock.  ARGV: failures, within (ms), for (ms).
+ * Returns the lock in ms when this failure locks the key, 0 otherwise.
+ */
+
+static const char  ngx_octopus_rl_lua_fail_src[] =
+    "local n = redis.call('INCR', KEYS[1])\n"
+    "if n == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end\n"
+    "if n >= tonumber(ARGV[1]) then\n"
+    "  redis.call('SET', KEYS[2], '1', 'PX', ARGV[3])\n"
+    "  redis.call('DEL', KEYS[1])\n"
+    "  return tonumber(ARGV[3])\n"
+    "end\n"
+    "return 0\n";
+
+
+static void ngx_octopus_rl_lua_sha(const char *src, u_char *hex);
+
+
+ngx_int_t
+ngx_octopus_rl_lua_init(ngx_octopus_rl_main_conf_t *rmcf)
+{
+    ngx_octopus_rl_lua_sha(ngx_octopus_rl_lua_limit_src, rmcf->sha_limit);
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_octopus_rl_lua_sha(const char *src, u_char *hex)
+{
+    u_char  md[SHA_DIGEST_LENGTH];
+
+    SHA1((const u_char *) src, ngx_strlen(src), md);
+
+    ngx_hex_dump(hex, md, SHA_DIGEST_LENGTH);
+    hex[2 * SHA_DIGEST_LENGTH] = '\0';
+}
+
+
+/* rkey + suffix, in the request pool */
+
+static ngx_int_t
+ngx_octopus_rl_lua_key(ngx_pool_t *pool, ngx_str_t *rkey, const char *sfx,
+    ngx_str_t *out)
+{
+    out->len = rkey->len + 2;
+    out->data = ngx_pnalloc(pool, out->len);
+    if (out->data == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(ngx_cpymem(out->data, rkey->data, rkey->len), sfx, 2);
+
+    return NGX_OK;
+}
+
+
+ngx_int_t
+ngx_octopus_rl_lua_limit(ngx_octopus_rl_main_conf_t *rmcf,
+    ngx_octopus_rl_item_t *item, ngx_octopus_redis_handler_pt handler)
+{
+    int                     i;
+    u_char                 *p, nums[8][NGX_INT64_LEN];
+    size_t                  argvlen[14];
+    ngx_str_t               k[3];
+    ngx_pool_t             *pool;
+    const char             *argv[14];
+    uint64_t                v[8];
+    ngx_octopus_rl_zone_t  *zone;
+
+    zone = item->limit->zone;
+    pool = item->ctx->request->pool;
+
+    if (ngx_octopus_rl_lua_key(pool, &item->rkey,
+                               zone->algorithm == NGX_OCTOPUS_RL_GCRA
+                               ? ":g" : ":w", &k[0])
+        != NGX_OK
+        || ngx_octopus_rl_lua_key(pool, &item->rkey, ":b", &k[1]) != NGX_OK
+        || ngx_octopus_rl_lua_key(pool, &item->rkey, ":n", &k[2]) != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    if (item->eval) {
+        argv[0] = "EVAL";
+        argvlen[0] = 4;
+        argv[1] = ngx_octopus_rl_lua_limit_src;
+        argvlen[1] = sizeof(ngx_octopus_rl_lua_limit_src) - 1;
+
+    } else {
+        argv[0] = "EVALSHA";
+        argvlen[0] = 7;
+        argv[1] = (const char *) rmcf->sha_limit;
+        argvlen[1] = 40;
+    }
+
+    argv[2] = "3";
+    argvlen[2] = 1;
+
+    for (i = 0; i < 3; i++) {
+        argv[3 + i] = (const char *) k[i].data;
+        argvlen[3 + i] = k[i].len;
+    }
+
+    v[0] = zone->algorithm;
+    v[1] = zone->rate;
+    v[2] = zone->period;
+    v[3] = zone->burst;
+    v[4] = item->limit->dry_run ? 0 : zone->ban_after;
+    v[5] = zone->ban_within;
+    v[6] = zone->ban_for;
+    v[7] = item->limit->dry_run ? 1 : 0;
+
+    for (i = 0; i < 8; i++) {
+        p = ngx_sprintf(nums[i], "%uL", v[i]);
+        argv[6 + i] = (const char *) nums[i];
+        argvlen[6 + i] = p - nums[i];
+    }
+
+    item->cmd = ngx_octopus_redis_send(rmcf->conn, handler, item, 14, argv,
+                                       argvlen);
+
+    return item->cmd ? NGX_OK : NGX_DECLINED;
+}
+
+
+/* the script's reply into item->outcome and item->res */
+
+ngx_int_t
+ngx_octopus_rl_lua_parse(ngx_octopus_rl_item_t *item, redisReply *reply)
+{
+    ngx_uint_t   i;
+    long long    v[4];
+
+    if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 4) {
+        return NGX_ERROR;
+    }
+
+    for (i = 0; i < 4; i++) {
+        if (reply->element[i]->type != REDIS_REPLY_INTEGER
+            || reply->element[i]->integer < 0)
+        {
+            return NGX_ERROR;
+        }
+
+        v[i] = reply->element[i]->integer;
+    }
+
+    switch (v[0]) {
+    case 0:
+        item->outcome = NGX_OCTOPUS_RL_LIMITED;
+        break;
+    case 1:
+        item->outcome = NGX_OCTOPUS_RL_PASS;
+        break;
+    case 2:
+        item->outcome = NGX_OCTOPUS_RL_BANNED;
+        break;
+    default:
+        return NGX_ERROR;
+    }
+
+    item->res.allowed = (v[0] == 1);
+    item->res.remaining = v[1];
+    item->res.reset_ms = v[2];
+    item->res.retry_ms = v[3];
+
+    return NGX_OK;
+}
+
+
+/* PTTL of the lock marker: a plain command, no script */
+
+ngx_int_t
+ngx_octopus_rl_lua_lock_check(ngx_octopus_rl_main_conf_t *rmcf,
+    ngx_octopus_rl_item_t *item, ngx_octopus_redis_handler_pt handler)
+{
+    size_t       argvlen[2];
+    ngx_str_t    k;
+    const char  *argv[2];
+
+    if (ngx_octopus_rl_lua_key(item->ctx->request->pool, &item->rkey, ":l",
+                               &k)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    argv[0] = "PTTL";
+    argvlen[0] = 4;
+    argv[1] = (const char *) k.data;
+    argvlen[1] = k.len;
+
+    item->cmd = ngx_octopus_redis_send(rmcf->conn, handler, item, 2, argv,
+                                       argvlen);
+
+    return item->cmd ? NGX_OK : NGX_DECLINED;
+}
+
+
+/*
+ * A failed login; rkey is in memory owned by data (it outlives the
+ * request).  The script is sent with EVAL: failures are rare, and this
+ * spares a NOSCRIPT round trip with nobody waiting for the answer.
+ */
+
+ngx_int_t
+ngx_octopus_rl_lua_lock_fail(ngx_octopus_rl_main_conf_t *rmcf,
+    ngx_str_t *rkey, ngx_octopus_rl_lockout_t *lo,
+    ngx_octopus_redis_handler_pt handler, void *data)
+{
+    int          i;
+    u_char      *p, *kf, nums[3][NGX_INT64_LEN];
+    size_t       argvlen[8];
+    uint64_t     v[3];
+    ngx_int_t    rc;
+    const char  *argv[8];
+
+    kf = ngx_alloc(2 * (rkey->len + 2), ngx_cycle->log);
+    if (kf == NULL) {
+        return NGX_ERROR;
+    }
+
+    p = ngx_cpymem(kf, rkey->data, rkey->len);
+    p = ngx_cpymem(p, ":f", 2);
+    p = ngx_cpymem(p, rkey->data, rkey->len);
+    ngx_memcpy(p, ":l", 2);
+
+    argv[0] = "EVAL";
+    argvlen[0] = 4;
+    argv[1] = ngx_octopus_rl_lua_fail_src;
+    argvlen[1] = sizeof(ngx_octopus_rl_lua_fail_src) - 1;
+    argv[2] = "2";
+    argvlen[2] = 1;
+    argv[3] = (const char *) kf;
+    argvlen[3] = rkey->len + 2;
+    argv[4] = (const char *) kf + rkey->len + 2;
+    argvlen[4] = rkey->len + 2;
+
+    v[0] = lo->failures;
+    v[1] = lo->within;
+    v[2] = lo->duration;
+
+    for (i = 0; i < 3; i++) {
+        p = ngx_sprintf(nums[i], "%uL", v[i]);
+        argv[5 + i] = (const char *) nums[i];
+        argvlen[5 + i] = p - nums[i];
+    }
+
+    /* hiredis has copied the arguments into its output buffer */
+
+    rc = ngx_octopus_redis_send(rmcf->conn, handler, data, 8, argv, argvlen)
+         ? NGX_OK : NGX_DECLINED;
+
+    ngx_free(kf);
+
+    return rc;
+}
