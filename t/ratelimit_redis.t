@@ -1,0 +1,241 @@
+#!/usr/bin/perl
+
+# ngx_octopus_ratelimit_module with Redis (started by the harness): exact
+# counts and headers, two nginx nodes sharing one Redis, GCRA, dry run,
+# bans reaching another node and cached in shared memory, lockout across
+# nodes, hash-tagged keys, one command per limit, Redis restarted with an
+# empty script cache, AUTH and SELECT.
+
+use strict;
+use warnings;
+
+use lib 't/lib';
+use Octopus::Test;
+
+my $t1 = Octopus::Test->new;
+my $t2 = Octopus::Test->new;
+
+my $redis = '127.0.0.1:' . $t1->redis_start;
+
+my $conf = <<'EOF';
+http {
+    set_real_ip_from 127.0.0.1;
+    real_ip_header X-Forwarded-For;
+
+    octopus_ratelimit_redis %%RL_REDIS%% timeout=500ms connect_timeout=500ms
+                            prefix=octo:;
+
+    map $http_x_key $rl_key { default $http_x_key; }
+
+    octopus_ratelimit_zone sw    key=$rl_key rate=10r/m;
+    octopus_ratelimit_zone gcra  key=$rl_key rate=2r/s burst=3 algorithm=gcra;
+    octopus_ratelimit_zone tight key=$rl_key rate=3r/m;
+    octopus_ratelimit_zone ban   key=$rl_key rate=2r/m;
+    octopus_ratelimit_ban zone=ban after=2 within=1m for=1h;
+
+    server {
+        listen 127.0.0.1:%%PORT_http%%;
+
+        add_header X-RL-Result "$octopus_ratelimit_result" always;
+        add_header X-RL-Zone "$octopus_ratelimit_zone" always;
+        add_header X-Login-User "$octopus_login_user" always;
+
+        location /sw/ {
+            octopus_ratelimit sw;
+            proxy_pass http://%%BACKEND%%;
+        }
+
+        location /gcra/ {
+            octopus_ratelimit gcra;
+            proxy_pass http://%%BACKEND%%;
+        }
+
+        location /dry/ {
+            octopus_ratelimit tight dry_run;
+            proxy_pass http://%%BACKEND%%;
+        }
+
+        location /ban/ {
+            octopus_ratelimit ban;
+            proxy_pass http://%%BACKEND%%;
+        }
+
+        location = /login {
+            octopus_ratelimit_login_field username;
+            octopus_ratelimit_lockout key=$octopus_login_user failures=5
+                                      within=1m for=1h status=401;
+            proxy_pass http://%%BACKEND%%;
+        }
+    }
+}
+EOF
+
+(my $c = $conf) =~ s/%%RL_REDIS%%/$redis/;
+$t1->nginx_conf($c);
+$t2->nginx_conf($c);
+$t1->run;
+$t2->run;
+
+sub statuses {
+    my ($t, $n, $uri, @h) = @_;
+    return [map { $t->get($uri, @h)->{status} } 1 .. $n];
+}
+
+# exact counts through Redis
+
+my @r = map { $t1->get('/sw/x', 'X-Key' => 'k1') } 1 .. 12;
+is_deeply([map { $_->{status} } @r], [(200) x 10, 429, 429],
+          'redis: 12 quick requests, 10 pass, 2 rejected');
+is_deeply([map { $_->{headers}{'ratelimit-remaining'} } @r],
+          [9, 8, 7, 6, 5, 4, 3, 2, 1, 0, 0, 0], 'redis: Remaining');
+is($r[0]{headers}{'x-rl-result'}, 'pass', 'redis: result pass, no fallback');
+is($r[11]{headers}{'x-rl-result'}, 'limited', 'redis: result limited');
+is($r[0]{headers}{'ratelimit-limit'}, 10, 'redis: RateLimit-Limit');
+is($r[0]{headers}{'ratelimit-policy'}, '"sw";q=10;w=60',
+   'redis: RateLimit-Policy');
+like($r[0]{headers}{'ratelimit'}, qr/^"sw";r=9;t=\d+$/, 'redis: RateLimit');
+my $ra = $r[10]{headers}{'retry-after'} // 0;
+ok($ra >= 1 && $ra <= 120, "redis: Retry-After ($ra)");
+
+# hash-tagged keys with the prefix, expiring by themselves
+
+my $ttl = $t1->redis_cmd('PTTL', 'octo:{sw:k1}:w');
+ok($ttl > 0 && $ttl <= 120000, "state key octo:{sw:k1}:w expires ($ttl)");
+
+# two nodes, one limit: 6 + 6 requests give 10 passes
+
+my $s1 = statuses($t1, 6, '/sw/x', 'X-Key' => 'shared');
+my $s2 = statuses($t2, 6, '/sw/x', 'X-Key' => 'shared');
+is(scalar(grep { $_ == 200 } @$s1, @$s2), 10,
+   'two nodes sharing Redis: 10 passes out of 6 + 6');
+is_deeply($s2, [200, 200, 200, 200, 429, 429], 'the second node sees the first');
+
+# one Redis command per limit per request
+
+$t1->redis_cmd('CONFIG', 'RESETSTAT');
+statuses($t1, 5, '/sw/x', 'X-Key' => 'stat');
+my $info = $t1->redis_cmd('INFO', 'commandstats');
+my ($calls) = $info =~ /cmdstat_evalsha:calls=(\d+)/;
+my ($eval) = $info =~ /cmdstat_eval:calls=(\d+)/;
+is(($calls // 0) + ($eval // 0), 5, 'one EVALSHA per limit per request');
+
+# GCRA on the Redis clock
+
+is_deeply(statuses($t1, 6, '/gcra/x', 'X-Key' => 'g1'),
+          [200, 200, 200, 200, 429, 429], 'redis GCRA: burst + 1 pass');
+select(undef, undef, undef, 0.6);
+is_deeply(statuses($t2, 2, '/gcra/x', 'X-Key' => 'g1'), [200, 429],
+          'redis GCRA: one more per interval, on any node');
+
+# dry run
+
+my @d = map { $t1->get('/dry/x', 'X-Key' => 'd1') } 1 .. 5;
+is_deeply([map { $_->{status} } @d], [(200) x 5], 'redis dry run: no 429');
+is_deeply([map { $_->{headers}{'x-rl-result'} } @d],
+          [qw(pass pass pass dry_run dry_run)], 'redis dry run reported');
+
+# empty key
+
+is_deeply(statuses($t1, 12, '/sw/x'), [(200) x 12], 'redis: empty key free');
+
+# a ban reaches the other node, and is then served from shared memory
+
+is_deeply(statuses($t1, 4, '/ban/x', 'X-Key' => 'b1'), [200, 200, 429, 403],
+          'banned on the first node');
+my $pttl = $t1->redis_cmd('PTTL', 'octo:{ban:b1}:b');
+ok($pttl > 3500000, "ban stored in Redis with a TTL ($pttl)");
+my $b = $t2->get('/ban/x', 'X-Key' => 'b1');
+is($b->{status}, 403, 'the ban reaches the second node');
+is($b->{headers}{'x-rl-result'}, 'banned', 'second node: result banned');
+ok(($b->{headers}{'retry-after'} // 0) > 3500, 'banned: Retry-After');
+
+$t1->redis_cmd('CONFIG', 'RESETSTAT');
+is($t2->get('/ban/x', 'X-Key' => 'b1')->{status}, 403, 'still banned');
+$info = $t1->redis_cmd('INFO', 'commandstats');
+unlike($info, qr/cmdstat_evalsha/, 'a cached ban costs no Redis command');
+
+# lockout across nodes, from different client addresses
+
+sub login {
+    my ($t, $user, $ip, $status) = @_;
+    return $t->http(method => 'POST', uri => '/login',
+                    body => qq({"username":"$user","password":"x"}),
+                    headers => ['X-Forwarded-For' => $ip,
+                                'X-Test-Status' => $status,
+                                'Content-Type' => 'application/json']);
+}
+
+is(login($t1, 'carol', '10.1.0.1', 401)->{status}, 401, 'failure 1');
+is(login($t2, 'carol', '10.1.0.2', 401)->{status}, 401, 'failure 2');
+is(login($t1, 'carol', '10.1.0.3', 200)->{status}, 200, 'a success between');
+is(login($t2, 'carol', '10.1.0.4', 401)->{status}, 401, 'failure 3');
+is(login($t1, 'carol', '10.1.0.5', 401)->{status}, 401, 'failure 4');
+is(login($t2, 'carol', '10.1.0.6', 401)->{status}, 401, 'failure 5');
+
+my $lk = $t1->wait_for(sub {
+    $t1->redis_cmd('PTTL', 'octo:{lockout:carol}:l') > 0
+}, 5);
+ok($lk, 'lock stored in Redis');
+
+my $l = login($t1, 'carol', '10.1.0.7', 200);
+is($l->{status}, 429, 'locked on the other node too');
+is($l->{headers}{'x-rl-result'}, 'locked', 'result locked');
+ok(($l->{headers}{'retry-after'} // 0) > 3500, 'locked: Retry-After');
+ok(!defined $l->{json}, 'locked: upstream not reached');
+is(login($t2, 'dave', '10.1.0.7', 200)->{status}, 200, 'other accounts pass');
+
+# Redis restarted: script cache and data gone, limiting resumes by itself
+
+$t1->redis_restart;
+
+my $ok = $t1->wait_for(sub {
+    my $r = $t1->get('/sw/x', 'X-Key' => 'after-restart');
+    return ($r->{headers}{'x-rl-result'} // '') eq 'pass';
+}, 10);
+ok($ok, 'after a Redis restart limiting resumes through Redis');
+
+my @after = map { $t1->get('/sw/x', 'X-Key' => 'restart2') } 1 .. 11;
+is_deeply([map { $_->{status} } @after], [(200) x 10, 429],
+          'after the restart: exact counts again');
+is(scalar(grep { ($_->{headers}{'x-rl-result'} // '') eq 'fallback' }
+          @after), 0, 'after the restart: no fallback');
+like($t1->redis_cmd('INFO', 'commandstats'), qr/cmdstat_eval:calls=\d+/,
+     'the empty script cache was refilled with EVAL');
+unlike($t1->error_log, qr/redis error/, 'NOSCRIPT handled without error');
+
+$t2->stop;
+
+# AUTH (password_file) and SELECT (db=) on connect
+
+my $t3 = Octopus::Test->new;
+my $p3 = $t3->redis_start;
+$t3->redis_cmd('CONFIG', 'SET', 'requirepass', 's3cret pass');
+$t3->write_file('redis.pass', "s3cret pass\n");
+
+$t3->nginx_conf(<<"EOF");
+http {
+    octopus_ratelimit_redis 127.0.0.1:$p3 db=3 timeout=500ms
+                            password_file=%%PREFIX%%/redis.pass;
+    octopus_ratelimit_zone sw key=\$http_x_key rate=10r/m;
+
+    server {
+        listen 127.0.0.1:%%PORT_http%%;
+        add_header X-RL-Result "\$octopus_ratelimit_result" always;
+
+        location / {
+            octopus_ratelimit sw;
+            proxy_pass http://%%BACKEND%%;
+        }
+    }
+}
+EOF
+$t3->run;
+
+my $a = $t3->get('/x', 'X-Key' => 'auth');
+is($a->{headers}{'x-rl-result'}, 'pass', 'AUTH with password_file');
+is($a->{headers}{'ratelimit-remaining'}, 9, 'counted in Redis');
+unlike($t3->error_log, qr/s3cret/, 'the password is never logged');
+$t3->stop;
+$t3->check_error_log;
+
+$t1->done;
