@@ -68,6 +68,8 @@ typedef struct {
 
 typedef struct {
     ngx_uint_t                 mode;
+    u_char                    *mode_file;
+    ngx_uint_t                 mode_line;
     ngx_str_t                  issuer;       /* NUL-terminated */
     ngx_str_t                  audience;     /* NUL-terminated */
     time_t                     leeway;

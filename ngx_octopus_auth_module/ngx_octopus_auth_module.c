@@ -25,6 +25,8 @@ static void *ngx_octopus_auth_create_loc_conf(ngx_conf_t *cf);
 static char *ngx_octopus_auth_merge_loc_conf(ngx_conf_t *cf, void *parent,
     void *child);
 
+static char *ngx_octopus_auth_mode(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
 static char *ngx_octopus_auth_key(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_octopus_auth_jwks(ngx_conf_t *cf, ngx_command_t *cmd,
@@ -39,6 +41,9 @@ static char *ngx_octopus_auth_require(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_octopus_auth_cors_origins(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+static char *ngx_octopus_auth_cors_credentials(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
+static ngx_int_t ngx_octopus_auth_cors_wildcard(ngx_array_t *origins);
 
 static ngx_int_t ngx_octopus_auth_read_file(ngx_conf_t *cf, ngx_str_t *name,
     ngx_str_t *out);
@@ -79,7 +84,7 @@ static ngx_command_t  ngx_octopus_auth_commands[] = {
 
     { ngx_string("octopus_auth"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
-      ngx_conf_set_enum_slot,
+      ngx_octopus_auth_mode,
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_octopus_auth_loc_conf_t, mode),
       &ngx_octopus_auth_modes },
@@ -219,7 +224,7 @@ static ngx_command_t  ngx_octopus_auth_commands[] = {
 
     { ngx_string("octopus_cors_credentials"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
-      ngx_conf_set_flag_slot,
+      ngx_octopus_auth_cors_credentials,
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_octopus_auth_loc_conf_t, cors_credentials),
       NULL },
@@ -374,13 +379,10 @@ ngx_octopus_auth_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_octopus_auth_loc_conf_t *prev = parent;
     ngx_octopus_auth_loc_conf_t *conf = child;
 
-    ngx_str_t                     *origin;
-    ngx_uint_t                     i;
     ngx_octopus_auth_main_conf_t  *amcf;
 
     amcf = ngx_http_conf_get_module_main_conf(cf, ngx_octopus_auth_module);
 
-    ngx_conf_merge_uint_value(conf->mode, prev->mode, NGX_OCTOPUS_AUTH_OFF);
     ngx_conf_merge_str_value(conf->issuer, prev->issuer, "");
     ngx_conf_merge_str_value(conf->audience, prev->audience, "");
     ngx_conf_merge_sec_value(conf->leeway, prev->leeway, 0);
@@ -411,18 +413,14 @@ ngx_octopus_auth_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_conf_merge_value(conf->cors_credentials, prev->cors_credentials, 0);
     ngx_conf_merge_sec_value(conf->cors_max_age, prev->cors_max_age, 0);
 
-    if (conf->cors_origins && conf->cors_credentials) {
-        origin = conf->cors_origins->elts;
-
-        for (i = 0; i < conf->cors_origins->nelts; i++) {
-            if (origin[i].len == 1 && origin[i].data[0] == '*') {
-                ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
-                              "octopus_cors_origins \"*\" cannot be used "
-                              "with \"octopus_cors_credentials on\" in %s:%ui",
-                              conf->cors_file, conf->cors_line);
-                return NGX_CONF_ERROR;
-            }
-        }
+    if (conf->cors_credentials
+        && ngx_octopus_auth_cors_wildcard(conf->cors_origins))
+    {
+        ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                      "octopus_cors_origins \"*\" cannot be used "
+                      "with \"octopus_cors_credentials on\" in %s:%ui",
+                      conf->cors_file, conf->cors_line);
+        return NGX_CONF_ERROR;
     }
 
     /* the http-level conf is never a child: resolve the parent as well */
@@ -446,13 +444,24 @@ ngx_octopus_auth_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     conf->policy.max_lifetime = (long) conf->max_lifetime;
     conf->policy.allow_refresh = conf->refresh_tokens ? 1 : 0;
 
+    if (conf->mode == NGX_CONF_UNSET_UINT) {
+        conf->mode = prev->mode;
+        conf->mode_file = prev->mode_file;
+        conf->mode_line = prev->mode_line;
+    }
+
+    if (conf->mode == NGX_CONF_UNSET_UINT) {
+        conf->mode = NGX_OCTOPUS_AUTH_OFF;
+    }
+
     if (conf->mode != NGX_OCTOPUS_AUTH_OFF
         && conf->mode != NGX_OCTOPUS_AUTH_API_KEY
         && amcf->keys.nelts == 0)
     {
         ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
-                      "octopus_auth needs JWT keys: no \"octopus_auth_key\" "
-                      "or \"octopus_auth_jwks\" in the http block");
+                      "octopus_auth needs JWT keys in %s:%ui: no "
+                      "\"octopus_auth_key\" or \"octopus_auth_jwks\" in "
+                      "the http block", conf->mode_file, conf->mode_line);
         return NGX_CONF_ERROR;
     }
 
@@ -614,6 +623,18 @@ ngx_octopus_auth_key_cleanup(void *data)
     }
 
     EVP_PKEY_free(key->pkey);
+}
+
+
+static char *
+ngx_octopus_auth_mode(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_octopus_auth_loc_conf_t  *alcf = conf;
+
+    alcf->mode_file = cf->conf_file->file.name.data;
+    alcf->mode_line = cf->conf_file->line;
+
+    return ngx_conf_set_enum_slot(cf, cmd, conf);
 }
 
 
@@ -1239,5 +1260,57 @@ ngx_octopus_auth_cors_origins(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         *origin = value[i];
     }
 
+    if (alcf->cors_credentials == 1
+        && ngx_octopus_auth_cors_wildcard(alcf->cors_origins))
+    {
+        return "\"*\" cannot be used with \"octopus_cors_credentials on\"";
+    }
+
     return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_octopus_auth_cors_credentials(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_octopus_auth_loc_conf_t  *alcf = conf;
+
+    char  *rv;
+
+    rv = ngx_conf_set_flag_slot(cf, cmd, conf);
+    if (rv != NGX_CONF_OK) {
+        return rv;
+    }
+
+    if (alcf->cors_credentials == 1
+        && alcf->cors_origins != NGX_CONF_UNSET_PTR
+        && ngx_octopus_auth_cors_wildcard(alcf->cors_origins))
+    {
+        return "\"on\" cannot be used with octopus_cors_origins \"*\"";
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static ngx_int_t
+ngx_octopus_auth_cors_wildcard(ngx_array_t *origins)
+{
+    ngx_str_t   *origin;
+    ngx_uint_t   i;
+
+    if (origins == NULL || origins == NGX_CONF_UNSET_PTR) {
+        return 0;
+    }
+
+    origin = origins->elts;
+
+    for (i = 0; i < origins->nelts; i++) {
+        if (origin[i].len == 1 && origin[i].data[0] == '*') {
+            return 1;
+        }
+    }
+
+    return 0;
 }
