@@ -1,0 +1,559 @@
+
+/*
+ * Copyright (C) Octopus Guard authors
+ *
+ * Unit tests of the plain C JWT core: base64url, algorithm pinning, HS /
+ * RS / ES signatures (made here with OpenSSL directly), every claim rule,
+ * the RFC 7515 A.1 example and JWKS parsing.
+ */
+
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <openssl/ecdsa.h>
+#include <openssl/bn.h>
+#include <openssl/core_names.h>
+
+#include "ngx_octopus_auth_jwt.h"
+
+
+#define NOW  1800000000L
+
+static const char  *secret = "unit-test-secret-0123456789abcdefghij";
+
+
+static void
+b64url(const unsigned char *in, size_t len, char *out)
+{
+    static const char  tab[] =
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    size_t    i;
+    uint32_t  v;
+
+    for (i = 0; i + 2 < len; i += 3) {
+        v = in[i] << 16 | in[i + 1] << 8 | in[i + 2];
+        *out++ = tab[v >> 18];
+        *out++ = tab[(v >> 12) & 63];
+        *out++ = tab[(v >> 6) & 63];
+        *out++ = tab[v & 63];
+    }
+
+    if (len - i == 1) {
+        v = in[i] << 16;
+        *out++ = tab[v >> 18];
+        *out++ = tab[(v >> 12) & 63];
+
+    } else if (len - i == 2) {
+        v = in[i] << 16 | in[i + 1] << 8;
+        *out++ = tab[v >> 18];
+        *out++ = tab[(v >> 12) & 63];
+        *out++ = tab[(v >> 6) & 63];
+    }
+
+    *out = '\0';
+}
+
+
+/* header.payload, then the signature by kind: 'h' HMAC, 'r' RSA, 'e' EC */
+
+static void
+make_token(char *out, const char *header, const char *payload, int kind,
+    EVP_PKEY *pkey)
+{
+    char            *p;
+    size_t           n;
+    unsigned int     len;
+    unsigned char    sig[1024], raw[96];
+    EVP_MD_CTX      *md;
+    ECDSA_SIG       *es;
+    const BIGNUM    *r, *s;
+    const unsigned char  *q;
+
+    b64url((const unsigned char *) header, strlen(header), out);
+    p = out + strlen(out);
+    *p++ = '.';
+    b64url((const unsigned char *) payload, strlen(payload), p);
+    p += strlen(p);
+
+    if (kind == 'h') {
+        HMAC(EVP_sha256(), secret, (int) strlen(secret),
+             (unsigned char *) out, p - out, sig, &len);
+        n = len;
+
+    } else {
+        md = EVP_MD_CTX_new();
+        n = sizeof(sig);
+        assert_int_equal(EVP_DigestSignInit(md, NULL, EVP_sha256(), NULL,
+                                            pkey), 1);
+        assert_int_equal(EVP_DigestSign(md, sig, &n, (unsigned char *) out,
+                                        p - out), 1);
+        EVP_MD_CTX_free(md);
+
+        if (kind == 'e') {
+            q = sig;
+            es = d2i_ECDSA_SIG(NULL, &q, (long) n);
+            assert_non_null(es);
+            ECDSA_SIG_get0(es, &r, &s);
+            BN_bn2binpad(r, raw, 32);
+            BN_bn2binpad(s, raw + 32, 32);
+            ECDSA_SIG_free(es);
+            memcpy(sig, raw, 64);
+            n = 64;
+        }
+    }
+
+    *p++ = '.';
+    b64url(sig, n, p);
+}
+
+
+static ngx_octopus_jwt_key_t  keys[3];
+static ngx_octopus_jwt_policy_t  policy;
+static EVP_PKEY  *rsa, *ec;
+
+
+static int
+setup(void **state)
+{
+    rsa = EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t) 2048);
+    ec = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
+
+    if (rsa == NULL || ec == NULL) {
+        return -1;
+    }
+
+    keys[0].alg = NGX_OCTOPUS_JWT_HS256;
+    keys[0].kid = "hs";
+    keys[0].secret = (const unsigned char *) secret;
+    keys[0].secret_len = strlen(secret);
+
+    keys[1].alg = NGX_OCTOPUS_JWT_RS256;
+    keys[1].kid = "rs";
+    keys[1].pkey = rsa;
+
+    keys[2].alg = NGX_OCTOPUS_JWT_ES256;
+    keys[2].kid = "es";
+    keys[2].pkey = ec;
+
+    return 0;
+}
+
+
+static int
+teardown(void **state)
+{
+    EVP_PKEY_free(rsa);
+    EVP_PKEY_free(ec);
+    return 0;
+}
+
+
+static void
+reset_policy(void)
+{
+    memset(&policy, 0, sizeof(policy));
+    policy.keys = keys;
+    policy.nkeys = 3;
+    policy.issuer = "https://auth.octopus.trading";
+    policy.audience = "octopus-api";
+    policy.leeway = 30;
+    policy.max_lifetime = 3600;
+}
+
+
+static ngx_octopus_jwt_status_e
+check(const char *header, const char *payload, int kind, EVP_PKEY *pkey,
+    const char *reason)
+{
+    char                      token[8192];
+    ngx_octopus_jwt_result_t  res;
+    ngx_octopus_jwt_status_e  st;
+
+    make_token(token, header, payload, kind, pkey);
+    ngx_octopus_jwt_verify(&policy, token, strlen(token), NOW, &res);
+
+    if (reason) {
+        assert_non_null(res.reason);
+        assert_string_equal(res.reason, reason);
+
+    } else if (res.status != NGX_OCTOPUS_JWT_OK) {
+        fail_msg("refused: %s", res.reason);
+    }
+
+    st = res.status;
+    ngx_octopus_jwt_result_free(&res);
+
+    return st;
+}
+
+
+#define CLAIMS(extra)                                                         \
+    "{\"sub\":\"alice\",\"iss\":\"https://auth.octopus.trading\","            \
+    "\"aud\":\"octopus-api\",\"iat\":1800000000,\"exp\":1800000600" extra "}"
+
+#define HS  "{\"alg\":\"HS256\",\"kid\":\"hs\"}"
+
+
+static void
+test_b64url(void **state)
+{
+    size_t         n;
+    unsigned char  out[16];
+
+    assert_int_equal(ngx_octopus_jwt_b64url_decode("aGk", 3, out, &n), 0);
+    assert_int_equal(n, 2);
+    assert_memory_equal(out, "hi", 2);
+
+    assert_int_equal(ngx_octopus_jwt_b64url_decode("-_8", 3, out, &n), 0);
+    assert_int_equal(ngx_octopus_jwt_b64url_decode("aGk=", 4, out, &n), -1);
+    assert_int_equal(ngx_octopus_jwt_b64url_decode("aG+k", 4, out, &n), -1);
+    assert_int_equal(ngx_octopus_jwt_b64url_decode("aGkxa", 5, out, &n), -1);
+    /* "aGl" has non-zero unused bits: a second encoding of "hi" */
+    assert_int_equal(ngx_octopus_jwt_b64url_decode("aGl", 3, out, &n), -1);
+    assert_int_equal(ngx_octopus_jwt_b64url_decode("", 0, out, &n), 0);
+    assert_int_equal(n, 0);
+}
+
+
+static void
+test_alg(void **state)
+{
+    assert_int_equal(ngx_octopus_jwt_alg_parse("HS256", 5, 0),
+                     NGX_OCTOPUS_JWT_HS256);
+    assert_int_equal(ngx_octopus_jwt_alg_parse("hs256", 5, 0),
+                     NGX_OCTOPUS_JWT_ALG_NONE);
+    assert_int_equal(ngx_octopus_jwt_alg_parse("es384", 5, 1),
+                     NGX_OCTOPUS_JWT_ES384);
+    assert_int_equal(ngx_octopus_jwt_alg_parse("none", 4, 1),
+                     NGX_OCTOPUS_JWT_ALG_NONE);
+    assert_int_equal(ngx_octopus_jwt_alg_parse("HS2566", 6, 0),
+                     NGX_OCTOPUS_JWT_ALG_NONE);
+    assert_string_equal(ngx_octopus_jwt_alg_name(NGX_OCTOPUS_JWT_RS512),
+                        "RS512");
+}
+
+
+static void
+test_signatures(void **state)
+{
+    reset_policy();
+
+    check(HS, CLAIMS(""), 'h', NULL, NULL);
+    check("{\"alg\":\"RS256\",\"kid\":\"rs\"}", CLAIMS(""), 'r', rsa, NULL);
+    check("{\"alg\":\"ES256\",\"kid\":\"es\"}", CLAIMS(""), 'e', ec, NULL);
+
+    /* without kid: the keys of the token's algorithm are tried */
+    check("{\"alg\":\"ES256\"}", CLAIMS(""), 'e', ec, NULL);
+    check("{\"alg\":\"HS256\"}", CLAIMS(""), 'h', NULL, NULL);
+
+    /* the key's algorithm is pinned */
+    check("{\"alg\":\"HS256\",\"kid\":\"rs\"}", CLAIMS(""), 'h', NULL,
+          "algorithm does not match the key");
+    check("{\"alg\":\"RS256\",\"kid\":\"es\"}", CLAIMS(""), 'r', rsa,
+          "algorithm does not match the key");
+    check("{\"alg\":\"HS384\"}", CLAIMS(""), 'h', NULL, "unknown key");
+    check("{\"alg\":\"HS256\",\"kid\":\"zz\"}", CLAIMS(""), 'h', NULL,
+          "unknown key");
+
+    /* signed by another key of the right type */
+    check("{\"alg\":\"ES256\",\"kid\":\"es\"}", CLAIMS(""), 'r', rsa,
+          "invalid signature");
+
+    check("{\"alg\":\"none\"}", CLAIMS(""), 'h', NULL,
+          "algorithm none not accepted");
+    check("{\"alg\":\"nOnE\"}", CLAIMS(""), 'h', NULL,
+          "algorithm none not accepted");
+    check("{\"alg\":\"HS256\",\"crit\":[\"b64\"],\"b64\":false}", CLAIMS(""),
+          'h', NULL, "unsupported critical header");
+    check("{\"alg\":\"HS256\",\"kid\":7}", CLAIMS(""), 'h', NULL,
+          "malformed token");
+    check("{\"alg\":\"XS256\"}", CLAIMS(""), 'h', NULL,
+          "unsupported algorithm");
+    check("{\"kid\":\"hs\"}", CLAIMS(""), 'h', NULL, "malformed token");
+    check("[1]", CLAIMS(""), 'h', NULL, "malformed token");
+    check(HS, "\"str\"", 'h', NULL, "malformed token");
+    check(HS, "{\"a\":1,\"a\":2}", 'h', NULL, "malformed token");
+}
+
+
+static void
+test_claims(void **state)
+{
+    reset_policy();
+
+    /* exp */
+    check(HS, "{\"sub\":\"a\",\"iss\":\"https://auth.octopus.trading\","
+              "\"aud\":\"octopus-api\"}", 'h', NULL, "missing exp claim");
+    check(HS, CLAIMS(",\"exp\":\"x\"") , 'h', NULL, "malformed token");
+    check(HS, "{\"iss\":\"https://auth.octopus.trading\",\"aud\":"
+              "\"octopus-api\",\"exp\":\"1800000600\"}", 'h', NULL,
+          "invalid exp claim");
+    check(HS, "{\"iss\":\"https://auth.octopus.trading\",\"aud\":"
+              "\"octopus-api\",\"exp\":1799999980}", 'h', NULL, NULL);
+    assert_int_equal(check(HS, "{\"iss\":\"https://auth.octopus.trading\","
+                               "\"aud\":\"octopus-api\","
+                               "\"exp\":1799999970}", 'h', NULL,
+                           "token expired"),
+                     NGX_OCTOPUS_JWT_EXPIRED);
+
+    /* nbf and iat, with leeway */
+    check(HS, "{\"iss\":\"https://auth.octopus.trading\",\"aud\":"
+              "\"octopus-api\",\"exp\":1800000600,\"nbf\":1800000030}",
+          'h', NULL, NULL);
+    check(HS, "{\"iss\":\"https://auth.octopus.trading\",\"aud\":"
+              "\"octopus-api\",\"exp\":1800000600,\"nbf\":1800000031}",
+          'h', NULL, "token not yet valid");
+    check(HS, "{\"iss\":\"https://auth.octopus.trading\",\"aud\":"
+              "\"octopus-api\",\"exp\":1800000600,\"iat\":1800000031}",
+          'h', NULL, "token issued in the future");
+
+    /* lifetime: exp - iat, or exp - now without iat */
+    check(HS, "{\"iss\":\"https://auth.octopus.trading\",\"aud\":"
+              "\"octopus-api\",\"iat\":1800000000,\"exp\":1800003600}",
+          'h', NULL, NULL);
+    check(HS, "{\"iss\":\"https://auth.octopus.trading\",\"aud\":"
+              "\"octopus-api\",\"iat\":1800000000,\"exp\":1800003601}",
+          'h', NULL, "token lifetime too long");
+    check(HS, "{\"iss\":\"https://auth.octopus.trading\",\"aud\":"
+              "\"octopus-api\",\"exp\":1800007200}",
+          'h', NULL, "token lifetime too long");
+
+    /* iss and aud */
+    check(HS, "{\"iss\":\"https://evil\",\"aud\":\"octopus-api\","
+              "\"exp\":1800000600}", 'h', NULL, "invalid issuer");
+    check(HS, "{\"aud\":\"octopus-api\",\"exp\":1800000600}", 'h', NULL,
+          "invalid issuer");
+    check(HS, "{\"iss\":\"https://auth.octopus.trading\",\"aud\":[\"x\","
+              "\"octopus-api\"],\"exp\":1800000600}", 'h', NULL, NULL);
+    check(HS, "{\"iss\":\"https://auth.octopus.trading\",\"aud\":[\"x\"],"
+              "\"exp\":1800000600}", 'h', NULL, "invalid audience");
+    check(HS, "{\"iss\":\"https://auth.octopus.trading\",\"aud\":"
+              "\"octopus-api2\",\"exp\":1800000600}", 'h', NULL,
+          "invalid audience");
+
+    /* refresh tokens */
+    check(HS, CLAIMS(",\"token_type\":\"refresh\""), 'h', NULL,
+          "refresh token not accepted");
+    check(HS, "{\"iss\":\"https://auth.octopus.trading\",\"aud\":"
+              "\"octopus-api\",\"exp\":1800000600,\"token_type\":"
+              "\"refresh\"}", 'h', NULL, "refresh token not accepted");
+    policy.allow_refresh = 1;
+    check(HS, "{\"iss\":\"https://auth.octopus.trading\",\"aud\":"
+              "\"octopus-api\",\"exp\":1800000600,\"token_type\":"
+              "\"refresh\"}", 'h', NULL, NULL);
+
+    /* not configured: not checked */
+    policy.issuer = NULL;
+    policy.audience = NULL;
+    check(HS, "{\"exp\":1800000600}", 'h', NULL, NULL);
+}
+
+
+static void
+test_malformed(void **state)
+{
+    char                      token[16384];
+    ngx_octopus_jwt_result_t  res;
+
+    reset_policy();
+
+    memset(token, 'a', 9000);
+    ngx_octopus_jwt_verify(&policy, token, 9000, NOW, &res);
+    assert_string_equal(res.reason, "token too large");
+    ngx_octopus_jwt_result_free(&res);
+
+    ngx_octopus_jwt_verify(&policy, "a.b", 3, NOW, &res);
+    assert_string_equal(res.reason, "malformed token");
+    ngx_octopus_jwt_result_free(&res);
+
+    ngx_octopus_jwt_verify(&policy, "..", 2, NOW, &res);
+    assert_string_equal(res.reason, "malformed token");
+    ngx_octopus_jwt_result_free(&res);
+
+    make_token(token, HS, CLAIMS(""), 'h', NULL);
+    token[strlen(token) - 1] ^= 1;      /* tampered signature */
+    ngx_octopus_jwt_verify(&policy, token, strlen(token), NOW, &res);
+    assert_int_equal(res.status, NGX_OCTOPUS_JWT_INVALID);
+    ngx_octopus_jwt_result_free(&res);
+}
+
+
+static void
+test_rfc7515_a1(void **state)
+{
+    size_t                    n;
+    unsigned char             k[64];
+    ngx_octopus_jwt_key_t     key;
+    ngx_octopus_jwt_result_t  res;
+    ngx_octopus_jwt_policy_t  p;
+
+    static const char  *tok =
+        "eyJ0eXAiOiJKV1QiLA0KICJhbGciOiJIUzI1NiJ9"
+        ".eyJpc3MiOiJqb2UiLA0KICJleHAiOjEzMDA4MTkzODAsDQogImh0dHA6Ly9leGFt"
+        "cGxlLmNvbS9pc19yb290Ijp0cnVlfQ"
+        ".dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+    static const char  *k64 =
+        "AyM1SysPpbyDfgZld3umj1qzKObwVMkoqQ-EstJQLr_T-1qS0gZH75aKtMN3Yj0iPS4"
+        "hcgUuTwjAzZr1Z9CAow";
+
+    assert_int_equal(ngx_octopus_jwt_b64url_decode(k64, strlen(k64), k, &n),
+                     0);
+    assert_int_equal(n, 64);
+
+    memset(&key, 0, sizeof(key));
+    key.alg = NGX_OCTOPUS_JWT_HS256;
+    key.secret = k;
+    key.secret_len = n;
+    assert_null(ngx_octopus_jwt_key_check(&key));
+
+    memset(&p, 0, sizeof(p));
+    p.keys = &key;
+    p.nkeys = 1;
+    p.issuer = "joe";
+
+    /* in 2011 the example is valid: its signature verifies */
+    ngx_octopus_jwt_verify(&p, tok, strlen(tok), 1300819000, &res);
+    assert_int_equal(res.status, NGX_OCTOPUS_JWT_OK);
+    ngx_octopus_jwt_result_free(&res);
+
+    /* today it is expired */
+    ngx_octopus_jwt_verify(&p, tok, strlen(tok), NOW, &res);
+    assert_int_equal(res.status, NGX_OCTOPUS_JWT_EXPIRED);
+    assert_string_equal(res.reason, "token expired");
+    ngx_octopus_jwt_result_free(&res);
+}
+
+
+static void
+test_key_check(void **state)
+{
+    EVP_PKEY               *small;
+    ngx_octopus_jwt_key_t   key;
+
+    memset(&key, 0, sizeof(key));
+    key.alg = NGX_OCTOPUS_JWT_HS256;
+    key.secret = (const unsigned char *) "0123456789012345678901234567890";
+    key.secret_len = 31;
+    assert_string_equal(ngx_octopus_jwt_key_check(&key),
+                        "HMAC secret shorter than 32 bytes");
+    key.secret_len = 32;
+    key.secret = (const unsigned char *) "01234567890123456789012345678901";
+    assert_null(ngx_octopus_jwt_key_check(&key));
+
+    key.alg = NGX_OCTOPUS_JWT_RS256;
+    key.pkey = ec;
+    assert_string_equal(ngx_octopus_jwt_key_check(&key),
+                        "not an RSA public key");
+
+    key.alg = NGX_OCTOPUS_JWT_ES384;
+    assert_string_equal(ngx_octopus_jwt_key_check(&key),
+                        "EC curve does not match the algorithm");
+
+    small = EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t) 1024);
+    key.alg = NGX_OCTOPUS_JWT_RS256;
+    key.pkey = small;
+    assert_string_equal(ngx_octopus_jwt_key_check(&key),
+                        "RSA key shorter than 2048 bits");
+    EVP_PKEY_free(small);
+
+    assert_null(ngx_octopus_jwt_pem_load("junk", 4));
+}
+
+
+static int  jwks_count;
+static ngx_octopus_jwt_alg_e  jwks_algs[8];
+
+
+static int
+jwks_add(void *data, const ngx_octopus_jwt_key_t *key)
+{
+    jwks_algs[jwks_count++] = key->alg;
+    EVP_PKEY_free(key->pkey);
+    return 0;
+}
+
+
+static void
+test_jwks(void **state)
+{
+    char        err[256], json[4096], n64[600], x64[64], y64[64];
+    size_t      len;
+    BIGNUM     *bn;
+    unsigned char  buf[512], pub[65];
+
+    /* RSA n and EC x, y from the generated keys */
+    bn = NULL;
+    assert_int_equal(EVP_PKEY_get_bn_param(rsa, OSSL_PKEY_PARAM_RSA_N, &bn),
+                     1);
+    len = BN_bn2bin(bn, buf);
+    BN_free(bn);
+    b64url(buf, len, n64);
+
+    assert_int_equal(EVP_PKEY_get_octet_string_param(ec,
+                         OSSL_PKEY_PARAM_PUB_KEY, pub, sizeof(pub), &len), 1);
+    b64url(pub + 1, 32, x64);
+    b64url(pub + 33, 32, y64);
+
+    snprintf(json, sizeof(json),
+             "{\"keys\":[{\"kty\":\"RSA\",\"kid\":\"r\",\"n\":\"%s\","
+             "\"e\":\"AQAB\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"%s\","
+             "\"y\":\"%s\"},{\"kty\":\"oct\",\"alg\":\"HS512\",\"k\":"
+             "\"AyM1SysPpbyDfgZld3umj1qzKObwVMkoqQ-EstJQLr_T-1qS0gZH75aKtMN3Y"
+             "j0iPS4hcgUuTwjAzZr1Z9CAow\"},{\"kty\":\"RSA\",\"use\":\"enc\"}"
+             "]}", n64, x64, y64);
+
+    jwks_count = 0;
+    assert_int_equal(ngx_octopus_jwks_parse(json, strlen(json), jwks_add,
+                                            NULL, err, sizeof(err)), 0);
+    assert_int_equal(jwks_count, 3);
+    assert_int_equal(jwks_algs[0], NGX_OCTOPUS_JWT_RS256);
+    assert_int_equal(jwks_algs[1], NGX_OCTOPUS_JWT_ES256);
+    assert_int_equal(jwks_algs[2], NGX_OCTOPUS_JWT_HS512);
+
+    /* a point not on the curve */
+    snprintf(json, sizeof(json),
+             "{\"keys\":[{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"%s\","
+             "\"y\":\"%s\"}]}", x64, x64);
+    assert_int_equal(ngx_octopus_jwks_parse(json, strlen(json), jwks_add,
+                                            NULL, err, sizeof(err)), -1);
+
+    strcpy(json, "{\"keys\":[{\"kty\":\"oct\",\"k\":\"c2hvcnQ\"}]}");
+    assert_int_equal(ngx_octopus_jwks_parse(json, strlen(json), jwks_add,
+                                            NULL, err, sizeof(err)), -1);
+    assert_non_null(strstr(err, "shorter than 32"));
+
+    assert_int_equal(ngx_octopus_jwks_parse("{", 1, jwks_add, NULL, err,
+                                            sizeof(err)), -1);
+    assert_int_equal(ngx_octopus_jwks_parse("{\"keys\":[]}", 11, jwks_add,
+                                            NULL, err, sizeof(err)), -1);
+    strcpy(json, "{\"keys\":[{\"kty\":\"OKP\"}]}");
+    assert_int_equal(ngx_octopus_jwks_parse(json, strlen(json), jwks_add,
+                                            NULL, err, sizeof(err)), -1);
+    assert_non_null(strstr(err, "unsupported \"kty\""));
+}
+
+
+int
+main(void)
+{
+    const struct CMUnitTest  tests[] = {
+        cmocka_unit_test(test_b64url),
+        cmocka_unit_test(test_alg),
+        cmocka_unit_test(test_signatures),
+        cmocka_unit_test(test_claims),
+        cmocka_unit_test(test_malformed),
+        cmocka_unit_test(test_rfc7515_a1),
+        cmocka_unit_test(test_key_check),
+        cmocka_unit_test(test_jwks),
+    };
+
+    return cmocka_run_group_tests(tests, setup, teardown);
+}

@@ -1,0 +1,2 @@
+test_auth_jwt_SRCS := ngx_octopus_auth_module/ngx_octopus_auth_jwt.c
+test_auth_jwt_LIBS := -ljansson -lcrypto -lm

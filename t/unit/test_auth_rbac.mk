@@ -1,0 +1,2 @@
+test_auth_rbac_SRCS := ngx_octopus_auth_module/ngx_octopus_auth_rbac.c
+test_auth_rbac_LIBS := -ljansson -lpcre2-8 -lcrypto
