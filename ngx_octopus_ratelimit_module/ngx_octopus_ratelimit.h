@@ -52,6 +52,7 @@
 #define NGX_OCTOPUS_RL_WAIT            3
 #define NGX_OCTOPUS_RL_DONE            4
 
+#define NGX_OCTOPUS_RL_MAX_COUNT       1000000
 #define NGX_OCTOPUS_RL_LOGIN_MAX       256
 #define NGX_OCTOPUS_RL_BODY_MAX        16384
 

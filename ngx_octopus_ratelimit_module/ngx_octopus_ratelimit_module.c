@@ -25,6 +25,8 @@ static char *ngx_octopus_rl_ban(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_octopus_rl_lockout(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+static char *ngx_octopus_rl_status(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
 static ngx_int_t ngx_octopus_rl_add_variables(ngx_conf_t *cf);
 static ngx_int_t ngx_octopus_rl_init(ngx_conf_t *cf);
 static void *ngx_octopus_rl_create_main_conf(ngx_conf_t *cf);
@@ -50,11 +52,6 @@ static ngx_conf_enum_t  ngx_octopus_rl_failure_modes[] = {
     { ngx_string("open"), NGX_OCTOPUS_RL_FAIL_OPEN },
     { ngx_string("closed"), NGX_OCTOPUS_RL_FAIL_CLOSED },
     { ngx_null_string, 0 }
-};
-
-
-static ngx_conf_num_bounds_t  ngx_octopus_rl_status_bounds = {
-    ngx_conf_check_num_bounds, 400, 599
 };
 
 
@@ -97,10 +94,10 @@ static ngx_command_t  ngx_octopus_ratelimit_commands[] = {
 
     { ngx_string("octopus_ratelimit_status"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
-      ngx_conf_set_num_slot,
+      ngx_octopus_rl_status,
       NGX_HTTP_LOC_CONF_OFFSET,
-      offsetof(ngx_octopus_rl_loc_conf_t, status),
-      &ngx_octopus_rl_status_bounds },
+      0,
+      NULL },
 
     { ngx_string("octopus_ratelimit_login_field"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
@@ -264,7 +261,9 @@ ngx_octopus_rl_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
         if (k.len == 5 && ngx_strncmp(k.data, "burst", 5) == 0) {
             zone->burst = ngx_atoi(v.data, v.len);
-            if (zone->burst == (ngx_uint_t) NGX_ERROR) {
+            if (zone->burst == (ngx_uint_t) NGX_ERROR
+                || zone->burst > NGX_OCTOPUS_RL_MAX_COUNT)
+            {
                 goto invalid;
             }
 
@@ -354,7 +353,10 @@ ngx_octopus_rl_find_zone(ngx_octopus_rl_main_conf_t *rmcf, ngx_str_t *name)
 }
 
 
-/* "100r/s", "60r/m", "5000r/h"; a rate of zero is refused */
+/*
+ * "100r/s", "60r/m", "5000r/h"; a rate of zero is refused, and so is one
+ * above a million per period (the arithmetic stays exact in Lua's doubles)
+ */
 
 static ngx_int_t
 ngx_octopus_rl_parse_rate(ngx_str_t *value, ngx_uint_t *rate,
@@ -383,7 +385,7 @@ ngx_octopus_rl_parse_rate(ngx_str_t *value, ngx_uint_t *rate,
     }
 
     n = ngx_atoi(value->data, value->len - 3);
-    if (n == NGX_ERROR || n == 0) {
+    if (n == NGX_ERROR || n == 0 || n > NGX_OCTOPUS_RL_MAX_COUNT) {
         return NGX_ERROR;
     }
 
@@ -816,6 +818,35 @@ invalid:
                        "invalid octopus_ratelimit_lockout parameter \"%V\"",
                        &value[i]);
     return NGX_CONF_ERROR;
+}
+
+
+static char *
+ngx_octopus_rl_status(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_octopus_rl_loc_conf_t *rlcf = conf;
+
+    ngx_int_t   n;
+    ngx_str_t  *value;
+
+    if (rlcf->status != NGX_CONF_UNSET_UINT) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    n = ngx_atoi(value[1].data, value[1].len);
+
+    if (n < 400 || n > 599) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid octopus_ratelimit_status \"%V\", "
+                           "must be between 400 and 599", &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    rlcf->status = n;
+
+    return NGX_CONF_OK;
 }
 
 
