@@ -2,34 +2,74 @@
 /*
  * Copyright (C) Octopus Guard authors
  *
- * ngx_octopus_audit_module: every API call and security event recorded in
- * PostgreSQL without blocking nginx.  This file holds the configuration;
- * the log phase handler and the sinks arrive with the audit features.
+ * ngx_octopus_audit_module: every API call and security event recorded,
+ * in the log phase, to PostgreSQL (ngx_octopus_audit_pg.c, with a disk
+ * spool in ngx_octopus_audit_spool.c), a JSON lines file and syslog
+ * (ngx_octopus_audit_syslog.c), hash-chained, with Prometheus metrics from
+ * shared memory.  This file holds the configuration, the log phase handler
+ * and the metrics handler.
  */
 
 
-#include <ngx_config.h>
-#include <ngx_core.h>
-#include <ngx_http.h>
-
-#include "ngx_octopus_common.h"
+#include "ngx_octopus_audit.h"
 
 
-typedef struct {
-    ngx_str_t   node;
-} ngx_octopus_audit_main_conf_t;
+#define NGX_OCTOPUS_AUDIT_SYNC_MS  1000
 
 
-typedef struct {
-    ngx_flag_t  enable;
-} ngx_octopus_audit_loc_conf_t;
+static ngx_int_t ngx_octopus_audit_log_handler(ngx_http_request_t *r);
+static void ngx_octopus_audit_var(ngx_http_request_t *r,
+    ngx_octopus_audit_var_t *v, ngx_str_t *out);
+static void ngx_octopus_audit_set(ngx_http_request_t *r,
+    ngx_octopus_audit_rec_t *rec, ngx_uint_t i, u_char *data, size_t len);
+static ngx_int_t ngx_octopus_audit_path(ngx_http_request_t *r,
+    ngx_octopus_audit_main_conf_t *amcf, ngx_str_t *path, ngx_str_t *query);
+static ngx_int_t ngx_octopus_audit_redact_re(ngx_http_request_t *r,
+    ngx_octopus_audit_main_conf_t *amcf, ngx_str_t *s);
+static ngx_uint_t ngx_octopus_audit_label(ngx_str_t *s, const char **names,
+    ngx_uint_t n);
+static void ngx_octopus_audit_count(ngx_octopus_audit_main_conf_t *amcf,
+    ngx_str_t *auth, ngx_str_t *rl, ngx_uint_t event, ngx_msec_int_t ms);
+static void ngx_octopus_audit_checkpoint(ngx_octopus_audit_worker_t *w);
+static void ngx_octopus_audit_tick(ngx_event_t *ev);
 
+static ngx_int_t ngx_octopus_audit_metrics_handler(ngx_http_request_t *r);
 
+static ngx_int_t ngx_octopus_audit_init_zone(ngx_shm_zone_t *shm_zone,
+    void *data);
+static ngx_int_t ngx_octopus_audit_init_process(ngx_cycle_t *cycle);
+static void ngx_octopus_audit_exit_process(ngx_cycle_t *cycle);
+
+static ngx_int_t ngx_octopus_audit_postconfiguration(ngx_conf_t *cf);
 static void *ngx_octopus_audit_create_main_conf(ngx_conf_t *cf);
 static char *ngx_octopus_audit_init_main_conf(ngx_conf_t *cf, void *conf);
 static void *ngx_octopus_audit_create_loc_conf(ngx_conf_t *cf);
 static char *ngx_octopus_audit_merge_loc_conf(ngx_conf_t *cf, void *parent,
     void *child);
+static void ngx_octopus_audit_cleanup_re(void *data);
+
+static char *ngx_octopus_audit_pg_cmd(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_octopus_audit_table_cmd(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_octopus_audit_batch_cmd(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_octopus_audit_spool_cmd(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_octopus_audit_file_cmd(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_octopus_audit_syslog_cmd(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_octopus_audit_chain_key_cmd(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
+static char *ngx_octopus_audit_redact_cmd(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_octopus_audit_anomaly_cmd(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_octopus_audit_metrics_cmd(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static ngx_int_t ngx_octopus_audit_read_secret(ngx_conf_t *cf,
+    ngx_str_t *path, ngx_str_t *out);
 
 
 static ngx_command_t  ngx_octopus_audit_commands[] = {
@@ -41,11 +81,88 @@ static ngx_command_t  ngx_octopus_audit_commands[] = {
       offsetof(ngx_octopus_audit_loc_conf_t, enable),
       NULL },
 
+    { ngx_string("octopus_audit_login"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_octopus_audit_loc_conf_t, login),
+      NULL },
+
     { ngx_string("octopus_audit_node"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
       ngx_conf_set_str_slot,
       NGX_HTTP_MAIN_CONF_OFFSET,
       offsetof(ngx_octopus_audit_main_conf_t, node),
+      NULL },
+
+    { ngx_string("octopus_audit_pg"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE12,
+      ngx_octopus_audit_pg_cmd,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("octopus_audit_table"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_octopus_audit_table_cmd,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("octopus_audit_batch"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_1MORE,
+      ngx_octopus_audit_batch_cmd,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("octopus_audit_spool"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_1MORE,
+      ngx_octopus_audit_spool_cmd,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("octopus_audit_file"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_octopus_audit_file_cmd,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("octopus_audit_syslog"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_1MORE,
+      ngx_octopus_audit_syslog_cmd,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("octopus_audit_chain_key"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE12,
+      ngx_octopus_audit_chain_key_cmd,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("octopus_audit_redact"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE2,
+      ngx_octopus_audit_redact_cmd,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("octopus_audit_anomaly"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_1MORE,
+      ngx_octopus_audit_anomaly_cmd,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("octopus_metrics"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_octopus_audit_metrics_cmd,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
       NULL },
 
       ngx_null_command
@@ -54,7 +171,7 @@ static ngx_command_t  ngx_octopus_audit_commands[] = {
 
 static ngx_http_module_t  ngx_octopus_audit_module_ctx = {
     NULL,                                  /* preconfiguration */
-    NULL,                                  /* postconfiguration */
+    ngx_octopus_audit_postconfiguration,   /* postconfiguration */
 
     ngx_octopus_audit_create_main_conf,    /* create main configuration */
     ngx_octopus_audit_init_main_conf,      /* init main configuration */
@@ -74,13 +191,959 @@ ngx_module_t  ngx_octopus_audit_module = {
     NGX_HTTP_MODULE,                       /* module type */
     NULL,                                  /* init master */
     NULL,                                  /* init module */
-    NULL,                                  /* init process */
+    ngx_octopus_audit_init_process,        /* init process */
     NULL,                                  /* init thread */
     NULL,                                  /* exit thread */
-    NULL,                                  /* exit process */
+    ngx_octopus_audit_exit_process,        /* exit process */
     NULL,                                  /* exit master */
     NGX_MODULE_V1_PADDING
 };
+
+
+/* the writer of this worker process; NULL in the master */
+static ngx_octopus_audit_worker_t  *ngx_octopus_audit_worker;
+
+
+static const char  *ngx_octopus_audit_auth_labels[NGX_OCTOPUS_AUDIT_AUTH_N] = {
+    "", "ok", "missing", "invalid", "expired", "forbidden", "error", "other"
+};
+
+static const char  *ngx_octopus_audit_rl_labels[NGX_OCTOPUS_AUDIT_RL_N] = {
+    "", "pass", "limited", "banned", "locked", "dry_run", "fallback",
+    "error", "other"
+};
+
+static const ngx_msec_int_t
+    ngx_octopus_audit_buckets[NGX_OCTOPUS_AUDIT_BUCKETS] =
+{
+    5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000
+};
+
+static const char  *ngx_octopus_audit_bucket_labels[] = {
+    "0.005", "0.01", "0.025", "0.05", "0.1", "0.25", "0.5", "1", "2.5", "5",
+    "10", "+Inf"
+};
+
+static const char  *ngx_octopus_audit_sink_names[NGX_OCTOPUS_AUDIT_SINK_N] = {
+    "postgresql", "file", "syslog"
+};
+
+
+static ngx_int_t
+ngx_octopus_audit_log_handler(ngx_http_request_t *r)
+{
+    int                             event, anomaly;
+    u_char                         *p, *buf, *json, *copy, *end;
+    size_t                          json_len, copy_len, len;
+    ngx_str_t                       s, auth, rl, user, path, query;
+    ngx_uint_t                      status, i;
+    struct timeval                  tv;
+    ngx_time_t                     *tp;
+    ngx_msec_int_t                  ms;
+    ngx_octopus_audit_rec_t         rec;
+    ngx_octopus_audit_worker_t     *w;
+    ngx_octopus_audit_loc_conf_t   *alcf;
+    ngx_octopus_audit_main_conf_t  *amcf;
+
+    alcf = ngx_http_get_module_loc_conf(r, ngx_octopus_audit_module);
+
+    w = ngx_octopus_audit_worker;
+
+    if (!alcf->enable || w == NULL) {
+        return NGX_OK;
+    }
+
+    amcf = w->amcf;
+
+    ngx_memzero(&rec, sizeof(ngx_octopus_audit_rec_t));
+
+    for (i = 0; i < NGX_OCTOPUS_AUDIT_NFIELDS; i++) {
+        rec.f[i].data = (const unsigned char *) "";
+    }
+
+    ngx_gettimeofday(&tv);
+    rec.ts_us = (int64_t) tv.tv_sec * 1000000 + tv.tv_usec;
+
+    p = ngx_pnalloc(r->pool, 6 * NGX_INT64_LEN);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    end = ngx_sprintf(p, "%L", (int64_t) rec.ts_us);
+    ngx_octopus_audit_set(r, &rec, NGX_OCTOPUS_AUDIT_F_TS, p, end - p);
+
+    ngx_octopus_audit_var(r, &amcf->var_request_id, &s);
+    ngx_octopus_audit_set(r, &rec, NGX_OCTOPUS_AUDIT_F_REQUEST_ID, s.data,
+                          s.len);
+    ngx_octopus_audit_set(r, &rec, NGX_OCTOPUS_AUDIT_F_NODE, amcf->node.data,
+                          amcf->node.len);
+    ngx_octopus_audit_set(r, &rec, NGX_OCTOPUS_AUDIT_F_CLIENT,
+                          r->connection->addr_text.data,
+                          r->connection->addr_text.len);
+
+    ngx_octopus_audit_var(r, &amcf->var_user, &user);
+    ngx_octopus_audit_set(r, &rec, NGX_OCTOPUS_AUDIT_F_USER, user.data,
+                          user.len);
+    ngx_octopus_audit_var(r, &amcf->var_role, &s);
+    ngx_octopus_audit_set(r, &rec, NGX_OCTOPUS_AUDIT_F_ROLE, s.data, s.len);
+    ngx_octopus_audit_var(r, &amcf->var_auth_method, &s);
+    ngx_octopus_audit_set(r, &rec, NGX_OCTOPUS_AUDIT_F_AUTH_METHOD, s.data,
+                          s.len);
+    ngx_octopus_audit_var(r, &amcf->var_api_key_id, &s);
+    ngx_octopus_audit_set(r, &rec, NGX_OCTOPUS_AUDIT_F_API_KEY_ID, s.data,
+                          s.len);
+
+    ngx_octopus_audit_set(r, &rec, NGX_OCTOPUS_AUDIT_F_METHOD,
+                          r->method_name.data, r->method_name.len);
+
+    if (r->headers_in.server.len) {
+        ngx_octopus_audit_set(r, &rec, NGX_OCTOPUS_AUDIT_F_HOST,
+                              r->headers_in.server.data,
+                              r->headers_in.server.len);
+    }
+
+    if (ngx_octopus_audit_path(r, amcf, &path, &query) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    ngx_octopus_audit_set(r, &rec, NGX_OCTOPUS_AUDIT_F_PATH, path.data,
+                          path.len);
+    ngx_octopus_audit_set(r, &rec, NGX_OCTOPUS_AUDIT_F_QUERY, query.data,
+                          query.len);
+
+    if (r->err_status) {
+        status = r->err_status;
+
+    } else if (r->headers_out.status) {
+        status = r->headers_out.status;
+
+    } else if (r->http_version == NGX_HTTP_VERSION_9) {
+        status = 9;
+
+    } else {
+        status = 0;
+    }
+
+    tp = ngx_timeofday();
+    ms = (ngx_msec_int_t) ((tp->sec - r->start_sec) * 1000
+                           + (tp->msec - r->start_msec));
+    ms = ngx_max(ms, 0);
+
+    end = ngx_sprintf(p + NGX_INT64_LEN, "%ui", status);
+    ngx_octopus_audit_set(r, &rec, NGX_OCTOPUS_AUDIT_F_STATUS,
+                          p + NGX_INT64_LEN, end - p - NGX_INT64_LEN);
+    end = ngx_sprintf(p + 2 * NGX_INT64_LEN, "%O", r->connection->sent);
+    ngx_octopus_audit_set(r, &rec, NGX_OCTOPUS_AUDIT_F_BYTES_SENT,
+                          p + 2 * NGX_INT64_LEN,
+                          end - p - 2 * NGX_INT64_LEN);
+    end = ngx_sprintf(p + 3 * NGX_INT64_LEN, "%O", r->request_length);
+    ngx_octopus_audit_set(r, &rec, NGX_OCTOPUS_AUDIT_F_REQUEST_LENGTH,
+                          p + 3 * NGX_INT64_LEN,
+                          end - p - 3 * NGX_INT64_LEN);
+    end = ngx_sprintf(p + 4 * NGX_INT64_LEN, "%M", (ngx_msec_t) ms);
+    ngx_octopus_audit_set(r, &rec, NGX_OCTOPUS_AUDIT_F_REQUEST_TIME_MS,
+                          p + 4 * NGX_INT64_LEN,
+                          end - p - 4 * NGX_INT64_LEN);
+
+    ngx_octopus_audit_var(r, &amcf->var_upstream_status, &s);
+    ngx_octopus_audit_set(r, &rec, NGX_OCTOPUS_AUDIT_F_UPSTREAM_STATUS,
+                          s.data, s.len);
+    ngx_octopus_audit_var(r, &amcf->var_upstream_time, &s);
+    ngx_octopus_audit_set(r, &rec, NGX_OCTOPUS_AUDIT_F_UPSTREAM_TIME,
+                          s.data, s.len);
+
+    if (r->headers_in.user_agent) {
+        ngx_octopus_audit_set(r, &rec, NGX_OCTOPUS_AUDIT_F_USER_AGENT,
+                              r->headers_in.user_agent->value.data,
+                              r->headers_in.user_agent->value.len);
+    }
+
+    ngx_octopus_audit_var(r, &amcf->var_auth_result, &auth);
+    ngx_octopus_audit_set(r, &rec, NGX_OCTOPUS_AUDIT_F_AUTH_RESULT,
+                          auth.data, auth.len);
+    ngx_octopus_audit_var(r, &amcf->var_ratelimit_result, &rl);
+    ngx_octopus_audit_set(r, &rec, NGX_OCTOPUS_AUDIT_F_RATELIMIT_RESULT,
+                          rl.data, rl.len);
+
+    /* data access anomaly: per user, across workers */
+
+    anomaly = 0;
+
+    if (user.len && amcf->sh->nslots
+        && (amcf->anomaly_bytes || amcf->anomaly_requests))
+    {
+        ngx_shmtx_lock(&amcf->sh->mutex);
+
+        anomaly = ngx_octopus_audit_anomaly_add(amcf->sh->slots,
+                      amcf->sh->nslots,
+                      ngx_octopus_audit_user_key(user.data, user.len),
+                      (uint64_t) ngx_current_msec,
+                      (uint64_t) amcf->anomaly_within,
+                      (uint64_t) r->connection->sent,
+                      (uint64_t) amcf->anomaly_bytes,
+                      (uint64_t) amcf->anomaly_requests);
+
+        ngx_shmtx_unlock(&amcf->sh->mutex);
+    }
+
+    event = ngx_octopus_audit_classify(auth.data, auth.len, rl.data, rl.len,
+                                       status, alcf->login == 1, anomaly);
+
+    rec.f[NGX_OCTOPUS_AUDIT_F_EVENT_TYPE].data = (const unsigned char *)
+                                      ngx_octopus_audit_event_names[event];
+    rec.f[NGX_OCTOPUS_AUDIT_F_EVENT_TYPE].len =
+                                ngx_strlen(ngx_octopus_audit_event_names[event]);
+
+    /* hash chain */
+
+    w->seq++;
+
+    rec.f[NGX_OCTOPUS_AUDIT_F_CHAIN_ID].data = w->chain_id;
+    rec.f[NGX_OCTOPUS_AUDIT_F_CHAIN_ID].len = w->chain_id_len;
+
+    end = ngx_sprintf(p + 5 * NGX_INT64_LEN, "%uL", (uint64_t) w->seq);
+    rec.f[NGX_OCTOPUS_AUDIT_F_SEQ].data = p + 5 * NGX_INT64_LEN;
+    rec.f[NGX_OCTOPUS_AUDIT_F_SEQ].len = end - p - 5 * NGX_INT64_LEN;
+
+    len = NGX_OCTOPUS_AUDIT_HASH_LEN + ngx_octopus_audit_canonical_len(&rec);
+
+    buf = ngx_pnalloc(r->pool, len + 2 * NGX_OCTOPUS_AUDIT_HASH_LEN);
+    if (buf == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(buf, w->prev_hash, NGX_OCTOPUS_AUDIT_HASH_LEN);
+    end = ngx_octopus_audit_canonical(buf + NGX_OCTOPUS_AUDIT_HASH_LEN, &rec);
+
+    /* prev_hash and hash are kept after the canonical bytes */
+
+    p = end;
+    ngx_memcpy(p, w->prev_hash, NGX_OCTOPUS_AUDIT_HASH_LEN);
+
+    if (ngx_octopus_audit_hmac(amcf->chain_key.data, amcf->chain_key.len,
+                               buf, end - buf,
+                               p + NGX_OCTOPUS_AUDIT_HASH_LEN)
+        != 0)
+    {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "octopus audit: HMAC failed");
+        return NGX_ERROR;
+    }
+
+    rec.f[NGX_OCTOPUS_AUDIT_F_PREV_HASH].data = p;
+    rec.f[NGX_OCTOPUS_AUDIT_F_PREV_HASH].len = NGX_OCTOPUS_AUDIT_HASH_LEN;
+    rec.f[NGX_OCTOPUS_AUDIT_F_HASH].data = p + NGX_OCTOPUS_AUDIT_HASH_LEN;
+    rec.f[NGX_OCTOPUS_AUDIT_F_HASH].len = NGX_OCTOPUS_AUDIT_HASH_LEN;
+
+    ngx_memcpy(w->prev_hash, p + NGX_OCTOPUS_AUDIT_HASH_LEN,
+               NGX_OCTOPUS_AUDIT_HASH_LEN);
+
+    /* sinks */
+
+    if (amcf->file || amcf->syslog) {
+        json = ngx_pnalloc(r->pool, ngx_octopus_audit_json_len(&rec));
+        if (json == NULL) {
+            return NGX_ERROR;
+        }
+
+        json_len = ngx_octopus_audit_json(json, &rec) - json;
+
+        if (amcf->file) {
+            if (ngx_write_fd(amcf->file->fd, json, json_len)
+                == (ssize_t) json_len)
+            {
+                (void) ngx_atomic_fetch_add(
+                    &amcf->sh->written[NGX_OCTOPUS_AUDIT_SINK_FILE], 1);
+
+            } else {
+                (void) ngx_atomic_fetch_add(
+                    &amcf->sh->sink_errors[NGX_OCTOPUS_AUDIT_SINK_FILE], 1);
+                ngx_log_error(NGX_LOG_ERR, r->connection->log, ngx_errno,
+                              "octopus audit: write to \"%s\" failed",
+                              amcf->file->name.data);
+            }
+        }
+
+        if (amcf->syslog
+            && (amcf->syslog_all || event != NGX_OCTOPUS_AUDIT_EV_API_CALL))
+        {
+            ngx_octopus_audit_syslog_send(w, rec.ts_us,
+                event == NGX_OCTOPUS_AUDIT_EV_API_CALL ? 6 : 4,
+                ngx_octopus_audit_event_names[event], json, json_len - 1);
+        }
+    }
+
+    if (amcf->pg_conninfo.len) {
+        copy = ngx_pnalloc(r->pool, ngx_octopus_audit_copy_len(&rec));
+        if (copy == NULL) {
+            return NGX_ERROR;
+        }
+
+        copy_len = ngx_octopus_audit_copy(copy, &rec) - copy;
+
+        ngx_octopus_audit_pg_enqueue(w, copy, copy_len);
+    }
+
+    ngx_octopus_audit_count(amcf, &auth, &rl, event, ms);
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_octopus_audit_var(ngx_http_request_t *r, ngx_octopus_audit_var_t *v,
+    ngx_str_t *out)
+{
+    ngx_http_variable_value_t  *vv;
+
+    /* by name: a variable of a module that is not loaded is just empty */
+
+    vv = ngx_http_get_variable(r, &v->name, v->key);
+
+    if (vv == NULL || vv->not_found || !vv->valid) {
+        out->len = 0;
+        out->data = (u_char *) "";
+        return;
+    }
+
+    out->len = vv->len;
+    out->data = vv->data;
+
+    if (out->len == 1 && out->data[0] == '-') {
+        out->len = 0;
+    }
+}
+
+
+static void
+ngx_octopus_audit_set(ngx_http_request_t *r, ngx_octopus_audit_rec_t *rec,
+    ngx_uint_t i, u_char *data, size_t len)
+{
+    u_char  *p;
+
+    if (len == 0) {
+        return;
+    }
+
+    if (!ngx_octopus_utf8_clean(data, len)) {
+        p = ngx_pnalloc(r->pool, ngx_octopus_sanitize_max(len));
+        if (p == NULL) {
+            return;
+        }
+
+        len = ngx_octopus_sanitize(p, data, len);
+        data = p;
+    }
+
+    rec->f[i].data = data;
+    rec->f[i].len = len;
+}
+
+
+/*
+ * The path is the request line's one, percent-decoded (the URI as the
+ * client sent it, before rewrites); the query string is kept as sent.
+ * Card numbers, secret parameters and the configured patterns are
+ * redacted in both.
+ */
+
+static ngx_int_t
+ngx_octopus_audit_path(ngx_http_request_t *r,
+    ngx_octopus_audit_main_conf_t *amcf, ngx_str_t *path, ngx_str_t *query)
+{
+    u_char  *src, *dst, *q;
+    size_t   len;
+
+    len = r->unparsed_uri.len;
+    q = ngx_strlchr(r->unparsed_uri.data, r->unparsed_uri.data + len, '?');
+
+    if (q) {
+        len = q - r->unparsed_uri.data;
+    }
+
+    path->data = ngx_pnalloc(r->pool, len + 1);
+    if (path->data == NULL) {
+        return NGX_ERROR;
+    }
+
+    src = r->unparsed_uri.data;
+    dst = path->data;
+    ngx_unescape_uri(&dst, &src, len, 0);
+    path->len = dst - path->data;
+
+    path->len = ngx_octopus_audit_redact_cards(path->data, path->len);
+
+    query->len = 0;
+    query->data = (u_char *) "";
+
+    if (q && r->unparsed_uri.data + r->unparsed_uri.len > q + 1) {
+        len = r->unparsed_uri.data + r->unparsed_uri.len - (q + 1);
+
+        query->data = ngx_pnalloc(r->pool,
+                          ngx_octopus_audit_redact_params_max(q + 1, len));
+        if (query->data == NULL) {
+            return NGX_ERROR;
+        }
+
+        query->len = ngx_octopus_audit_redact_params(query->data, q + 1, len);
+        query->len = ngx_octopus_audit_redact_cards(query->data, query->len);
+    }
+
+    if (amcf->redact.nelts) {
+        if (ngx_octopus_audit_redact_re(r, amcf, path) != NGX_OK
+            || ngx_octopus_audit_redact_re(r, amcf, query) != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_octopus_audit_redact_re(ngx_http_request_t *r,
+    ngx_octopus_audit_main_conf_t *amcf, ngx_str_t *s)
+{
+    int                       rc;
+    u_char                   *out;
+    size_t                    size, len;
+    ngx_uint_t                i;
+    ngx_octopus_audit_re_t  **re;
+
+    re = amcf->redact.elts;
+
+    for (i = 0; i < amcf->redact.nelts; i++) {
+        size = s->len * 2 + 64;
+
+        for ( ;; ) {
+            out = ngx_pnalloc(r->pool, size);
+            if (out == NULL) {
+                return NGX_ERROR;
+            }
+
+            len = size;
+            rc = ngx_octopus_audit_re_apply(re[i], s->data, s->len, out,
+                                            &len);
+
+            if (rc == 1 && len > size) {
+                size = len;
+                continue;
+            }
+
+            break;
+        }
+
+        if (rc != 0) {
+            /* fail closed: never record what a pattern could not redact */
+            ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                          "octopus audit: redaction pattern failed, "
+                          "field dropped");
+            s->len = 0;
+            return NGX_OK;
+        }
+
+        s->data = out;
+        s->len = len;
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_uint_t
+ngx_octopus_audit_label(ngx_str_t *s, const char **names, ngx_uint_t n)
+{
+    ngx_uint_t  i;
+
+    for (i = 0; i < n - 1; i++) {
+        if (s->len == ngx_strlen(names[i])
+            && ngx_strncmp(s->data, names[i], s->len) == 0)
+        {
+            return i;
+        }
+    }
+
+    return n - 1;
+}
+
+
+static void
+ngx_octopus_audit_count(ngx_octopus_audit_main_conf_t *amcf, ngx_str_t *auth,
+    ngx_str_t *rl, ngx_uint_t event, ngx_msec_int_t ms)
+{
+    ngx_uint_t                a, l, b;
+    ngx_octopus_audit_shm_t  *sh;
+
+    sh = amcf->sh;
+
+    a = ngx_octopus_audit_label(auth, ngx_octopus_audit_auth_labels,
+                                NGX_OCTOPUS_AUDIT_AUTH_N);
+    l = ngx_octopus_audit_label(rl, ngx_octopus_audit_rl_labels,
+                                NGX_OCTOPUS_AUDIT_RL_N);
+
+    (void) ngx_atomic_fetch_add(&sh->requests[a][l], 1);
+    (void) ngx_atomic_fetch_add(&sh->events[event], 1);
+
+    for (b = 0; b < NGX_OCTOPUS_AUDIT_BUCKETS; b++) {
+        if (ms <= ngx_octopus_audit_buckets[b]) {
+            break;
+        }
+    }
+
+    (void) ngx_atomic_fetch_add(&sh->latency[b], 1);
+    (void) ngx_atomic_fetch_add(&sh->latency_sum_ms, (ngx_atomic_int_t) ms);
+}
+
+
+/* a checkpoint: the head of this worker's chain, to the file and syslog */
+
+static void
+ngx_octopus_audit_checkpoint(ngx_octopus_audit_worker_t *w)
+{
+    u_char                         *p, buf[512];
+    int64_t                         ts_us;
+    struct timeval                  tv;
+    ngx_octopus_audit_main_conf_t  *amcf;
+
+    if (w->seq == w->checkpoint_seq) {
+        return;
+    }
+
+    amcf = w->amcf;
+
+    ngx_gettimeofday(&tv);
+    ts_us = (int64_t) tv.tv_sec * 1000000 + tv.tv_usec;
+
+    p = ngx_snprintf(buf, sizeof(buf),
+                     "{\"checkpoint\":{\"chain_id\":\"%*s\",\"seq\":%uL,"
+                     "\"hash\":\"%*s\",\"ts_us\":%L}}\n",
+                     w->chain_id_len, w->chain_id, (uint64_t) w->seq,
+                     (size_t) NGX_OCTOPUS_AUDIT_HASH_LEN, w->prev_hash,
+                     ts_us);
+
+    if (amcf->file) {
+        if (ngx_write_fd(amcf->file->fd, buf, p - buf) != p - buf) {
+            ngx_log_error(NGX_LOG_ERR, w->log, ngx_errno,
+                          "octopus audit: write to \"%s\" failed",
+                          amcf->file->name.data);
+        }
+    }
+
+    if (amcf->syslog) {
+        ngx_octopus_audit_syslog_send(w, ts_us, 6, "checkpoint", buf,
+                                      p - buf - 1);
+    }
+
+    w->checkpoint_seq = w->seq;
+}
+
+
+static void
+ngx_octopus_audit_tick(ngx_event_t *ev)
+{
+    ngx_octopus_audit_worker_t  *w;
+
+    w = ev->data;
+
+    /* every second: spool fsync; every "checkpoint": the chain head */
+
+    ngx_octopus_audit_spool_sync(w);
+
+    if (ngx_current_msec - w->checkpoint_time + NGX_OCTOPUS_AUDIT_SYNC_MS / 2
+        >= w->amcf->checkpoint)
+    {
+        ngx_octopus_audit_checkpoint(w);
+        w->checkpoint_time = ngx_current_msec;
+    }
+
+    ngx_add_timer(ev, NGX_OCTOPUS_AUDIT_SYNC_MS);
+}
+
+
+static ngx_int_t
+ngx_octopus_audit_metrics_handler(ngx_http_request_t *r)
+{
+    size_t                          size;
+    uint64_t                        n, cum, rbac, rej, redis, lat;
+    ngx_int_t                       rc;
+    ngx_buf_t                      *b;
+    ngx_uint_t                      a, l, i;
+    ngx_chain_t                     out;
+    ngx_octopus_audit_shm_t        *sh;
+    ngx_octopus_audit_main_conf_t  *amcf;
+
+    if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
+        return NGX_HTTP_NOT_ALLOWED;
+    }
+
+    rc = ngx_http_discard_request_body(r);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    amcf = ngx_http_get_module_main_conf(r, ngx_octopus_audit_module);
+    sh = amcf->sh;
+
+    size = 16384 + NGX_OCTOPUS_AUDIT_AUTH_N * NGX_OCTOPUS_AUDIT_RL_N * 128;
+
+    b = ngx_create_temp_buf(r->pool, size);
+    if (b == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+#define ngx_octopus_out(...)                                                  \
+    b->last = ngx_slprintf(b->last, b->end, __VA_ARGS__)
+
+    ngx_octopus_out("# HELP octopus_requests_total Requests seen by the audit "
+                    "module, by auth and rate limit result.\n"
+                    "# TYPE octopus_requests_total counter\n");
+
+    rbac = 0;
+    rej = 0;
+    redis = 0;
+
+    for (a = 0; a < NGX_OCTOPUS_AUDIT_AUTH_N; a++) {
+        for (l = 0; l < NGX_OCTOPUS_AUDIT_RL_N; l++) {
+            n = sh->requests[a][l];
+
+            if (a == 5) {
+                rbac += n;
+            }
+
+            if (l >= 2 && l <= 4) {
+                rej += n;
+            }
+
+            if (l == 6 || l == 7) {
+                redis += n;
+            }
+
+            if (n == 0) {
+                continue;
+            }
+
+            ngx_octopus_out("octopus_requests_total{auth_result=\"%s\","
+                            "ratelimit_result=\"%s\"} %uL\n",
+                            a ? ngx_octopus_audit_auth_labels[a] : "none",
+                            l ? ngx_octopus_audit_rl_labels[l] : "none", n);
+        }
+    }
+
+    ngx_octopus_out("# HELP octopus_security_events_total Security events "
+                    "by type.\n"
+                    "# TYPE octopus_security_events_total counter\n");
+
+    for (i = 1; i < NGX_OCTOPUS_AUDIT_EV_N; i++) {
+        ngx_octopus_out("octopus_security_events_total{event=\"%s\"} %uA\n",
+                        ngx_octopus_audit_event_names[i], sh->events[i]);
+    }
+
+    ngx_octopus_out("# HELP octopus_failed_login_total Failed login "
+                    "attempts.\n"
+                    "# TYPE octopus_failed_login_total counter\n"
+                    "octopus_failed_login_total %uA\n"
+                    "# HELP octopus_account_lockouts_total Requests refused "
+                    "by a login lockout.\n"
+                    "# TYPE octopus_account_lockouts_total counter\n"
+                    "octopus_account_lockouts_total %uA\n"
+                    "# HELP octopus_rbac_denials_total Requests denied by "
+                    "RBAC.\n"
+                    "# TYPE octopus_rbac_denials_total counter\n"
+                    "octopus_rbac_denials_total %uL\n"
+                    "# HELP octopus_ratelimit_rejections_total Requests "
+                    "limited, banned or locked.\n"
+                    "# TYPE octopus_ratelimit_rejections_total counter\n"
+                    "octopus_ratelimit_rejections_total %uL\n"
+                    "# HELP octopus_redis_errors_total Requests whose rate "
+                    "limit fell back because of Redis.\n"
+                    "# TYPE octopus_redis_errors_total counter\n"
+                    "octopus_redis_errors_total %uL\n",
+                    sh->events[NGX_OCTOPUS_AUDIT_EV_FAILED_LOGIN],
+                    sh->events[NGX_OCTOPUS_AUDIT_EV_ACCOUNT_LOCKOUT],
+                    rbac, rej, redis);
+
+    ngx_octopus_out("# HELP octopus_audit_records_written_total Audit "
+                    "records written, by sink.\n"
+                    "# TYPE octopus_audit_records_written_total counter\n");
+
+    for (i = 0; i < NGX_OCTOPUS_AUDIT_SINK_N; i++) {
+        ngx_octopus_out("octopus_audit_records_written_total{sink=\"%s\"} "
+                        "%uA\n", ngx_octopus_audit_sink_names[i],
+                        sh->written[i]);
+    }
+
+    ngx_octopus_out("# HELP octopus_audit_sink_errors_total Failed writes, "
+                    "by sink.\n"
+                    "# TYPE octopus_audit_sink_errors_total counter\n");
+
+    for (i = 0; i < NGX_OCTOPUS_AUDIT_SINK_N; i++) {
+        ngx_octopus_out("octopus_audit_sink_errors_total{sink=\"%s\"} %uA\n",
+                        ngx_octopus_audit_sink_names[i], sh->sink_errors[i]);
+    }
+
+    ngx_octopus_out("# HELP octopus_audit_records_spooled_total Records "
+                    "written to the disk spool.\n"
+                    "# TYPE octopus_audit_records_spooled_total counter\n"
+                    "octopus_audit_records_spooled_total %uA\n"
+                    "# HELP octopus_audit_records_replayed_total Spooled "
+                    "records replayed into the database.\n"
+                    "# TYPE octopus_audit_records_replayed_total counter\n"
+                    "octopus_audit_records_replayed_total %uA\n"
+                    "# HELP octopus_audit_records_dropped_total Records lost "
+                    "because the spool was full or failed.\n"
+                    "# TYPE octopus_audit_records_dropped_total counter\n"
+                    "octopus_audit_records_dropped_total %uA\n"
+                    "# HELP octopus_audit_queue_depth Records queued in "
+                    "memory for the database.\n"
+                    "# TYPE octopus_audit_queue_depth gauge\n"
+                    "octopus_audit_queue_depth %A\n"
+                    "# HELP octopus_audit_spool_bytes Bytes in the spool.\n"
+                    "# TYPE octopus_audit_spool_bytes gauge\n"
+                    "octopus_audit_spool_bytes %A\n"
+                    "# HELP octopus_audit_db_errors_total Database "
+                    "connection and query failures.\n"
+                    "# TYPE octopus_audit_db_errors_total counter\n"
+                    "octopus_audit_db_errors_total %uA\n"
+                    "# HELP octopus_audit_db_connections Workers connected "
+                    "to the database.\n"
+                    "# TYPE octopus_audit_db_connections gauge\n"
+                    "octopus_audit_db_connections %A\n",
+                    sh->spooled, sh->replayed, sh->dropped,
+                    (ngx_atomic_int_t) sh->queue_depth,
+                    (ngx_atomic_int_t) sh->spool_bytes,
+                    sh->db_errors,
+                    (ngx_atomic_int_t) sh->db_connected);
+
+    ngx_octopus_out("# HELP octopus_request_duration_seconds Request time.\n"
+                    "# TYPE octopus_request_duration_seconds histogram\n");
+
+    cum = 0;
+
+    for (i = 0; i <= NGX_OCTOPUS_AUDIT_BUCKETS; i++) {
+        cum += sh->latency[i];
+        ngx_octopus_out("octopus_request_duration_seconds_bucket"
+                        "{le=\"%s\"} %uL\n",
+                        ngx_octopus_audit_bucket_labels[i], cum);
+    }
+
+    lat = sh->latency_sum_ms;
+
+    ngx_octopus_out("octopus_request_duration_seconds_sum %uL.%03uL\n"
+                    "octopus_request_duration_seconds_count %uL\n",
+                    lat / 1000, lat % 1000, cum);
+
+#undef ngx_octopus_out
+
+    r->headers_out.status = NGX_HTTP_OK;
+    r->headers_out.content_length_n = b->last - b->pos;
+    ngx_str_set(&r->headers_out.content_type,
+                "text/plain; version=0.0.4; charset=utf-8");
+    r->headers_out.content_type_len = r->headers_out.content_type.len;
+
+    rc = ngx_http_send_header(r);
+
+    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
+        return rc;
+    }
+
+    b->last_buf = (r == r->main) ? 1 : 0;
+    b->last_in_chain = 1;
+
+    out.buf = b;
+    out.next = NULL;
+
+    return ngx_http_output_filter(r, &out);
+}
+
+
+static ngx_int_t
+ngx_octopus_audit_init_zone(ngx_shm_zone_t *shm_zone, void *data)
+{
+    ngx_octopus_audit_main_conf_t  *oamcf = data;
+
+    size_t                          size;
+    ngx_octopus_audit_shm_t        *sh;
+    ngx_octopus_audit_main_conf_t  *amcf;
+
+    amcf = shm_zone->data;
+
+    if (oamcf) {
+        /* reload with the same size: counters go on */
+        amcf->sh = oamcf->sh;
+        return NGX_OK;
+    }
+
+    sh = (ngx_octopus_audit_shm_t *) shm_zone->shm.addr;
+    size = shm_zone->shm.size;
+
+    ngx_memzero(sh, size);
+
+    if (ngx_shmtx_create(&sh->mutex, &sh->lock, NULL) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    sh->nslots = (size - offsetof(ngx_octopus_audit_shm_t, slots))
+                 / sizeof(ngx_octopus_audit_anomaly_slot_t);
+
+    if (amcf->spool) {
+        sh->spool_bytes = (ngx_atomic_uint_t)
+                          ngx_octopus_audit_spool_size(&amcf->spool->name);
+    }
+
+    amcf->sh = sh;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_octopus_audit_init_process(ngx_cycle_t *cycle)
+{
+    u_char                         *p;
+    struct timeval                  tv;
+    ngx_octopus_audit_worker_t     *w;
+    ngx_octopus_audit_main_conf_t  *amcf;
+
+    if (ngx_process != NGX_PROCESS_WORKER
+        && ngx_process != NGX_PROCESS_SINGLE)
+    {
+        return NGX_OK;
+    }
+
+    amcf = ngx_http_cycle_get_module_main_conf(cycle,
+                                               ngx_octopus_audit_module);
+
+    if (amcf == NULL || !amcf->enabled) {
+        return NGX_OK;
+    }
+
+    w = ngx_pcalloc(cycle->pool, sizeof(ngx_octopus_audit_worker_t));
+    if (w == NULL) {
+        return NGX_ERROR;
+    }
+
+    w->amcf = amcf;
+    w->log = cycle->log;
+    w->pid = ngx_pid;
+    w->syslog_fd = (ngx_socket_t) -1;
+    w->spool_fd = NGX_INVALID_FILE;
+    w->replay_fd = NGX_INVALID_FILE;
+
+    /* one chain per worker process: node, pid and start time */
+
+    ngx_gettimeofday(&tv);
+
+    p = ngx_snprintf(w->chain_id, sizeof(w->chain_id) - 1, "%V:%P:%L",
+                     &amcf->node, ngx_pid,
+                     (int64_t) tv.tv_sec * 1000000 + tv.tv_usec);
+    w->chain_id_len = p - w->chain_id;
+
+    ngx_memset(w->prev_hash, '0', NGX_OCTOPUS_AUDIT_HASH_LEN);
+
+    w->tick.handler = ngx_octopus_audit_tick;
+    w->tick.data = w;
+    w->tick.log = cycle->log;
+    w->tick.cancelable = 1;
+
+    ngx_add_timer(&w->tick, NGX_OCTOPUS_AUDIT_SYNC_MS);
+
+    if (amcf->syslog && ngx_octopus_audit_syslog_init(w) != NGX_OK) {
+        ngx_log_error(NGX_LOG_ERR, cycle->log, 0,
+                      "octopus audit: syslog sink unavailable");
+    }
+
+    if (amcf->pg_conninfo.len && ngx_octopus_audit_pg_init(w) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    ngx_octopus_audit_worker = w;
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_octopus_audit_exit_process(ngx_cycle_t *cycle)
+{
+    ngx_octopus_audit_worker_t  *w;
+
+    w = ngx_octopus_audit_worker;
+
+    if (w == NULL) {
+        return;
+    }
+
+    ngx_octopus_audit_worker = NULL;
+
+    if (w->amcf->pg_conninfo.len) {
+        ngx_octopus_audit_pg_exit(w);
+    }
+
+    ngx_octopus_audit_spool_seal(w);
+    ngx_octopus_audit_checkpoint(w);
+    ngx_octopus_audit_syslog_close(w);
+}
+
+
+static ngx_int_t
+ngx_octopus_audit_postconfiguration(ngx_conf_t *cf)
+{
+    ngx_str_t                       name;
+    ngx_http_handler_pt            *h;
+    ngx_http_core_main_conf_t      *cmcf;
+    ngx_octopus_audit_main_conf_t  *amcf;
+
+    amcf = ngx_http_conf_get_module_main_conf(cf, ngx_octopus_audit_module);
+
+    /* shared memory: metrics and anomaly counters, kept over reloads */
+
+    ngx_str_set(&name, "octopus_audit");
+
+    amcf->shm_zone = ngx_shared_memory_add(cf, &name,
+                         ngx_align(offsetof(ngx_octopus_audit_shm_t, slots)
+                                   + amcf->anomaly_users
+                                     * sizeof(ngx_octopus_audit_anomaly_slot_t)
+                                   + 32768, ngx_pagesize),
+                         &ngx_octopus_audit_module);
+    if (amcf->shm_zone == NULL) {
+        return NGX_ERROR;
+    }
+
+    amcf->shm_zone->init = ngx_octopus_audit_init_zone;
+    amcf->shm_zone->data = amcf;
+
+    if (!amcf->enabled) {
+        return NGX_OK;
+    }
+
+    /* the JSON lines file is the sink when there is no database */
+
+    if (amcf->file == NULL && amcf->pg_conninfo.len == 0) {
+        ngx_str_set(&name, "logs/octopus-audit.jsonl");
+
+        amcf->file = ngx_conf_open_file(cf->cycle, &name);
+        if (amcf->file == NULL) {
+            return NGX_ERROR;
+        }
+    }
+
+    cmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_core_module);
+
+    h = ngx_array_push(&cmcf->phases[NGX_HTTP_LOG_PHASE].handlers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    *h = ngx_octopus_audit_log_handler;
+
+    return NGX_OK;
+}
+
+
+#define ngx_octopus_audit_var_init(v, n)                                      \
+    ngx_str_set(&(v)->name, n);                                               \
+    (v)->key = ngx_hash_key((v)->name.data, (v)->name.len)
 
 
 static void *
@@ -97,7 +1160,47 @@ ngx_octopus_audit_create_main_conf(ngx_conf_t *cf)
      * set by ngx_pcalloc():
      *
      *     amcf->node = { 0, NULL };
+     *     amcf->pg_conninfo = { 0, NULL };
+     *     amcf->pg_password = { 0, NULL };
+     *     amcf->table = { 0, NULL };
+     *     amcf->spool = NULL;
+     *     amcf->file = NULL;
+     *     amcf->syslog = NULL;
+     *     amcf->chain_key = { 0, NULL };
+     *     amcf->anomaly_bytes = 0;
+     *     amcf->anomaly_requests = 0;
+     *     amcf->enabled = 0;
      */
+
+    amcf->batch_size = NGX_CONF_UNSET_UINT;
+    amcf->batch_interval = NGX_CONF_UNSET_MSEC;
+    amcf->queue_max = NGX_CONF_UNSET_UINT;
+    amcf->pg_timeout = NGX_CONF_UNSET_MSEC;
+    amcf->backoff_max = NGX_CONF_UNSET_MSEC;
+    amcf->spool_max = NGX_CONF_UNSET;
+    amcf->spool_fsync = NGX_CONF_UNSET;
+    amcf->checkpoint = NGX_CONF_UNSET_MSEC;
+    amcf->anomaly_within = NGX_CONF_UNSET_MSEC;
+    amcf->anomaly_users = NGX_CONF_UNSET_UINT;
+
+    if (ngx_array_init(&amcf->redact, cf->pool, 2,
+                       sizeof(ngx_octopus_audit_re_t *))
+        != NGX_OK)
+    {
+        return NULL;
+    }
+
+    ngx_octopus_audit_var_init(&amcf->var_user, "octopus_user");
+    ngx_octopus_audit_var_init(&amcf->var_role, "octopus_role");
+    ngx_octopus_audit_var_init(&amcf->var_auth_method, "octopus_auth_method");
+    ngx_octopus_audit_var_init(&amcf->var_api_key_id, "octopus_api_key_id");
+    ngx_octopus_audit_var_init(&amcf->var_auth_result, "octopus_auth_result");
+    ngx_octopus_audit_var_init(&amcf->var_ratelimit_result,
+                               "octopus_ratelimit_result");
+    ngx_octopus_audit_var_init(&amcf->var_request_id, "request_id");
+    ngx_octopus_audit_var_init(&amcf->var_upstream_status, "upstream_status");
+    ngx_octopus_audit_var_init(&amcf->var_upstream_time,
+                               "upstream_response_time");
 
     return amcf;
 }
@@ -108,8 +1211,52 @@ ngx_octopus_audit_init_main_conf(ngx_conf_t *cf, void *conf)
 {
     ngx_octopus_audit_main_conf_t *amcf = conf;
 
+    ngx_str_t  name;
+
     if (amcf->node.data == NULL) {
         amcf->node = cf->cycle->hostname;
+    }
+
+    if (amcf->table.data == NULL) {
+        ngx_str_set(&amcf->table, "audit.api_calls");
+    }
+
+    ngx_conf_init_uint_value(amcf->batch_size, 500);
+    ngx_conf_init_msec_value(amcf->batch_interval, 200);
+    ngx_conf_init_uint_value(amcf->queue_max, 10000);
+    ngx_conf_init_msec_value(amcf->pg_timeout, 5000);
+    ngx_conf_init_msec_value(amcf->backoff_max, 5000);
+    ngx_conf_init_value(amcf->spool_max, 1024 * 1024 * 1024);
+    ngx_conf_init_value(amcf->spool_fsync, 1);
+    ngx_conf_init_msec_value(amcf->checkpoint, 10000);
+    ngx_conf_init_msec_value(amcf->anomaly_within, 60000);
+    ngx_conf_init_uint_value(amcf->anomaly_users, 0);
+
+    if (amcf->queue_max < amcf->batch_size) {
+        amcf->queue_max = amcf->batch_size;
+    }
+
+    if (amcf->pg_conninfo.len && amcf->spool == NULL) {
+        /* nothing lost needs a spool: a default one under the prefix */
+
+        amcf->spool = ngx_pcalloc(cf->pool, sizeof(ngx_path_t));
+        if (amcf->spool == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        ngx_str_set(&name, "octopus_audit_spool");
+        amcf->spool->name = name;
+
+        if (ngx_conf_full_name(cf->cycle, &amcf->spool->name, 0) != NGX_OK) {
+            return NGX_CONF_ERROR;
+        }
+
+        amcf->spool->conf_file = cf->conf_file->file.name.data;
+        amcf->spool->line = cf->conf_file->line;
+
+        if (ngx_add_path(cf, &amcf->spool) != NGX_OK) {
+            return NGX_CONF_ERROR;
+        }
     }
 
     return NGX_CONF_OK;
@@ -127,6 +1274,7 @@ ngx_octopus_audit_create_loc_conf(ngx_conf_t *cf)
     }
 
     conf->enable = NGX_CONF_UNSET;
+    conf->login = NGX_CONF_UNSET;
 
     return conf;
 }
@@ -138,7 +1286,690 @@ ngx_octopus_audit_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_octopus_audit_loc_conf_t *prev = parent;
     ngx_octopus_audit_loc_conf_t *conf = child;
 
+    ngx_octopus_audit_main_conf_t  *amcf;
+
     ngx_conf_merge_value(conf->enable, prev->enable, 0);
+    ngx_conf_merge_value(conf->login, prev->login, 0);
+
+    if (conf->enable) {
+        amcf = ngx_http_conf_get_module_main_conf(cf,
+                                                  ngx_octopus_audit_module);
+        amcf->enabled = 1;
+    }
 
     return NGX_CONF_OK;
+}
+
+
+static void
+ngx_octopus_audit_cleanup_re(void *data)
+{
+    ngx_octopus_audit_re_free(data);
+}
+
+
+static char *
+ngx_octopus_audit_pg_cmd(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_octopus_audit_main_conf_t *amcf = conf;
+
+    ngx_str_t  *value, key, val;
+
+    if (amcf->pg_conninfo.data) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    if (value[1].len == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "empty connection string in \"%V\"",
+                           &cmd->name);
+        return NGX_CONF_ERROR;
+    }
+
+    amcf->pg_conninfo = value[1];
+
+    if (cf->args->nelts == 3) {
+        if (ngx_octopus_parse_kv(&value[2], &key, &val) != NGX_OK
+            || key.len != sizeof("password_file") - 1
+            || ngx_strncmp(key.data, "password_file", key.len) != 0
+            || val.len == 0)
+        {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid parameter \"%V\"", &value[2]);
+            return NGX_CONF_ERROR;
+        }
+
+        if (ngx_octopus_audit_read_secret(cf, &val, &amcf->pg_password)
+            != NGX_OK)
+        {
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_octopus_audit_table_cmd(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_octopus_audit_main_conf_t *amcf = conf;
+
+    u_char      c;
+    ngx_str_t  *value;
+    ngx_uint_t  i, dots;
+
+    if (amcf->table.data) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+    dots = 0;
+
+    /* an identifier, optionally schema-qualified: it goes into SQL text */
+
+    for (i = 0; i < value[1].len; i++) {
+        c = value[1].data[i];
+
+        if (c == '.' && i > 0 && i < value[1].len - 1 && dots++ == 0) {
+            continue;
+        }
+
+        if ((c >= 'a' && c <= 'z') || c == '_'
+            || (c >= '0' && c <= '9' && i > 0 && value[1].data[i - 1] != '.'))
+        {
+            continue;
+        }
+
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid table name \"%V\", expected "
+                           "[schema.]name in lower case letters, digits and "
+                           "'_'", &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    if (value[1].len == 0 || value[1].len > 120) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid table name \"%V\"", &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    amcf->table = value[1];
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_octopus_audit_batch_cmd(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_octopus_audit_main_conf_t *amcf = conf;
+
+    ngx_int_t    n;
+    ngx_str_t   *value, key, val;
+    ngx_msec_t   ms;
+    ngx_uint_t   i;
+
+    if (amcf->batch_size != NGX_CONF_UNSET_UINT) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    for (i = 1; i < cf->args->nelts; i++) {
+
+        if (ngx_octopus_parse_kv(&value[i], &key, &val) != NGX_OK) {
+            goto invalid;
+        }
+
+        if (key.len == 4 && ngx_strncmp(key.data, "size", 4) == 0) {
+            n = ngx_atoi(val.data, val.len);
+            if (n <= 0 || n > 100000) {
+                goto invalid;
+            }
+
+            amcf->batch_size = n;
+
+        } else if (key.len == 5 && ngx_strncmp(key.data, "queue", 5) == 0) {
+            n = ngx_atoi(val.data, val.len);
+            if (n <= 0 || n > 10000000) {
+                goto invalid;
+            }
+
+            amcf->queue_max = n;
+
+        } else if ((key.len == 8
+                    && ngx_strncmp(key.data, "interval", 8) == 0)
+                   || (key.len == 7
+                       && ngx_strncmp(key.data, "timeout", 7) == 0)
+                   || (key.len == 7
+                       && ngx_strncmp(key.data, "backoff", 7) == 0))
+        {
+            ms = ngx_parse_time(&val, 0);
+            if (ms == (ngx_msec_t) NGX_ERROR || ms == 0) {
+                goto invalid;
+            }
+
+            if (key.data[0] == 'i') {
+                amcf->batch_interval = ms;
+
+            } else if (key.data[0] == 't') {
+                amcf->pg_timeout = ms;
+
+            } else {
+                amcf->backoff_max = ms;
+            }
+
+        } else {
+            goto invalid;
+        }
+    }
+
+    if (amcf->batch_size == NGX_CONF_UNSET_UINT) {
+        amcf->batch_size = 500;
+    }
+
+    return NGX_CONF_OK;
+
+invalid:
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "invalid parameter \"%V\"",
+                       &value[i]);
+    return NGX_CONF_ERROR;
+}
+
+
+static char *
+ngx_octopus_audit_spool_cmd(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_octopus_audit_main_conf_t *amcf = conf;
+
+    off_t        size;
+    ngx_str_t   *value, key, val;
+    ngx_uint_t   i;
+    ngx_path_t  *path;
+
+    if (amcf->spool) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    path = ngx_pcalloc(cf->pool, sizeof(ngx_path_t));
+    if (path == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    path->name = value[1];
+
+    if (path->name.len > 1 && path->name.data[path->name.len - 1] == '/') {
+        path->name.len--;
+    }
+
+    if (ngx_conf_full_name(cf->cycle, &path->name, 0) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    if (path->name.len > NGX_MAX_PATH - 64) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "spool path \"%V\" too long",
+                           &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    path->conf_file = cf->conf_file->file.name.data;
+    path->line = cf->conf_file->line;
+
+    for (i = 2; i < cf->args->nelts; i++) {
+
+        if (ngx_octopus_parse_kv(&value[i], &key, &val) != NGX_OK) {
+            goto invalid;
+        }
+
+        if (key.len == 8 && ngx_strncmp(key.data, "max_size", 8) == 0) {
+            size = ngx_parse_offset(&val);
+            if (size == NGX_ERROR || size < 65536) {
+                goto invalid;
+            }
+
+            amcf->spool_max = size;
+
+        } else if (key.len == 5 && ngx_strncmp(key.data, "fsync", 5) == 0) {
+            if (val.len == 2 && ngx_strncmp(val.data, "on", 2) == 0) {
+                amcf->spool_fsync = 1;
+
+            } else if (val.len == 3 && ngx_strncmp(val.data, "off", 3) == 0) {
+                amcf->spool_fsync = 0;
+
+            } else {
+                goto invalid;
+            }
+
+        } else {
+            goto invalid;
+        }
+    }
+
+    if (ngx_add_path(cf, &path) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    amcf->spool = path;
+
+    return NGX_CONF_OK;
+
+invalid:
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "invalid parameter \"%V\"",
+                       &value[i]);
+    return NGX_CONF_ERROR;
+}
+
+
+static char *
+ngx_octopus_audit_file_cmd(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_octopus_audit_main_conf_t *amcf = conf;
+
+    ngx_str_t  *value;
+
+    if (amcf->file) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    if (value[1].len == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "invalid file \"%V\"",
+                           &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    amcf->file = ngx_conf_open_file(cf->cycle, &value[1]);
+    if (amcf->file == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_octopus_audit_syslog_cmd(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_octopus_audit_main_conf_t *amcf = conf;
+
+    ngx_str_t   *value, key, val;
+    ngx_url_t    u;
+    ngx_uint_t   i, f;
+
+    static const char  *facilities[] = {
+        "kern", "user", "mail", "daemon", "auth", "syslog", "lpr", "news",
+        "uucp", "cron", "authpriv", "ftp", "ntp", "security", "console",
+        "solaris-cron", "local0", "local1", "local2", "local3", "local4",
+        "local5", "local6", "local7", NULL
+    };
+
+    if (amcf->syslog) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    ngx_memzero(&u, sizeof(ngx_url_t));
+
+    u.url = value[1];
+    u.default_port = 514;
+
+    /* resolved here, once: no DNS in the workers */
+
+    if (ngx_parse_url(cf->pool, &u) != NGX_OK) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid syslog address \"%V\": %s", &value[1],
+                           u.err ? u.err : "unknown error");
+        return NGX_CONF_ERROR;
+    }
+
+    if (u.naddrs == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "syslog address \"%V\" has no address", &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    amcf->syslog = &u.addrs[0];
+    amcf->syslog_text = value[1];
+    amcf->syslog_facility = 4;                 /* auth */
+    ngx_str_set(&amcf->syslog_tag, "octopus");
+
+    for (i = 2; i < cf->args->nelts; i++) {
+
+        if (ngx_octopus_parse_kv(&value[i], &key, &val) != NGX_OK) {
+            goto invalid;
+        }
+
+        if (key.len == 5 && ngx_strncmp(key.data, "proto", 5) == 0) {
+            if (val.len == 3 && ngx_strncmp(val.data, "udp", 3) == 0) {
+                amcf->syslog_tcp = 0;
+
+            } else if (val.len == 3 && ngx_strncmp(val.data, "tcp", 3) == 0) {
+                amcf->syslog_tcp = 1;
+
+            } else {
+                goto invalid;
+            }
+
+        } else if (key.len == 8
+                   && ngx_strncmp(key.data, "facility", 8) == 0)
+        {
+            for (f = 0; facilities[f]; f++) {
+                if (val.len == ngx_strlen(facilities[f])
+                    && ngx_strncmp(val.data, facilities[f], val.len) == 0)
+                {
+                    break;
+                }
+            }
+
+            if (facilities[f] == NULL) {
+                goto invalid;
+            }
+
+            amcf->syslog_facility = f;
+
+        } else if (key.len == 3 && ngx_strncmp(key.data, "tag", 3) == 0) {
+            if (val.len == 0 || val.len > 48) {
+                goto invalid;
+            }
+
+            for (f = 0; f < val.len; f++) {
+                if (val.data[f] <= 0x20 || val.data[f] >= 0x7f) {
+                    goto invalid;
+                }
+            }
+
+            amcf->syslog_tag = val;
+
+        } else if (key.len == 6 && ngx_strncmp(key.data, "events", 6) == 0) {
+            if (val.len == 3 && ngx_strncmp(val.data, "all", 3) == 0) {
+                amcf->syslog_all = 1;
+
+            } else if (val.len == 8
+                       && ngx_strncmp(val.data, "security", 8) == 0)
+            {
+                amcf->syslog_all = 0;
+
+            } else {
+                goto invalid;
+            }
+
+        } else {
+            goto invalid;
+        }
+    }
+
+    return NGX_CONF_OK;
+
+invalid:
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "invalid parameter \"%V\"",
+                       &value[i]);
+    return NGX_CONF_ERROR;
+}
+
+
+static char *
+ngx_octopus_audit_chain_key_cmd(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_octopus_audit_main_conf_t *amcf = conf;
+
+    ngx_str_t   *value, key, val;
+    ngx_msec_t   ms;
+
+    if (amcf->chain_key.data) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    if (ngx_octopus_audit_read_secret(cf, &value[1], &amcf->chain_key)
+        != NGX_OK)
+    {
+        return NGX_CONF_ERROR;
+    }
+
+    if (amcf->chain_key.len < 16) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "chain key in \"%V\" is shorter than 16 bytes",
+                           &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    if (cf->args->nelts == 3) {
+        if (ngx_octopus_parse_kv(&value[2], &key, &val) != NGX_OK
+            || key.len != sizeof("checkpoint") - 1
+            || ngx_strncmp(key.data, "checkpoint", key.len) != 0)
+        {
+            goto invalid;
+        }
+
+        ms = ngx_parse_time(&val, 0);
+        if (ms == (ngx_msec_t) NGX_ERROR || ms < 1000 || ms > 10000) {
+            goto invalid;
+        }
+
+        amcf->checkpoint = ms;
+    }
+
+    return NGX_CONF_OK;
+
+invalid:
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "invalid parameter \"%V\", expected "
+                       "checkpoint=1s..10s", &value[2]);
+    return NGX_CONF_ERROR;
+}
+
+
+static char *
+ngx_octopus_audit_redact_cmd(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_octopus_audit_main_conf_t *amcf = conf;
+
+    char                      err[256];
+    ngx_str_t                *value;
+    ngx_pool_cleanup_t       *cln;
+    ngx_octopus_audit_re_t  **re;
+
+    value = cf->args->elts;
+
+    re = ngx_array_push(&amcf->redact);
+    if (re == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    *re = ngx_octopus_audit_re_compile(value[1].data, value[1].len,
+                                       value[2].data, value[2].len,
+                                       err, sizeof(err));
+    if (*re == NULL) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid redaction pattern \"%V\" -> \"%V\": %s",
+                           &value[1], &value[2], err);
+        return NGX_CONF_ERROR;
+    }
+
+    cln = ngx_pool_cleanup_add(cf->pool, 0);
+    if (cln == NULL) {
+        ngx_octopus_audit_re_free(*re);
+        return NGX_CONF_ERROR;
+    }
+
+    cln->handler = ngx_octopus_audit_cleanup_re;
+    cln->data = *re;
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_octopus_audit_anomaly_cmd(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_octopus_audit_main_conf_t *amcf = conf;
+
+    off_t        size;
+    ngx_int_t    n;
+    ngx_str_t   *value, key, val;
+    ngx_msec_t   ms;
+    ngx_uint_t   i;
+
+    if (amcf->anomaly_users != NGX_CONF_UNSET_UINT) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+    amcf->anomaly_users = 10000;
+
+    for (i = 1; i < cf->args->nelts; i++) {
+
+        if (ngx_octopus_parse_kv(&value[i], &key, &val) != NGX_OK) {
+            goto invalid;
+        }
+
+        if (key.len == 5 && ngx_strncmp(key.data, "bytes", 5) == 0) {
+            size = ngx_parse_offset(&val);
+            if (size == NGX_ERROR || size <= 0) {
+                goto invalid;
+            }
+
+            amcf->anomaly_bytes = size;
+
+        } else if (key.len == 8
+                   && ngx_strncmp(key.data, "requests", 8) == 0)
+        {
+            n = ngx_atoi(val.data, val.len);
+            if (n <= 0) {
+                goto invalid;
+            }
+
+            amcf->anomaly_requests = n;
+
+        } else if (key.len == 6 && ngx_strncmp(key.data, "within", 6) == 0) {
+            ms = ngx_parse_time(&val, 0);
+            if (ms == (ngx_msec_t) NGX_ERROR || ms == 0) {
+                goto invalid;
+            }
+
+            amcf->anomaly_within = ms;
+
+        } else if (key.len == 5 && ngx_strncmp(key.data, "users", 5) == 0) {
+            n = ngx_atoi(val.data, val.len);
+            if (n < 16 || n > 10000000) {
+                goto invalid;
+            }
+
+            amcf->anomaly_users = n;
+
+        } else {
+            goto invalid;
+        }
+    }
+
+    if (amcf->anomaly_bytes == 0 && amcf->anomaly_requests == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"%V\" needs bytes= or requests=", &cmd->name);
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+
+invalid:
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "invalid parameter \"%V\"",
+                       &value[i]);
+    return NGX_CONF_ERROR;
+}
+
+
+static char *
+ngx_octopus_audit_metrics_cmd(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_core_loc_conf_t  *clcf;
+
+    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+    clcf->handler = ngx_octopus_audit_metrics_handler;
+
+    return NGX_CONF_OK;
+}
+
+
+/* a secret from a file, trailing white space removed; never logged */
+
+static ngx_int_t
+ngx_octopus_audit_read_secret(ngx_conf_t *cf, ngx_str_t *path, ngx_str_t *out)
+{
+    ssize_t          n;
+    ngx_str_t        name;
+    ngx_file_t       file;
+    ngx_file_info_t  fi;
+
+    name = *path;
+
+    if (ngx_conf_full_name(cf->cycle, &name, 1) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    ngx_memzero(&file, sizeof(ngx_file_t));
+
+    file.name = name;
+    file.log = cf->log;
+
+    file.fd = ngx_open_file(name.data, NGX_FILE_RDONLY, NGX_FILE_OPEN, 0);
+
+    if (file.fd == NGX_INVALID_FILE) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
+                           "cannot open secret file \"%V\"", path);
+        return NGX_ERROR;
+    }
+
+    if (ngx_fd_info(file.fd, &fi) == NGX_FILE_ERROR
+        || ngx_file_size(&fi) > 65536)
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "secret file \"%V\" unreadable or too large",
+                           path);
+        ngx_close_file(file.fd);
+        return NGX_ERROR;
+    }
+
+    out->data = ngx_pnalloc(cf->pool, ngx_file_size(&fi) + 1);
+    if (out->data == NULL) {
+        ngx_close_file(file.fd);
+        return NGX_ERROR;
+    }
+
+    n = ngx_read_file(&file, out->data, ngx_file_size(&fi), 0);
+
+    ngx_close_file(file.fd);
+
+    if (n == NGX_ERROR) {
+        return NGX_ERROR;
+    }
+
+    while (n > 0 && (out->data[n - 1] == '\n' || out->data[n - 1] == '\r'
+                     || out->data[n - 1] == ' ' || out->data[n - 1] == '\t'))
+    {
+        n--;
+    }
+
+    if (n == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "secret file \"%V\" is empty",
+                           path);
+        return NGX_ERROR;
+    }
+
+    out->len = n;
+    out->data[n] = '\0';
+
+    return NGX_OK;
 }

@@ -24,32 +24,32 @@ static unsigned char *ngx_octopus_audit_copy_escape(unsigned char *dst,
 const ngx_octopus_audit_field_t
     ngx_octopus_audit_fields[NGX_OCTOPUS_AUDIT_NFIELDS] =
 {
-    { "ts_us", 1 },
-    { "request_id", 0 },
-    { "node", 0 },
-    { "client", 0 },
-    { "user_name", 0 },
-    { "role", 0 },
-    { "auth_method", 0 },
-    { "api_key_id", 0 },
-    { "method", 0 },
-    { "host", 0 },
-    { "path", 0 },
-    { "query", 0 },
-    { "status", 1 },
-    { "bytes_sent", 1 },
-    { "request_length", 1 },
-    { "request_time_ms", 1 },
-    { "upstream_status", 0 },
-    { "upstream_time", 0 },
-    { "user_agent", 0 },
-    { "auth_result", 0 },
-    { "ratelimit_result", 0 },
-    { "event_type", 0 },
-    { "chain_id", 0 },
-    { "seq", 1 },
-    { "prev_hash", 0 },
-    { "hash", 0 }
+    { "ts_us", 1, "timestamptz" },
+    { "request_id", 0, "text" },
+    { "node", 0, "text" },
+    { "client", 0, "text" },
+    { "user_name", 0, "text" },
+    { "role", 0, "text" },
+    { "auth_method", 0, "text" },
+    { "api_key_id", 0, "text" },
+    { "method", 0, "text" },
+    { "host", 0, "text" },
+    { "path", 0, "text" },
+    { "query", 0, "text" },
+    { "status", 1, "bigint" },
+    { "bytes_sent", 1, "bigint" },
+    { "request_length", 1, "bigint" },
+    { "request_time_ms", 1, "bigint" },
+    { "upstream_status", 0, "text" },
+    { "upstream_time", 0, "text" },
+    { "user_agent", 0, "text" },
+    { "auth_result", 0, "text" },
+    { "ratelimit_result", 0, "text" },
+    { "event_type", 0, "text" },
+    { "chain_id", 0, "text" },
+    { "seq", 1, "bigint" },
+    { "prev_hash", 0, "text" },
+    { "hash", 0, "text" }
 };
 
 
@@ -67,7 +67,7 @@ static const char  ngx_octopus_audit_hex[] = "0123456789abcdef";
 
 
 size_t
-ngx_octopus_audit_columns(char *dst, size_t size)
+ngx_octopus_audit_columns(char *dst, size_t size, int types)
 {
     int     n;
     size_t  i, len;
@@ -75,9 +75,11 @@ ngx_octopus_audit_columns(char *dst, size_t size)
     len = 0;
 
     for (i = 0; i < NGX_OCTOPUS_AUDIT_NFIELDS; i++) {
-        n = snprintf(dst + len, size - len, "%s%s", i ? ", " : "(",
+        n = snprintf(dst + len, size - len, "%s%s%s%s", i ? ", " : "",
                      i == NGX_OCTOPUS_AUDIT_F_TS
-                     ? "ts" : ngx_octopus_audit_fields[i].name);
+                     ? "ts" : ngx_octopus_audit_fields[i].name,
+                     types ? " " : "",
+                     types ? ngx_octopus_audit_fields[i].type : "");
 
         if (n < 0 || (size_t) n >= size - len) {
             return 0;
@@ -85,13 +87,6 @@ ngx_octopus_audit_columns(char *dst, size_t size)
 
         len += n;
     }
-
-    if (len + 2 > size) {
-        return 0;
-    }
-
-    dst[len++] = ')';
-    dst[len] = '\0';
 
     return len;
 }

@@ -71,6 +71,7 @@ typedef struct {
 typedef struct {
     const char  *name;         /* JSON key and column name */
     int          number;       /* unquoted in JSON */
+    const char  *type;         /* SQL type of the staging column */
 } ngx_octopus_audit_field_t;
 
 
@@ -78,8 +79,11 @@ extern const ngx_octopus_audit_field_t
     ngx_octopus_audit_fields[NGX_OCTOPUS_AUDIT_NFIELDS];
 
 
-/* the column list for COPY, "(ts, request_id, ...)" */
-size_t ngx_octopus_audit_columns(char *dst, size_t size);
+/*
+ * The column list "ts, request_id, ...", or with types "ts timestamptz,
+ * request_id text, ..." for the staging table.
+ */
+size_t ngx_octopus_audit_columns(char *dst, size_t size, int types);
 
 size_t ngx_octopus_audit_canonical_len(const ngx_octopus_audit_rec_t *rec);
 unsigned char *ngx_octopus_audit_canonical(unsigned char *dst,

@@ -138,9 +138,12 @@ test_json_copy(void **state)
         "2025-11-30 01:00:00.123456+00\t\\N\t"));
     assert_non_null(strstr((char *) buf, "\t/a\\tb\\\\\t\\N\t200\t"));
 
-    assert_true(ngx_octopus_audit_columns(cols, sizeof(cols)) > 0);
-    assert_non_null(strstr(cols, "(ts, request_id, node,"));
-    assert_non_null(strstr(cols, ", prev_hash, hash)"));
+    assert_true(ngx_octopus_audit_columns(cols, sizeof(cols), 0) > 0);
+    assert_non_null(strstr(cols, "ts, request_id, node,"));
+    assert_non_null(strstr(cols, ", prev_hash, hash"));
+    assert_true(ngx_octopus_audit_columns(cols, sizeof(cols), 1) > 0);
+    assert_non_null(strstr(cols, "ts timestamptz, request_id text,"));
+    assert_non_null(strstr(cols, ", seq bigint, prev_hash text, hash text"));
 }
 
 

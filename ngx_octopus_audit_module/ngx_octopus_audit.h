@@ -1,0 +1,242 @@
+
+/*
+ * Copyright (C) Octopus Guard authors
+ *
+ * Types shared by the files of ngx_octopus_audit_module: configuration,
+ * shared memory (metrics, anomaly counters) and the per-worker writer.
+ */
+
+
+#ifndef _NGX_OCTOPUS_AUDIT_H_INCLUDED_
+#define _NGX_OCTOPUS_AUDIT_H_INCLUDED_
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include <libpq-fe.h>
+
+#include "ngx_octopus_common.h"
+#include "ngx_octopus_json.h"
+#include "ngx_octopus_audit_record.h"
+#include "ngx_octopus_audit_redact.h"
+
+
+/* label values of the request counters */
+#define NGX_OCTOPUS_AUDIT_AUTH_N     8   /* "", ok, missing, invalid,
+                                            expired, forbidden, error, other */
+#define NGX_OCTOPUS_AUDIT_RL_N       9   /* "", pass, limited, banned, locked,
+                                            dry_run, fallback, error, other */
+#define NGX_OCTOPUS_AUDIT_BUCKETS    11
+
+#define NGX_OCTOPUS_AUDIT_SINK_PG      0
+#define NGX_OCTOPUS_AUDIT_SINK_FILE    1
+#define NGX_OCTOPUS_AUDIT_SINK_SYSLOG  2
+#define NGX_OCTOPUS_AUDIT_SINK_N       3
+
+
+typedef struct {
+    ngx_shmtx_sh_t                     lock;
+    ngx_shmtx_t                        mutex;
+
+    ngx_atomic_t                       requests[NGX_OCTOPUS_AUDIT_AUTH_N]
+                                                [NGX_OCTOPUS_AUDIT_RL_N];
+    ngx_atomic_t                       events[NGX_OCTOPUS_AUDIT_EV_N];
+
+    ngx_atomic_t                       written[NGX_OCTOPUS_AUDIT_SINK_N];
+    ngx_atomic_t                       sink_errors[NGX_OCTOPUS_AUDIT_SINK_N];
+    ngx_atomic_t                       spooled;
+    ngx_atomic_t                       replayed;
+    ngx_atomic_t                       dropped;
+    ngx_atomic_t                       queue_depth;
+    ngx_atomic_t                       spool_bytes;
+    ngx_atomic_t                       db_errors;
+    ngx_atomic_t                       db_connected;
+
+    ngx_atomic_t                       latency[NGX_OCTOPUS_AUDIT_BUCKETS + 1];
+    ngx_atomic_t                       latency_sum_ms;
+
+    ngx_uint_t                         nslots;
+    ngx_octopus_audit_anomaly_slot_t   slots[1];
+} ngx_octopus_audit_shm_t;
+
+
+typedef struct {
+    ngx_str_t                          name;
+    ngx_uint_t                         key;
+} ngx_octopus_audit_var_t;
+
+
+typedef struct {
+    ngx_str_t                          node;
+
+    /* PostgreSQL */
+    ngx_str_t                          pg_conninfo;
+    ngx_str_t                          pg_password;
+    ngx_str_t                          table;
+    ngx_uint_t                         batch_size;
+    ngx_msec_t                         batch_interval;
+    ngx_uint_t                         queue_max;
+    ngx_msec_t                         pg_timeout;
+    ngx_msec_t                         backoff_max;
+
+    /* spool */
+    ngx_path_t                        *spool;
+    off_t                              spool_max;
+    ngx_flag_t                         spool_fsync;
+
+    /* JSON lines file */
+    ngx_open_file_t                   *file;
+
+    /* syslog */
+    ngx_addr_t                        *syslog;
+    ngx_str_t                          syslog_text;
+    ngx_uint_t                         syslog_tcp;
+    ngx_uint_t                         syslog_facility;
+    ngx_str_t                          syslog_tag;
+    ngx_uint_t                         syslog_all;
+
+    /* hash chain */
+    ngx_str_t                          chain_key;
+    ngx_msec_t                         checkpoint;
+
+    /* configured redaction, ngx_octopus_audit_re_t * */
+    ngx_array_t                        redact;
+
+    /* anomaly detection */
+    off_t                              anomaly_bytes;
+    ngx_uint_t                         anomaly_requests;
+    ngx_msec_t                         anomaly_within;
+    ngx_uint_t                         anomaly_users;
+
+    ngx_shm_zone_t                    *shm_zone;
+    ngx_octopus_audit_shm_t           *sh;
+
+    ngx_uint_t                         enabled;    /* unsigned:1 */
+
+    ngx_octopus_audit_var_t            var_user;
+    ngx_octopus_audit_var_t            var_role;
+    ngx_octopus_audit_var_t            var_auth_method;
+    ngx_octopus_audit_var_t            var_api_key_id;
+    ngx_octopus_audit_var_t            var_auth_result;
+    ngx_octopus_audit_var_t            var_ratelimit_result;
+    ngx_octopus_audit_var_t            var_request_id;
+    ngx_octopus_audit_var_t            var_upstream_status;
+    ngx_octopus_audit_var_t            var_upstream_time;
+} ngx_octopus_audit_main_conf_t;
+
+
+typedef struct {
+    ngx_flag_t                         enable;
+    ngx_flag_t                         login;
+} ngx_octopus_audit_loc_conf_t;
+
+
+/* a growable buffer of COPY lines */
+typedef struct {
+    u_char                            *data;
+    size_t                             len;
+    size_t                             size;
+    ngx_uint_t                         count;
+} ngx_octopus_audit_buf_t;
+
+
+typedef enum {
+    NGX_OCTOPUS_AUDIT_PG_DOWN = 0,     /* waiting for the next attempt */
+    NGX_OCTOPUS_AUDIT_PG_CONNECTING,
+    NGX_OCTOPUS_AUDIT_PG_SETUP,        /* creating the staging table */
+    NGX_OCTOPUS_AUDIT_PG_IDLE,
+    NGX_OCTOPUS_AUDIT_PG_COPY_START,   /* COPY sent, waiting for COPY IN */
+    NGX_OCTOPUS_AUDIT_PG_COPY_DATA,    /* sending data and CopyDone */
+    NGX_OCTOPUS_AUDIT_PG_COPY_RESULT,
+    NGX_OCTOPUS_AUDIT_PG_INSERT        /* staging -> table */
+} ngx_octopus_audit_pg_state_e;
+
+
+typedef struct {
+    ngx_octopus_audit_main_conf_t     *amcf;
+    ngx_log_t                         *log;
+    ngx_pid_t                          pid;
+
+    /* hash chain */
+    u_char                             chain_id[128];
+    size_t                             chain_id_len;
+    uint64_t                           seq;
+    uint64_t                           checkpoint_seq;
+    ngx_msec_t                         checkpoint_time;
+    u_char                             prev_hash[NGX_OCTOPUS_AUDIT_HASH_LEN];
+    ngx_event_t                        tick;
+
+    /* syslog */
+    ngx_socket_t                       syslog_fd;
+
+    /* PostgreSQL */
+    PGconn                            *conn;
+    ngx_connection_t                  *c;
+    ngx_octopus_audit_pg_state_e       state;
+    ngx_octopus_audit_buf_t            pending;
+    ngx_octopus_audit_buf_t            inflight;
+    ngx_uint_t                         inflight_replay;  /* unsigned:1 */
+    ngx_uint_t                         result_error;     /* unsigned:1 */
+    ngx_uint_t                         copy_end_sent;    /* unsigned:1 */
+    ngx_uint_t                         connected;        /* unsigned:1 */
+    size_t                             copy_off;
+    u_char                            *setup_sql;
+    ngx_event_t                        timeout;
+    ngx_event_t                        flush;
+    ngx_msec_t                         backoff;
+    ngx_msec_t                         next_scan;
+    u_char                            *copy_sql;
+    u_char                            *insert_sql;
+
+    /* spool being written */
+    ngx_fd_t                           spool_fd;
+    u_char                             spool_name[NGX_MAX_PATH];
+    ngx_uint_t                         spool_dirty;
+    time_t                             spool_full_logged;
+
+    /* spool being replayed */
+    ngx_fd_t                           replay_fd;
+    off_t                              replay_off;
+    off_t                              replay_next;
+    off_t                              replay_size;
+    u_char                             replay_name[NGX_MAX_PATH];
+} ngx_octopus_audit_worker_t;
+
+
+extern ngx_module_t  ngx_octopus_audit_module;
+
+
+/* ngx_octopus_audit_pg.c */
+ngx_int_t ngx_octopus_audit_pg_init(ngx_octopus_audit_worker_t *w);
+void ngx_octopus_audit_pg_enqueue(ngx_octopus_audit_worker_t *w, u_char *line,
+    size_t len);
+void ngx_octopus_audit_pg_exit(ngx_octopus_audit_worker_t *w);
+
+/* ngx_octopus_audit_spool.c */
+ngx_int_t ngx_octopus_audit_spool_write(ngx_octopus_audit_worker_t *w,
+    u_char *data, size_t len, ngx_uint_t count);
+void ngx_octopus_audit_spool_seal(ngx_octopus_audit_worker_t *w);
+void ngx_octopus_audit_spool_sync(ngx_octopus_audit_worker_t *w);
+ngx_int_t ngx_octopus_audit_spool_claim(ngx_octopus_audit_worker_t *w);
+ssize_t ngx_octopus_audit_spool_read(ngx_octopus_audit_worker_t *w,
+    ngx_octopus_audit_buf_t *b, size_t max);
+void ngx_octopus_audit_spool_done(ngx_octopus_audit_worker_t *w,
+    ngx_uint_t ok);
+off_t ngx_octopus_audit_spool_size(ngx_str_t *dir);
+
+/* ngx_octopus_audit_syslog.c */
+ngx_int_t ngx_octopus_audit_syslog_init(ngx_octopus_audit_worker_t *w);
+void ngx_octopus_audit_syslog_send(ngx_octopus_audit_worker_t *w,
+    int64_t ts_us, ngx_uint_t severity, const char *msgid, u_char *msg,
+    size_t len);
+void ngx_octopus_audit_syslog_close(ngx_octopus_audit_worker_t *w);
+
+/* ngx_octopus_audit_buf.c helpers live in ngx_octopus_audit_pg.c */
+ngx_int_t ngx_octopus_audit_buf_append(ngx_octopus_audit_buf_t *b,
+    u_char *data, size_t len, ngx_uint_t count);
+void ngx_octopus_audit_buf_free(ngx_octopus_audit_buf_t *b);
+
+
+#endif /* _NGX_OCTOPUS_AUDIT_H_INCLUDED_ */

@@ -1,0 +1,892 @@
+
+/*
+ * Copyright (C) Octopus Guard authors
+ *
+ * The PostgreSQL writer: one libpq connection per worker, opened after
+ * fork with PQconnectStartParams/PQconnectPoll and driven by nginx events
+ * (PQsocket re-read after each poll), a timer on every wait.
+ *
+ * Records (COPY text lines) wait in a bounded in-memory queue and go to
+ * the database in batches, on size or interval: COPY into a session
+ * temporary staging table (non-blocking PQputCopyData), then
+ * INSERT ... SELECT ... ON CONFLICT DO NOTHING into the table, so that a
+ * batch sent twice (a timeout, a replay) is stored once.  When the
+ * database is down, slow, or the queue is full, records go to the spool;
+ * spool files are replayed through the same path when it is back.
+ */
+
+
+#include "ngx_octopus_audit.h"
+
+
+#define NGX_OCTOPUS_AUDIT_COPY_CHUNK   65536
+#define NGX_OCTOPUS_AUDIT_REPLAY_MAX   (1024 * 1024)
+#define NGX_OCTOPUS_AUDIT_SCAN_MS      1000
+#define NGX_OCTOPUS_AUDIT_BACKOFF_MIN  100
+
+
+static void ngx_octopus_audit_pg_connect(ngx_octopus_audit_worker_t *w);
+static ngx_int_t ngx_octopus_audit_pg_watch(ngx_octopus_audit_worker_t *w,
+    ngx_uint_t rd, ngx_uint_t wr);
+static void ngx_octopus_audit_pg_unwatch(ngx_octopus_audit_worker_t *w);
+static void ngx_octopus_audit_pg_close(ngx_octopus_audit_worker_t *w);
+static void ngx_octopus_audit_pg_fail(ngx_octopus_audit_worker_t *w,
+    const char *what);
+static void ngx_octopus_audit_pg_handler(ngx_event_t *ev);
+static void ngx_octopus_audit_pg_poll(ngx_octopus_audit_worker_t *w);
+static void ngx_octopus_audit_pg_results(ngx_octopus_audit_worker_t *w);
+static void ngx_octopus_audit_pg_done(ngx_octopus_audit_worker_t *w);
+static ngx_int_t ngx_octopus_audit_pg_send(ngx_octopus_audit_worker_t *w,
+    u_char *sql, ngx_octopus_audit_pg_state_e state);
+static void ngx_octopus_audit_pg_copy(ngx_octopus_audit_worker_t *w);
+static ngx_int_t ngx_octopus_audit_pg_flush(ngx_octopus_audit_worker_t *w);
+static void ngx_octopus_audit_pg_next(ngx_octopus_audit_worker_t *w,
+    ngx_uint_t force);
+static void ngx_octopus_audit_pg_batch(ngx_octopus_audit_worker_t *w,
+    ngx_uint_t replay);
+static void ngx_octopus_audit_pg_release(ngx_octopus_audit_worker_t *w);
+static void ngx_octopus_audit_pg_timeout(ngx_event_t *ev);
+static void ngx_octopus_audit_pg_flush_handler(ngx_event_t *ev);
+
+
+ngx_int_t
+ngx_octopus_audit_buf_append(ngx_octopus_audit_buf_t *b, u_char *data,
+    size_t len, ngx_uint_t count)
+{
+    u_char  *p;
+    size_t   size;
+
+    if (b->len + len > b->size) {
+        size = ngx_max(b->size * 2, b->len + len);
+        size = ngx_max(size, 16384);
+
+        p = ngx_alloc(size, ngx_cycle->log);
+        if (p == NULL) {
+            return NGX_ERROR;
+        }
+
+        if (b->len) {
+            ngx_memcpy(p, b->data, b->len);
+        }
+
+        if (b->data) {
+            ngx_free(b->data);
+        }
+
+        b->data = p;
+        b->size = size;
+    }
+
+    if (data) {
+        ngx_memcpy(b->data + b->len, data, len);
+    }
+
+    b->len += len;
+    b->count += count;
+
+    return NGX_OK;
+}
+
+
+void
+ngx_octopus_audit_buf_free(ngx_octopus_audit_buf_t *b)
+{
+    if (b->data) {
+        ngx_free(b->data);
+    }
+
+    ngx_memzero(b, sizeof(ngx_octopus_audit_buf_t));
+}
+
+
+ngx_int_t
+ngx_octopus_audit_pg_init(ngx_octopus_audit_worker_t *w)
+{
+    u_char                         *p;
+    size_t                          len;
+    char                            cols[1024], defs[1536];
+    ngx_octopus_audit_main_conf_t  *amcf;
+
+    amcf = w->amcf;
+
+    if (ngx_octopus_audit_columns(cols, sizeof(cols), 0) == 0
+        || ngx_octopus_audit_columns(defs, sizeof(defs), 1) == 0)
+    {
+        return NGX_ERROR;
+    }
+
+    len = 256 + 3 * ngx_strlen(cols) + ngx_strlen(defs) + amcf->table.len;
+
+    p = ngx_pnalloc(ngx_cycle->pool, 3 * len);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    w->setup_sql = p;
+    p = ngx_sprintf(p, "CREATE TEMP TABLE IF NOT EXISTS octopus_staging "
+                       "(%s)%Z", defs);
+
+    w->copy_sql = p;
+    p = ngx_sprintf(p, "COPY pg_temp.octopus_staging (%s) FROM STDIN%Z",
+                    cols);
+
+    /* INSERT privilege is all the writer needs (no SELECT, no UPDATE) */
+
+    w->insert_sql = p;
+    (void) ngx_sprintf(p, "INSERT INTO %V (%s) SELECT %s FROM "
+                          "pg_temp.octopus_staging ON CONFLICT DO NOTHING; "
+                          "TRUNCATE pg_temp.octopus_staging%Z",
+                       &amcf->table, cols, cols);
+
+    w->timeout.handler = ngx_octopus_audit_pg_timeout;
+    w->timeout.data = w;
+    w->timeout.log = w->log;
+    w->timeout.cancelable = 1;
+
+    w->flush.handler = ngx_octopus_audit_pg_flush_handler;
+    w->flush.data = w;
+    w->flush.log = w->log;
+    w->flush.cancelable = 1;
+
+    ngx_octopus_audit_pg_connect(w);
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_octopus_audit_pg_connect(ngx_octopus_audit_worker_t *w)
+{
+    ngx_uint_t                      n;
+    const char                     *keys[4], *vals[4];
+    ngx_octopus_audit_main_conf_t  *amcf;
+
+    amcf = w->amcf;
+
+    /* the connection string first: later keywords override it */
+
+    n = 0;
+    keys[n] = "dbname";
+    vals[n++] = (const char *) amcf->pg_conninfo.data;
+
+    if (amcf->pg_password.len) {
+        keys[n] = "password";
+        vals[n++] = (const char *) amcf->pg_password.data;
+    }
+
+    keys[n] = "application_name";
+    vals[n++] = "octopus_audit";
+
+    keys[n] = NULL;
+    vals[n] = NULL;
+
+    w->conn = PQconnectStartParams(keys, vals, 1);
+
+    if (w->conn == NULL) {
+        ngx_octopus_audit_pg_fail(w, "connection failed");
+        return;
+    }
+
+    if (PQstatus(w->conn) == CONNECTION_BAD) {
+        ngx_octopus_audit_pg_fail(w, "connection failed");
+        return;
+    }
+
+    w->state = NGX_OCTOPUS_AUDIT_PG_CONNECTING;
+
+    ngx_add_timer(&w->timeout, amcf->pg_timeout);
+
+    /* as if PQconnectPoll had returned PGRES_POLLING_WRITING */
+
+    if (ngx_octopus_audit_pg_watch(w, 0, 1) != NGX_OK) {
+        ngx_octopus_audit_pg_fail(w, "connection failed");
+    }
+}
+
+
+static ngx_int_t
+ngx_octopus_audit_pg_watch(ngx_octopus_audit_worker_t *w, ngx_uint_t rd,
+    ngx_uint_t wr)
+{
+    ngx_socket_t       fd;
+    ngx_connection_t  *c;
+
+    fd = PQsocket(w->conn);
+
+    if (fd == (ngx_socket_t) -1) {
+        return NGX_ERROR;
+    }
+
+    c = w->c;
+
+    if (c && c->fd != fd) {
+        ngx_octopus_audit_pg_unwatch(w);
+        c = NULL;
+    }
+
+    if (c == NULL) {
+        c = ngx_get_connection(fd, w->log);
+        if (c == NULL) {
+            return NGX_ERROR;
+        }
+
+        c->data = w;
+        c->log = w->log;
+        c->read->log = w->log;
+        c->write->log = w->log;
+        c->read->handler = ngx_octopus_audit_pg_handler;
+        c->write->handler = ngx_octopus_audit_pg_handler;
+
+        w->c = c;
+    }
+
+    /* level-triggered: the write event only while libpq has output */
+
+    if (rd && !c->read->active) {
+        if (ngx_add_event(c->read, NGX_READ_EVENT, NGX_LEVEL_EVENT)
+            != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+
+    } else if (!rd && c->read->active) {
+        if (ngx_del_event(c->read, NGX_READ_EVENT, 0) != NGX_OK) {
+            return NGX_ERROR;
+        }
+    }
+
+    if (wr && !c->write->active) {
+        if (ngx_add_event(c->write, NGX_WRITE_EVENT, NGX_LEVEL_EVENT)
+            != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+
+    } else if (!wr && c->write->active) {
+        if (ngx_del_event(c->write, NGX_WRITE_EVENT, 0) != NGX_OK) {
+            return NGX_ERROR;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+/* forget the nginx side of the socket; libpq still owns the descriptor */
+
+static void
+ngx_octopus_audit_pg_unwatch(ngx_octopus_audit_worker_t *w)
+{
+    ngx_connection_t  *c;
+
+    c = w->c;
+
+    if (c == NULL) {
+        return;
+    }
+
+    if (c->read->active) {
+        (void) ngx_del_event(c->read, NGX_READ_EVENT, 0);
+    }
+
+    if (c->write->active) {
+        (void) ngx_del_event(c->write, NGX_WRITE_EVENT, 0);
+    }
+
+    if (c->read->posted) {
+        ngx_delete_posted_event(c->read);
+    }
+
+    if (c->write->posted) {
+        ngx_delete_posted_event(c->write);
+    }
+
+    ngx_free_connection(c);
+
+    c->fd = (ngx_socket_t) -1;
+
+    w->c = NULL;
+}
+
+
+static void
+ngx_octopus_audit_pg_close(ngx_octopus_audit_worker_t *w)
+{
+    ngx_octopus_audit_pg_unwatch(w);
+
+    if (w->conn) {
+        PQfinish(w->conn);
+        w->conn = NULL;
+    }
+
+    if (w->connected) {
+        w->connected = 0;
+        (void) ngx_atomic_fetch_add(&w->amcf->sh->db_connected, -1);
+    }
+
+    if (w->timeout.timer_set) {
+        ngx_del_timer(&w->timeout);
+    }
+}
+
+
+/* the in-flight and queued records go back to the spool */
+
+static void
+ngx_octopus_audit_pg_release(ngx_octopus_audit_worker_t *w)
+{
+    ngx_octopus_audit_shm_t  *sh;
+
+    sh = w->amcf->sh;
+
+    if (w->inflight_replay) {
+        ngx_octopus_audit_spool_done(w, 0);
+        w->inflight_replay = 0;
+
+    } else if (w->inflight.count) {
+        (void) ngx_octopus_audit_spool_write(w, w->inflight.data,
+                                             w->inflight.len,
+                                             w->inflight.count);
+        (void) ngx_atomic_fetch_add(&sh->queue_depth,
+                                    - (ngx_atomic_int_t) w->inflight.count);
+    }
+
+    w->inflight.len = 0;
+    w->inflight.count = 0;
+
+    if (w->pending.count) {
+        (void) ngx_octopus_audit_spool_write(w, w->pending.data,
+                                             w->pending.len,
+                                             w->pending.count);
+        (void) ngx_atomic_fetch_add(&sh->queue_depth,
+                                    - (ngx_atomic_int_t) w->pending.count);
+    }
+
+    w->pending.len = 0;
+    w->pending.count = 0;
+}
+
+
+static void
+ngx_octopus_audit_pg_fail(ngx_octopus_audit_worker_t *w, const char *what)
+{
+    u_char                         *p, *msg;
+    ngx_octopus_audit_main_conf_t  *amcf;
+
+    amcf = w->amcf;
+
+    msg = (u_char *) (w->conn ? PQerrorMessage(w->conn) : "");
+
+    /* one line: libpq messages end with a new line */
+
+    p = msg + ngx_strlen(msg);
+    while (p > msg && (p[-1] == '\n' || p[-1] == ' ')) {
+        p--;
+    }
+
+    ngx_log_error(NGX_LOG_ERR, w->log, 0,
+                  "octopus audit: PostgreSQL %s%s%*s, records go to the "
+                  "spool", what, p > msg ? ": " : "", p - msg, msg);
+
+    (void) ngx_atomic_fetch_add(&amcf->sh->db_errors, 1);
+
+    ngx_octopus_audit_pg_close(w);
+    ngx_octopus_audit_pg_release(w);
+
+    w->state = NGX_OCTOPUS_AUDIT_PG_DOWN;
+
+    w->backoff = w->backoff ? ngx_min(w->backoff * 2, amcf->backoff_max)
+                            : NGX_OCTOPUS_AUDIT_BACKOFF_MIN;
+
+    ngx_add_timer(&w->flush, w->backoff);
+}
+
+
+static void
+ngx_octopus_audit_pg_handler(ngx_event_t *ev)
+{
+    ngx_connection_t            *c;
+    ngx_octopus_audit_worker_t  *w;
+
+    c = ev->data;
+    w = c->data;
+
+    if (w->state == NGX_OCTOPUS_AUDIT_PG_CONNECTING) {
+        ngx_octopus_audit_pg_poll(w);
+        return;
+    }
+
+    if (ev->write) {
+        if (w->state == NGX_OCTOPUS_AUDIT_PG_COPY_DATA) {
+            if (PQflush(w->conn) == -1) {
+                ngx_octopus_audit_pg_fail(w, "write failed");
+                return;
+            }
+
+            ngx_octopus_audit_pg_copy(w);
+            return;
+        }
+
+        (void) ngx_octopus_audit_pg_flush(w);
+        return;
+    }
+
+    if (!PQconsumeInput(w->conn)) {
+        ngx_octopus_audit_pg_fail(w, "connection lost");
+        return;
+    }
+
+    ngx_octopus_audit_pg_results(w);
+}
+
+
+static void
+ngx_octopus_audit_pg_poll(ngx_octopus_audit_worker_t *w)
+{
+    PostgresPollingStatusType  rc;
+
+    /*
+     * PQconnectPoll may close the socket and open another one (next
+     * address, SSL fallback), possibly with the same number: the events
+     * are removed while the descriptor is still ours, and added again
+     * for whatever PQsocket() returns afterwards.
+     */
+
+    ngx_octopus_audit_pg_unwatch(w);
+
+    rc = PQconnectPoll(w->conn);
+
+    switch (rc) {
+
+    case PGRES_POLLING_READING:
+        if (ngx_octopus_audit_pg_watch(w, 1, 0) != NGX_OK) {
+            ngx_octopus_audit_pg_fail(w, "connection failed");
+        }
+        return;
+
+    case PGRES_POLLING_WRITING:
+        if (ngx_octopus_audit_pg_watch(w, 0, 1) != NGX_OK) {
+            ngx_octopus_audit_pg_fail(w, "connection failed");
+        }
+        return;
+
+    case PGRES_POLLING_OK:
+        break;
+
+    default:
+        ngx_octopus_audit_pg_fail(w, "connection failed");
+        return;
+    }
+
+    if (PQsetnonblocking(w->conn, 1) != 0) {
+        ngx_octopus_audit_pg_fail(w, "connection failed");
+        return;
+    }
+
+    w->connected = 1;
+    (void) ngx_atomic_fetch_add(&w->amcf->sh->db_connected, 1);
+
+    (void) ngx_octopus_audit_pg_send(w, w->setup_sql,
+                                     NGX_OCTOPUS_AUDIT_PG_SETUP);
+}
+
+
+static ngx_int_t
+ngx_octopus_audit_pg_send(ngx_octopus_audit_worker_t *w, u_char *sql,
+    ngx_octopus_audit_pg_state_e state)
+{
+    if (!PQsendQuery(w->conn, (char *) sql)) {
+        ngx_octopus_audit_pg_fail(w, "query failed");
+        return NGX_ERROR;
+    }
+
+    w->state = state;
+    w->result_error = 0;
+
+    ngx_add_timer(&w->timeout, w->amcf->pg_timeout);
+
+    return ngx_octopus_audit_pg_flush(w);
+}
+
+
+static ngx_int_t
+ngx_octopus_audit_pg_flush(ngx_octopus_audit_worker_t *w)
+{
+    int  rc;
+
+    rc = PQflush(w->conn);
+
+    if (rc == -1) {
+        ngx_octopus_audit_pg_fail(w, "write failed");
+        return NGX_ERROR;
+    }
+
+    if (ngx_octopus_audit_pg_watch(w, 1, rc == 1) != NGX_OK) {
+        ngx_octopus_audit_pg_fail(w, "event registration failed");
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_octopus_audit_pg_results(ngx_octopus_audit_worker_t *w)
+{
+    PGresult        *res;
+    ExecStatusType   st;
+
+    while (w->conn && !PQisBusy(w->conn)) {
+
+        if (w->state == NGX_OCTOPUS_AUDIT_PG_COPY_DATA) {
+            /* PQgetResult() would repeat PGRES_COPY_IN: wait for write */
+            return;
+        }
+
+        res = PQgetResult(w->conn);
+
+        if (res == NULL) {
+            ngx_octopus_audit_pg_done(w);
+            return;
+        }
+
+        st = PQresultStatus(res);
+
+        if (st == PGRES_COPY_IN
+            && w->state == NGX_OCTOPUS_AUDIT_PG_COPY_START)
+        {
+            PQclear(res);
+            w->state = NGX_OCTOPUS_AUDIT_PG_COPY_DATA;
+            w->copy_off = 0;
+            w->copy_end_sent = 0;
+            ngx_octopus_audit_pg_copy(w);
+            continue;
+        }
+
+        if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
+            ngx_log_error(NGX_LOG_ERR, w->log, 0,
+                          "octopus audit: PostgreSQL: %s",
+                          PQresultErrorMessage(res));
+            w->result_error = 1;
+        }
+
+        PQclear(res);
+    }
+}
+
+
+static void
+ngx_octopus_audit_pg_copy(ngx_octopus_audit_worker_t *w)
+{
+    int      rc;
+    size_t   n;
+
+    while (w->copy_off < w->inflight.len) {
+        n = ngx_min(NGX_OCTOPUS_AUDIT_COPY_CHUNK,
+                    w->inflight.len - w->copy_off);
+
+        rc = PQputCopyData(w->conn, (char *) w->inflight.data + w->copy_off,
+                           (int) n);
+
+        if (rc == -1) {
+            ngx_octopus_audit_pg_fail(w, "COPY failed");
+            return;
+        }
+
+        if (rc == 0) {
+            /* libpq's buffer is full: wait until the socket drains */
+            if (ngx_octopus_audit_pg_watch(w, 1, 1) != NGX_OK) {
+                ngx_octopus_audit_pg_fail(w, "event registration failed");
+            }
+            return;
+        }
+
+        w->copy_off += n;
+    }
+
+    if (!w->copy_end_sent) {
+        rc = PQputCopyEnd(w->conn, NULL);
+
+        if (rc == -1) {
+            ngx_octopus_audit_pg_fail(w, "COPY failed");
+            return;
+        }
+
+        if (rc == 0) {
+            if (ngx_octopus_audit_pg_watch(w, 1, 1) != NGX_OK) {
+                ngx_octopus_audit_pg_fail(w, "event registration failed");
+            }
+            return;
+        }
+
+        w->copy_end_sent = 1;
+    }
+
+    w->state = NGX_OCTOPUS_AUDIT_PG_COPY_RESULT;
+
+    (void) ngx_octopus_audit_pg_flush(w);
+}
+
+
+/* PQgetResult() returned NULL: the command sent last is complete */
+
+static void
+ngx_octopus_audit_pg_done(ngx_octopus_audit_worker_t *w)
+{
+    ngx_octopus_audit_shm_t  *sh;
+
+    sh = w->amcf->sh;
+
+    switch (w->state) {
+
+    case NGX_OCTOPUS_AUDIT_PG_SETUP:
+        if (w->result_error) {
+            ngx_octopus_audit_pg_fail(w, "setup failed");
+            return;
+        }
+
+        ngx_log_error(NGX_LOG_INFO, w->log, 0,
+                      "octopus audit: connected to PostgreSQL");
+
+        w->state = NGX_OCTOPUS_AUDIT_PG_IDLE;
+        w->backoff = 0;
+        w->next_scan = 0;
+
+        if (w->timeout.timer_set) {
+            ngx_del_timer(&w->timeout);
+        }
+
+        /* the database is back: this worker's spool file may be replayed */
+        ngx_octopus_audit_spool_seal(w);
+
+        ngx_octopus_audit_pg_next(w, 0);
+        return;
+
+    case NGX_OCTOPUS_AUDIT_PG_COPY_RESULT:
+        if (w->result_error) {
+            ngx_octopus_audit_pg_fail(w, "COPY failed");
+            return;
+        }
+
+        (void) ngx_octopus_audit_pg_send(w, w->insert_sql,
+                                         NGX_OCTOPUS_AUDIT_PG_INSERT);
+        return;
+
+    case NGX_OCTOPUS_AUDIT_PG_INSERT:
+        if (w->result_error) {
+            ngx_octopus_audit_pg_fail(w, "INSERT failed");
+            return;
+        }
+
+        if (w->inflight_replay) {
+            (void) ngx_atomic_fetch_add(&sh->replayed, w->inflight.count);
+            ngx_octopus_audit_spool_done(w, 1);
+            w->inflight_replay = 0;
+
+        } else {
+            (void) ngx_atomic_fetch_add(&sh->queue_depth,
+                                  - (ngx_atomic_int_t) w->inflight.count);
+        }
+
+        (void) ngx_atomic_fetch_add(&sh->written[NGX_OCTOPUS_AUDIT_SINK_PG],
+                                    w->inflight.count);
+
+        w->inflight.len = 0;
+        w->inflight.count = 0;
+
+        w->state = NGX_OCTOPUS_AUDIT_PG_IDLE;
+
+        if (w->timeout.timer_set) {
+            ngx_del_timer(&w->timeout);
+        }
+
+        ngx_octopus_audit_pg_next(w, 0);
+        return;
+
+    default:
+        return;
+    }
+}
+
+
+/* in IDLE: the next batch, a spool chunk, or a timer */
+
+static void
+ngx_octopus_audit_pg_next(ngx_octopus_audit_worker_t *w, ngx_uint_t force)
+{
+    ssize_t                         n;
+    ngx_octopus_audit_main_conf_t  *amcf;
+
+    amcf = w->amcf;
+
+    if (w->state != NGX_OCTOPUS_AUDIT_PG_IDLE) {
+        return;
+    }
+
+    if (w->pending.count
+        && (force || w->pending.count >= amcf->batch_size || ngx_exiting))
+    {
+        ngx_octopus_audit_pg_batch(w, 0);
+        return;
+    }
+
+    if (w->replay_fd != NGX_INVALID_FILE
+        || (ngx_msec_int_t) (ngx_current_msec - w->next_scan) >= 0)
+    {
+        for ( ;; ) {
+            if (w->replay_fd == NGX_INVALID_FILE
+                && ngx_octopus_audit_spool_claim(w) != NGX_OK)
+            {
+                w->next_scan = ngx_current_msec + NGX_OCTOPUS_AUDIT_SCAN_MS;
+                break;
+            }
+
+            n = ngx_octopus_audit_spool_read(w, &w->inflight,
+                                             NGX_OCTOPUS_AUDIT_REPLAY_MAX);
+
+            if (n > 0) {
+                ngx_octopus_audit_pg_batch(w, 1);
+                return;
+            }
+
+            /* the end of the file, or an unreadable one */
+            ngx_octopus_audit_spool_done(w, n == 0);
+            w->inflight.len = 0;
+            w->inflight.count = 0;
+
+            if (n < 0) {
+                w->next_scan = ngx_current_msec + NGX_OCTOPUS_AUDIT_SCAN_MS;
+                break;
+            }
+        }
+    }
+
+    if (w->pending.count) {
+        if (!w->flush.timer_set) {
+            ngx_add_timer(&w->flush, amcf->batch_interval);
+        }
+
+    } else {
+        ngx_add_timer(&w->flush, NGX_OCTOPUS_AUDIT_SCAN_MS);
+    }
+}
+
+
+static void
+ngx_octopus_audit_pg_batch(ngx_octopus_audit_worker_t *w, ngx_uint_t replay)
+{
+    ngx_octopus_audit_buf_t  tmp;
+
+    if (!replay) {
+        tmp = w->inflight;
+        w->inflight = w->pending;
+        w->pending = tmp;
+        w->pending.len = 0;
+        w->pending.count = 0;
+    }
+
+    w->inflight_replay = replay;
+
+    if (w->flush.timer_set) {
+        ngx_del_timer(&w->flush);
+    }
+
+    (void) ngx_octopus_audit_pg_send(w, w->copy_sql,
+                                     NGX_OCTOPUS_AUDIT_PG_COPY_START);
+}
+
+
+void
+ngx_octopus_audit_pg_enqueue(ngx_octopus_audit_worker_t *w, u_char *line,
+    size_t len)
+{
+    ngx_octopus_audit_main_conf_t  *amcf;
+
+    amcf = w->amcf;
+
+    if (w->state == NGX_OCTOPUS_AUDIT_PG_DOWN
+        || w->pending.count >= amcf->queue_max)
+    {
+        (void) ngx_octopus_audit_spool_write(w, line, len, 1);
+        return;
+    }
+
+    if (ngx_octopus_audit_buf_append(&w->pending, line, len, 1) != NGX_OK) {
+        (void) ngx_octopus_audit_spool_write(w, line, len, 1);
+        return;
+    }
+
+    (void) ngx_atomic_fetch_add(&amcf->sh->queue_depth, 1);
+
+    if (w->state != NGX_OCTOPUS_AUDIT_PG_IDLE) {
+        return;
+    }
+
+    if (w->pending.count >= amcf->batch_size) {
+        ngx_octopus_audit_pg_next(w, 1);
+        return;
+    }
+
+    if (w->pending.count == 1) {
+        ngx_add_timer(&w->flush, amcf->batch_interval);
+    }
+}
+
+
+static void
+ngx_octopus_audit_pg_timeout(ngx_event_t *ev)
+{
+    ngx_octopus_audit_worker_t  *w;
+
+    w = ev->data;
+
+    ngx_octopus_audit_pg_fail(w, w->state == NGX_OCTOPUS_AUDIT_PG_CONNECTING
+                                 ? "connection timed out"
+                                 : "query timed out");
+}
+
+
+static void
+ngx_octopus_audit_pg_flush_handler(ngx_event_t *ev)
+{
+    ngx_octopus_audit_worker_t  *w;
+
+    w = ev->data;
+
+    switch (w->state) {
+
+    case NGX_OCTOPUS_AUDIT_PG_DOWN:
+        ngx_octopus_audit_pg_connect(w);
+        return;
+
+    case NGX_OCTOPUS_AUDIT_PG_IDLE:
+        ngx_octopus_audit_pg_next(w, 1);
+        return;
+
+    default:
+        return;
+    }
+}
+
+
+/* exit_process: what is not in the database goes to the spool */
+
+void
+ngx_octopus_audit_pg_exit(ngx_octopus_audit_worker_t *w)
+{
+    if (w->flush.timer_set) {
+        ngx_del_timer(&w->flush);
+    }
+
+    ngx_octopus_audit_pg_close(w);
+    ngx_octopus_audit_pg_release(w);
+
+    if (w->replay_fd != NGX_INVALID_FILE) {
+        ngx_octopus_audit_spool_done(w, 0);
+    }
+
+    ngx_octopus_audit_buf_free(&w->pending);
+    ngx_octopus_audit_buf_free(&w->inflight);
+
+    w->state = NGX_OCTOPUS_AUDIT_PG_DOWN;
+}

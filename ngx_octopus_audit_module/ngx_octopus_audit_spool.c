@@ -1,0 +1,438 @@
+
+/*
+ * Copyright (C) Octopus Guard authors
+ *
+ * The disk spool: records (COPY text lines) the database could not take.
+ *
+ * Every worker appends to its own file "<start µs>-<pid>.spool", holding
+ * flock(LOCK_EX) on it while it writes.  The file is sealed (closed) when
+ * the database is back or the worker exits.  Any worker, of this nginx or
+ * of a later one, replays an unlocked file: oldest name first, locked
+ * while replayed, chunk by chunk, and unlinks it at the end.  A crash in
+ * the middle replays a chunk twice: the database drops the duplicates
+ * (primary key (ts, request_id), INSERT ... ON CONFLICT DO NOTHING).
+ * Data is written with write(2) (it survives a crash of nginx at once) and
+ * fsync'ed every second and when a file is sealed.
+ */
+
+
+#include "ngx_octopus_audit.h"
+
+#include <dirent.h>
+#include <sys/file.h>
+
+
+static ngx_int_t ngx_octopus_audit_spool_open(ngx_octopus_audit_worker_t *w);
+static ngx_int_t ngx_octopus_audit_spool_is_file(const char *name);
+
+
+static ngx_int_t
+ngx_octopus_audit_spool_is_file(const char *name)
+{
+    size_t  len;
+
+    len = ngx_strlen(name);
+
+    return len > 6 && name[0] != '.'
+           && ngx_strcmp(name + len - 6, ".spool") == 0;
+}
+
+
+static ngx_int_t
+ngx_octopus_audit_spool_open(ngx_octopus_audit_worker_t *w)
+{
+    u_char                         *p;
+    struct timeval                  tv;
+    ngx_octopus_audit_main_conf_t  *amcf;
+
+    amcf = w->amcf;
+
+    ngx_gettimeofday(&tv);
+
+    p = ngx_snprintf(w->spool_name, NGX_MAX_PATH - 1, "%V/%016L-%P.spool",
+                     &amcf->spool->name,
+                     (int64_t) tv.tv_sec * 1000000 + tv.tv_usec, w->pid);
+    *p = '\0';
+
+    w->spool_fd = open((char *) w->spool_name,
+                       O_WRONLY|O_CREAT|O_APPEND|O_CLOEXEC, 0600);
+
+    if (w->spool_fd == NGX_INVALID_FILE) {
+        ngx_log_error(NGX_LOG_CRIT, w->log, ngx_errno,
+                      "octopus audit: cannot create spool file \"%s\"",
+                      w->spool_name);
+        return NGX_ERROR;
+    }
+
+    if (flock(w->spool_fd, LOCK_EX|LOCK_NB) == -1) {
+        ngx_log_error(NGX_LOG_CRIT, w->log, ngx_errno,
+                      "octopus audit: cannot lock spool file \"%s\"",
+                      w->spool_name);
+        ngx_close_file(w->spool_fd);
+        w->spool_fd = NGX_INVALID_FILE;
+        return NGX_ERROR;
+    }
+
+    ngx_log_error(NGX_LOG_WARN, w->log, 0,
+                  "octopus audit: spooling to \"%s\"", w->spool_name);
+
+    return NGX_OK;
+}
+
+
+/* count lines of COPY text: records in data */
+
+ngx_int_t
+ngx_octopus_audit_spool_write(ngx_octopus_audit_worker_t *w, u_char *data,
+    size_t len, ngx_uint_t count)
+{
+    ssize_t                         n;
+    ngx_octopus_audit_shm_t        *sh;
+    ngx_octopus_audit_main_conf_t  *amcf;
+
+    amcf = w->amcf;
+    sh = amcf->sh;
+
+    if (len == 0) {
+        return NGX_OK;
+    }
+
+    if (amcf->spool == NULL) {
+        goto drop;
+    }
+
+    if ((off_t) (sh->spool_bytes + len) > amcf->spool_max) {
+
+        if (w->spool_full_logged != ngx_time()) {
+            w->spool_full_logged = ngx_time();
+            ngx_log_error(NGX_LOG_CRIT, w->log, 0,
+                          "octopus audit: spool \"%V\" is full "
+                          "(max_size=%O): audit records DROPPED, "
+                          "%uA dropped so far",
+                          &amcf->spool->name, amcf->spool_max,
+                          sh->dropped + count);
+        }
+
+        goto drop;
+    }
+
+    if (w->spool_fd == NGX_INVALID_FILE
+        && ngx_octopus_audit_spool_open(w) != NGX_OK)
+    {
+        goto drop;
+    }
+
+    n = write(w->spool_fd, data, len);
+
+    if (n != (ssize_t) len) {
+        ngx_log_error(NGX_LOG_CRIT, w->log, ngx_errno,
+                      "octopus audit: write to spool file \"%s\" failed: "
+                      "audit records DROPPED", w->spool_name);
+
+        if (n > 0) {
+            /* a torn last line is ignored on replay */
+            (void) ngx_atomic_fetch_add(&sh->spool_bytes, n);
+        }
+
+        goto drop;
+    }
+
+    (void) ngx_atomic_fetch_add(&sh->spool_bytes, len);
+    (void) ngx_atomic_fetch_add(&sh->spooled, count);
+
+    w->spool_dirty = 1;
+
+    return NGX_OK;
+
+drop:
+
+    (void) ngx_atomic_fetch_add(&sh->dropped, count);
+
+    return NGX_ERROR;
+}
+
+
+void
+ngx_octopus_audit_spool_sync(ngx_octopus_audit_worker_t *w)
+{
+    if (w->spool_fd == NGX_INVALID_FILE || !w->spool_dirty) {
+        return;
+    }
+
+    if (w->amcf->spool_fsync && fsync(w->spool_fd) == -1) {
+        ngx_log_error(NGX_LOG_ALERT, w->log, ngx_errno,
+                      "octopus audit: fsync(\"%s\") failed", w->spool_name);
+    }
+
+    w->spool_dirty = 0;
+}
+
+
+void
+ngx_octopus_audit_spool_seal(ngx_octopus_audit_worker_t *w)
+{
+    if (w->spool_fd == NGX_INVALID_FILE) {
+        return;
+    }
+
+    ngx_octopus_audit_spool_sync(w);
+
+    /* closing releases the lock: the file may be replayed now */
+
+    ngx_close_file(w->spool_fd);
+    w->spool_fd = NGX_INVALID_FILE;
+
+    ngx_log_error(NGX_LOG_INFO, w->log, 0,
+                  "octopus audit: spool file \"%s\" sealed", w->spool_name);
+}
+
+
+/* takes the oldest unlocked spool file for replay; NGX_DECLINED: none */
+
+ngx_int_t
+ngx_octopus_audit_spool_claim(ngx_octopus_audit_worker_t *w)
+{
+    DIR                            *dir;
+    u_char                         *p;
+    ngx_fd_t                        fd;
+    struct stat                     st;
+    struct dirent                  *de;
+    ngx_uint_t                      i, n;
+    ngx_octopus_audit_main_conf_t  *amcf;
+    char                            names[16][64];
+
+    amcf = w->amcf;
+
+    if (amcf->spool == NULL || w->replay_fd != NGX_INVALID_FILE) {
+        return NGX_DECLINED;
+    }
+
+    dir = opendir((char *) amcf->spool->name.data);
+    if (dir == NULL) {
+        return NGX_DECLINED;
+    }
+
+    /* the 16 oldest names */
+
+    n = 0;
+
+    while ((de = readdir(dir)) != NULL) {
+        if (!ngx_octopus_audit_spool_is_file(de->d_name)
+            || ngx_strlen(de->d_name) >= 64)
+        {
+            continue;
+        }
+
+        for (i = n; i > 0; i--) {
+            if (ngx_strcmp(names[i - 1], de->d_name) <= 0) {
+                break;
+            }
+
+            if (i < 16) {
+                ngx_memcpy(names[i], names[i - 1], 64);
+            }
+        }
+
+        if (i < 16) {
+            ngx_cpystrn((u_char *) names[i], (u_char *) de->d_name, 64);
+
+            if (n < 16) {
+                n++;
+            }
+        }
+    }
+
+    closedir(dir);
+
+    for (i = 0; i < n; i++) {
+        p = ngx_snprintf(w->replay_name, NGX_MAX_PATH - 1, "%V/%s",
+                         &amcf->spool->name, names[i]);
+        *p = '\0';
+
+        fd = open((char *) w->replay_name, O_RDONLY|O_CLOEXEC);
+        if (fd == -1) {
+            continue;
+        }
+
+        if (flock(fd, LOCK_EX|LOCK_NB) == -1) {
+            /* being written or replayed by another process */
+            close(fd);
+            continue;
+        }
+
+        if (fstat(fd, &st) == -1 || st.st_nlink == 0) {
+            /* replayed and unlinked while we opened it */
+            close(fd);
+            continue;
+        }
+
+        if (st.st_size == 0) {
+            (void) unlink((char *) w->replay_name);
+            close(fd);
+            continue;
+        }
+
+        w->replay_fd = fd;
+        w->replay_off = 0;
+        w->replay_next = 0;
+        w->replay_size = st.st_size;
+
+        ngx_log_error(NGX_LOG_NOTICE, w->log, 0,
+                      "octopus audit: replaying spool file \"%s\", %O bytes",
+                      w->replay_name, w->replay_size);
+
+        return NGX_OK;
+    }
+
+    return NGX_DECLINED;
+}
+
+
+/*
+ * Reads whole lines from replay_off, at most max bytes (at least one line)
+ * into b; returns the number of bytes, 0 at the end.
+ */
+
+ssize_t
+ngx_octopus_audit_spool_read(ngx_octopus_audit_worker_t *w,
+    ngx_octopus_audit_buf_t *b, size_t max)
+{
+    u_char      *p, *last;
+    size_t       size;
+    ssize_t      n;
+    ngx_uint_t   count;
+
+    size = max;
+
+    for ( ;; ) {
+        if (w->replay_off >= w->replay_size) {
+            return 0;
+        }
+
+        if ((off_t) size > w->replay_size - w->replay_off) {
+            size = (size_t) (w->replay_size - w->replay_off);
+        }
+
+        b->len = 0;
+        b->count = 0;
+
+        if (b->size < size) {
+            if (ngx_octopus_audit_buf_append(b, NULL, size, 0) != NGX_OK) {
+                return NGX_ERROR;
+            }
+
+            b->len = 0;
+        }
+
+        n = pread(w->replay_fd, b->data, size, w->replay_off);
+
+        if (n <= 0) {
+            ngx_log_error(NGX_LOG_ERR, w->log, ngx_errno,
+                          "octopus audit: read of spool file \"%s\" failed",
+                          w->replay_name);
+            return NGX_ERROR;
+        }
+
+        last = NULL;
+        count = 0;
+
+        for (p = b->data; p < b->data + n; p++) {
+            if (*p == '\n') {
+                last = p;
+                count++;
+            }
+        }
+
+        if (last) {
+            b->len = last + 1 - b->data;
+            b->count = count;
+            w->replay_next = w->replay_off + b->len;
+            return b->len;
+        }
+
+        if (w->replay_off + n >= w->replay_size) {
+            /* a torn last line (crash while writing): nothing to replay */
+            ngx_log_error(NGX_LOG_WARN, w->log, 0,
+                          "octopus audit: torn last line of \"%s\" ignored",
+                          w->replay_name);
+            w->replay_off = w->replay_size;
+            w->replay_next = w->replay_size;
+            return 0;
+        }
+
+        /* a line longer than max */
+        size *= 2;
+    }
+}
+
+
+/* ok: the chunk read last is in the database; at the end unlink */
+
+void
+ngx_octopus_audit_spool_done(ngx_octopus_audit_worker_t *w, ngx_uint_t ok)
+{
+    if (w->replay_fd == NGX_INVALID_FILE) {
+        return;
+    }
+
+    if (ok) {
+        w->replay_off = w->replay_next;
+
+        if (w->replay_off < w->replay_size) {
+            return;
+        }
+
+        if (unlink((char *) w->replay_name) == -1) {
+            ngx_log_error(NGX_LOG_ERR, w->log, ngx_errno,
+                          "octopus audit: unlink(\"%s\") failed",
+                          w->replay_name);
+
+        } else {
+            (void) ngx_atomic_fetch_add(&w->amcf->sh->spool_bytes,
+                                        - (ngx_atomic_int_t) w->replay_size);
+
+            ngx_log_error(NGX_LOG_NOTICE, w->log, 0,
+                          "octopus audit: spool file \"%s\" replayed",
+                          w->replay_name);
+        }
+    }
+
+    /* on failure the file stays, unlocked, to be replayed again */
+
+    close(w->replay_fd);
+    w->replay_fd = NGX_INVALID_FILE;
+}
+
+
+off_t
+ngx_octopus_audit_spool_size(ngx_str_t *path)
+{
+    DIR            *dir;
+    off_t           total;
+    u_char          name[NGX_MAX_PATH];
+    struct stat     st;
+    struct dirent  *de;
+
+    dir = opendir((char *) path->data);
+    if (dir == NULL) {
+        return 0;
+    }
+
+    total = 0;
+
+    while ((de = readdir(dir)) != NULL) {
+        if (!ngx_octopus_audit_spool_is_file(de->d_name)) {
+            continue;
+        }
+
+        *ngx_snprintf(name, NGX_MAX_PATH - 1, "%V/%s", path, de->d_name) = 0;
+
+        if (stat((char *) name, &st) == 0) {
+            total += st.st_size;
+        }
+    }
+
+    closedir(dir);
+
+    return total;
+}
