@@ -47,6 +47,7 @@ static void ngx_octopus_audit_pg_batch(ngx_octopus_audit_worker_t *w,
 static void ngx_octopus_audit_pg_release(ngx_octopus_audit_worker_t *w);
 static void ngx_octopus_audit_pg_timeout(ngx_event_t *ev);
 static void ngx_octopus_audit_pg_flush_handler(ngx_event_t *ev);
+static void ngx_octopus_audit_pg_notice(void *arg, const char *message);
 
 
 ngx_int_t
@@ -192,6 +193,9 @@ ngx_octopus_audit_pg_connect(ngx_octopus_audit_worker_t *w)
         return;
     }
 
+    /* libpq would print notices to stderr */
+    (void) PQsetNoticeProcessor(w->conn, ngx_octopus_audit_pg_notice, w);
+
     w->state = NGX_OCTOPUS_AUDIT_PG_CONNECTING;
 
     ngx_add_timer(&w->timeout, amcf->pg_timeout);
@@ -277,6 +281,7 @@ ngx_octopus_audit_pg_watch(ngx_octopus_audit_worker_t *w, ngx_uint_t rd,
 static void
 ngx_octopus_audit_pg_unwatch(ngx_octopus_audit_worker_t *w)
 {
+    ngx_uint_t         flags;
     ngx_connection_t  *c;
 
     c = w->c;
@@ -285,12 +290,20 @@ ngx_octopus_audit_pg_unwatch(ngx_octopus_audit_worker_t *w)
         return;
     }
 
+    /*
+     * libpq closes its socket itself when it sees the connection lost:
+     * then the descriptor left epoll with the close, and only the flags
+     * are cleared (NGX_CLOSE_EVENT)
+     */
+
+    flags = (w->conn && PQsocket(w->conn) == c->fd) ? 0 : NGX_CLOSE_EVENT;
+
     if (c->read->active) {
-        (void) ngx_del_event(c->read, NGX_READ_EVENT, 0);
+        (void) ngx_del_event(c->read, NGX_READ_EVENT, flags);
     }
 
     if (c->write->active) {
-        (void) ngx_del_event(c->write, NGX_WRITE_EVENT, 0);
+        (void) ngx_del_event(c->write, NGX_WRITE_EVENT, flags);
     }
 
     if (c->read->posted) {
@@ -370,23 +383,40 @@ ngx_octopus_audit_pg_release(ngx_octopus_audit_worker_t *w)
 static void
 ngx_octopus_audit_pg_fail(ngx_octopus_audit_worker_t *w, const char *what)
 {
-    u_char                         *p, *msg;
+    u_char                         *p, *last, *msg, buf[512];
+    ngx_uint_t                      level;
     ngx_octopus_audit_main_conf_t  *amcf;
 
     amcf = w->amcf;
 
+    /* libpq's message on one line */
+
     msg = (u_char *) (w->conn ? PQerrorMessage(w->conn) : "");
+    last = buf;
 
-    /* one line: libpq messages end with a new line */
+    for (p = msg; *p && last < buf + sizeof(buf) - 1; p++) {
+        if (*p == '\n' || *p == '\t' || *p == '\r') {
+            if (last > buf && last[-1] != ' ') {
+                *last++ = ' ';
+            }
 
-    p = msg + ngx_strlen(msg);
-    while (p > msg && (p[-1] == '\n' || p[-1] == ' ')) {
-        p--;
+            continue;
+        }
+
+        *last++ = *p;
     }
 
-    ngx_log_error(NGX_LOG_ERR, w->log, 0,
+    while (last > buf && last[-1] == ' ') {
+        last--;
+    }
+
+    /* a failed reconnection is not news: the first failure was logged */
+    level = (w->state == NGX_OCTOPUS_AUDIT_PG_CONNECTING && w->backoff)
+            ? NGX_LOG_INFO : NGX_LOG_ERR;
+
+    ngx_log_error(level, w->log, 0,
                   "octopus audit: PostgreSQL %s%s%*s, records go to the "
-                  "spool", what, p > msg ? ": " : "", p - msg, msg);
+                  "spool", what, last > buf ? ": " : "", last - buf, buf);
 
     (void) ngx_atomic_fetch_add(&amcf->sh->db_errors, 1);
 
@@ -830,6 +860,24 @@ ngx_octopus_audit_pg_enqueue(ngx_octopus_audit_worker_t *w, u_char *line,
     if (w->pending.count == 1) {
         ngx_add_timer(&w->flush, amcf->batch_interval);
     }
+}
+
+
+static void
+ngx_octopus_audit_pg_notice(void *arg, const char *message)
+{
+    ngx_octopus_audit_worker_t *w = arg;
+
+    size_t  len;
+
+    len = ngx_strlen(message);
+
+    while (len && (message[len - 1] == '\n' || message[len - 1] == ' ')) {
+        len--;
+    }
+
+    ngx_log_error(NGX_LOG_NOTICE, w->log, 0, "octopus audit: PostgreSQL: %*s",
+                  len, message);
 }
 
 
