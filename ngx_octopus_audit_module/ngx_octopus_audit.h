@@ -36,10 +36,8 @@
 #define NGX_OCTOPUS_AUDIT_SINK_N       3
 
 
+/* allocated from the zone's slab pool; its mutex guards the slots */
 typedef struct {
-    ngx_shmtx_sh_t                     lock;
-    ngx_shmtx_t                        mutex;
-
     ngx_atomic_t                       requests[NGX_OCTOPUS_AUDIT_AUTH_N]
                                                 [NGX_OCTOPUS_AUDIT_RL_N];
     ngx_atomic_t                       events[NGX_OCTOPUS_AUDIT_EV_N];
@@ -111,9 +109,11 @@ typedef struct {
     ngx_uint_t                         anomaly_users;
 
     ngx_shm_zone_t                    *shm_zone;
+    ngx_slab_pool_t                   *shpool;
     ngx_octopus_audit_shm_t           *sh;
 
     ngx_uint_t                         enabled;    /* unsigned:1 */
+    ngx_uint_t                         metrics;    /* unsigned:1 */
 
     ngx_octopus_audit_var_t            var_user;
     ngx_octopus_audit_var_t            var_role;

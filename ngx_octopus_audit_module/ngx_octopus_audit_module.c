@@ -372,7 +372,7 @@ ngx_octopus_audit_log_handler(ngx_http_request_t *r)
     if (user.len && amcf->sh->nslots
         && (amcf->anomaly_bytes || amcf->anomaly_requests))
     {
-        ngx_shmtx_lock(&amcf->sh->mutex);
+        ngx_shmtx_lock(&amcf->shpool->mutex);
 
         anomaly = ngx_octopus_audit_anomaly_add(amcf->sh->slots,
                       amcf->sh->nslots,
@@ -383,7 +383,7 @@ ngx_octopus_audit_log_handler(ngx_http_request_t *r)
                       (uint64_t) amcf->anomaly_bytes,
                       (uint64_t) amcf->anomaly_requests);
 
-        ngx_shmtx_unlock(&amcf->sh->mutex);
+        ngx_shmtx_unlock(&amcf->shpool->mutex);
     }
 
     event = ngx_octopus_audit_classify(auth.data, auth.len, rl.data, rl.len,
@@ -962,7 +962,8 @@ ngx_octopus_audit_init_zone(ngx_shm_zone_t *shm_zone, void *data)
 {
     ngx_octopus_audit_main_conf_t  *oamcf = data;
 
-    size_t                          size;
+    size_t                          len;
+    ngx_slab_pool_t                *shpool;
     ngx_octopus_audit_shm_t        *sh;
     ngx_octopus_audit_main_conf_t  *amcf;
 
@@ -970,27 +971,36 @@ ngx_octopus_audit_init_zone(ngx_shm_zone_t *shm_zone, void *data)
 
     if (oamcf) {
         /* reload with the same size: counters go on */
+        amcf->shpool = oamcf->shpool;
         amcf->sh = oamcf->sh;
         return NGX_OK;
     }
 
-    sh = (ngx_octopus_audit_shm_t *) shm_zone->shm.addr;
-    size = shm_zone->shm.size;
+    /*
+     * the zone is a slab pool (the master unlocks its mutex when a worker
+     * dies): the counters are allocated from it
+     */
 
-    ngx_memzero(sh, size);
+    shpool = (ngx_slab_pool_t *) shm_zone->shm.addr;
 
-    if (ngx_shmtx_create(&sh->mutex, &sh->lock, NULL) != NGX_OK) {
+    len = offsetof(ngx_octopus_audit_shm_t, slots)
+          + amcf->anomaly_users * sizeof(ngx_octopus_audit_anomaly_slot_t);
+
+    sh = ngx_slab_calloc(shpool, len);
+    if (sh == NULL) {
         return NGX_ERROR;
     }
 
-    sh->nslots = (size - offsetof(ngx_octopus_audit_shm_t, slots))
-                 / sizeof(ngx_octopus_audit_anomaly_slot_t);
+    sh->nslots = amcf->anomaly_users;
 
     if (amcf->spool) {
         sh->spool_bytes = (ngx_atomic_uint_t)
                           ngx_octopus_audit_spool_size(&amcf->spool->name);
     }
 
+    shpool->log_ctx = (u_char *) " in octopus_audit zone";
+
+    amcf->shpool = shpool;
     amcf->sh = sh;
 
     return NGX_OK;
@@ -1096,6 +1106,10 @@ ngx_octopus_audit_postconfiguration(ngx_conf_t *cf)
 
     amcf = ngx_http_conf_get_module_main_conf(cf, ngx_octopus_audit_module);
 
+    if (!amcf->enabled && !amcf->metrics) {
+        return NGX_OK;
+    }
+
     /* shared memory: metrics and anomaly counters, kept over reloads */
 
     ngx_str_set(&name, "octopus_audit");
@@ -1103,8 +1117,9 @@ ngx_octopus_audit_postconfiguration(ngx_conf_t *cf)
     amcf->shm_zone = ngx_shared_memory_add(cf, &name,
                          ngx_align(offsetof(ngx_octopus_audit_shm_t, slots)
                                    + amcf->anomaly_users
-                                     * sizeof(ngx_octopus_audit_anomaly_slot_t)
-                                   + 32768, ngx_pagesize),
+                                     * sizeof(ngx_octopus_audit_anomaly_slot_t),
+                                   ngx_pagesize)
+                         + 16 * ngx_pagesize,
                          &ngx_octopus_audit_module);
     if (amcf->shm_zone == NULL) {
         return NGX_ERROR;
@@ -1894,7 +1909,11 @@ invalid:
 static char *
 ngx_octopus_audit_metrics_cmd(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
-    ngx_http_core_loc_conf_t  *clcf;
+    ngx_http_core_loc_conf_t       *clcf;
+    ngx_octopus_audit_main_conf_t  *amcf;
+
+    amcf = ngx_http_conf_get_module_main_conf(cf, ngx_octopus_audit_module);
+    amcf->metrics = 1;
 
     clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
     clcf->handler = ngx_octopus_audit_metrics_handler;
