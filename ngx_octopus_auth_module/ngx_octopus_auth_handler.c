@@ -52,7 +52,6 @@ static ngx_int_t ngx_octopus_auth_cors(ngx_http_request_t *r,
     ngx_octopus_auth_loc_conf_t *alcf, ngx_uint_t *preflight);
 static ngx_int_t ngx_octopus_auth_send(ngx_http_request_t *r,
     ngx_octopus_auth_ctx_t *ctx);
-static void ngx_octopus_auth_claims_cleanup(void *data);
 
 
 ngx_int_t
@@ -345,24 +344,38 @@ ngx_octopus_auth_fail(ngx_octopus_auth_ctx_t *ctx,
 /* a claim value that may travel in a header: printable, bounded */
 
 static ngx_int_t
-ngx_octopus_auth_header_safe(json_t *v, ngx_str_t *out)
+ngx_octopus_auth_header_safe(ngx_http_request_t *r, ngx_octopus_json_t *claims,
+    int tok, ngx_str_t *out)
 {
+    long     len;
     u_char  *p, *last;
+    size_t   size;
 
-    if (!json_is_string(v)) {
+    if (ngx_octopus_json_type(claims, tok) != NGX_OCTOPUS_JSON_STRING) {
         return NGX_DECLINED;
     }
 
-    out->data = (u_char *) json_string_value(v);
-    out->len = json_string_length(v);
+    size = claims->toks[tok].end - claims->toks[tok].start + 1;
 
-    if (out->len == 0 || out->len > 256) {
+    if (size > 257) {
         return NGX_DECLINED;
     }
 
-    last = out->data + out->len;
+    p = ngx_pnalloc(r->pool, size);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
 
-    for (p = out->data; p < last; p++) {
+    len = ngx_octopus_json_string(claims, tok, (char *) p, size);
+
+    if (len <= 0) {
+        return NGX_DECLINED;
+    }
+
+    out->data = p;
+    out->len = (size_t) len;
+
+    for (last = p + len; p < last; p++) {
         if (*p < 0x20 || *p == 0x7f) {
             return NGX_DECLINED;
         }
@@ -377,7 +390,8 @@ ngx_octopus_auth_jwt(ngx_http_request_t *r, ngx_octopus_auth_loc_conf_t *alcf,
     ngx_octopus_auth_ctx_t *ctx, ngx_str_t *token, uint64_t *perms,
     uint64_t *roles)
 {
-    ngx_pool_cleanup_t            *cln;
+    ngx_int_t                      rc;
+    ngx_octopus_json_t            *claims;
     ngx_octopus_jwt_result_t       res;
     ngx_octopus_auth_main_conf_t  *amcf;
 
@@ -385,23 +399,6 @@ ngx_octopus_auth_jwt(ngx_http_request_t *r, ngx_octopus_auth_loc_conf_t *alcf,
 
     ngx_octopus_jwt_verify(&alcf->policy, (char *) token->data, token->len,
                            ngx_time(), &res);
-
-    json_decref(res.header);
-    res.header = NULL;
-
-    if (res.claims) {
-        cln = ngx_pool_cleanup_add(r->pool, 0);
-        if (cln == NULL) {
-            json_decref(res.claims);
-            ngx_octopus_auth_fail(ctx, NGX_OCTOPUS_AUTH_R_ERROR,
-                                  NGX_HTTP_INTERNAL_SERVER_ERROR,
-                                  "internal error");
-            return NGX_ERROR;
-        }
-
-        cln->handler = ngx_octopus_auth_claims_cleanup;
-        cln->data = res.claims;
-    }
 
     switch (res.status) {
 
@@ -427,42 +424,67 @@ ngx_octopus_auth_jwt(ngx_http_request_t *r, ngx_octopus_auth_loc_conf_t *alcf,
         return NGX_ERROR;
     }
 
-    /* only a verified token's claims are visible to the variables */
+    /* the claims of a verified token are kept for the variables */
 
-    ctx->claims = res.claims;
+    claims = ngx_palloc(r->pool, sizeof(ngx_octopus_json_t));
+    if (claims == NULL) {
+        goto failed;
+    }
 
-    if (ngx_octopus_auth_header_safe(json_object_get(res.claims,
-                                         (char *) alcf->user_claim.data),
-                                     &ctx->user)
-        != NGX_OK)
-    {
-        ctx->claims = NULL;
+    *claims = res.claims;
+
+    claims->src = ngx_pnalloc(r->pool, res.claims.len);
+    claims->toks = ngx_palloc(r->pool,
+                              res.claims.ntoks
+                              * sizeof(ngx_octopus_json_tok_t));
+    if (claims->src == NULL || claims->toks == NULL) {
+        goto failed;
+    }
+
+    ngx_memcpy((char *) claims->src, res.claims.src, res.claims.len);
+    ngx_memcpy(claims->toks, res.claims.toks,
+               res.claims.ntoks * sizeof(ngx_octopus_json_tok_t));
+
+    rc = ngx_octopus_auth_header_safe(r, claims,
+                                      ngx_octopus_json_get(claims, 0,
+                                          (char *) alcf->user_claim.data),
+                                      &ctx->user);
+    if (rc == NGX_ERROR) {
+        goto failed;
+    }
+
+    if (rc != NGX_OK) {
         ngx_str_null(&ctx->user);
         ngx_octopus_auth_fail(ctx, NGX_OCTOPUS_AUTH_R_INVALID,
                               NGX_HTTP_UNAUTHORIZED, "invalid subject claim");
         return NGX_DECLINED;
     }
 
-    if (ngx_octopus_auth_header_safe(json_object_get(res.claims, "jti"),
-                                     &ctx->jti)
-        != NGX_OK)
-    {
+    rc = ngx_octopus_auth_header_safe(r, claims,
+                                      ngx_octopus_json_get(claims, 0, "jti"),
+                                      &ctx->jti);
+    if (rc == NGX_ERROR) {
+        goto failed;
+    }
+
+    if (rc != NGX_OK) {
         ngx_str_null(&ctx->jti);
     }
 
-    *perms = ngx_octopus_rbac_claims(amcf->rbac, res.claims,
+    ctx->claims = claims;
+
+    *perms = ngx_octopus_rbac_claims(amcf->rbac, claims,
                                      alcf->role_claim.len
                                      ? (char *) alcf->role_claim.data : NULL,
                                      roles);
 
     return NGX_OK;
-}
 
+failed:
 
-static void
-ngx_octopus_auth_claims_cleanup(void *data)
-{
-    json_decref(data);
+    ngx_octopus_auth_fail(ctx, NGX_OCTOPUS_AUTH_R_ERROR,
+                          NGX_HTTP_INTERNAL_SERVER_ERROR, "internal error");
+    return NGX_ERROR;
 }
 
 
@@ -1003,10 +1025,11 @@ ngx_octopus_auth_claim_variable(ngx_http_request_t *r,
 {
     ngx_str_t *name = (ngx_str_t *) data;
 
-    char                    *dump;
+    int                      tok;
+    long                     n;
     size_t                   len;
-    json_t                  *claim;
     u_char                  *p;
+    ngx_octopus_json_t      *claims;
     ngx_octopus_auth_ctx_t  *ctx;
 
     ctx = ngx_octopus_auth_evaluate(r);
@@ -1018,6 +1041,7 @@ ngx_octopus_auth_claim_variable(ngx_http_request_t *r,
         return NGX_OK;
     }
 
+    claims = ctx->claims;
     len = name->len - (sizeof("octopus_jwt_claim_") - 1);
 
     p = ngx_pnalloc(r->pool, len + 1);
@@ -1027,31 +1051,37 @@ ngx_octopus_auth_claim_variable(ngx_http_request_t *r,
 
     ngx_cpystrn(p, name->data + sizeof("octopus_jwt_claim_") - 1, len + 1);
 
-    claim = json_object_get(ctx->claims, (char *) p);
-    if (claim == NULL || json_is_null(claim)) {
+    tok = ngx_octopus_json_get(claims, 0, (char *) p);
+
+    switch (ngx_octopus_json_type(claims, tok)) {
+
+    case NGX_OCTOPUS_JSON_NONE:
+    case NGX_OCTOPUS_JSON_NULL:
         v->not_found = 1;
         return NGX_OK;
-    }
 
-    if (json_is_string(claim)) {
-        v->data = (u_char *) json_string_value(claim);
-        v->len = json_string_length(claim);
+    case NGX_OCTOPUS_JSON_STRING:
+        len = claims->toks[tok].end - claims->toks[tok].start + 1;
 
-    } else {
-        dump = json_dumps(claim, JSON_COMPACT | JSON_ENCODE_ANY);
-        if (dump == NULL) {
+        p = ngx_pnalloc(r->pool, len);
+        if (p == NULL) {
             return NGX_ERROR;
         }
 
-        v->len = ngx_strlen(dump);
-        v->data = ngx_pnalloc(r->pool, v->len);
-        if (v->data == NULL) {
-            free(dump);
-            return NGX_ERROR;
+        n = ngx_octopus_json_string(claims, tok, (char *) p, len);
+        if (n < 0) {
+            v->not_found = 1;
+            return NGX_OK;
         }
 
-        ngx_memcpy(v->data, dump, v->len);
-        free(dump);
+        v->data = p;
+        v->len = (size_t) n;
+        break;
+
+    default:
+        /* numbers, booleans, arrays and objects: their JSON text */
+        v->data = (u_char *) claims->src + claims->toks[tok].start;
+        v->len = claims->toks[tok].end - claims->toks[tok].start;
     }
 
     v->valid = 1;

@@ -18,11 +18,15 @@
 #include <openssl/bn.h>
 #include <openssl/core_names.h>
 #include <openssl/crypto.h>
+#include <openssl/err.h>
+#include <openssl/rsa.h>
 #include <openssl/ec.h>
 #include <openssl/ecdsa.h>
 #include <openssl/hmac.h>
 #include <openssl/param_build.h>
 #include <openssl/pem.h>
+
+#include <jansson.h>
 
 #include "ngx_octopus_auth_jwt.h"
 
@@ -192,6 +196,7 @@ ngx_octopus_jwt_pem_load(const char *pem, size_t len)
     pkey = PEM_read_bio_PUBKEY(bio, NULL, NULL, NULL);
 
     BIO_free(bio);
+    ERR_clear_error();
 
     return pkey;
 }
@@ -257,13 +262,180 @@ ngx_octopus_jwt_key_check(const ngx_octopus_jwt_key_t *key)
 }
 
 
+static const char *
+ngx_octopus_jwt_alg_md_name(ngx_octopus_jwt_alg_e alg)
+{
+    switch (alg) {
+    case NGX_OCTOPUS_JWT_HS384:
+    case NGX_OCTOPUS_JWT_RS384:
+    case NGX_OCTOPUS_JWT_ES384:
+        return "SHA384";
+    case NGX_OCTOPUS_JWT_HS512:
+    case NGX_OCTOPUS_JWT_RS512:
+        return "SHA512";
+    default:
+        return "SHA256";
+    }
+}
+
+
+int
+ngx_octopus_jwt_key_prepare(ngx_octopus_jwt_key_t *key)
+{
+    int             bs;
+    size_t          i;
+    unsigned int    n;
+    unsigned char   k[EVP_MAX_MD_SIZE > 128 ? EVP_MAX_MD_SIZE : 128];
+    unsigned char   pad[128];
+
+    key->md = EVP_MD_fetch(NULL, ngx_octopus_jwt_alg_md_name(key->alg), NULL);
+    key->scratch = EVP_MD_CTX_new();
+
+    if (key->md == NULL || key->scratch == NULL) {
+        goto failed;
+    }
+
+    if (ngx_octopus_jwt_alg_is_hmac(key->alg)) {
+
+        /* RFC 2104: the padded key states are computed once */
+
+        bs = EVP_MD_get_block_size(key->md);
+        if (bs <= 0 || bs > (int) sizeof(pad)) {
+            goto failed;
+        }
+
+        memset(k, 0, sizeof(k));
+
+        if (key->secret_len > (size_t) bs) {
+            if (EVP_Digest(key->secret, key->secret_len, k, &n, key->md, NULL)
+                != 1)
+            {
+                goto failed;
+            }
+
+        } else {
+            memcpy(k, key->secret, key->secret_len);
+        }
+
+        key->hmac_inner = EVP_MD_CTX_new();
+        key->hmac_outer = EVP_MD_CTX_new();
+
+        if (key->hmac_inner == NULL || key->hmac_outer == NULL) {
+            goto failed;
+        }
+
+        for (i = 0; i < (size_t) bs; i++) {
+            pad[i] = k[i] ^ 0x36;
+        }
+
+        if (EVP_DigestInit_ex(key->hmac_inner, key->md, NULL) != 1
+            || EVP_DigestUpdate(key->hmac_inner, pad, bs) != 1)
+        {
+            goto failed;
+        }
+
+        for (i = 0; i < (size_t) bs; i++) {
+            pad[i] = k[i] ^ 0x5c;
+        }
+
+        if (EVP_DigestInit_ex(key->hmac_outer, key->md, NULL) != 1
+            || EVP_DigestUpdate(key->hmac_outer, pad, bs) != 1)
+        {
+            goto failed;
+        }
+
+        OPENSSL_cleanse(k, sizeof(k));
+        OPENSSL_cleanse(pad, sizeof(pad));
+
+        return 0;
+    }
+
+    if (key->pkey == NULL) {
+        goto failed;
+    }
+
+    key->vctx = EVP_PKEY_CTX_new_from_pkey(NULL, key->pkey, NULL);
+
+    if (key->vctx == NULL
+        || EVP_PKEY_verify_init(key->vctx) != 1
+        || EVP_PKEY_CTX_set_signature_md(key->vctx, key->md) != 1)
+    {
+        goto failed;
+    }
+
+    if (EVP_PKEY_get_base_id(key->pkey) == EVP_PKEY_RSA
+        && EVP_PKEY_CTX_set_rsa_padding(key->vctx, RSA_PKCS1_PADDING) != 1)
+    {
+        goto failed;
+    }
+
+    return 0;
+
+failed:
+
+    OPENSSL_cleanse(k, sizeof(k));
+    OPENSSL_cleanse(pad, sizeof(pad));
+
+    EVP_MD_CTX_free(key->hmac_inner);
+    EVP_MD_CTX_free(key->hmac_outer);
+    EVP_MD_CTX_free(key->scratch);
+    EVP_PKEY_CTX_free(key->vctx);
+    EVP_MD_free(key->md);
+
+    key->hmac_inner = NULL;
+    key->hmac_outer = NULL;
+    key->scratch = NULL;
+    key->vctx = NULL;
+    key->md = NULL;
+
+    return -1;
+}
+
+
+void
+ngx_octopus_jwt_key_release(ngx_octopus_jwt_key_t *key)
+{
+    EVP_MD_CTX_free(key->hmac_inner);
+    EVP_MD_CTX_free(key->hmac_outer);
+    EVP_MD_CTX_free(key->scratch);
+    EVP_PKEY_CTX_free(key->vctx);
+    EVP_MD_free(key->md);
+    EVP_PKEY_free(key->pkey);
+
+    key->hmac_inner = NULL;
+    key->hmac_outer = NULL;
+    key->scratch = NULL;
+    key->vctx = NULL;
+    key->md = NULL;
+    key->pkey = NULL;
+}
+
+
 static int
 ngx_octopus_jwt_verify_hmac(const ngx_octopus_jwt_key_t *key,
     const char *input, size_t input_len, const unsigned char *sig,
     size_t sig_len)
 {
-    unsigned int    mac_len;
-    unsigned char   mac[EVP_MAX_MD_SIZE];
+    unsigned int    mac_len, inner_len;
+    unsigned char   mac[EVP_MAX_MD_SIZE], inner[EVP_MAX_MD_SIZE];
+
+    if (key->hmac_inner) {
+        if (EVP_MD_CTX_copy_ex(key->scratch, key->hmac_inner) != 1
+            || EVP_DigestUpdate(key->scratch, input, input_len) != 1
+            || EVP_DigestFinal_ex(key->scratch, inner, &inner_len) != 1
+            || EVP_MD_CTX_copy_ex(key->scratch, key->hmac_outer) != 1
+            || EVP_DigestUpdate(key->scratch, inner, inner_len) != 1
+            || EVP_DigestFinal_ex(key->scratch, mac, &mac_len) != 1)
+        {
+            return -1;
+        }
+
+        if (sig_len != mac_len) {
+            return 0;
+        }
+
+        return CRYPTO_memcmp(mac, sig, mac_len) == 0;
+    }
 
     if (HMAC(ngx_octopus_jwt_alg_md(key->alg), key->secret,
              (int) key->secret_len, (const unsigned char *) input, input_len,
@@ -291,7 +463,8 @@ ngx_octopus_jwt_verify_pkey(const ngx_octopus_jwt_key_t *key,
     BIGNUM         *r, *s;
     ECDSA_SIG      *esig;
     EVP_MD_CTX     *md;
-    unsigned char  *p, der[160];
+    unsigned int    dlen;
+    unsigned char  *p, der[160], digest[EVP_MAX_MD_SIZE];
 
     if (key->alg == NGX_OCTOPUS_JWT_ES256 || key->alg == NGX_OCTOPUS_JWT_ES384)
     {
@@ -329,6 +502,23 @@ ngx_octopus_jwt_verify_pkey(const ngx_octopus_jwt_key_t *key,
         sig = der;
     }
 
+    if (key->vctx) {
+        /* the digest, then the raw verification on the prepared context */
+
+        if (EVP_Digest(input, input_len, digest, &dlen, key->md, NULL) != 1) {
+            return -1;
+        }
+
+        rc = EVP_PKEY_verify(key->vctx, sig, sig_len, digest, dlen);
+
+        if (rc != 1) {
+            /* nothing may stay in the queue for nginx's SSL code to find */
+            ERR_clear_error();
+        }
+
+        return rc == 1;
+    }
+
     md = EVP_MD_CTX_new();
     if (md == NULL) {
         return -1;
@@ -347,6 +537,11 @@ ngx_octopus_jwt_verify_pkey(const ngx_octopus_jwt_key_t *key,
 
     EVP_MD_CTX_free(md);
 
+    if (rc != 1) {
+        /* nothing may stay in the queue for nginx's SSL code to find */
+        ERR_clear_error();
+    }
+
     return rc == 1;
 }
 
@@ -361,22 +556,17 @@ ngx_octopus_jwt_fail(ngx_octopus_jwt_result_t *res,
 
 
 static int
-ngx_octopus_jwt_number(json_t *claims, const char *name, double *value)
+ngx_octopus_jwt_number(const ngx_octopus_json_t *claims, const char *name,
+    double *value)
 {
-    json_t  *v;
+    int  v;
 
-    v = json_object_get(claims, name);
-    if (v == NULL) {
+    v = ngx_octopus_json_get(claims, 0, name);
+    if (v < 0) {
         return 0;
     }
 
-    if (!json_is_number(v)) {
-        return -1;
-    }
-
-    *value = json_number_value(v);
-
-    if (!isfinite(*value)) {
+    if (ngx_octopus_json_number(claims, v, value) != 0) {
         return -1;
     }
 
@@ -386,19 +576,19 @@ ngx_octopus_jwt_number(json_t *claims, const char *name, double *value)
 
 static void
 ngx_octopus_jwt_check_claims(const ngx_octopus_jwt_policy_t *policy,
-    json_t *claims, time_t now, ngx_octopus_jwt_result_t *res)
+    const ngx_octopus_json_t *claims, time_t now,
+    ngx_octopus_jwt_result_t *res)
 {
-    int      rc, has_iat;
-    json_t  *v, *item;
-    size_t   i;
-    double   exp, nbf, iat, t, leeway;
+    int       rc, has_iat, v, item;
+    double    exp, nbf, iat, t, leeway;
+    uint32_t  i;
 
     t = (double) now;
     leeway = (double) policy->leeway;
 
-    v = json_object_get(claims, "token_type");
-    if (!policy->allow_refresh && json_is_string(v)
-        && strcmp(json_string_value(v), "refresh") == 0)
+    v = ngx_octopus_json_get(claims, 0, "token_type");
+    if (!policy->allow_refresh
+        && ngx_octopus_json_string_eq(claims, v, "refresh"))
     {
         ngx_octopus_jwt_fail(res, NGX_OCTOPUS_JWT_INVALID,
                              "refresh token not accepted");
@@ -454,11 +644,9 @@ ngx_octopus_jwt_check_claims(const ngx_octopus_jwt_policy_t *policy,
     }
 
     if (policy->issuer) {
-        v = json_object_get(claims, "iss");
+        v = ngx_octopus_json_get(claims, 0, "iss");
 
-        if (!json_is_string(v)
-            || strcmp(json_string_value(v), policy->issuer) != 0)
-        {
+        if (!ngx_octopus_json_string_eq(claims, v, policy->issuer)) {
             ngx_octopus_jwt_fail(res, NGX_OCTOPUS_JWT_INVALID,
                                  "invalid issuer");
             return;
@@ -466,20 +654,21 @@ ngx_octopus_jwt_check_claims(const ngx_octopus_jwt_policy_t *policy,
     }
 
     if (policy->audience) {
-        v = json_object_get(claims, "aud");
-        rc = 0;
+        v = ngx_octopus_json_get(claims, 0, "aud");
+        rc = ngx_octopus_json_string_eq(claims, v, policy->audience);
 
-        if (json_is_string(v)) {
-            rc = strcmp(json_string_value(v), policy->audience) == 0;
+        if (ngx_octopus_json_type(claims, v) == NGX_OCTOPUS_JSON_ARRAY) {
+            item = ngx_octopus_json_first(claims, v);
 
-        } else if (json_is_array(v)) {
-            json_array_foreach(v, i, item) {
-                if (json_is_string(item)
-                    && strcmp(json_string_value(item), policy->audience) == 0)
+            for (i = 0; i < claims->toks[v].size; i++) {
+                if (ngx_octopus_json_string_eq(claims, item,
+                                               policy->audience))
                 {
                     rc = 1;
                     break;
                 }
+
+                item = ngx_octopus_json_next(claims, item);
             }
         }
 
@@ -499,17 +688,20 @@ void
 ngx_octopus_jwt_verify(const ngx_octopus_jwt_policy_t *policy,
     const char *token, size_t len, time_t now, ngx_octopus_jwt_result_t *res)
 {
-    int                           rc, tried;
+    int                           rc, tried, alg, kid, crit;
     size_t                        i, hlen, plen, slen, n;
-    json_t                       *alg, *kid, *claims;
-    json_error_t                  err;
-    const char                   *dot1, *dot2, *p, *kid_str;
+    char                          kid_str[256];
+    const char                   *dot1, *dot2;
+    ngx_octopus_json_t            header;
     ngx_octopus_jwt_alg_e         a;
+    ngx_octopus_json_tok_t        htoks[64];
     const ngx_octopus_jwt_key_t  *key;
-    unsigned char                 buf[NGX_OCTOPUS_JWT_MAX_TOKEN];
+    unsigned char                 hbuf[1024], sig[1024];
+    char                          name[16];
 
-    memset(res, 0, sizeof(ngx_octopus_jwt_result_t));
     res->status = NGX_OCTOPUS_JWT_INVALID;
+    res->key = NULL;
+    memset(&res->claims, 0, sizeof(ngx_octopus_json_t));
 
     if (len > NGX_OCTOPUS_JWT_MAX_TOKEN) {
         res->reason = "token too large";
@@ -532,70 +724,73 @@ ngx_octopus_jwt_verify(const ngx_octopus_jwt_policy_t *policy,
     plen = dot2 - dot1 - 1;
     slen = token + len - dot2 - 1;
 
-    if (hlen == 0 || plen == 0) {
+    if (hlen == 0 || plen == 0 || hlen > sizeof(hbuf) * 4 / 3) {
         return;
     }
 
     /* header */
 
-    if (ngx_octopus_jwt_b64url_decode(token, hlen, buf, &n) != 0) {
+    if (ngx_octopus_jwt_b64url_decode(token, hlen, hbuf, &n) != 0
+        || ngx_octopus_json_parse(&header, (char *) hbuf, n, htoks, 64) != 0
+        || ngx_octopus_json_type(&header, 0) != NGX_OCTOPUS_JSON_OBJECT)
+    {
         return;
     }
 
-    res->header = json_loadb((const char *) buf, n, JSON_REJECT_DUPLICATES,
-                             &err);
-    if (!json_is_object(res->header)) {
+    alg = ngx_octopus_json_get(&header, 0, "alg");
+
+    if (ngx_octopus_json_string(&header, alg, name, sizeof(name)) < 0) {
+        if (ngx_octopus_json_type(&header, alg) == NGX_OCTOPUS_JSON_STRING) {
+            res->reason = "unsupported algorithm";
+        }
+
         return;
     }
 
-    alg = json_object_get(res->header, "alg");
-    if (!json_is_string(alg)) {
-        return;
-    }
-
-    p = json_string_value(alg);
-
-    if (strcasecmp(p, "none") == 0) {
+    if (strcasecmp(name, "none") == 0) {
         res->reason = "algorithm none not accepted";
         return;
     }
 
-    a = ngx_octopus_jwt_alg_parse(p, json_string_length(alg), 0);
+    a = ngx_octopus_jwt_alg_parse(name, strlen(name), 0);
     if (a == NGX_OCTOPUS_JWT_ALG_NONE) {
         res->reason = "unsupported algorithm";
         return;
     }
 
-    if (json_object_get(res->header, "crit") != NULL) {
+    crit = ngx_octopus_json_get(&header, 0, "crit");
+    if (crit >= 0) {
         /* no extension is understood: every "crit" is refused (RFC 7515) */
         res->reason = "unsupported critical header";
         return;
     }
 
-    kid = json_object_get(res->header, "kid");
-    if (kid != NULL && !json_is_string(kid)) {
+    kid = ngx_octopus_json_get(&header, 0, "kid");
+    if (kid >= 0
+        && ngx_octopus_json_string(&header, kid, kid_str, sizeof(kid_str)) < 0)
+    {
         return;
     }
-
-    kid_str = kid ? json_string_value(kid) : NULL;
 
     /* payload */
 
-    if (ngx_octopus_jwt_b64url_decode(dot1 + 1, plen, buf, &n) != 0) {
+    if (ngx_octopus_jwt_b64url_decode(dot1 + 1, plen,
+                                      (unsigned char *) res->payload, &n)
+        != 0
+        || ngx_octopus_json_parse(&res->claims, res->payload, n, res->toks,
+                                  NGX_OCTOPUS_JWT_MAX_VALUES)
+           != 0
+        || ngx_octopus_json_type(&res->claims, 0) != NGX_OCTOPUS_JSON_OBJECT)
+    {
+        memset(&res->claims, 0, sizeof(ngx_octopus_json_t));
         return;
     }
-
-    claims = json_loadb((const char *) buf, n, JSON_REJECT_DUPLICATES, &err);
-    if (!json_is_object(claims)) {
-        json_decref(claims);
-        return;
-    }
-
-    res->claims = claims;
 
     /* signature: the key is chosen by kid, the algorithm pinned by the key */
 
-    if (ngx_octopus_jwt_b64url_decode(dot2 + 1, slen, buf, &n) != 0) {
+    if (slen > sizeof(sig) * 4 / 3
+        || ngx_octopus_jwt_b64url_decode(dot2 + 1, slen, sig, &n) != 0)
+    {
         return;
     }
 
@@ -611,7 +806,7 @@ ngx_octopus_jwt_verify(const ngx_octopus_jwt_policy_t *policy,
     for (i = 0; i < policy->nkeys; i++) {
         key = &policy->keys[i];
 
-        if (kid_str) {
+        if (kid >= 0) {
             if (key->kid == NULL || strcmp(key->kid, kid_str) != 0) {
                 continue;
             }
@@ -628,10 +823,10 @@ ngx_octopus_jwt_verify(const ngx_octopus_jwt_policy_t *policy,
         tried++;
 
         if (ngx_octopus_jwt_alg_is_hmac(a)) {
-            rc = ngx_octopus_jwt_verify_hmac(key, token, dot2 - token, buf, n);
+            rc = ngx_octopus_jwt_verify_hmac(key, token, dot2 - token, sig, n);
 
         } else {
-            rc = ngx_octopus_jwt_verify_pkey(key, token, dot2 - token, buf, n);
+            rc = ngx_octopus_jwt_verify_pkey(key, token, dot2 - token, sig, n);
         }
 
         if (rc != 0) {
@@ -656,17 +851,7 @@ ngx_octopus_jwt_verify(const ngx_octopus_jwt_policy_t *policy,
 
     res->key = key;
 
-    ngx_octopus_jwt_check_claims(policy, claims, now, res);
-}
-
-
-void
-ngx_octopus_jwt_result_free(ngx_octopus_jwt_result_t *res)
-{
-    json_decref(res->header);
-    json_decref(res->claims);
-    res->header = NULL;
-    res->claims = NULL;
+    ngx_octopus_jwt_check_claims(policy, &res->claims, now, res);
 }
 
 
@@ -970,6 +1155,7 @@ ngx_octopus_jwks_parse(const char *json, size_t len,
     }
 
     json_decref(root);
+    ERR_clear_error();
 
     return rc;
 }

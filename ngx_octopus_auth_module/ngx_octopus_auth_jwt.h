@@ -16,11 +16,13 @@
 #include <stdint.h>
 #include <time.h>
 
-#include <jansson.h>
 #include <openssl/evp.h>
+
+#include "ngx_octopus_auth_json.h"
 
 
 #define NGX_OCTOPUS_JWT_MAX_TOKEN     8192
+#define NGX_OCTOPUS_JWT_MAX_VALUES    512     /* JSON values in the claims */
 #define NGX_OCTOPUS_JWT_MIN_SECRET    32
 #define NGX_OCTOPUS_JWT_MIN_RSA_BITS  2048
 
@@ -52,6 +54,13 @@ typedef struct {
     const unsigned char    *secret;        /* HS keys */
     size_t                  secret_len;
     EVP_PKEY               *pkey;          /* RS and ES keys */
+
+    /* set by ngx_octopus_jwt_key_prepare(): no per-request setup */
+    EVP_MD                 *md;
+    EVP_MD_CTX             *hmac_inner;    /* SHA state after key ^ ipad */
+    EVP_MD_CTX             *hmac_outer;    /* SHA state after key ^ opad */
+    EVP_MD_CTX             *scratch;
+    EVP_PKEY_CTX           *vctx;          /* verify-initialized */
 } ngx_octopus_jwt_key_t;
 
 
@@ -66,12 +75,15 @@ typedef struct {
 } ngx_octopus_jwt_policy_t;
 
 
+/* about 16K: the caller provides it (on the stack), nothing is allocated */
+
 typedef struct {
     ngx_octopus_jwt_status_e      status;
     const char                   *reason;        /* static, for clients */
-    json_t                       *header;        /* owned by the caller */
-    json_t                       *claims;        /* owned by the caller */
     const ngx_octopus_jwt_key_t  *key;
+    ngx_octopus_json_t            claims;        /* set once they parsed */
+    char                          payload[NGX_OCTOPUS_JWT_MAX_TOKEN];
+    ngx_octopus_json_tok_t        toks[NGX_OCTOPUS_JWT_MAX_VALUES];
 } ngx_octopus_jwt_result_t;
 
 
@@ -88,12 +100,17 @@ const char *ngx_octopus_jwt_key_check(const ngx_octopus_jwt_key_t *key);
 
 EVP_PKEY *ngx_octopus_jwt_pem_load(const char *pem, size_t len);
 
+/*
+ * Fetches the digest and builds the contexts a verification needs, once;
+ * secret and pkey must stay valid.  Returns 0 or -1.  Release frees them
+ * and the pkey.
+ */
+int ngx_octopus_jwt_key_prepare(ngx_octopus_jwt_key_t *key);
+void ngx_octopus_jwt_key_release(ngx_octopus_jwt_key_t *key);
+
 void ngx_octopus_jwt_verify(const ngx_octopus_jwt_policy_t *policy,
     const char *token, size_t len, time_t now,
     ngx_octopus_jwt_result_t *res);
-
-void ngx_octopus_jwt_result_free(ngx_octopus_jwt_result_t *res);
-
 
 /*
  * JWKS: each usable key is handed to the callback; the callback owns

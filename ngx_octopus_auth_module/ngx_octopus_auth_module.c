@@ -604,6 +604,14 @@ ngx_octopus_auth_add_key(ngx_conf_t *cf, ngx_octopus_auth_main_conf_t *amcf,
         k->secret = p;
     }
 
+    if (ngx_octopus_jwt_key_prepare(k) != 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "cannot prepare the %s key",
+                           ngx_octopus_jwt_alg_name(k->alg));
+        amcf->keys.nelts--;
+        return NGX_ERROR;
+    }
+
     /* the array may move: the cleanup keeps its own copy of the pointers */
 
     ngx_memcpy(cln->data, k, sizeof(ngx_octopus_jwt_key_t));
@@ -622,7 +630,7 @@ ngx_octopus_auth_key_cleanup(void *data)
         OPENSSL_cleanse((void *) key->secret, key->secret_len);
     }
 
-    EVP_PKEY_free(key->pkey);
+    ngx_octopus_jwt_key_release(key);
 }
 
 

@@ -223,37 +223,57 @@ ngx_octopus_rbac_format(const ngx_octopus_rbac_t *rbac, uint64_t mask,
 
 
 static uint64_t
-ngx_octopus_rbac_claim(const ngx_octopus_rbac_t *rbac, json_t *v,
-    uint64_t *roles)
+ngx_octopus_rbac_role(const ngx_octopus_rbac_t *rbac,
+    const ngx_octopus_json_t *claims, int tok, uint64_t *roles)
 {
-    int        i;
-    size_t     k;
-    json_t    *item;
+    int    i;
+    long   len;
+    char   name[NGX_OCTOPUS_RBAC_NAME_LEN];
+
+    len = ngx_octopus_json_string(claims, tok, name, sizeof(name));
+    if (len < 0) {
+        return 0;
+    }
+
+    i = ngx_octopus_rbac_role_index(rbac, name, (size_t) len);
+    if (i < 0) {
+        return 0;
+    }
+
+    *roles |= (uint64_t) 1 << i;
+
+    return rbac->role_perms[i];
+}
+
+
+static uint64_t
+ngx_octopus_rbac_claim(const ngx_octopus_rbac_t *rbac,
+    const ngx_octopus_json_t *claims, int v, uint64_t *roles)
+{
+    int        item;
+    uint32_t   i;
     uint64_t   perms;
 
     perms = 0;
 
-    if (json_is_string(v)) {
-        i = ngx_octopus_rbac_role_index(rbac, json_string_value(v),
-                                        json_string_length(v));
-        if (i >= 0) {
-            *roles |= (uint64_t) 1 << i;
-            perms |= rbac->role_perms[i];
+    switch (ngx_octopus_json_type(claims, v)) {
+
+    case NGX_OCTOPUS_JSON_STRING:
+        perms = ngx_octopus_rbac_role(rbac, claims, v, roles);
+        break;
+
+    case NGX_OCTOPUS_JSON_ARRAY:
+        item = ngx_octopus_json_first(claims, v);
+
+        for (i = 0; i < claims->toks[v].size; i++) {
+            perms |= ngx_octopus_rbac_role(rbac, claims, item, roles);
+            item = ngx_octopus_json_next(claims, item);
         }
 
-    } else if (json_is_array(v)) {
-        json_array_foreach(v, k, item) {
-            if (!json_is_string(item)) {
-                continue;
-            }
+        break;
 
-            i = ngx_octopus_rbac_role_index(rbac, json_string_value(item),
-                                            json_string_length(item));
-            if (i >= 0) {
-                *roles |= (uint64_t) 1 << i;
-                perms |= rbac->role_perms[i];
-            }
-        }
+    default:
+        break;
     }
 
     return perms;
@@ -267,21 +287,25 @@ ngx_octopus_rbac_claim(const ngx_octopus_rbac_t *rbac, json_t *v,
  */
 
 uint64_t
-ngx_octopus_rbac_claims(const ngx_octopus_rbac_t *rbac, json_t *claims,
-    const char *role_claim, uint64_t *roles)
+ngx_octopus_rbac_claims(const ngx_octopus_rbac_t *rbac,
+    const ngx_octopus_json_t *claims, const char *role_claim, uint64_t *roles)
 {
     uint64_t  perms;
 
     *roles = 0;
 
     if (role_claim) {
-        return ngx_octopus_rbac_claim(rbac, json_object_get(claims, role_claim),
+        return ngx_octopus_rbac_claim(rbac, claims,
+                                      ngx_octopus_json_get(claims, 0,
+                                                           role_claim),
                                       roles);
     }
 
-    perms = ngx_octopus_rbac_claim(rbac, json_object_get(claims, "role"),
+    perms = ngx_octopus_rbac_claim(rbac, claims,
+                                   ngx_octopus_json_get(claims, 0, "role"),
                                    roles);
-    perms |= ngx_octopus_rbac_claim(rbac, json_object_get(claims, "roles"),
+    perms |= ngx_octopus_rbac_claim(rbac, claims,
+                                    ngx_octopus_json_get(claims, 0, "roles"),
                                     roles);
 
     return perms;

@@ -16,7 +16,7 @@
 #include <stdint.h>
 #include <time.h>
 
-#include <jansson.h>
+#include "ngx_octopus_auth_json.h"
 
 #ifndef PCRE2_CODE_UNIT_WIDTH
 #define PCRE2_CODE_UNIT_WIDTH  8
@@ -67,7 +67,8 @@ size_t ngx_octopus_rbac_format(const ngx_octopus_rbac_t *rbac, uint64_t mask,
     int roles, char *buf, size_t size);
 
 uint64_t ngx_octopus_rbac_claims(const ngx_octopus_rbac_t *rbac,
-    json_t *claims, const char *role_claim, uint64_t *roles);
+    const ngx_octopus_json_t *claims, const char *role_claim,
+    uint64_t *roles);
 
 int ngx_octopus_rbac_rule_compile(ngx_octopus_rbac_rule_t *rule,
     const char *pattern, size_t len, int caseless, char *err, size_t err_len);

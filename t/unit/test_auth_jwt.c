@@ -143,6 +143,13 @@ setup(void **state)
     keys[2].kid = "es";
     keys[2].pkey = ec;
 
+    if (ngx_octopus_jwt_key_prepare(&keys[0]) != 0
+        || ngx_octopus_jwt_key_prepare(&keys[1]) != 0
+        || ngx_octopus_jwt_key_prepare(&keys[2]) != 0)
+    {
+        return -1;
+    }
+
     return 0;
 }
 
@@ -150,8 +157,9 @@ setup(void **state)
 static int
 teardown(void **state)
 {
-    EVP_PKEY_free(rsa);
-    EVP_PKEY_free(ec);
+    ngx_octopus_jwt_key_release(&keys[0]);
+    ngx_octopus_jwt_key_release(&keys[1]);
+    ngx_octopus_jwt_key_release(&keys[2]);
     return 0;
 }
 
@@ -189,7 +197,6 @@ check(const char *header, const char *payload, int kind, EVP_PKEY *pkey,
     }
 
     st = res.status;
-    ngx_octopus_jwt_result_free(&res);
 
     return st;
 }
@@ -262,6 +269,27 @@ test_signatures(void **state)
     check("{\"alg\":\"HS384\"}", CLAIMS(""), 'h', NULL, "unknown key");
     check("{\"alg\":\"HS256\",\"kid\":\"zz\"}", CLAIMS(""), 'h', NULL,
           "unknown key");
+
+    /* the same keys without prepared contexts */
+    {
+        ngx_octopus_jwt_key_t  plain[3];
+
+        memcpy(plain, keys, sizeof(plain));
+        plain[0].hmac_inner = NULL;
+        plain[1].vctx = NULL;
+        plain[2].vctx = NULL;
+        policy.keys = plain;
+
+        check(HS, CLAIMS(""), 'h', NULL, NULL);
+        check("{\"alg\":\"RS256\",\"kid\":\"rs\"}", CLAIMS(""), 'r', rsa,
+              NULL);
+        check("{\"alg\":\"ES256\",\"kid\":\"es\"}", CLAIMS(""), 'e', ec,
+              NULL);
+        check("{\"alg\":\"ES256\",\"kid\":\"es\"}", CLAIMS(""), 'r', rsa,
+              "invalid signature");
+
+        policy.keys = keys;
+    }
 
     /* signed by another key of the right type */
     check("{\"alg\":\"ES256\",\"kid\":\"es\"}", CLAIMS(""), 'r', rsa,
@@ -368,21 +396,17 @@ test_malformed(void **state)
     memset(token, 'a', 9000);
     ngx_octopus_jwt_verify(&policy, token, 9000, NOW, &res);
     assert_string_equal(res.reason, "token too large");
-    ngx_octopus_jwt_result_free(&res);
 
     ngx_octopus_jwt_verify(&policy, "a.b", 3, NOW, &res);
     assert_string_equal(res.reason, "malformed token");
-    ngx_octopus_jwt_result_free(&res);
 
     ngx_octopus_jwt_verify(&policy, "..", 2, NOW, &res);
     assert_string_equal(res.reason, "malformed token");
-    ngx_octopus_jwt_result_free(&res);
 
     make_token(token, HS, CLAIMS(""), 'h', NULL);
     token[strlen(token) - 1] ^= 1;      /* tampered signature */
     ngx_octopus_jwt_verify(&policy, token, strlen(token), NOW, &res);
     assert_int_equal(res.status, NGX_OCTOPUS_JWT_INVALID);
-    ngx_octopus_jwt_result_free(&res);
 }
 
 
@@ -422,13 +446,22 @@ test_rfc7515_a1(void **state)
     /* in 2011 the example is valid: its signature verifies */
     ngx_octopus_jwt_verify(&p, tok, strlen(tok), 1300819000, &res);
     assert_int_equal(res.status, NGX_OCTOPUS_JWT_OK);
-    ngx_octopus_jwt_result_free(&res);
 
     /* today it is expired */
     ngx_octopus_jwt_verify(&p, tok, strlen(tok), NOW, &res);
     assert_int_equal(res.status, NGX_OCTOPUS_JWT_EXPIRED);
     assert_string_equal(res.reason, "token expired");
-    ngx_octopus_jwt_result_free(&res);
+
+    /* the same with the precomputed HMAC states */
+    assert_int_equal(ngx_octopus_jwt_key_prepare(&key), 0);
+
+    ngx_octopus_jwt_verify(&p, tok, strlen(tok), 1300819000, &res);
+    assert_int_equal(res.status, NGX_OCTOPUS_JWT_OK);
+
+    ngx_octopus_jwt_verify(&p, tok, strlen(tok) - 1, 1300819000, &res);
+    assert_int_equal(res.status, NGX_OCTOPUS_JWT_INVALID);
+
+    ngx_octopus_jwt_key_release(&key);
 }
 
 
