@@ -97,18 +97,19 @@ typedef struct {
 
 
 typedef struct {
-    ngx_octopus_auth_result_e  result;
-    const char                *reason;
-    ngx_uint_t                 status;       /* 0 (pass), 401, 403, 500 */
-    ngx_uint_t                 token_error;  /* error="invalid_token" */
-    ngx_str_t                  user;
-    ngx_str_t                  role;
-    ngx_str_t                  permissions;
-    ngx_str_t                  method;
-    ngx_str_t                  key_id;
-    ngx_str_t                  jti;
-    ngx_octopus_json_t        *claims;       /* of a verified token */
-    unsigned                   preflight:1;
+    ngx_octopus_auth_loc_conf_t  *alcf;        /* the decision is for */
+    ngx_octopus_auth_result_e     result;
+    const char                   *reason;
+    ngx_uint_t                    status;      /* 0 (pass), 401, 403, 500 */
+    ngx_uint_t                    token_error; /* error="invalid_token" */
+    ngx_str_t                     user;
+    ngx_str_t                     role;
+    ngx_str_t                     permissions;
+    ngx_str_t                     method;
+    ngx_str_t                     key_id;
+    ngx_str_t                     jti;
+    ngx_octopus_json_t           *claims;      /* of a verified token */
+    unsigned                      preflight:1;
 } ngx_octopus_auth_ctx_t;
 
 

@@ -95,6 +95,8 @@ ngx_octopus_auth_handler(ngx_http_request_t *r)
             ngx_http_set_ctx(r, ctx, ngx_octopus_auth_module);
         }
 
+        ngx_memzero(ctx, sizeof(ngx_octopus_auth_ctx_t));
+        ctx->alcf = alcf;
         ctx->result = NGX_OCTOPUS_AUTH_R_PREFLIGHT;
         ctx->preflight = 1;
 
@@ -142,28 +144,40 @@ ngx_octopus_auth_handler(ngx_http_request_t *r)
 ngx_octopus_auth_ctx_t *
 ngx_octopus_auth_evaluate(ngx_http_request_t *r)
 {
-    size_t                        len;
-    uint64_t                      perms, roles, kperms, kroles;
-    ngx_str_t                     token, key;
-    ngx_table_elt_t              *h;
-    ngx_octopus_auth_ctx_t       *ctx;
-    ngx_octopus_auth_loc_conf_t  *alcf;
-
-    ctx = ngx_http_get_module_ctx(r, ngx_octopus_auth_module);
-    if (ctx && ctx->result != NGX_OCTOPUS_AUTH_R_NONE) {
-        return ctx;
-    }
+    size_t                         len;
+    uint64_t                       perms, roles, kperms, kroles;
+    ngx_str_t                      token, key;
+    ngx_table_elt_t               *h;
+    ngx_octopus_auth_ctx_t        *ctx;
+    ngx_octopus_auth_loc_conf_t   *alcf;
+    ngx_octopus_auth_main_conf_t  *amcf;
+    char                           names[NGX_OCTOPUS_RBAC_MAX
+                                         * NGX_OCTOPUS_RBAC_NAME_LEN];
 
     alcf = ngx_http_get_module_loc_conf(r, ngx_octopus_auth_module);
 
+    ctx = ngx_http_get_module_ctx(r, ngx_octopus_auth_module);
+
+    /*
+     * computed once per request and location: a variable evaluated before
+     * the location was chosen (server rewrites) does not decide for it
+     */
+
+    if (ctx && ctx->result != NGX_OCTOPUS_AUTH_R_NONE && ctx->alcf == alcf) {
+        return ctx;
+    }
+
     if (ctx == NULL) {
-        ctx = ngx_pcalloc(r->pool, sizeof(ngx_octopus_auth_ctx_t));
+        ctx = ngx_palloc(r->pool, sizeof(ngx_octopus_auth_ctx_t));
         if (ctx == NULL) {
             return NULL;
         }
 
         ngx_http_set_ctx(r, ctx, ngx_octopus_auth_module);
     }
+
+    ngx_memzero(ctx, sizeof(ngx_octopus_auth_ctx_t));
+    ctx->alcf = alcf;
 
     if (alcf->mode == NGX_OCTOPUS_AUTH_OFF) {
         return ctx;
@@ -298,28 +312,27 @@ ngx_octopus_auth_evaluate(ngx_http_request_t *r)
 
     /* names of the roles and permissions, for headers and variables */
 
-    ctx->role.data = ngx_pnalloc(r->pool, 64 * NGX_OCTOPUS_RBAC_NAME_LEN);
-    ctx->permissions.data = ngx_pnalloc(r->pool,
-                                        64 * NGX_OCTOPUS_RBAC_NAME_LEN);
-    if (ctx->role.data == NULL || ctx->permissions.data == NULL) {
+    amcf = ngx_http_get_module_main_conf(r, ngx_octopus_auth_module);
+
+    len = ngx_octopus_rbac_format(amcf->rbac, roles, 1, names, sizeof(names));
+
+    ctx->role.data = ngx_pnalloc(r->pool, len);
+    if (ctx->role.data == NULL) {
         return NULL;
     }
 
-    {
-        ngx_octopus_auth_main_conf_t  *amcf;
+    ngx_memcpy(ctx->role.data, names, len);
+    ctx->role.len = len;
 
-        amcf = ngx_http_get_module_main_conf(r, ngx_octopus_auth_module);
+    len = ngx_octopus_rbac_format(amcf->rbac, perms, 0, names, sizeof(names));
 
-        len = ngx_octopus_rbac_format(amcf->rbac, roles, 1,
-                                      (char *) ctx->role.data,
-                                      64 * NGX_OCTOPUS_RBAC_NAME_LEN);
-        ctx->role.len = len;
-
-        len = ngx_octopus_rbac_format(amcf->rbac, perms, 0,
-                                      (char *) ctx->permissions.data,
-                                      64 * NGX_OCTOPUS_RBAC_NAME_LEN);
-        ctx->permissions.len = len;
+    ctx->permissions.data = ngx_pnalloc(r->pool, len);
+    if (ctx->permissions.data == NULL) {
+        return NULL;
     }
+
+    ngx_memcpy(ctx->permissions.data, names, len);
+    ctx->permissions.len = len;
 
     ctx->result = NGX_OCTOPUS_AUTH_R_OK;
 

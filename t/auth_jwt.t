@@ -122,8 +122,34 @@ http {
             proxy_pass http://%%BACKEND%%;
         }
 
+        location /early/ {
+            octopus_auth jwt;
+            octopus_auth_require read;
+            set $early "$octopus_user|$octopus_auth_result";
+            proxy_set_header X-Test-Early $early;
+            proxy_pass http://%%BACKEND%%;
+        }
+
         location /open/ {
             proxy_set_header X-Test-Vars "$octopus_user|$octopus_auth_result";
+            proxy_pass http://%%BACKEND%%;
+        }
+    }
+
+    server {
+        listen 127.0.0.1:%%PORT_srv%%;
+
+        # evaluated in the server rewrite phase, before the location is known
+        octopus_auth jwt;
+        set $srv "$octopus_user|$octopus_auth_result";
+
+        location / {
+            proxy_set_header X-Test-Early $srv;
+            proxy_pass http://%%BACKEND%%;
+        }
+
+        location /trade/ {
+            octopus_auth_require trade;
             proxy_pass http://%%BACKEND%%;
         }
     }
@@ -365,6 +391,29 @@ for my $case ([ 'no Authorization', [] ],
                             reason => 'missing token' },
               "$case->[0]: JSON body");
 }
+
+# the variables evaluated before the access phase (as the ratelimit module
+# does in preaccess): the decision is computed then and enforced after
+
+$r = bearer($good, '/early/x');
+is($r->{status}, 200, 'early evaluation: accepted');
+is($r->{json}{headers}{'x-test-early'}, 'alice|ok',
+   '... variables set in the rewrite phase');
+$r = bearer($tampered, '/early/x');
+is($r->{status}, 401, 'early evaluation of a bad token: still refused');
+is($r->{json}{reason}, 'invalid signature', '... with its reason');
+is($t->get('/early/x')->{status}, 401, 'early evaluation, no token: 401');
+
+my ($user_tok) = mint(spec(claims => { role => 'user' }));
+my $srv = $t->port('srv');
+$r = $t->http(uri => '/x', port => $srv,
+              headers => [Authorization => "Bearer $user_tok"]);
+is($r->{status}, 200, 'server-level evaluation: accepted');
+is($r->{json}{headers}{'x-test-early'}, 'alice|ok', '... variables');
+$r = $t->http(uri => '/trade/x', port => $srv,
+              headers => [Authorization => "Bearer $user_tok"]);
+is($r->{status}, 403,
+   'a decision made before the location was known is made again for it');
 
 # token from a variable (cookie)
 
