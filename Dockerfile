@@ -1,7 +1,7 @@
 # Octopus Guard: the three modules built against Debian 12's nginx and
 # loaded into it.  (The deployment issue hardens this image.)
 
-FROM debian:12 AS build
+FROM debian:bookworm-slim AS build
 
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
@@ -18,7 +18,7 @@ COPY ngx_octopus_audit_module/ ngx_octopus_audit_module/
 RUN make modules
 
 
-FROM debian:12
+FROM debian:bookworm-slim
 
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
