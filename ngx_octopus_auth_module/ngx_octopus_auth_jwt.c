@@ -223,7 +223,8 @@ ngx_octopus_jwt_key_check(const ngx_octopus_jwt_key_t *key)
     case NGX_OCTOPUS_JWT_RS256:
     case NGX_OCTOPUS_JWT_RS384:
     case NGX_OCTOPUS_JWT_RS512:
-        if (key->pkey == NULL || EVP_PKEY_get_base_id(key->pkey) != EVP_PKEY_RSA)
+        if (key->pkey == NULL
+            || EVP_PKEY_get_base_id(key->pkey) != EVP_PKEY_RSA)
         {
             return "not an RSA public key";
         }
@@ -235,7 +236,8 @@ ngx_octopus_jwt_key_check(const ngx_octopus_jwt_key_t *key)
 
     case NGX_OCTOPUS_JWT_ES256:
     case NGX_OCTOPUS_JWT_ES384:
-        if (key->pkey == NULL || EVP_PKEY_get_base_id(key->pkey) != EVP_PKEY_EC)
+        if (key->pkey == NULL
+            || EVP_PKEY_get_base_id(key->pkey) != EVP_PKEY_EC)
         {
             return "not an EC public key";
         }

@@ -435,6 +435,17 @@ ngx_octopus_auth_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
         return NGX_CONF_ERROR;
     }
 
+    if ((conf->mode == NGX_OCTOPUS_AUTH_API_KEY
+         || conf->mode == NGX_OCTOPUS_AUTH_JWT_API_KEY)
+        && amcf->apikeys_file.len == 0)
+    {
+        ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                      "octopus_auth needs API keys in %s:%ui: no "
+                      "\"octopus_auth_api_keys\" in the http block",
+                      conf->mode_file, conf->mode_line);
+        return NGX_CONF_ERROR;
+    }
+
     conf->policy.keys = amcf->keys.elts;
     conf->policy.nkeys = amcf->keys.nelts;
     conf->policy.issuer = conf->issuer.len ? (char *) conf->issuer.data : NULL;

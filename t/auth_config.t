@@ -208,6 +208,10 @@ my @bad = (
     [ 'octopus_auth_leeway soon;', qr/invalid value|"soon"/ ],
     [ loc('octopus_auth jwt;'),
       qr/octopus_auth needs JWT keys/ ],
+    [ "$ok_key " . loc('octopus_auth api_key;'),
+      qr/octopus_auth needs API keys/ ],
+    [ "$ok_key " . loc('octopus_auth jwt+api_key;'),
+      qr/octopus_auth needs API keys/ ],
 );
 
 for my $case (@bad) {

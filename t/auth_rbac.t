@@ -181,9 +181,20 @@ for my $c (@rbac) {
 is(req(GET => '/api/portfolio', 'multi')->{json}{headers}{'x-octopus-role'},
    'analyst,user', 'roles array: every known role named');
 
+# a refused request with a body: the body is discarded, the answer is JSON
+
+my $r = $t->http(method => 'POST', uri => '/api/portfolio',
+                 headers => ['Content-Type' => 'application/json'],
+                 body => '{"order":"' . ('x' x 100000) . '"}');
+is($r->{status}, 401, 'POST with a 100 KB body, no token: 401');
+is($r->{json}{reason}, 'missing token', '... JSON reason');
+$r = $t->http(method => 'HEAD', uri => '/api/portfolio');
+is($r->{status}, 401, 'HEAD without token: 401');
+is($r->{body}, '', '... without a body');
+
 # API keys
 
-my $r = $t->get('/svc/x', 'X-API-Key' => 'report-key-0001',
+$r = $t->get('/svc/x', 'X-API-Key' => 'report-key-0001',
                 'X-Octopus-Key-Id' => 'spoof');
 is($r->{status}, 200, 'API key: accepted');
 my $h = $r->{json}{headers};
