@@ -410,6 +410,60 @@ test_malformed(void **state)
 }
 
 
+/* every one-character change of a valid token is refused */
+
+static void
+test_mutations(void **state)
+{
+    int                       ok;
+    char                      token[1024], orig;
+    size_t                    i, j, len;
+    ngx_octopus_jwt_result_t  res;
+
+    static const char  alphabet[] =
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.=+/"
+        " \x01\xff";
+
+    reset_policy();
+
+    make_token(token, HS, CLAIMS(""), 'h', NULL);
+    len = strlen(token);
+
+    ngx_octopus_jwt_verify(&policy, token, len, NOW, &res);
+    assert_int_equal(res.status, NGX_OCTOPUS_JWT_OK);
+
+    ok = 0;
+
+    for (i = 0; i < len; i++) {
+        orig = token[i];
+
+        for (j = 0; j < sizeof(alphabet) - 1; j++) {
+            if (alphabet[j] == orig) {
+                continue;
+            }
+
+            token[i] = alphabet[j];
+            ngx_octopus_jwt_verify(&policy, token, len, NOW, &res);
+
+            if (res.status == NGX_OCTOPUS_JWT_OK) {
+                ok++;
+            }
+        }
+
+        token[i] = orig;
+
+        /* and each truncation */
+        ngx_octopus_jwt_verify(&policy, token, i, NOW, &res);
+
+        if (res.status == NGX_OCTOPUS_JWT_OK) {
+            ok++;
+        }
+    }
+
+    assert_int_equal(ok, 0);
+}
+
+
 static void
 test_rfc7515_a1(void **state)
 {
@@ -583,6 +637,7 @@ main(void)
         cmocka_unit_test(test_signatures),
         cmocka_unit_test(test_claims),
         cmocka_unit_test(test_malformed),
+        cmocka_unit_test(test_mutations),
         cmocka_unit_test(test_rfc7515_a1),
         cmocka_unit_test(test_key_check),
         cmocka_unit_test(test_jwks),
