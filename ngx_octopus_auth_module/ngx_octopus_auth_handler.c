@@ -152,7 +152,7 @@ ngx_octopus_auth_evaluate(ngx_http_request_t *r)
     ngx_octopus_auth_loc_conf_t   *alcf;
     ngx_octopus_auth_main_conf_t  *amcf;
     char                           names[NGX_OCTOPUS_RBAC_MAX
-                                         * NGX_OCTOPUS_RBAC_NAME_LEN];
+                                         * (NGX_OCTOPUS_RBAC_NAME_LEN + 1)];
 
     alcf = ngx_http_get_module_loc_conf(r, ngx_octopus_auth_module);
 
