@@ -465,8 +465,11 @@ ngx_octopus_auth_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
         conf->mode = NGX_OCTOPUS_AUTH_OFF;
     }
 
-    if (conf->mode != NGX_OCTOPUS_AUTH_OFF
-        && conf->mode != NGX_OCTOPUS_AUTH_API_KEY
+    if ((conf->mode == NGX_OCTOPUS_AUTH_JWT
+         || conf->mode == NGX_OCTOPUS_AUTH_JWT_API_KEY
+         || ((conf->mode == NGX_OCTOPUS_AUTH_ANY
+              || conf->mode == NGX_OCTOPUS_AUTH_OPTIONAL)
+             && amcf->apikeys_file.len == 0))
         && amcf->keys.nelts == 0)
     {
         ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
