@@ -55,9 +55,12 @@ events { }
 http {
     octopus_auth_key hs256 kid=k1 file=%%PREFIX%%/keys/hs.key;
     octopus_auth_api_keys %%PREFIX%%/api-keys;
+    log_format authlog '$request_uri $status $octopus_auth_result '
+                       '$octopus_user $octopus_auth_method $octopus_api_key_id';
 
     server {
         listen 127.0.0.1:%%PORT_http%%;
+        access_log %%PREFIX%%/auth.log authlog;
 
         octopus_cors_origins https://app.octopus.trading
                              https://dashboard.octopus.trading;
@@ -325,6 +328,31 @@ $r = $t->http(method => 'OPTIONS', uri => '/api/portfolio',
               headers => [Origin => $app,
                           Authorization => "Bearer $tok{user}"]);
 is($r->{status}, 200, 'authenticated OPTIONS reaches the upstream');
+
+# the variables in the log phase (as the audit module reads them)
+
+$t->get('/api/log-ok', Authorization => "Bearer $tok{user}");
+req(POST => '/api/log-forbidden', 'user');
+$t->get('/api/log-missing');
+$t->get('/api/log-invalid', Authorization => 'Bearer x.y.z');
+$t->get('/svc/log-expired', 'X-API-Key' => 'expired-key-0001');
+$t->get('/svc/log-key', 'X-API-Key' => 'report-key-0001');
+$t->http(method => 'OPTIONS', uri => '/api/log-preflight',
+         headers => [Origin => $app, 'Access-Control-Request-Method' => 'PUT']);
+
+my $log = '';
+$t->wait_for(sub { $log = $t->read_file('auth.log') // '';
+                   $log =~ /log-preflight/ }, 5);
+like($log, qr{^/api/log-ok 200 ok u-user jwt -$}m, 'log: ok');
+like($log, qr{^/api/log-forbidden 403 forbidden u-user jwt -$}m,
+     'log: forbidden, with the user');
+like($log, qr{^/api/log-missing 401 missing - - -$}m, 'log: missing');
+like($log, qr{^/api/log-invalid 401 invalid - - -$}m, 'log: invalid');
+like($log, qr{^/svc/log-expired 401 expired - - old-svc$}m,
+     'log: expired API key, with its id');
+like($log, qr{^/svc/log-key 200 ok reporting api_key reporting$}m,
+     'log: API key');
+like($log, qr{^/api/log-preflight 204 preflight - - -$}m, 'log: preflight');
 
 unlike($t->error_log, qr/report-key-0001|expired-key|\Q$bot_key\E/,
        'no API key in error.log');
