@@ -224,6 +224,7 @@ ssize_t ngx_octopus_audit_spool_read(ngx_octopus_audit_worker_t *w,
     ngx_octopus_audit_buf_t *b, size_t max);
 void ngx_octopus_audit_spool_done(ngx_octopus_audit_worker_t *w,
     ngx_uint_t ok);
+void ngx_octopus_audit_spool_reject(ngx_octopus_audit_worker_t *w);
 off_t ngx_octopus_audit_spool_size(ngx_str_t *dir);
 
 /* ngx_octopus_audit_syslog.c */

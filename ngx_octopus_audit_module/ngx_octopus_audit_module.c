@@ -48,6 +48,8 @@ static char *ngx_octopus_audit_merge_loc_conf(ngx_conf_t *cf, void *parent,
     void *child);
 static void ngx_octopus_audit_cleanup_re(void *data);
 
+static char *ngx_octopus_audit_node_cmd(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
 static char *ngx_octopus_audit_pg_cmd(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_octopus_audit_table_cmd(ngx_conf_t *cf, ngx_command_t *cmd,
@@ -90,7 +92,7 @@ static ngx_command_t  ngx_octopus_audit_commands[] = {
 
     { ngx_string("octopus_audit_node"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
-      ngx_conf_set_str_slot,
+      ngx_octopus_audit_node_cmd,
       NGX_HTTP_MAIN_CONF_OFFSET,
       offsetof(ngx_octopus_audit_main_conf_t, node),
       NULL },
@@ -1320,6 +1322,47 @@ static void
 ngx_octopus_audit_cleanup_re(void *data)
 {
     ngx_octopus_audit_re_free(data);
+}
+
+
+/* the node goes into syslog headers and chain ids: no space, printable */
+
+static char *
+ngx_octopus_audit_node_cmd(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_octopus_audit_main_conf_t *amcf = conf;
+
+    ngx_str_t   *value;
+    ngx_uint_t   i;
+
+    if (amcf->node.data) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    if (value[1].len == 0 || value[1].len > 64) {
+        goto invalid;
+    }
+
+    for (i = 0; i < value[1].len; i++) {
+        if (value[1].data[i] <= 0x20 || value[1].data[i] >= 0x7f
+            || value[1].data[i] == '"' || value[1].data[i] == '\\')
+        {
+            goto invalid;
+        }
+    }
+
+    amcf->node = value[1];
+
+    return NGX_CONF_OK;
+
+invalid:
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "invalid node name \"%V\", expected 1 to 64 "
+                       "printable characters without space", &value[1]);
+    return NGX_CONF_ERROR;
 }
 
 

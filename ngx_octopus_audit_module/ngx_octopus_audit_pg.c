@@ -45,6 +45,7 @@ static void ngx_octopus_audit_pg_next(ngx_octopus_audit_worker_t *w,
 static void ngx_octopus_audit_pg_batch(ngx_octopus_audit_worker_t *w,
     ngx_uint_t replay);
 static void ngx_octopus_audit_pg_release(ngx_octopus_audit_worker_t *w);
+static void ngx_octopus_audit_pg_rejected(ngx_octopus_audit_worker_t *w);
 static void ngx_octopus_audit_pg_timeout(ngx_event_t *ev);
 static void ngx_octopus_audit_pg_flush_handler(ngx_event_t *ev);
 static void ngx_octopus_audit_pg_notice(void *arg, const char *message);
@@ -694,6 +695,7 @@ ngx_octopus_audit_pg_done(ngx_octopus_audit_worker_t *w)
 
     case NGX_OCTOPUS_AUDIT_PG_COPY_RESULT:
         if (w->result_error) {
+            ngx_octopus_audit_pg_rejected(w);
             ngx_octopus_audit_pg_fail(w, "COPY failed");
             return;
         }
@@ -704,6 +706,7 @@ ngx_octopus_audit_pg_done(ngx_octopus_audit_worker_t *w)
 
     case NGX_OCTOPUS_AUDIT_PG_INSERT:
         if (w->result_error) {
+            ngx_octopus_audit_pg_rejected(w);
             ngx_octopus_audit_pg_fail(w, "INSERT failed");
             return;
         }
@@ -736,6 +739,28 @@ ngx_octopus_audit_pg_done(ngx_octopus_audit_worker_t *w)
     default:
         return;
     }
+}
+
+
+/*
+ * The server refused a batch: a fresh batch goes to the spool (pg_fail),
+ * to be tried once more through the replay; a replayed one is set aside,
+ * so that one bad file cannot stop the spool.  A new session follows
+ * anyway (pg_fail), with an empty staging table.
+ */
+
+static void
+ngx_octopus_audit_pg_rejected(ngx_octopus_audit_worker_t *w)
+{
+    if (!w->inflight_replay) {
+        return;
+    }
+
+    ngx_octopus_audit_spool_reject(w);
+
+    w->inflight_replay = 0;
+    w->inflight.len = 0;
+    w->inflight.count = 0;
 }
 
 

@@ -404,6 +404,43 @@ ngx_octopus_audit_spool_done(ngx_octopus_audit_worker_t *w, ngx_uint_t ok)
 }
 
 
+/*
+ * The database refused the data of the file (not a connection problem):
+ * it is set aside as "*.rejected" for the operator instead of blocking the
+ * spool forever.
+ */
+
+void
+ngx_octopus_audit_spool_reject(ngx_octopus_audit_worker_t *w)
+{
+    u_char  *p, name[NGX_MAX_PATH + 16];
+
+    if (w->replay_fd == NGX_INVALID_FILE) {
+        return;
+    }
+
+    p = ngx_snprintf(name, NGX_MAX_PATH + 8, "%s.rejected", w->replay_name);
+    *p = '\0';
+
+    if (rename((char *) w->replay_name, (char *) name) == -1) {
+        ngx_log_error(NGX_LOG_CRIT, w->log, ngx_errno,
+                      "octopus audit: rename(\"%s\") failed",
+                      w->replay_name);
+
+    } else {
+        (void) ngx_atomic_fetch_add(&w->amcf->sh->spool_bytes,
+                                    - (ngx_atomic_int_t) w->replay_size);
+
+        ngx_log_error(NGX_LOG_CRIT, w->log, 0,
+                      "octopus audit: the database rejected spool file "
+                      "\"%s\", kept as \"%s\"", w->replay_name, name);
+    }
+
+    close(w->replay_fd);
+    w->replay_fd = NGX_INVALID_FILE;
+}
+
+
 off_t
 ngx_octopus_audit_spool_size(ngx_str_t *path)
 {

@@ -292,6 +292,8 @@ my %bad = (
     'octopus_audit_chain_key %%PREFIX%%/missing.key;' => 'cannot open secret file',
     'octopus_audit_pg "host=x" password_file=%%PREFIX%%/missing;' => 'cannot open secret file',
     'octopus_audit_pg "host=x" passfile=/x;' => 'invalid parameter "passfile=/x"',
+    'octopus_audit_node "edge 1";' => 'invalid node name "edge 1"',
+    'octopus_audit_chain_key %%PREFIX%%/chain.key checkpoint=60s;' => 'invalid parameter "checkpoint=60s"',
 );
 $t->write_file('short.key', "short\n");
 

@@ -36,8 +36,17 @@ http {
             proxy_pass http://%%BACKEND%%;
         }
     }
+
+    server {
+        listen 127.0.0.1:%%PORT_metrics%%;
+        location / { octopus_audit off; octopus_metrics; }
+    }
 }
 EOF
+
+# a spool file the database refuses (left by a broken writer): set aside,
+# it must not block the spool
+$t->write_file('spool/0000000000000001-1.spool', "not\ta\tvalid\trecord\n");
 
 $t->run;
 
@@ -109,5 +118,29 @@ ok($t->wait_for(sub { !glob("$t->{dir}/spool/*.spool") }, 10),
 
 is($t->psql('SELECT count(*) FROM audit.api_calls'),
    600 + $quit_served + 40, 'no duplicates in the table');
+
+ok(-f "$t->{dir}/spool/0000000000000001-1.spool.rejected",
+   'a spool file the database refuses is set aside');
+like($t->error_log, qr/\[crit\].*rejected spool file/, '... loudly');
+
+# a full spool: records dropped, counted, and said loudly
+
+(my $conf = $t->read_file('nginx.conf')) =~ s/spool;/spool max_size=64k;/;
+$t->write_file('nginx.conf', $conf);
+$t->pg_stop;
+ok($t->reload, 'reload with a small spool');
+
+my $ua = 'x' x 1000;
+$t->get("/full/$_", 'X-Sim-User' => 'full', 'User-Agent' => $ua) for 1 .. 150;
+
+my $m;
+ok($t->wait_for(sub {
+    $m = $t->http(uri => '/metrics', port => $t->port('metrics'))->{body};
+    $m =~ /^octopus_audit_records_dropped_total [1-9]/m }, 5),
+   'dropped records counted');
+my ($dropped) = $m =~ /^octopus_audit_records_dropped_total (\d+)$/m;
+cmp_ok($dropped, '<', 150, "some records spooled, $dropped dropped");
+like($t->error_log, qr/\[crit\].*spool .* is full .*DROPPED/,
+     'the full spool is reported in the error log');
 
 $t->done;
