@@ -108,7 +108,7 @@ typedef struct {
     ngx_str_t                     method;
     ngx_str_t                     key_id;
     ngx_str_t                     jti;
-    ngx_octopus_json_t           *claims;      /* of a verified token */
+    ngx_octopus_auth_json_t      *claims;      /* of a verified token */
     unsigned                      preflight:1;
 } ngx_octopus_auth_ctx_t;
 

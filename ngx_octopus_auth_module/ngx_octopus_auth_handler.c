@@ -357,14 +357,16 @@ ngx_octopus_auth_fail(ngx_octopus_auth_ctx_t *ctx,
 /* a claim value that may travel in a header: printable, bounded */
 
 static ngx_int_t
-ngx_octopus_auth_header_safe(ngx_http_request_t *r, ngx_octopus_json_t *claims,
-    int tok, ngx_str_t *out)
+ngx_octopus_auth_header_safe(ngx_http_request_t *r,
+    ngx_octopus_auth_json_t *claims, int tok, ngx_str_t *out)
 {
     long     len;
     u_char  *p, *last;
     size_t   size;
 
-    if (ngx_octopus_json_type(claims, tok) != NGX_OCTOPUS_JSON_STRING) {
+    if (ngx_octopus_auth_json_type(claims, tok)
+        != NGX_OCTOPUS_AUTH_JSON_STRING)
+    {
         return NGX_DECLINED;
     }
 
@@ -379,7 +381,7 @@ ngx_octopus_auth_header_safe(ngx_http_request_t *r, ngx_octopus_json_t *claims,
         return NGX_ERROR;
     }
 
-    len = ngx_octopus_json_string(claims, tok, (char *) p, size);
+    len = ngx_octopus_auth_json_string(claims, tok, (char *) p, size);
 
     if (len <= 0) {
         return NGX_DECLINED;
@@ -404,7 +406,7 @@ ngx_octopus_auth_jwt(ngx_http_request_t *r, ngx_octopus_auth_loc_conf_t *alcf,
     uint64_t *roles)
 {
     ngx_int_t                      rc;
-    ngx_octopus_json_t            *claims;
+    ngx_octopus_auth_json_t       *claims;
     ngx_octopus_jwt_result_t       res;
     ngx_octopus_auth_main_conf_t  *amcf;
 
@@ -439,7 +441,7 @@ ngx_octopus_auth_jwt(ngx_http_request_t *r, ngx_octopus_auth_loc_conf_t *alcf,
 
     /* the claims of a verified token are kept for the variables */
 
-    claims = ngx_palloc(r->pool, sizeof(ngx_octopus_json_t));
+    claims = ngx_palloc(r->pool, sizeof(ngx_octopus_auth_json_t));
     if (claims == NULL) {
         goto failed;
     }
@@ -449,17 +451,17 @@ ngx_octopus_auth_jwt(ngx_http_request_t *r, ngx_octopus_auth_loc_conf_t *alcf,
     claims->src = ngx_pnalloc(r->pool, res.claims.len);
     claims->toks = ngx_palloc(r->pool,
                               res.claims.ntoks
-                              * sizeof(ngx_octopus_json_tok_t));
+                              * sizeof(ngx_octopus_auth_json_tok_t));
     if (claims->src == NULL || claims->toks == NULL) {
         goto failed;
     }
 
     ngx_memcpy((char *) claims->src, res.claims.src, res.claims.len);
     ngx_memcpy(claims->toks, res.claims.toks,
-               res.claims.ntoks * sizeof(ngx_octopus_json_tok_t));
+               res.claims.ntoks * sizeof(ngx_octopus_auth_json_tok_t));
 
     rc = ngx_octopus_auth_header_safe(r, claims,
-                                      ngx_octopus_json_get(claims, 0,
+                                      ngx_octopus_auth_json_get(claims, 0,
                                           (char *) alcf->user_claim.data),
                                       &ctx->user);
     if (rc == NGX_ERROR) {
@@ -474,7 +476,8 @@ ngx_octopus_auth_jwt(ngx_http_request_t *r, ngx_octopus_auth_loc_conf_t *alcf,
     }
 
     rc = ngx_octopus_auth_header_safe(r, claims,
-                                      ngx_octopus_json_get(claims, 0, "jti"),
+                                      ngx_octopus_auth_json_get(claims, 0,
+                                                                "jti"),
                                       &ctx->jti);
     if (rc == NGX_ERROR) {
         goto failed;
@@ -1038,12 +1041,12 @@ ngx_octopus_auth_claim_variable(ngx_http_request_t *r,
 {
     ngx_str_t *name = (ngx_str_t *) data;
 
-    int                      tok;
-    long                     n;
-    size_t                   len;
-    u_char                  *p;
-    ngx_octopus_json_t      *claims;
-    ngx_octopus_auth_ctx_t  *ctx;
+    int                       tok;
+    long                      n;
+    size_t                    len;
+    u_char                   *p;
+    ngx_octopus_auth_json_t  *claims;
+    ngx_octopus_auth_ctx_t   *ctx;
 
     ctx = ngx_octopus_auth_evaluate(r);
 
@@ -1064,16 +1067,16 @@ ngx_octopus_auth_claim_variable(ngx_http_request_t *r,
 
     ngx_cpystrn(p, name->data + sizeof("octopus_jwt_claim_") - 1, len + 1);
 
-    tok = ngx_octopus_json_get(claims, 0, (char *) p);
+    tok = ngx_octopus_auth_json_get(claims, 0, (char *) p);
 
-    switch (ngx_octopus_json_type(claims, tok)) {
+    switch (ngx_octopus_auth_json_type(claims, tok)) {
 
-    case NGX_OCTOPUS_JSON_NONE:
-    case NGX_OCTOPUS_JSON_NULL:
+    case NGX_OCTOPUS_AUTH_JSON_NONE:
+    case NGX_OCTOPUS_AUTH_JSON_NULL:
         v->not_found = 1;
         return NGX_OK;
 
-    case NGX_OCTOPUS_JSON_STRING:
+    case NGX_OCTOPUS_AUTH_JSON_STRING:
         len = claims->toks[tok].end - claims->toks[tok].start + 1;
 
         p = ngx_pnalloc(r->pool, len);
@@ -1081,7 +1084,7 @@ ngx_octopus_auth_claim_variable(ngx_http_request_t *r,
             return NGX_ERROR;
         }
 
-        n = ngx_octopus_json_string(claims, tok, (char *) p, len);
+        n = ngx_octopus_auth_json_string(claims, tok, (char *) p, len);
         if (n < 0) {
             v->not_found = 1;
             return NGX_OK;

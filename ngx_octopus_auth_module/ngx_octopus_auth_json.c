@@ -14,20 +14,21 @@
 
 
 typedef struct {
-    const unsigned char     *p;
-    const unsigned char     *base;
-    const unsigned char     *last;
-    ngx_octopus_json_tok_t  *toks;
-    size_t                   n;
-    size_t                   max;
-} ngx_octopus_json_ctx_t;
+    const unsigned char          *p;
+    const unsigned char          *base;
+    const unsigned char          *last;
+    ngx_octopus_auth_json_tok_t  *toks;
+    size_t                        n;
+    size_t                        max;
+} ngx_octopus_auth_json_ctx_t;
 
 
-static int ngx_octopus_json_value(ngx_octopus_json_ctx_t *c, int depth);
+static int ngx_octopus_auth_json_value(ngx_octopus_auth_json_ctx_t *c,
+    int depth);
 
 
 static void
-ngx_octopus_json_ws(ngx_octopus_json_ctx_t *c)
+ngx_octopus_auth_json_ws(ngx_octopus_auth_json_ctx_t *c)
 {
     while (c->p < c->last
            && (*c->p == ' ' || *c->p == '\t' || *c->p == '\n'
@@ -39,16 +40,17 @@ ngx_octopus_json_ws(ngx_octopus_json_ctx_t *c)
 
 
 static int
-ngx_octopus_json_alloc(ngx_octopus_json_ctx_t *c, ngx_octopus_json_type_e type)
+ngx_octopus_auth_json_alloc(ngx_octopus_auth_json_ctx_t *c,
+    ngx_octopus_auth_json_type_e type)
 {
-    ngx_octopus_json_tok_t  *t;
+    ngx_octopus_auth_json_tok_t  *t;
 
     if (c->n == c->max) {
         return -1;
     }
 
     t = &c->toks[c->n];
-    memset(t, 0, sizeof(ngx_octopus_json_tok_t));
+    memset(t, 0, sizeof(ngx_octopus_auth_json_tok_t));
     t->type = type;
     t->start = (uint32_t) (c->p - c->base);
 
@@ -57,7 +59,7 @@ ngx_octopus_json_alloc(ngx_octopus_json_ctx_t *c, ngx_octopus_json_type_e type)
 
 
 static int
-ngx_octopus_json_hex(const unsigned char *p, uint32_t *v)
+ngx_octopus_auth_json_hex(const unsigned char *p, uint32_t *v)
 {
     int       i;
     uint32_t  d;
@@ -89,7 +91,7 @@ ngx_octopus_json_hex(const unsigned char *p, uint32_t *v)
  */
 
 static int
-ngx_octopus_json_char(const unsigned char **pp, const unsigned char *last,
+ngx_octopus_auth_json_char(const unsigned char **pp, const unsigned char *last,
     unsigned char *out)
 {
     uint32_t              cp, lo;
@@ -117,7 +119,7 @@ ngx_octopus_json_char(const unsigned char **pp, const unsigned char *last,
         case 't':  out[0] = '\t'; break;
 
         case 'u':
-            if (last - p < 6 || ngx_octopus_json_hex(p + 2, &cp) != 0
+            if (last - p < 6 || ngx_octopus_auth_json_hex(p + 2, &cp) != 0
                 || cp == 0)
             {
                 return -1;
@@ -131,7 +133,7 @@ ngx_octopus_json_char(const unsigned char **pp, const unsigned char *last,
 
             if (cp >= 0xd800 && cp <= 0xdbff) {
                 if (last - p < 6 || p[0] != '\\' || p[1] != 'u'
-                    || ngx_octopus_json_hex(p + 2, &lo) != 0
+                    || ngx_octopus_auth_json_hex(p + 2, &lo) != 0
                     || lo < 0xdc00 || lo > 0xdfff)
                 {
                     return -1;
@@ -223,14 +225,14 @@ ngx_octopus_json_char(const unsigned char **pp, const unsigned char *last,
 
 
 static int
-ngx_octopus_json_str(ngx_octopus_json_ctx_t *c)
+ngx_octopus_auth_json_str(ngx_octopus_auth_json_ctx_t *c)
 {
     int             t;
     unsigned char   tmp[4];
 
     c->p++;                                 /* the opening quote */
 
-    t = ngx_octopus_json_alloc(c, NGX_OCTOPUS_JSON_STRING);
+    t = ngx_octopus_auth_json_alloc(c, NGX_OCTOPUS_AUTH_JSON_STRING);
     if (t < 0) {
         return -1;
     }
@@ -248,7 +250,7 @@ ngx_octopus_json_str(ngx_octopus_json_ctx_t *c)
             c->toks[t].escaped = 1;
         }
 
-        if (ngx_octopus_json_char(&c->p, c->last, tmp) < 0) {
+        if (ngx_octopus_auth_json_char(&c->p, c->last, tmp) < 0) {
             return -1;
         }
     }
@@ -262,11 +264,11 @@ ngx_octopus_json_str(ngx_octopus_json_ctx_t *c)
 
 
 static int
-ngx_octopus_json_num(ngx_octopus_json_ctx_t *c)
+ngx_octopus_auth_json_num(ngx_octopus_auth_json_ctx_t *c)
 {
     int  t;
 
-    t = ngx_octopus_json_alloc(c, NGX_OCTOPUS_JSON_NUMBER);
+    t = ngx_octopus_auth_json_alloc(c, NGX_OCTOPUS_AUTH_JSON_NUMBER);
     if (t < 0) {
         return -1;
     }
@@ -327,8 +329,8 @@ ngx_octopus_json_num(ngx_octopus_json_ctx_t *c)
 
 
 static int
-ngx_octopus_json_lit(ngx_octopus_json_ctx_t *c, const char *lit,
-    ngx_octopus_json_type_e type)
+ngx_octopus_auth_json_lit(ngx_octopus_auth_json_ctx_t *c, const char *lit,
+    ngx_octopus_auth_json_type_e type)
 {
     int     t;
     size_t  len;
@@ -339,7 +341,7 @@ ngx_octopus_json_lit(ngx_octopus_json_ctx_t *c, const char *lit,
         return -1;
     }
 
-    t = ngx_octopus_json_alloc(c, type);
+    t = ngx_octopus_auth_json_alloc(c, type);
     if (t < 0) {
         return -1;
     }
@@ -353,7 +355,7 @@ ngx_octopus_json_lit(ngx_octopus_json_ctx_t *c, const char *lit,
 
 
 static int
-ngx_octopus_json_key_eq(ngx_octopus_json_ctx_t *c, int a, int b)
+ngx_octopus_auth_json_key_eq(ngx_octopus_auth_json_ctx_t *c, int a, int b)
 {
     int                   na, nb;
     unsigned char         ca[4], cb[4];
@@ -369,8 +371,8 @@ ngx_octopus_json_key_eq(ngx_octopus_json_ctx_t *c, int a, int b)
     }
 
     while (pa < ea && pb < eb) {
-        na = ngx_octopus_json_char(&pa, ea, ca);
-        nb = ngx_octopus_json_char(&pb, eb, cb);
+        na = ngx_octopus_auth_json_char(&pa, ea, ca);
+        nb = ngx_octopus_auth_json_char(&pb, eb, cb);
 
         if (na != nb || na < 0 || memcmp(ca, cb, na) != 0) {
             return 0;
@@ -382,21 +384,21 @@ ngx_octopus_json_key_eq(ngx_octopus_json_ctx_t *c, int a, int b)
 
 
 static int
-ngx_octopus_json_obj(ngx_octopus_json_ctx_t *c, int depth)
+ngx_octopus_auth_json_obj(ngx_octopus_auth_json_ctx_t *c, int depth)
 {
     int  t, k, v, prev;
 
-    if (depth > NGX_OCTOPUS_JSON_MAX_DEPTH) {
+    if (depth > NGX_OCTOPUS_AUTH_JSON_MAX_DEPTH) {
         return -1;
     }
 
-    t = ngx_octopus_json_alloc(c, NGX_OCTOPUS_JSON_OBJECT);
+    t = ngx_octopus_auth_json_alloc(c, NGX_OCTOPUS_AUTH_JSON_OBJECT);
     if (t < 0) {
         return -1;
     }
 
     c->p++;
-    ngx_octopus_json_ws(c);
+    ngx_octopus_auth_json_ws(c);
 
     if (c->p < c->last && *c->p == '}') {
         c->p++;
@@ -404,13 +406,13 @@ ngx_octopus_json_obj(ngx_octopus_json_ctx_t *c, int depth)
     }
 
     for ( ;; ) {
-        ngx_octopus_json_ws(c);
+        ngx_octopus_auth_json_ws(c);
 
         if (c->p == c->last || *c->p != '"') {
             return -1;
         }
 
-        k = ngx_octopus_json_str(c);
+        k = ngx_octopus_auth_json_str(c);
         if (k < 0) {
             return -1;
         }
@@ -418,12 +420,12 @@ ngx_octopus_json_obj(ngx_octopus_json_ctx_t *c, int depth)
         /* a member name appears once, whatever its spelling */
 
         for (prev = t + 1; prev < k; prev = c->toks[prev + 1].next) {
-            if (ngx_octopus_json_key_eq(c, prev, k)) {
+            if (ngx_octopus_auth_json_key_eq(c, prev, k)) {
                 return -1;
             }
         }
 
-        ngx_octopus_json_ws(c);
+        ngx_octopus_auth_json_ws(c);
 
         if (c->p == c->last || *c->p != ':') {
             return -1;
@@ -431,14 +433,14 @@ ngx_octopus_json_obj(ngx_octopus_json_ctx_t *c, int depth)
 
         c->p++;
 
-        v = ngx_octopus_json_value(c, depth);
+        v = ngx_octopus_auth_json_value(c, depth);
         if (v < 0) {
             return -1;
         }
 
         c->toks[t].size++;
 
-        ngx_octopus_json_ws(c);
+        ngx_octopus_auth_json_ws(c);
 
         if (c->p == c->last) {
             return -1;
@@ -467,21 +469,21 @@ done:
 
 
 static int
-ngx_octopus_json_arr(ngx_octopus_json_ctx_t *c, int depth)
+ngx_octopus_auth_json_arr(ngx_octopus_auth_json_ctx_t *c, int depth)
 {
     int  t;
 
-    if (depth > NGX_OCTOPUS_JSON_MAX_DEPTH) {
+    if (depth > NGX_OCTOPUS_AUTH_JSON_MAX_DEPTH) {
         return -1;
     }
 
-    t = ngx_octopus_json_alloc(c, NGX_OCTOPUS_JSON_ARRAY);
+    t = ngx_octopus_auth_json_alloc(c, NGX_OCTOPUS_AUTH_JSON_ARRAY);
     if (t < 0) {
         return -1;
     }
 
     c->p++;
-    ngx_octopus_json_ws(c);
+    ngx_octopus_auth_json_ws(c);
 
     if (c->p < c->last && *c->p == ']') {
         c->p++;
@@ -489,13 +491,13 @@ ngx_octopus_json_arr(ngx_octopus_json_ctx_t *c, int depth)
     }
 
     for ( ;; ) {
-        if (ngx_octopus_json_value(c, depth) < 0) {
+        if (ngx_octopus_auth_json_value(c, depth) < 0) {
             return -1;
         }
 
         c->toks[t].size++;
 
-        ngx_octopus_json_ws(c);
+        ngx_octopus_auth_json_ws(c);
 
         if (c->p == c->last) {
             return -1;
@@ -524,9 +526,9 @@ done:
 
 
 static int
-ngx_octopus_json_value(ngx_octopus_json_ctx_t *c, int depth)
+ngx_octopus_auth_json_value(ngx_octopus_auth_json_ctx_t *c, int depth)
 {
-    ngx_octopus_json_ws(c);
+    ngx_octopus_auth_json_ws(c);
 
     if (c->p == c->last) {
         return -1;
@@ -535,26 +537,27 @@ ngx_octopus_json_value(ngx_octopus_json_ctx_t *c, int depth)
     switch (*c->p) {
 
     case '{':
-        return ngx_octopus_json_obj(c, depth + 1);
+        return ngx_octopus_auth_json_obj(c, depth + 1);
 
     case '[':
-        return ngx_octopus_json_arr(c, depth + 1);
+        return ngx_octopus_auth_json_arr(c, depth + 1);
 
     case '"':
-        return ngx_octopus_json_str(c);
+        return ngx_octopus_auth_json_str(c);
 
     case 't':
-        return ngx_octopus_json_lit(c, "true", NGX_OCTOPUS_JSON_TRUE);
+        return ngx_octopus_auth_json_lit(c, "true", NGX_OCTOPUS_AUTH_JSON_TRUE);
 
     case 'f':
-        return ngx_octopus_json_lit(c, "false", NGX_OCTOPUS_JSON_FALSE);
+        return ngx_octopus_auth_json_lit(c, "false",
+                                         NGX_OCTOPUS_AUTH_JSON_FALSE);
 
     case 'n':
-        return ngx_octopus_json_lit(c, "null", NGX_OCTOPUS_JSON_NULL);
+        return ngx_octopus_auth_json_lit(c, "null", NGX_OCTOPUS_AUTH_JSON_NULL);
 
     default:
         if (*c->p == '-' || (*c->p >= '0' && *c->p <= '9')) {
-            return ngx_octopus_json_num(c);
+            return ngx_octopus_auth_json_num(c);
         }
 
         return -1;
@@ -563,12 +566,12 @@ ngx_octopus_json_value(ngx_octopus_json_ctx_t *c, int depth)
 
 
 int
-ngx_octopus_json_parse(ngx_octopus_json_t *json, const char *src, size_t len,
-    ngx_octopus_json_tok_t *toks, size_t max)
+ngx_octopus_auth_json_parse(ngx_octopus_auth_json_t *json, const char *src,
+    size_t len, ngx_octopus_auth_json_tok_t *toks, size_t max)
 {
-    ngx_octopus_json_ctx_t  c;
+    ngx_octopus_auth_json_ctx_t  c;
 
-    memset(json, 0, sizeof(ngx_octopus_json_t));
+    memset(json, 0, sizeof(ngx_octopus_auth_json_t));
 
     if (len > UINT32_MAX / 2) {
         return -1;
@@ -581,11 +584,11 @@ ngx_octopus_json_parse(ngx_octopus_json_t *json, const char *src, size_t len,
     c.n = 0;
     c.max = max;
 
-    if (ngx_octopus_json_value(&c, 0) < 0) {
+    if (ngx_octopus_auth_json_value(&c, 0) < 0) {
         return -1;
     }
 
-    ngx_octopus_json_ws(&c);
+    ngx_octopus_auth_json_ws(&c);
 
     if (c.p != c.last) {
         return -1;
@@ -601,10 +604,10 @@ ngx_octopus_json_parse(ngx_octopus_json_t *json, const char *src, size_t len,
 
 
 int
-ngx_octopus_json_type(const ngx_octopus_json_t *json, int tok)
+ngx_octopus_auth_json_type(const ngx_octopus_auth_json_t *json, int tok)
 {
     if (tok < 0 || (size_t) tok >= json->ntoks) {
-        return NGX_OCTOPUS_JSON_NONE;
+        return NGX_OCTOPUS_AUTH_JSON_NONE;
     }
 
     return json->toks[tok].type;
@@ -612,7 +615,7 @@ ngx_octopus_json_type(const ngx_octopus_json_t *json, int tok)
 
 
 int
-ngx_octopus_json_string_eq(const ngx_octopus_json_t *json, int tok,
+ngx_octopus_auth_json_string_eq(const ngx_octopus_auth_json_t *json, int tok,
     const char *s)
 {
     int                   n;
@@ -620,7 +623,7 @@ ngx_octopus_json_string_eq(const ngx_octopus_json_t *json, int tok,
     unsigned char         ch[4];
     const unsigned char  *p, *last, *q;
 
-    if (ngx_octopus_json_type(json, tok) != NGX_OCTOPUS_JSON_STRING) {
+    if (ngx_octopus_auth_json_type(json, tok) != NGX_OCTOPUS_AUTH_JSON_STRING) {
         return 0;
     }
 
@@ -635,7 +638,7 @@ ngx_octopus_json_string_eq(const ngx_octopus_json_t *json, int tok,
     q = (const unsigned char *) s;
 
     while (p < last) {
-        n = ngx_octopus_json_char(&p, last, ch);
+        n = ngx_octopus_auth_json_char(&p, last, ch);
 
         if (n < 0 || (size_t) n > len - (q - (const unsigned char *) s)
             || memcmp(ch, q, n) != 0)
@@ -651,20 +654,20 @@ ngx_octopus_json_string_eq(const ngx_octopus_json_t *json, int tok,
 
 
 int
-ngx_octopus_json_get(const ngx_octopus_json_t *json, int obj,
+ngx_octopus_auth_json_get(const ngx_octopus_auth_json_t *json, int obj,
     const char *name)
 {
     int       key;
     uint32_t  i;
 
-    if (ngx_octopus_json_type(json, obj) != NGX_OCTOPUS_JSON_OBJECT) {
+    if (ngx_octopus_auth_json_type(json, obj) != NGX_OCTOPUS_AUTH_JSON_OBJECT) {
         return -1;
     }
 
     key = obj + 1;
 
     for (i = 0; i < json->toks[obj].size; i++) {
-        if (ngx_octopus_json_string_eq(json, key, name)) {
+        if (ngx_octopus_auth_json_string_eq(json, key, name)) {
             return key + 1;
         }
 
@@ -676,15 +679,15 @@ ngx_octopus_json_get(const ngx_octopus_json_t *json, int obj,
 
 
 long
-ngx_octopus_json_string(const ngx_octopus_json_t *json, int tok, char *out,
-    size_t size)
+ngx_octopus_auth_json_string(const ngx_octopus_auth_json_t *json, int tok,
+    char *out, size_t size)
 {
     int                   n;
     size_t                len;
     unsigned char         ch[4];
     const unsigned char  *p, *last;
 
-    if (ngx_octopus_json_type(json, tok) != NGX_OCTOPUS_JSON_STRING) {
+    if (ngx_octopus_auth_json_type(json, tok) != NGX_OCTOPUS_AUTH_JSON_STRING) {
         return -1;
     }
 
@@ -693,7 +696,7 @@ ngx_octopus_json_string(const ngx_octopus_json_t *json, int tok, char *out,
     len = 0;
 
     while (p < last) {
-        n = ngx_octopus_json_char(&p, last, ch);
+        n = ngx_octopus_auth_json_char(&p, last, ch);
 
         if (n < 0 || len + n >= size) {
             return -1;
@@ -710,13 +713,13 @@ ngx_octopus_json_string(const ngx_octopus_json_t *json, int tok, char *out,
 
 
 int
-ngx_octopus_json_number(const ngx_octopus_json_t *json, int tok,
+ngx_octopus_auth_json_number(const ngx_octopus_auth_json_t *json, int tok,
     double *value)
 {
     char    buf[64], *end;
     size_t  len;
 
-    if (ngx_octopus_json_type(json, tok) != NGX_OCTOPUS_JSON_NUMBER) {
+    if (ngx_octopus_auth_json_type(json, tok) != NGX_OCTOPUS_AUTH_JSON_NUMBER) {
         return -1;
     }
 
@@ -740,9 +743,9 @@ ngx_octopus_json_number(const ngx_octopus_json_t *json, int tok,
 
 
 int
-ngx_octopus_json_first(const ngx_octopus_json_t *json, int arr)
+ngx_octopus_auth_json_first(const ngx_octopus_auth_json_t *json, int arr)
 {
-    if (ngx_octopus_json_type(json, arr) != NGX_OCTOPUS_JSON_ARRAY
+    if (ngx_octopus_auth_json_type(json, arr) != NGX_OCTOPUS_AUTH_JSON_ARRAY
         || json->toks[arr].size == 0)
     {
         return -1;
@@ -753,7 +756,7 @@ ngx_octopus_json_first(const ngx_octopus_json_t *json, int arr)
 
 
 int
-ngx_octopus_json_next(const ngx_octopus_json_t *json, int el)
+ngx_octopus_auth_json_next(const ngx_octopus_auth_json_t *json, int el)
 {
     return (int) json->toks[el].next;
 }

@@ -558,17 +558,17 @@ ngx_octopus_jwt_fail(ngx_octopus_jwt_result_t *res,
 
 
 static int
-ngx_octopus_jwt_number(const ngx_octopus_json_t *claims, const char *name,
+ngx_octopus_jwt_number(const ngx_octopus_auth_json_t *claims, const char *name,
     double *value)
 {
     int  v;
 
-    v = ngx_octopus_json_get(claims, 0, name);
+    v = ngx_octopus_auth_json_get(claims, 0, name);
     if (v < 0) {
         return 0;
     }
 
-    if (ngx_octopus_json_number(claims, v, value) != 0) {
+    if (ngx_octopus_auth_json_number(claims, v, value) != 0) {
         return -1;
     }
 
@@ -578,7 +578,7 @@ ngx_octopus_jwt_number(const ngx_octopus_json_t *claims, const char *name,
 
 static void
 ngx_octopus_jwt_check_claims(const ngx_octopus_jwt_policy_t *policy,
-    const ngx_octopus_json_t *claims, time_t now,
+    const ngx_octopus_auth_json_t *claims, time_t now,
     ngx_octopus_jwt_result_t *res)
 {
     int       rc, has_iat, v, item;
@@ -588,9 +588,9 @@ ngx_octopus_jwt_check_claims(const ngx_octopus_jwt_policy_t *policy,
     t = (double) now;
     leeway = (double) policy->leeway;
 
-    v = ngx_octopus_json_get(claims, 0, "token_type");
+    v = ngx_octopus_auth_json_get(claims, 0, "token_type");
     if (!policy->allow_refresh
-        && ngx_octopus_json_string_eq(claims, v, "refresh"))
+        && ngx_octopus_auth_json_string_eq(claims, v, "refresh"))
     {
         ngx_octopus_jwt_fail(res, NGX_OCTOPUS_JWT_INVALID,
                              "refresh token not accepted");
@@ -646,9 +646,9 @@ ngx_octopus_jwt_check_claims(const ngx_octopus_jwt_policy_t *policy,
     }
 
     if (policy->issuer) {
-        v = ngx_octopus_json_get(claims, 0, "iss");
+        v = ngx_octopus_auth_json_get(claims, 0, "iss");
 
-        if (!ngx_octopus_json_string_eq(claims, v, policy->issuer)) {
+        if (!ngx_octopus_auth_json_string_eq(claims, v, policy->issuer)) {
             ngx_octopus_jwt_fail(res, NGX_OCTOPUS_JWT_INVALID,
                                  "invalid issuer");
             return;
@@ -656,21 +656,23 @@ ngx_octopus_jwt_check_claims(const ngx_octopus_jwt_policy_t *policy,
     }
 
     if (policy->audience) {
-        v = ngx_octopus_json_get(claims, 0, "aud");
-        rc = ngx_octopus_json_string_eq(claims, v, policy->audience);
+        v = ngx_octopus_auth_json_get(claims, 0, "aud");
+        rc = ngx_octopus_auth_json_string_eq(claims, v, policy->audience);
 
-        if (ngx_octopus_json_type(claims, v) == NGX_OCTOPUS_JSON_ARRAY) {
-            item = ngx_octopus_json_first(claims, v);
+        if (ngx_octopus_auth_json_type(claims, v)
+            == NGX_OCTOPUS_AUTH_JSON_ARRAY)
+        {
+            item = ngx_octopus_auth_json_first(claims, v);
 
             for (i = 0; i < claims->toks[v].size; i++) {
-                if (ngx_octopus_json_string_eq(claims, item,
+                if (ngx_octopus_auth_json_string_eq(claims, item,
                                                policy->audience))
                 {
                     rc = 1;
                     break;
                 }
 
-                item = ngx_octopus_json_next(claims, item);
+                item = ngx_octopus_auth_json_next(claims, item);
             }
         }
 
@@ -694,16 +696,16 @@ ngx_octopus_jwt_verify(const ngx_octopus_jwt_policy_t *policy,
     size_t                        i, hlen, plen, slen, n;
     char                          kid_str[256];
     const char                   *dot1, *dot2;
-    ngx_octopus_json_t            header;
+    ngx_octopus_auth_json_t       header;
     ngx_octopus_jwt_alg_e         a;
-    ngx_octopus_json_tok_t        htoks[64];
+    ngx_octopus_auth_json_tok_t   htoks[64];
     const ngx_octopus_jwt_key_t  *key;
     unsigned char                 hbuf[1024], sig[1024];
     char                          name[16];
 
     res->status = NGX_OCTOPUS_JWT_INVALID;
     res->key = NULL;
-    memset(&res->claims, 0, sizeof(ngx_octopus_json_t));
+    memset(&res->claims, 0, sizeof(ngx_octopus_auth_json_t));
 
     if (len > NGX_OCTOPUS_JWT_MAX_TOKEN) {
         res->reason = "token too large";
@@ -733,16 +735,20 @@ ngx_octopus_jwt_verify(const ngx_octopus_jwt_policy_t *policy,
     /* header */
 
     if (ngx_octopus_jwt_b64url_decode(token, hlen, hbuf, &n) != 0
-        || ngx_octopus_json_parse(&header, (char *) hbuf, n, htoks, 64) != 0
-        || ngx_octopus_json_type(&header, 0) != NGX_OCTOPUS_JSON_OBJECT)
+        || ngx_octopus_auth_json_parse(&header, (char *) hbuf, n, htoks, 64)
+           != 0
+        || ngx_octopus_auth_json_type(&header, 0)
+           != NGX_OCTOPUS_AUTH_JSON_OBJECT)
     {
         return;
     }
 
-    alg = ngx_octopus_json_get(&header, 0, "alg");
+    alg = ngx_octopus_auth_json_get(&header, 0, "alg");
 
-    if (ngx_octopus_json_string(&header, alg, name, sizeof(name)) < 0) {
-        if (ngx_octopus_json_type(&header, alg) == NGX_OCTOPUS_JSON_STRING) {
+    if (ngx_octopus_auth_json_string(&header, alg, name, sizeof(name)) < 0) {
+        if (ngx_octopus_auth_json_type(&header, alg)
+            == NGX_OCTOPUS_AUTH_JSON_STRING)
+        {
             res->reason = "unsupported algorithm";
         }
 
@@ -760,16 +766,18 @@ ngx_octopus_jwt_verify(const ngx_octopus_jwt_policy_t *policy,
         return;
     }
 
-    crit = ngx_octopus_json_get(&header, 0, "crit");
+    crit = ngx_octopus_auth_json_get(&header, 0, "crit");
     if (crit >= 0) {
         /* no extension is understood: every "crit" is refused (RFC 7515) */
         res->reason = "unsupported critical header";
         return;
     }
 
-    kid = ngx_octopus_json_get(&header, 0, "kid");
+    kid = ngx_octopus_auth_json_get(&header, 0, "kid");
     if (kid >= 0
-        && ngx_octopus_json_string(&header, kid, kid_str, sizeof(kid_str)) < 0)
+        && ngx_octopus_auth_json_string(&header, kid, kid_str,
+                                        sizeof(kid_str))
+           < 0)
     {
         return;
     }
@@ -779,12 +787,13 @@ ngx_octopus_jwt_verify(const ngx_octopus_jwt_policy_t *policy,
     if (ngx_octopus_jwt_b64url_decode(dot1 + 1, plen,
                                       (unsigned char *) res->payload, &n)
         != 0
-        || ngx_octopus_json_parse(&res->claims, res->payload, n, res->toks,
+        || ngx_octopus_auth_json_parse(&res->claims, res->payload, n, res->toks,
                                   NGX_OCTOPUS_JWT_MAX_VALUES)
            != 0
-        || ngx_octopus_json_type(&res->claims, 0) != NGX_OCTOPUS_JSON_OBJECT)
+        || ngx_octopus_auth_json_type(&res->claims, 0)
+           != NGX_OCTOPUS_AUTH_JSON_OBJECT)
     {
-        memset(&res->claims, 0, sizeof(ngx_octopus_json_t));
+        memset(&res->claims, 0, sizeof(ngx_octopus_auth_json_t));
         return;
     }
 

@@ -81,9 +81,9 @@ typedef struct {
     ngx_octopus_jwt_status_e      status;
     const char                   *reason;        /* static, for clients */
     const ngx_octopus_jwt_key_t  *key;
-    ngx_octopus_json_t            claims;        /* set once they parsed */
+    ngx_octopus_auth_json_t       claims;        /* set once they parsed */
     char                          payload[NGX_OCTOPUS_JWT_MAX_TOKEN];
-    ngx_octopus_json_tok_t        toks[NGX_OCTOPUS_JWT_MAX_VALUES];
+    ngx_octopus_auth_json_tok_t   toks[NGX_OCTOPUS_JWT_MAX_VALUES];
 } ngx_octopus_jwt_result_t;
 
 

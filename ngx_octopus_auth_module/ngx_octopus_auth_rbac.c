@@ -224,13 +224,13 @@ ngx_octopus_rbac_format(const ngx_octopus_rbac_t *rbac, uint64_t mask,
 
 static uint64_t
 ngx_octopus_rbac_role(const ngx_octopus_rbac_t *rbac,
-    const ngx_octopus_json_t *claims, int tok, uint64_t *roles)
+    const ngx_octopus_auth_json_t *claims, int tok, uint64_t *roles)
 {
     int    i;
     long   len;
     char   name[NGX_OCTOPUS_RBAC_NAME_LEN];
 
-    len = ngx_octopus_json_string(claims, tok, name, sizeof(name));
+    len = ngx_octopus_auth_json_string(claims, tok, name, sizeof(name));
     if (len < 0) {
         return 0;
     }
@@ -248,7 +248,7 @@ ngx_octopus_rbac_role(const ngx_octopus_rbac_t *rbac,
 
 static uint64_t
 ngx_octopus_rbac_claim(const ngx_octopus_rbac_t *rbac,
-    const ngx_octopus_json_t *claims, int v, uint64_t *roles)
+    const ngx_octopus_auth_json_t *claims, int v, uint64_t *roles)
 {
     int        item;
     uint32_t   i;
@@ -256,18 +256,18 @@ ngx_octopus_rbac_claim(const ngx_octopus_rbac_t *rbac,
 
     perms = 0;
 
-    switch (ngx_octopus_json_type(claims, v)) {
+    switch (ngx_octopus_auth_json_type(claims, v)) {
 
-    case NGX_OCTOPUS_JSON_STRING:
+    case NGX_OCTOPUS_AUTH_JSON_STRING:
         perms = ngx_octopus_rbac_role(rbac, claims, v, roles);
         break;
 
-    case NGX_OCTOPUS_JSON_ARRAY:
-        item = ngx_octopus_json_first(claims, v);
+    case NGX_OCTOPUS_AUTH_JSON_ARRAY:
+        item = ngx_octopus_auth_json_first(claims, v);
 
         for (i = 0; i < claims->toks[v].size; i++) {
             perms |= ngx_octopus_rbac_role(rbac, claims, item, roles);
-            item = ngx_octopus_json_next(claims, item);
+            item = ngx_octopus_auth_json_next(claims, item);
         }
 
         break;
@@ -288,7 +288,8 @@ ngx_octopus_rbac_claim(const ngx_octopus_rbac_t *rbac,
 
 uint64_t
 ngx_octopus_rbac_claims(const ngx_octopus_rbac_t *rbac,
-    const ngx_octopus_json_t *claims, const char *role_claim, uint64_t *roles)
+    const ngx_octopus_auth_json_t *claims, const char *role_claim,
+    uint64_t *roles)
 {
     uint64_t  perms;
 
@@ -296,16 +297,17 @@ ngx_octopus_rbac_claims(const ngx_octopus_rbac_t *rbac,
 
     if (role_claim) {
         return ngx_octopus_rbac_claim(rbac, claims,
-                                      ngx_octopus_json_get(claims, 0,
+                                      ngx_octopus_auth_json_get(claims, 0,
                                                            role_claim),
                                       roles);
     }
 
     perms = ngx_octopus_rbac_claim(rbac, claims,
-                                   ngx_octopus_json_get(claims, 0, "role"),
+                                   ngx_octopus_auth_json_get(claims, 0, "role"),
                                    roles);
     perms |= ngx_octopus_rbac_claim(rbac, claims,
-                                    ngx_octopus_json_get(claims, 0, "roles"),
+                                    ngx_octopus_auth_json_get(claims, 0,
+                                                              "roles"),
                                     roles);
 
     return perms;

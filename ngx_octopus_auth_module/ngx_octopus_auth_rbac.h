@@ -67,7 +67,7 @@ size_t ngx_octopus_rbac_format(const ngx_octopus_rbac_t *rbac, uint64_t mask,
     int roles, char *buf, size_t size);
 
 uint64_t ngx_octopus_rbac_claims(const ngx_octopus_rbac_t *rbac,
-    const ngx_octopus_json_t *claims, const char *role_claim,
+    const ngx_octopus_auth_json_t *claims, const char *role_claim,
     uint64_t *roles);
 
 int ngx_octopus_rbac_rule_compile(ngx_octopus_rbac_rule_t *rule,

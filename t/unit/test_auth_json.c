@@ -17,21 +17,26 @@
 #include "ngx_octopus_auth_json.h"
 
 
-static ngx_octopus_json_tok_t  toks[64];
+#define type_of(j, t)      ngx_octopus_auth_json_type(j, t)
+#define string_of(j, t, b)  ngx_octopus_auth_json_string(j, t, b, sizeof(b))
+#define JSON(x)            NGX_OCTOPUS_AUTH_JSON_##x
+
+
+static ngx_octopus_auth_json_tok_t  toks[64];
 
 
 static int
-parse(ngx_octopus_json_t *json, const char *doc)
+parse(ngx_octopus_auth_json_t *json, const char *doc)
 {
-    return ngx_octopus_json_parse(json, doc, strlen(doc), toks, 64);
+    return ngx_octopus_auth_json_parse(json, doc, strlen(doc), toks, 64);
 }
 
 
 static void
 test_valid(void **state)
 {
-    size_t               i;
-    ngx_octopus_json_t   json;
+    size_t                   i;
+    ngx_octopus_auth_json_t  json;
 
     static const char  *docs[] = {
         "{}", "[]", " {\"a\" : 1 } ", "0", "-0.5e+10", "1E3", "\"x\"",
@@ -52,9 +57,9 @@ test_valid(void **state)
 static void
 test_invalid(void **state)
 {
-    size_t               i;
-    char                 deep[64];
-    ngx_octopus_json_t   json;
+    size_t                   i;
+    char                     deep[64];
+    ngx_octopus_auth_json_t  json;
 
     static const char  *docs[] = {
         "", " ", "{", "}", "[1,]", "{\"a\":1,}", "{\"a\" 1}", "{a:1}",
@@ -74,7 +79,8 @@ test_invalid(void **state)
     }
 
     /* a NUL inside the document */
-    assert_int_equal(ngx_octopus_json_parse(&json, "[1]\0", 4, toks, 64), -1);
+    assert_int_equal(ngx_octopus_auth_json_parse(&json, "[1]\0", 4, toks, 64),
+                     -1);
 
     /* depth: 16 levels pass, 17 do not */
     memset(deep, '[', 16);
@@ -87,68 +93,69 @@ test_invalid(void **state)
     assert_int_equal(parse(&json, deep), -1);
 
     /* token limit */
-    assert_int_equal(ngx_octopus_json_parse(&json, "[1,2,3]", 7, toks, 3),
+    assert_int_equal(ngx_octopus_auth_json_parse(&json, "[1,2,3]", 7, toks, 3),
                      -1);
-    assert_int_equal(ngx_octopus_json_parse(&json, "[1,2,3]", 7, toks, 4), 0);
+    assert_int_equal(ngx_octopus_auth_json_parse(&json, "[1,2,3]", 7, toks, 4),
+                     0);
 }
 
 
 static void
 test_access(void **state)
 {
-    int                  v, el;
-    char                 buf[64];
-    double               d;
-    ngx_octopus_json_t   json;
+    int                      v, el;
+    char                     buf[64];
+    double                   d;
+    ngx_octopus_auth_json_t  json;
 
     assert_int_equal(parse(&json, "{\"n\":{\"sub\":\"inner\",\"x\":[1]},"
                                   "\"sub\":\"al\\u0069ce\",\"exp\":1.5e3,"
                                   "\"aud\":[\"a\",\"b\\/c\",3],\"big\":1e999,"
                                   "\"e\":\"\\ud83d\\ude00\",\"t\":true}"), 0);
 
-    v = ngx_octopus_json_get(&json, 0, "sub");
-    assert_int_equal(ngx_octopus_json_type(&json, v), NGX_OCTOPUS_JSON_STRING);
-    assert_int_equal(ngx_octopus_json_string(&json, v, buf, sizeof(buf)), 5);
+    v = ngx_octopus_auth_json_get(&json, 0, "sub");
+    assert_int_equal(type_of(&json, v), JSON(STRING));
+    assert_int_equal(string_of(&json, v, buf), 5);
     assert_string_equal(buf, "alice");
-    assert_true(ngx_octopus_json_string_eq(&json, v, "alice"));
-    assert_false(ngx_octopus_json_string_eq(&json, v, "alic"));
-    assert_false(ngx_octopus_json_string_eq(&json, v, "alicee"));
-    assert_int_equal(ngx_octopus_json_string(&json, v, buf, 5), -1);
+    assert_true(ngx_octopus_auth_json_string_eq(&json, v, "alice"));
+    assert_false(ngx_octopus_auth_json_string_eq(&json, v, "alic"));
+    assert_false(ngx_octopus_auth_json_string_eq(&json, v, "alicee"));
+    assert_int_equal(ngx_octopus_auth_json_string(&json, v, buf, 5), -1);
 
-    v = ngx_octopus_json_get(&json, 0, "exp");
-    assert_int_equal(ngx_octopus_json_number(&json, v, &d), 0);
+    v = ngx_octopus_auth_json_get(&json, 0, "exp");
+    assert_int_equal(ngx_octopus_auth_json_number(&json, v, &d), 0);
     assert_true(d == 1500.0);
-    assert_int_equal(ngx_octopus_json_string(&json, v, buf, sizeof(buf)), -1);
+    assert_int_equal(string_of(&json, v, buf), -1);
 
-    v = ngx_octopus_json_get(&json, 0, "big");
-    assert_int_equal(ngx_octopus_json_number(&json, v, &d), -1);
+    v = ngx_octopus_auth_json_get(&json, 0, "big");
+    assert_int_equal(ngx_octopus_auth_json_number(&json, v, &d), -1);
 
-    v = ngx_octopus_json_get(&json, 0, "aud");
-    assert_int_equal(ngx_octopus_json_type(&json, v), NGX_OCTOPUS_JSON_ARRAY);
+    v = ngx_octopus_auth_json_get(&json, 0, "aud");
+    assert_int_equal(type_of(&json, v), JSON(ARRAY));
     assert_int_equal(json.toks[v].size, 3);
-    el = ngx_octopus_json_first(&json, v);
-    assert_true(ngx_octopus_json_string_eq(&json, el, "a"));
-    el = ngx_octopus_json_next(&json, el);
-    assert_true(ngx_octopus_json_string_eq(&json, el, "b/c"));
-    el = ngx_octopus_json_next(&json, el);
-    assert_int_equal(ngx_octopus_json_type(&json, el), NGX_OCTOPUS_JSON_NUMBER);
+    el = ngx_octopus_auth_json_first(&json, v);
+    assert_true(ngx_octopus_auth_json_string_eq(&json, el, "a"));
+    el = ngx_octopus_auth_json_next(&json, el);
+    assert_true(ngx_octopus_auth_json_string_eq(&json, el, "b/c"));
+    el = ngx_octopus_auth_json_next(&json, el);
+    assert_int_equal(type_of(&json, el), JSON(NUMBER));
 
-    v = ngx_octopus_json_get(&json, 0, "e");
-    assert_int_equal(ngx_octopus_json_string(&json, v, buf, sizeof(buf)), 4);
+    v = ngx_octopus_auth_json_get(&json, 0, "e");
+    assert_int_equal(string_of(&json, v, buf), 4);
     assert_memory_equal(buf, "\xf0\x9f\x98\x80", 4);
 
-    v = ngx_octopus_json_get(&json, 0, "n");
-    assert_int_equal(ngx_octopus_json_type(&json, v), NGX_OCTOPUS_JSON_OBJECT);
+    v = ngx_octopus_auth_json_get(&json, 0, "n");
+    assert_int_equal(type_of(&json, v), JSON(OBJECT));
     assert_int_equal(json.toks[v].end - json.toks[v].start,
                      strlen("{\"sub\":\"inner\",\"x\":[1]}"));
 
-    assert_int_equal(ngx_octopus_json_type(&json,
-                         ngx_octopus_json_get(&json, 0, "t")),
-                     NGX_OCTOPUS_JSON_TRUE);
-    assert_int_equal(ngx_octopus_json_get(&json, 0, "x"), -1);
-    assert_int_equal(ngx_octopus_json_get(&json, 0, "missing"), -1);
-    assert_int_equal(ngx_octopus_json_get(&json, v + 100, "x"), -1);
-    assert_int_equal(ngx_octopus_json_first(&json, 0), -1);
+    assert_int_equal(ngx_octopus_auth_json_type(&json,
+                         ngx_octopus_auth_json_get(&json, 0, "t")),
+                     NGX_OCTOPUS_AUTH_JSON_TRUE);
+    assert_int_equal(ngx_octopus_auth_json_get(&json, 0, "x"), -1);
+    assert_int_equal(ngx_octopus_auth_json_get(&json, 0, "missing"), -1);
+    assert_int_equal(ngx_octopus_auth_json_get(&json, v + 100, "x"), -1);
+    assert_int_equal(ngx_octopus_auth_json_first(&json, 0), -1);
 }
 
 

@@ -114,10 +114,11 @@ static uint64_t
 claims_of(ngx_octopus_rbac_t *rbac, const char *doc, const char *role_claim,
     uint64_t *roles)
 {
-    ngx_octopus_json_t      json;
-    ngx_octopus_json_tok_t  toks[64];
+    ngx_octopus_auth_json_t      json;
+    ngx_octopus_auth_json_tok_t  toks[64];
 
-    assert_int_equal(ngx_octopus_json_parse(&json, doc, strlen(doc), toks, 64),
+    assert_int_equal(ngx_octopus_auth_json_parse(&json, doc, strlen(doc), toks,
+                                                 64),
                      0);
 
     return ngx_octopus_rbac_claims(rbac, &json, role_claim, roles);
