@@ -72,6 +72,9 @@ http {
     octopus_auth_key HS256 kid=env-key env=OCTOPUS_TEST_JWT_SECRET;
     octopus_auth_key rs256 kid=idp file=%%PREFIX%%/keys/rsa.pub;
     octopus_auth_key es256 kid=ec file=%%PREFIX%%/keys/ec.pub;
+    octopus_auth_key hs512 kid=hs512 file=%%PREFIX%%/keys/jwt-2026-11.key;
+    octopus_auth_key rs384 kid=rs384 file=%%PREFIX%%/keys/rsa.pub;
+    octopus_auth_key RS512 kid=rs512 file=%%PREFIX%%/keys/rsa.pub;
     octopus_auth_jwks %%PREFIX%%/keys/jwks.json;
 
     octopus_auth_issuer https://auth.octopus.trading;
@@ -213,6 +216,11 @@ my %valid = (
     'ES384 from the JWKS' => spec(alg => 'ES384',
                                   key_file => "$d/keys/jec.pem",
                                   headers => { kid => 'jwks-ec' }),
+    'HS512' => spec(alg => 'HS512', headers => { kid => 'hs512' }),
+    'RS384' => spec(alg => 'RS384', key_file => "$d/keys/rsa.pem",
+                    headers => { kid => 'rs384' }),
+    'RS512' => spec(alg => 'RS512', key_file => "$d/keys/rsa.pem",
+                    headers => { kid => 'rs512' }),
     'aud as an array' => spec(claims => { aud => ['other', 'octopus-api'] }),
     'expired within the leeway' => spec(now_offsets => { exp => -10 }),
     'jku, x5u and jwk headers are ignored' =>
@@ -286,6 +294,12 @@ my @bad = (
     [ 'HS256 signed with the RS256 public key PEM (no kid)', $hs_pem_nokid,
       'invalid signature' ],
     [ 'unknown kid', spec(headers => { kid => 'nope' }), 'unknown key' ],
+    [ 'RS256 token for the RS512 key', spec(alg => 'RS256',
+                                            key_file => "$d/keys/rsa.pem",
+                                            headers => { kid => 'rs512' }),
+      'algorithm does not match the key' ],
+    [ 'HS256 token for the HS512 key', spec(headers => { kid => 'hs512' }),
+      'algorithm does not match the key' ],
     [ 'unknown crit', spec(headers => { kid => '2026-11', crit => ['exp'],
                                         exp => 1 }),
       'unsupported critical header' ],
