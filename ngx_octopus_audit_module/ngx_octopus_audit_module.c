@@ -510,10 +510,6 @@ ngx_octopus_audit_var(ngx_http_request_t *r, ngx_octopus_audit_var_t *v,
 
     out->len = vv->len;
     out->data = vv->data;
-
-    if (out->len == 1 && out->data[0] == '-') {
-        out->len = 0;
-    }
 }
 
 

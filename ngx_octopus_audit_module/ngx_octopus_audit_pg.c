@@ -160,7 +160,7 @@ static void
 ngx_octopus_audit_pg_connect(ngx_octopus_audit_worker_t *w)
 {
     ngx_uint_t                      n;
-    const char                     *keys[4], *vals[4];
+    const char                     *keys[5], *vals[5];
     ngx_octopus_audit_main_conf_t  *amcf;
 
     amcf = w->amcf;
@@ -178,6 +178,10 @@ ngx_octopus_audit_pg_connect(ngx_octopus_audit_worker_t *w)
 
     keys[n] = "application_name";
     vals[n++] = "octopus_audit";
+
+    /* records are UTF-8 (sanitised), whatever the database encoding */
+    keys[n] = "client_encoding";
+    vals[n++] = "UTF8";
 
     keys[n] = NULL;
     vals[n] = NULL;
