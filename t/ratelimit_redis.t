@@ -110,6 +110,13 @@ is(scalar(grep { $_ == 200 } @$s1, @$s2), 10,
    'two nodes sharing Redis: 10 passes out of 6 + 6');
 is_deeply($s2, [200, 200, 200, 200, 429, 429], 'the second node sees the first');
 
+# a reload: the new workers open their own connection
+
+ok($t1->reload, 'reload');
+my $rl = $t1->get('/sw/x', 'X-Key' => 'k1');
+is($rl->{status}, 429, 'after a reload: still limited');
+is($rl->{headers}{'x-rl-result'}, 'limited', 'after a reload: through Redis');
+
 # one Redis command per limit per request
 
 $t1->redis_cmd('CONFIG', 'RESETSTAT');

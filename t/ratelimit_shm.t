@@ -109,6 +109,14 @@ ok(!defined $pass[0]{headers}{'retry-after'}, 'no Retry-After on a pass');
 is($t->get('/sw/x', 'X-Key' => 'k2')->{status}, 200,
    'another key has its own window');
 
+# the zone survives a reload: the spent key stays spent
+
+ok($t->reload, 'reload');
+is($t->get('/sw/x', 'X-Key' => 'k1')->{status}, 429,
+   'after a reload the shared memory keeps its counters');
+is($t->get('/sw/x', 'X-Key' => 'k2')->{headers}{'ratelimit-remaining'}, 8,
+   'after a reload counting goes on');
+
 # empty key: not limited, no headers
 
 my $empty = 0;
