@@ -203,6 +203,7 @@ ngx_octopus_audit_pg_connect(ngx_octopus_audit_worker_t *w)
 
     w->state = NGX_OCTOPUS_AUDIT_PG_CONNECTING;
 
+    w->timeout.cancelable = 1;
     ngx_add_timer(&w->timeout, amcf->pg_timeout);
 
     /* as if PQconnectPoll had returned PGRES_POLLING_WRITING */
@@ -538,6 +539,13 @@ ngx_octopus_audit_pg_send(ngx_octopus_audit_worker_t *w, u_char *sql,
     w->state = state;
     w->result_error = 0;
 
+    /*
+     * a batch in flight holds a worker that is shutting down (reload,
+     * quit) until it is stored or timed out, and then the rest of the
+     * queue is sent (pg_next); connecting does not hold it
+     */
+    w->timeout.cancelable = (state == NGX_OCTOPUS_AUDIT_PG_SETUP);
+
     ngx_add_timer(&w->timeout, w->amcf->pg_timeout);
 
     return ngx_octopus_audit_pg_flush(w);
@@ -789,6 +797,11 @@ ngx_octopus_audit_pg_next(ngx_octopus_audit_worker_t *w, ngx_uint_t force)
         return;
     }
 
+    if (ngx_exiting) {
+        /* the spool is left to the next workers */
+        return;
+    }
+
     if (w->replay_fd != NGX_INVALID_FILE
         || (ngx_msec_int_t) (ngx_current_msec - w->next_scan) >= 0)
     {
@@ -881,7 +894,7 @@ ngx_octopus_audit_pg_enqueue(ngx_octopus_audit_worker_t *w, u_char *line,
         return;
     }
 
-    if (w->pending.count >= amcf->batch_size) {
+    if (w->pending.count >= amcf->batch_size || ngx_exiting) {
         ngx_octopus_audit_pg_next(w, 1);
         return;
     }
