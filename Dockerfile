@@ -5,7 +5,7 @@ FROM debian:bookworm-slim AS build
 
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-        gcc make nginx-dev libjwt-dev libjansson-dev libhiredis-dev libpq-dev \
+        gcc make nginx-dev libjansson-dev libhiredis-dev libpq-dev \
         libpcre2-dev libssl-dev zlib1g-dev \
  && rm -rf /var/lib/apt/lists/*
 
@@ -22,7 +22,7 @@ FROM debian:bookworm-slim
 
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-        nginx libjwt0 libjansson4 libhiredis0.14 libpq5 libpcre2-8-0 \
+        nginx libjansson4 libhiredis0.14 libpq5 libpcre2-8-0 \
         libssl3 ca-certificates \
  && rm -rf /var/lib/apt/lists/*
 

@@ -37,7 +37,7 @@ LDFLAGS_MOD = -Wl,-z,relro -Wl,-z,now -fPIC $(SAN_FLAGS)
 ADDON_SRCS := $(sort $(wildcard common/*.[ch] ngx_octopus_*_module/*.[ch]))
 
 DEB_PACKAGES = gcc make perl curl ca-certificates openssl \
-               nginx nginx-dev libjwt-dev libhiredis-dev libpq-dev \
+               nginx nginx-dev libhiredis-dev libpq-dev \
                libpcre2-dev libssl-dev zlib1g-dev libcmocka-dev libjansson-dev \
                redis-server postgresql python3-jwt python3-cryptography \
                libjson-perl

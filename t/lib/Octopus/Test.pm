@@ -35,7 +35,8 @@ package Octopus::Test;
 #                          %%PG_PORT%%, %%PG_DSN%%, %%MODULES%%
 #   run                    start nginx (dies with the error.log tail)
 #   nginx_test([$tpl])     `nginx -t` on the config; returns ($ok, $output)
-#   reload                 HUP; waits for new workers; false if none came
+#   reload                 HUP; waits for new workers and for the old ones
+#                          to exit; false if no new workers came
 #   stop                   graceful quit; waits for the master to exit
 #   nginx_pid, worker_pids
 #   http(%args)            method, uri, headers => [n => v, ...], body,
@@ -745,10 +746,17 @@ sub reload {
 
     kill 'HUP', $pid;
 
-    return $self->wait_for(sub {
+    $self->wait_for(sub {
         my @new = grep { !$old{$_} } $self->worker_pids;
         return @new >= ($n || 1);
-    }, 10) ? 1 : 0;
+    }, 10) or return 0;
+
+    # old workers stop accepting at once but may still hold connections:
+    # wait for them to exit so that every request after reload() meets
+    # the new configuration
+    $self->wait_for(sub { !grep { kill 0, $_ } keys %old }, 10);
+
+    return 1;
 }
 
 
