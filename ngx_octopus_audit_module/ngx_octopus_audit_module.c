@@ -236,6 +236,7 @@ ngx_octopus_audit_log_handler(ngx_http_request_t *r)
 {
     int                             event, anomaly;
     u_char                         *p, *buf, *json, *copy, *end;
+    const char                     *ev;
     size_t                          json_len, copy_len, len;
     ngx_str_t                       s, auth, rl, user, path, query;
     ngx_uint_t                      status, i;
@@ -391,10 +392,10 @@ ngx_octopus_audit_log_handler(ngx_http_request_t *r)
     event = ngx_octopus_audit_classify(auth.data, auth.len, rl.data, rl.len,
                                        status, alcf->login == 1, anomaly);
 
-    rec.f[NGX_OCTOPUS_AUDIT_F_EVENT_TYPE].data = (const unsigned char *)
-                                      ngx_octopus_audit_event_names[event];
-    rec.f[NGX_OCTOPUS_AUDIT_F_EVENT_TYPE].len =
-                                ngx_strlen(ngx_octopus_audit_event_names[event]);
+    ev = ngx_octopus_audit_event_names[event];
+
+    rec.f[NGX_OCTOPUS_AUDIT_F_EVENT_TYPE].data = (const unsigned char *) ev;
+    rec.f[NGX_OCTOPUS_AUDIT_F_EVENT_TYPE].len = ngx_strlen(ev);
 
     /* hash chain */
 
