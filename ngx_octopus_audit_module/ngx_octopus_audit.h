@@ -170,6 +170,7 @@ typedef struct {
 
     /* syslog */
     ngx_socket_t                       syslog_fd;
+    time_t                             syslog_opened;
 
     /* PostgreSQL */
     PGconn                            *conn;

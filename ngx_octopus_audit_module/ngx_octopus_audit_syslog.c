@@ -62,6 +62,7 @@ ngx_octopus_audit_syslog_open(ngx_octopus_audit_worker_t *w)
     }
 
     w->syslog_fd = s;
+    w->syslog_opened = ngx_time();
 
     return NGX_OK;
 }
@@ -81,7 +82,12 @@ ngx_octopus_audit_syslog_send(ngx_octopus_audit_worker_t *w, int64_t ts_us,
     amcf = w->amcf;
 
     if (w->syslog_fd == (ngx_socket_t) -1) {
-        if (ngx_octopus_audit_syslog_open(w) != NGX_OK) {
+
+        /* a lost TCP stream is opened again at most once a second */
+
+        if (w->syslog_opened == ngx_time()
+            || ngx_octopus_audit_syslog_open(w) != NGX_OK)
+        {
             goto failed;
         }
     }
