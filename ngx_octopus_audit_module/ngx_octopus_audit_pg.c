@@ -124,9 +124,15 @@ ngx_octopus_audit_pg_init(ngx_octopus_audit_worker_t *w)
         return NGX_ERROR;
     }
 
+    /*
+     * statement_timeout: the server gives up too when the writer does, so
+     * a batch stuck behind a lock does not leave a backend behind it
+     */
+
     w->setup_sql = p;
-    p = ngx_sprintf(p, "CREATE TEMP TABLE IF NOT EXISTS octopus_staging "
-                       "(%s)%Z", defs);
+    p = ngx_sprintf(p, "SET statement_timeout = %M; "
+                       "CREATE TEMP TABLE IF NOT EXISTS octopus_staging "
+                       "(%s)%Z", amcf->pg_timeout, defs);
 
     w->copy_sql = p;
     p = ngx_sprintf(p, "COPY pg_temp.octopus_staging (%s) FROM STDIN%Z",

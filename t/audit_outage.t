@@ -11,6 +11,7 @@ use warnings;
 use lib 't/lib';
 use Octopus::Test;
 use Time::HiRes qw(sleep);
+use POSIX ();
 
 my $t = Octopus::Test->new(modules => ['ngx_octopus_audit_module']);
 
@@ -109,11 +110,40 @@ is(count('stop'), 150, 'all 150 rows present exactly once');
 ok($t->wait_for(sub { !glob("$t->{dir}/spool/*.spool") }, 10),
    'the spool is empty once replayed');
 
+# PostgreSQL slow: the table locked for 3 seconds
+
+my $pid = fork;
+die "fork: $!" unless defined $pid;
+if ($pid == 0) {
+    open STDOUT, '>', '/dev/null';
+    open STDERR, '>&', \*STDOUT;
+    exec '/usr/bin/psql', '-X', '-h', '127.0.0.1', '-p', $t->pg_port,
+         '-U', 'postgres', '-d', 'octopus', '-c',
+         'BEGIN; LOCK TABLE audit.api_calls IN ACCESS EXCLUSIVE MODE; '
+         . 'SELECT pg_sleep(3); COMMIT;'
+        or POSIX::_exit(127);
+}
+sleep 0.3;
+
+($ok, $max) = traffic('slow', 100, 0, sub { });
+is($ok, 100, 'every request served while the table is locked');
+cmp_ok($max, '<', 0.5, "normal latency (max ${max}s)");
+waitpid($pid, 0);
+
+ok($t->wait_for(sub { count('slow') >= 100 }, 20),
+   'once the lock is gone the rows arrive');
+sleep 0.5;
+is(count('slow'), 100, 'all 100 rows present exactly once');
+ok($t->wait_for(sub { $t->psql("SELECT count(*) FROM pg_stat_activity "
+                               . "WHERE application_name = 'octopus_audit'")
+                      <= 2 }, 10),
+   'no backend left behind by a timed-out batch');
+
 $m = $t->get('/metrics')->{body};
 like($m, qr/^octopus_audit_records_dropped_total 0$/m, 'nothing dropped');
 my ($replayed) = $m =~ /^octopus_audit_records_replayed_total (\d+)$/m;
 cmp_ok($replayed, '>', 0, 'records replayed from the spool');
-is($t->psql('SELECT count(*) FROM audit.api_calls'), 304,
+is($t->psql('SELECT count(*) FROM audit.api_calls'), 404,
    'no duplicates in the table');
 
 $t->done;
