@@ -179,7 +179,7 @@ typedef struct {
     ngx_octopus_audit_buf_t            pending;
     ngx_octopus_audit_buf_t            inflight;
     ngx_uint_t                         inflight_replay;  /* unsigned:1 */
-    ngx_uint_t                         result_error;     /* unsigned:1 */
+    ngx_uint_t                         result_error;     /* unsigned:2 */
     ngx_uint_t                         copy_end_sent;    /* unsigned:1 */
     ngx_uint_t                         connected;        /* unsigned:1 */
     size_t                             copy_off;

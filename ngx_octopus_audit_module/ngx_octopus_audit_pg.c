@@ -582,6 +582,7 @@ ngx_octopus_audit_pg_flush(ngx_octopus_audit_worker_t *w)
 static void
 ngx_octopus_audit_pg_results(ngx_octopus_audit_worker_t *w)
 {
+    char            *sqlstate;
     PGresult        *res;
     ExecStatusType   st;
 
@@ -616,7 +617,23 @@ ngx_octopus_audit_pg_results(ngx_octopus_audit_worker_t *w)
             ngx_log_error(NGX_LOG_ERR, w->log, 0,
                           "octopus audit: PostgreSQL: %s",
                           PQresultErrorMessage(res));
-            w->result_error = 1;
+
+            /*
+             * 2: the data itself was refused (classes 22, data exception,
+             * and 23, integrity violation); 1: anything else (a timeout,
+             * a lock, a privilege) may pass on the next try
+             */
+
+            sqlstate = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+
+            if (sqlstate && (ngx_strncmp(sqlstate, "22", 2) == 0
+                             || ngx_strncmp(sqlstate, "23", 2) == 0))
+            {
+                w->result_error = 2;
+
+            } else if (w->result_error == 0) {
+                w->result_error = 1;
+            }
         }
 
         PQclear(res);
@@ -761,16 +778,16 @@ ngx_octopus_audit_pg_done(ngx_octopus_audit_worker_t *w)
 
 
 /*
- * The server refused a batch: a fresh batch goes to the spool (pg_fail),
- * to be tried once more through the replay; a replayed one is set aside,
- * so that one bad file cannot stop the spool.  A new session follows
+ * The server refused the data of a batch: a fresh batch goes to the spool
+ * (pg_fail), to be tried once more through the replay; a replayed one is
+ * set aside, so that one bad file cannot stop the spool.  A new session follows
  * anyway (pg_fail), with an empty staging table.
  */
 
 static void
 ngx_octopus_audit_pg_rejected(ngx_octopus_audit_worker_t *w)
 {
-    if (!w->inflight_replay) {
+    if (!w->inflight_replay || w->result_error != 2) {
         return;
     }
 
