@@ -101,6 +101,18 @@ $t->redis_restart;
 is($t->redis_cmd('PING'), 'PONG', 'restarted redis answers');
 is($t->redis_cmd('GET', 'k'), undef, 'restarted redis is empty');
 
+# a Redis with a password: redis_cmd authenticates
+
+my $rp = Octopus::Test->new;
+$rp->{redis_password} = 'pw-' . int(rand(1e9));
+$rp->redis_start;
+is($rp->redis_cmd('SET', 'a', '1'), 'OK', 'redis with password: AUTH, SET');
+{
+    local $rp->{redis_password};
+    ok(!eval { $rp->redis_cmd('GET', 'a'); 1 }, 'no password: refused');
+}
+$rp->redis_stop;
+
 # PostgreSQL: initdb as postgres into the prefix, faults
 
 $t->pg_start;

@@ -49,7 +49,8 @@ package Octopus::Test;
 #                          { status => count } (status 0: no response)
 #   backend                start the echo backend (t/lib/backend.py); port
 #   redis_start, redis_stop, redis_kill, redis_restart, redis_signal($sig),
-#   redis_port, redis_cmd(@args)
+#   redis_port, redis_cmd(@args); set $t->{redis_password} before
+#   redis_start for a server with requirepass (redis_cmd then AUTHs)
 #   pg_start, pg_stop, pg_kill, pg_restart, pg_signal($sig), pg_port,
 #   pg_dsn, psql($sql, user => ..., db => ...)
 #   allow_log($regex)      error.log lines matching it are not failures
@@ -321,7 +322,9 @@ sub redis_start {
     my $pid = $self->_spawn('redis',
         [$bin, '--port', $port, '--bind', '127.0.0.1', '--save', '',
          '--appendonly', 'no', '--dir', $dir, '--daemonize', 'no',
-         '--protected-mode', 'no', '--logfile', "$dir/redis.log"]);
+         '--protected-mode', 'no', '--logfile', "$dir/redis.log",
+         defined $self->{redis_password}
+             ? ('--requirepass', $self->{redis_password}) : ()]);
 
     $self->wait_for(sub {
         die "redis-server exited while starting\n"
@@ -358,19 +361,33 @@ sub redis_cmd {
                                   Proto => 'tcp', Timeout => 2)
         or die "redis connect: $!";
 
-    my $req = '*' . @args . "\r\n";
-    $req .= '$' . length($_) . "\r\n$_\r\n" for @args;
+    my @cmds = (\@args);
+    unshift @cmds, ['AUTH', $self->{redis_password}]
+        if defined $self->{redis_password};
+
+    my $req = '';
+    for my $c (@cmds) {
+        $req .= '*' . @$c . "\r\n";
+        $req .= '$' . length($_) . "\r\n$_\r\n" for @$c;
+    }
     print $s $req;
 
     my $buf = '';
     my $sel = IO::Select->new($s);
     my $reply;
-    while (1) {
-        my $pos = 0;
-        $reply = eval { _resp_parse(\$buf, \$pos) };
-        last if $pos;
-        die "redis timeout\n" unless $sel->can_read(2);
-        sysread($s, $buf, 65536, length $buf) or die "redis closed\n";
+    my $pos = 0;
+    for (@cmds) {
+        while (1) {
+            my $p = $pos;
+            $reply = eval { _resp_parse(\$buf, \$p) };
+            if ($p != $pos) {
+                $pos = $p;
+                last;
+            }
+            die "redis timeout\n" unless $sel->can_read(2);
+            sysread($s, $buf, 65536, length $buf) or die "redis closed\n";
+        }
+        die "redis error: $reply->{error}\n" if ref $reply eq 'HASH';
     }
     close $s;
     die "redis error: $reply->{error}\n" if ref $reply eq 'HASH';
