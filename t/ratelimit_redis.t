@@ -245,4 +245,41 @@ unlike($t3->error_log, qr/s3cret/, 'the password is never logged');
 $t3->stop;
 $t3->check_error_log;
 
+# a Redis on a unix socket
+
+my $t4 = Octopus::Test->new;
+my $sock = "$t4->{dir}/redis.sock";
+# named "redis" so that the harness stops it with the rest
+$t4->_spawn('redis',
+    ['/usr/bin/redis-server', '--port', '0', '--unixsocket', $sock,
+     '--unixsocketperm', '777', '--save', '', '--appendonly', 'no',
+     '--dir', $t4->{dir}, '--daemonize', 'no',
+     '--logfile', "$t4->{dir}/redis-unix.log"],
+    log => "$t4->{dir}/redis-unix.out");
+ok($t4->wait_for(sub { -S $sock }, 10), 'redis on a unix socket');
+
+$t4->nginx_conf(<<"EOF");
+http {
+    octopus_ratelimit_redis unix:$sock timeout=500ms;
+    octopus_ratelimit_zone sw key=\$http_x_key rate=2r/m;
+
+    server {
+        listen 127.0.0.1:%%PORT_http%%;
+        add_header X-RL-Result "\$octopus_ratelimit_result" always;
+
+        location / {
+            octopus_ratelimit sw;
+            proxy_pass http://%%BACKEND%%;
+        }
+    }
+}
+EOF
+$t4->run;
+
+my @u = map { $t4->get('/x', 'X-Key' => 'unix') } 1 .. 3;
+is_deeply([map { $_->{status} } @u], [200, 200, 429], 'unix socket: limits');
+is($u[0]{headers}{'x-rl-result'}, 'pass', 'unix socket: through Redis');
+$t4->stop;
+$t4->check_error_log;
+
 $t1->done;
