@@ -199,6 +199,7 @@ ngx_int_t ngx_octopus_rl_lua_lock_fail(ngx_octopus_rl_main_conf_t *rmcf,
 
 /* ngx_octopus_ratelimit_handler.c */
 ngx_int_t ngx_octopus_rl_handler(ngx_http_request_t *r);
+ngx_octopus_rl_ctx_t *ngx_octopus_rl_get_ctx(ngx_http_request_t *r);
 ngx_int_t ngx_octopus_rl_filter_init(ngx_conf_t *cf);
 
 /* ngx_octopus_ratelimit_module.c */

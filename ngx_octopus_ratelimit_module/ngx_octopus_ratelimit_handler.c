@@ -74,7 +74,7 @@ ngx_octopus_rl_handler(ngx_http_request_t *r)
         return NGX_DECLINED;
     }
 
-    ctx = ngx_http_get_module_ctx(r, ngx_octopus_ratelimit_module);
+    ctx = ngx_octopus_rl_get_ctx(r);
 
     if (ctx == NULL) {
         if (r != r->main) {
@@ -142,6 +142,43 @@ ngx_octopus_rl_handler(ngx_http_request_t *r)
     default: /* NGX_OCTOPUS_RL_BODY, NGX_OCTOPUS_RL_WAIT */
         return NGX_AGAIN;
     }
+}
+
+
+/*
+ * An internal redirect (error_page, try_files...) clears the module ctx; the
+ * pool cleanup that holds it stays, so the decision made for the request is
+ * found again there and a redirected request is not counted twice (as
+ * limit_req does), and keeps its headers and variables.
+ */
+
+ngx_octopus_rl_ctx_t *
+ngx_octopus_rl_get_ctx(ngx_http_request_t *r)
+{
+    ngx_pool_cleanup_t    *cln;
+    ngx_octopus_rl_ctx_t  *ctx;
+
+    r = r->main;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_octopus_ratelimit_module);
+
+    if (ctx || !r->internal) {
+        return ctx;
+    }
+
+    for (cln = r->pool->cleanup; cln; cln = cln->next) {
+        if (cln->handler == ngx_octopus_rl_cleanup) {
+            ctx = cln->data;
+
+            /* the rejection was answered by the redirect (error_page) */
+            ctx->rc = NGX_DECLINED;
+
+            ngx_http_set_ctx(r, ctx, ngx_octopus_ratelimit_module);
+            return ctx;
+        }
+    }
+
+    return NULL;
 }
 
 
@@ -780,7 +817,7 @@ ngx_octopus_rl_header_filter(ngx_http_request_t *r)
         return ngx_http_next_header_filter(r);
     }
 
-    ctx = ngx_http_get_module_ctx(r, ngx_octopus_ratelimit_module);
+    ctx = ngx_octopus_rl_get_ctx(r);
 
     if (ctx == NULL || !ctx->decided || ctx->filtered) {
         return ngx_http_next_header_filter(r);

@@ -877,7 +877,7 @@ ngx_octopus_rl_variable(ngx_http_request_t *r, ngx_http_variable_value_t *v,
     ngx_str_t             *s;
     ngx_octopus_rl_ctx_t  *ctx;
 
-    ctx = ngx_http_get_module_ctx(r->main, ngx_octopus_ratelimit_module);
+    ctx = ngx_octopus_rl_get_ctx(r);
 
     if (ctx == NULL) {
         v->not_found = 1;

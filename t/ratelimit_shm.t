@@ -25,6 +25,7 @@ http {
     octopus_ratelimit_zone ban   key=$rl_key rate=2r/m;
     octopus_ratelimit_ban zone=ban after=2 within=1m for=1h;
     octopus_ratelimit_zone ip    key=$binary_remote_addr rate=100r/m;
+    octopus_ratelimit_zone once  key=$rl_key rate=3r/m;
 
     server {
         listen 127.0.0.1:%%PORT_http%%;
@@ -58,6 +59,29 @@ http {
 
         location /ban/ {
             octopus_ratelimit ban;
+            proxy_pass http://%%BACKEND%%;
+        }
+
+        location /a/ {
+            octopus_ratelimit once;
+            proxy_intercept_errors on;
+            error_page 404 = /b/x;
+            proxy_pass http://%%BACKEND%%;
+        }
+
+        location /b/ {
+            octopus_ratelimit once;
+            proxy_pass http://%%BACKEND%%;
+        }
+
+        location /c/ {
+            octopus_ratelimit once;
+            error_page 429 = @limited;
+            proxy_pass http://%%BACKEND%%;
+        }
+
+        location @limited {
+            octopus_ratelimit once;
             proxy_pass http://%%BACKEND%%;
         }
 
@@ -173,6 +197,21 @@ my $bra = $b[4]{headers}{'retry-after'} // 0;
 ok($bra > 3500 && $bra <= 3600, "banned: Retry-After is the ban ($bra)");
 is($t->get('/ban/x', 'X-Key' => 'b2')->{status}, 200,
    'other keys are not banned');
+
+# internal redirects: counted once, decision and headers kept
+
+my $ir = $t->get('/a/x', 'X-Key' => 'ir', 'X-Test-Status' => 404);
+is($ir->{status}, 404, 'redirected by error_page');
+is($ir->{json}{uri}, '/b/x', 'the redirect reached the upstream');
+is($ir->{headers}{'ratelimit-remaining'}, 2,
+   'a redirected request is counted once');
+is($t->get('/b/x', 'X-Key' => 'ir')->{headers}{'ratelimit-remaining'}, 1,
+   'the next one counts');
+$t->get('/b/x', 'X-Key' => 'ir');
+$ir = $t->get('/c/x', 'X-Key' => 'ir');
+is($ir->{status}, 200, 'error_page 429 to a named location is served');
+is($ir->{headers}{'x-rl-result'}, 'limited', 'which sees result limited');
+ok($ir->{headers}{'retry-after'}, 'and Retry-After');
 
 # lockout: 5 upstream 401/403 for one JSON username, from different IPs
 
