@@ -35,6 +35,13 @@ http {
         location /free/ {
             proxy_pass http://%%BACKEND%%;
         }
+
+        location = /login {
+            octopus_ratelimit_login_field username;
+            octopus_ratelimit_lockout key=\$octopus_login_user failures=2
+                                      within=1m for=1h status=401;
+            proxy_pass http://%%BACKEND%%;
+        }
     }
 }
 EOF
@@ -81,6 +88,20 @@ is($res->[0], 'error', 'closed: result error');
 
 is($t{closed}->get('/free/x')->{status}, 200,
    'closed: unlimited locations are untouched');
+
+# failed logins are still counted, in shared memory, and still lock
+
+sub login {
+    my ($t, $status) = @_;
+    return $t->http(method => 'POST', uri => '/login',
+                    body => '{"username":"erin"}',
+                    headers => ['X-Test-Status' => $status,
+                                'Content-Type' => 'application/json']);
+}
+
+is_deeply([map { login($t{local}, 401)->{status} } 1 .. 3], [401, 401, 429],
+          'Redis down: lockout counted and enforced on the node');
+is(login($t{local}, 200)->{status}, 429, 'Redis down: still locked');
 
 # back: every node reconnects by itself
 
