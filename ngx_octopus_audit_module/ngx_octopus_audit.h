@@ -213,6 +213,7 @@ extern ngx_module_t  ngx_octopus_audit_module;
 ngx_int_t ngx_octopus_audit_pg_init(ngx_octopus_audit_worker_t *w);
 void ngx_octopus_audit_pg_enqueue(ngx_octopus_audit_worker_t *w, u_char *line,
     size_t len);
+void ngx_octopus_audit_pg_flush_now(ngx_octopus_audit_worker_t *w);
 void ngx_octopus_audit_pg_exit(ngx_octopus_audit_worker_t *w);
 
 /* ngx_octopus_audit_spool.c */

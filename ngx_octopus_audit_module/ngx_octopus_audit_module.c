@@ -745,6 +745,21 @@ ngx_octopus_audit_tick(ngx_event_t *ev)
 
     w = ev->data;
 
+    if (ngx_exiting) {
+        /*
+         * reload or quit: the tick is not cancelable while records are
+         * queued (ngx_octopus_audit_pg_enqueue), so the worker waits for
+         * it; the queue is sent now, the batch in flight keeps the worker
+         * until it is stored or timed out, the rest is spooled on exit
+         */
+
+        if (w->amcf->pg_conninfo.len) {
+            ngx_octopus_audit_pg_flush_now(w);
+        }
+
+        return;
+    }
+
     /* every second: spool fsync; every "checkpoint": the chain head */
 
     ngx_octopus_audit_spool_sync(w);

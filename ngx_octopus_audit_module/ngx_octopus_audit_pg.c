@@ -389,6 +389,8 @@ ngx_octopus_audit_pg_release(ngx_octopus_audit_worker_t *w)
 
     w->pending.len = 0;
     w->pending.count = 0;
+
+    w->tick.cancelable = 1;
 }
 
 
@@ -878,6 +880,8 @@ ngx_octopus_audit_pg_batch(ngx_octopus_audit_worker_t *w, ngx_uint_t replay)
         w->pending = tmp;
         w->pending.len = 0;
         w->pending.count = 0;
+
+        w->tick.cancelable = 1;
     }
 
     w->inflight_replay = replay;
@@ -912,6 +916,9 @@ ngx_octopus_audit_pg_enqueue(ngx_octopus_audit_worker_t *w, u_char *line,
     }
 
     (void) ngx_atomic_fetch_add(&amcf->sh->queue_depth, 1);
+
+    /* queued records hold a worker that shuts down (see the tick) */
+    w->tick.cancelable = 0;
 
     if (w->state != NGX_OCTOPUS_AUDIT_PG_IDLE) {
         return;
@@ -979,6 +986,15 @@ ngx_octopus_audit_pg_flush_handler(ngx_event_t *ev)
     default:
         return;
     }
+}
+
+
+void
+ngx_octopus_audit_pg_flush_now(ngx_octopus_audit_worker_t *w)
+{
+    w->tick.cancelable = 1;
+
+    ngx_octopus_audit_pg_next(w, 1);
 }
 
 

@@ -89,8 +89,17 @@ $res = $t->load_wait($load);
 my $quit_served = served($res);
 cmp_ok($quit_served, '>', 0, "$quit_served requests served before the quit");
 
-my @spool = glob("$t->{dir}/spool/*.spool");
-ok(@spool, 'the queue went to the spool on quit');
+sub spooled {
+    my $n = 0;
+    for my $f (glob("$t->{dir}/spool/*.spool")) {
+        $n += () = ($t->read_file($f) // '') =~ /\n/g;
+    }
+    return $n;
+}
+
+# the exiting workers sent their queue (or spooled it): nothing in limbo
+is(count('quit') + spooled(), $quit_served,
+   'after the quit every served request is in the table or the spool');
 
 $t->run;
 ok($t->wait_for(sub { count('quit') >= $quit_served }, 20),
