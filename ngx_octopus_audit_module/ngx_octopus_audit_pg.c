@@ -730,6 +730,11 @@ ngx_octopus_audit_pg_done(ngx_octopus_audit_worker_t *w)
         ngx_octopus_audit_pg_next(w, 0);
         return;
 
+    case NGX_OCTOPUS_AUDIT_PG_COPY_START:
+        /* the COPY was refused before any data (no table, no privilege) */
+        ngx_octopus_audit_pg_fail(w, "COPY failed");
+        return;
+
     case NGX_OCTOPUS_AUDIT_PG_COPY_RESULT:
         if (w->result_error) {
             ngx_octopus_audit_pg_rejected(w);
