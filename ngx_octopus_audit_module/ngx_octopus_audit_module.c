@@ -764,7 +764,9 @@ ngx_octopus_audit_tick(ngx_event_t *ev)
 
     ngx_octopus_audit_spool_sync(w);
 
-    if (ngx_current_msec - w->checkpoint_time + NGX_OCTOPUS_AUDIT_SYNC_MS / 2
+    /* never later than "checkpoint" after the previous one */
+
+    if (ngx_current_msec - w->checkpoint_time + NGX_OCTOPUS_AUDIT_SYNC_MS
         >= w->amcf->checkpoint)
     {
         ngx_octopus_audit_checkpoint(w);
