@@ -11,6 +11,8 @@ use warnings;
 
 use lib 't/lib';
 use Octopus::Test;
+use IO::Socket::INET;
+use IO::Select;
 
 my $t1 = Octopus::Test->new;
 my $t2 = Octopus::Test->new;
@@ -242,6 +244,29 @@ my $a = $t3->get('/x', 'X-Key' => 'auth');
 is($a->{headers}{'x-rl-result'}, 'pass', 'AUTH with password_file');
 is($a->{headers}{'ratelimit-remaining'}, 9, 'counted in Redis');
 unlike($t3->error_log, qr/s3cret/, 'the password is never logged');
+
+# the key went to db 3: AUTH, SELECT 3, PTTL on one connection
+
+{
+    my $s = IO::Socket::INET->new(PeerAddr => "127.0.0.1:$p3", Timeout => 2)
+        or die "redis: $!";
+    my $req = '';
+    for my $cmd (['AUTH', 's3cret pass'], ['SELECT', '3'],
+                 ['PTTL', 'octopus:rl:{sw:auth}:w'])
+    {
+        $req .= '*' . @$cmd . "\r\n";
+        $req .= '$' . length($_) . "\r\n$_\r\n" for @$cmd;
+    }
+    print $s $req;
+    my $buf = '';
+    my $sel = IO::Select->new($s);
+    while ($buf !~ /\A\+OK\r\n\+OK\r\n:-?\d+\r\n/) {
+        last unless $sel->can_read(2) && sysread($s, $buf, 4096, length $buf);
+    }
+    my ($pttl) = $buf =~ /\A\+OK\r\n\+OK\r\n:(-?\d+)\r\n/;
+    ok(defined $pttl && $pttl > 0,
+       'SELECT db=3: the state key is in db 3 (' . ($pttl // 'none') . ')');
+}
 $t3->stop;
 $t3->check_error_log;
 
