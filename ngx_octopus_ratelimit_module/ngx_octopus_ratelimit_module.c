@@ -800,7 +800,7 @@ ngx_octopus_rl_lockout(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
                                               ngx_octopus_ratelimit_module);
 
     if (rmcf->lockout_zone == NULL) {
-        static ngx_str_t  name = ngx_string("lockout");
+        static ngx_str_t  name = ngx_string("(lockout)");
 
         if (ngx_octopus_rl_add_shm(cf, &rmcf->lockout_zone, &name,
                                    4 * 1024 * 1024)

@@ -45,6 +45,12 @@ my ($ok, $out) = $t->nginx_test(conf(
     . 'within=15m for=15m status=401,403;'));
 ok($ok, 'the full example configuration passes nginx -t') or diag($out);
 
+($ok, $out) = $t->nginx_test(conf(
+    'octopus_ratelimit_zone lockout key=$binary_remote_addr rate=1r/s;',
+    'octopus_ratelimit lockout; octopus_ratelimit_lockout key=$remote_addr '
+    . 'failures=3 within=1m for=1m status=401;'));
+ok($ok, 'a zone may be called "lockout"') or diag($out);
+
 my @bad = (
     [ 'rate=0',
       conf('octopus_ratelimit_zone ip key=$binary_remote_addr rate=0r/s;'),
