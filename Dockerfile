@@ -1,11 +1,19 @@
-# Octopus Guard: the three modules built against Debian 12's nginx and
-# loaded into it.  (The deployment issue hardens this image.)
+# Octopus Guard: the three modules built against Debian 12's nginx and run
+# by it as a non-root user.
+#
+#   - runs as uid/gid 1001, listens on 8080 (redirect) and 8443 (HTTPS)
+#   - pid and temp paths under /tmp: the root file system can be read-only
+#     (mount tmpfs on /tmp and a volume on /var/lib/octopus for the spool)
+#   - no secret is baked in: conf/nginx.conf reads them from /run/secrets/
+#     (tools/octopus-keygen makes them)
+#
+# `make image-test` builds this file with buildah and checks the result.
 
 FROM debian:bookworm-slim AS build
 
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-        gcc make nginx-dev libjansson-dev libhiredis-dev libpq-dev \
+        gcc make libc6-dev nginx-dev libjansson-dev libhiredis-dev libpq-dev \
         libpcre2-dev libssl-dev zlib1g-dev \
  && rm -rf /var/lib/apt/lists/*
 
@@ -22,17 +30,28 @@ FROM debian:bookworm-slim
 
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-        nginx libjansson4 libhiredis0.14 libpq5 libpcre2-8-0 \
-        libssl3 ca-certificates \
- && rm -rf /var/lib/apt/lists/*
+        nginx libjansson4 libhiredis0.14 libpq5 libpcre2-8-0 libssl3 curl \
+        ca-certificates \
+ && rm -rf /var/lib/apt/lists/* /etc/nginx/sites-enabled/* \
+        /etc/nginx/modules-enabled/* /var/log/nginx \
+ && groupadd --gid 1001 octopus \
+ && useradd --uid 1001 --gid 1001 --no-create-home --home-dir /nonexistent \
+        --shell /usr/sbin/nologin octopus
 
-COPY --from=build /src/build/release/modules/*.so /usr/lib/nginx/modules/
+COPY --from=build --chown=1001:1001 /src/build/release/modules/*.so \
+     /usr/lib/nginx/modules/
+COPY --chown=1001:1001 conf/nginx.conf /etc/nginx/nginx.conf
+COPY --chown=1001:1001 conf/sql/ /usr/share/octopus/sql/
 
-RUN printf 'load_module modules/%s.so;\n' \
-        ngx_octopus_auth_module ngx_octopus_ratelimit_module \
-        ngx_octopus_audit_module > /etc/nginx/modules-enabled/50-octopus.conf \
- && nginx -t
+RUN mkdir -p /var/lib/octopus/audit-spool /run/secrets \
+ && chown -R 1001:1001 /etc/nginx /var/lib/octopus /usr/share/octopus \
+ && chmod 0700 /var/lib/octopus/audit-spool
 
-EXPOSE 80 443
+USER 1001:1001
+EXPOSE 8080 8443
+
+HEALTHCHECK --interval=10s --timeout=3s --start-period=5s --retries=3 \
+    CMD curl -fsS http://127.0.0.1:8080/healthz || exit 1
+
 STOPSIGNAL SIGQUIT
 CMD ["nginx", "-g", "daemon off;"]

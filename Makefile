@@ -46,7 +46,7 @@ export OCTOPUS_MODULES := $(abspath $(BUILD)/modules)
 export OCTOPUS_NGINX   := $(NGINX_BIN)
 export OCTOPUS_SANITIZE := $(SANITIZE)
 
-.PHONY: all modules tools deps test unit integration run stop clean
+.PHONY: all modules tools deps test unit integration run stop clean image-test
 
 # per-module make fragments add programs to TOOLS (built by `make`) and
 # their own targets (bench, fuzz, ...)
@@ -137,3 +137,9 @@ stop:
 
 clean:
 	rm -rf build
+
+
+# the container image, built with buildah and checked (slow: not in test)
+
+image-test: deps
+	BUILD=$(BUILD) tools/octopus-image-test
