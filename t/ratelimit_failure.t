@@ -10,6 +10,7 @@ use warnings;
 use lib 't/lib';
 use Octopus::Test;
 use Time::HiRes qw(time);
+use IO::Socket::INET;
 
 my %t = map { $_ => Octopus::Test->new } qw(local open closed);
 my $redis = $t{local}->redis_start;
@@ -139,6 +140,21 @@ for my $p (qw(local open closed)) {
     is($r->{headers}{'x-rl-result'}, $p eq 'closed' ? 'error' : 'fallback',
        "$p: frozen result");
 }
+
+# clients that give up while their request waits for the frozen Redis
+
+for my $p (qw(open closed)) {
+    for (1 .. 3) {
+        my $s = IO::Socket::INET->new(
+            PeerAddr => '127.0.0.1:' . $t{$p}->port('http'))
+            or die "connect: $!";
+        print $s "GET /lim/x HTTP/1.1\r\nHost: x\r\nX-Key: gone-$_\r\n\r\n";
+        close $s;
+    }
+}
+select(undef, undef, undef, 0.5);
+is($t{open}->get('/free/x')->{status}, 200,
+   'clients closing while waiting: the worker goes on');
 
 $t{local}->redis_signal('CONT');
 
