@@ -670,7 +670,7 @@ ngx_octopus_rl_decide(ngx_http_request_t *r, ngx_octopus_rl_ctx_t *ctx,
     ngx_octopus_rl_loc_conf_t *lcf)
 {
     ngx_int_t               rc;
-    ngx_uint_t              i, result, fallback, dry, error, want;
+    ngx_uint_t              i, result, fallback, dry, error, want, any;
     ngx_octopus_rl_item_t  *item, *t;
 
     rc = NGX_DECLINED;
@@ -678,11 +678,13 @@ ngx_octopus_rl_decide(ngx_http_request_t *r, ngx_octopus_rl_ctx_t *ctx,
     fallback = ctx->lock.fallback;
     dry = 0;
     error = 0;
+    any = (ctx->lock.key.len != 0);
 
     for (i = 0; i < ctx->nitems; i++) {
         item = &ctx->items[i];
 
         fallback |= item->fallback;
+        any |= (item->outcome != NGX_OCTOPUS_RL_SKIP);
 
         switch (item->outcome) {
 
@@ -728,7 +730,7 @@ ngx_octopus_rl_decide(ngx_http_request_t *r, ngx_octopus_rl_ctx_t *ctx,
         } else if (fallback) {
             result = NGX_OCTOPUS_RL_R_FALLBACK;
 
-        } else if (ctx->nitems || ctx->lock.key.len) {
+        } else if (any) {
             result = NGX_OCTOPUS_RL_R_PASS;
         }
     }

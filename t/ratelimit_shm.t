@@ -148,8 +148,10 @@ for (1 .. 12) {
     $empty++ if $t->get('/sw/x')->{status} == 200;
 }
 is($empty, 12, 'empty key is not limited');
-ok(!defined $t->get('/sw/x')->{headers}{'ratelimit-limit'},
+my $ek = $t->get('/sw/x');
+ok(!defined $ek->{headers}{'ratelimit-limit'},
    'empty key: no RateLimit headers');
+is($ek->{headers}{'x-rl-result'}, undef, 'empty key: result empty');
 is($t->get('/free/x')->{headers}{'x-rl-result'}, undef,
    'location without limits: result variable empty');
 
