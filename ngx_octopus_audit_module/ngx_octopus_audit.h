@@ -166,6 +166,7 @@ typedef struct {
     uint64_t                           checkpoint_seq;
     ngx_msec_t                         checkpoint_time;
     u_char                             prev_hash[NGX_OCTOPUS_AUDIT_HASH_LEN];
+    ngx_octopus_audit_mac_t           *mac;
     ngx_event_t                        tick;
 
     /* syslog */

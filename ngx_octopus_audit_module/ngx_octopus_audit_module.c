@@ -423,9 +423,8 @@ ngx_octopus_audit_log_handler(ngx_http_request_t *r)
     p = end;
     ngx_memcpy(p, w->prev_hash, NGX_OCTOPUS_AUDIT_HASH_LEN);
 
-    if (ngx_octopus_audit_hmac(amcf->chain_key.data, amcf->chain_key.len,
-                               buf, end - buf,
-                               p + NGX_OCTOPUS_AUDIT_HASH_LEN)
+    if (ngx_octopus_audit_mac(w->mac, buf, end - buf,
+                              p + NGX_OCTOPUS_AUDIT_HASH_LEN)
         != 0)
     {
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
@@ -1067,6 +1066,14 @@ ngx_octopus_audit_init_process(ngx_cycle_t *cycle)
 
     ngx_memset(w->prev_hash, '0', NGX_OCTOPUS_AUDIT_HASH_LEN);
 
+    w->mac = ngx_octopus_audit_mac_create(amcf->chain_key.data,
+                                          amcf->chain_key.len);
+    if (w->mac == NULL) {
+        ngx_log_error(NGX_LOG_EMERG, cycle->log, 0,
+                      "octopus audit: HMAC-SHA256 unavailable");
+        return NGX_ERROR;
+    }
+
     w->tick.handler = ngx_octopus_audit_tick;
     w->tick.data = w;
     w->tick.log = cycle->log;
@@ -1109,6 +1116,9 @@ ngx_octopus_audit_exit_process(ngx_cycle_t *cycle)
     ngx_octopus_audit_spool_seal(w);
     ngx_octopus_audit_checkpoint(w);
     ngx_octopus_audit_syslog_close(w);
+
+    ngx_octopus_audit_mac_free(w->mac);
+    w->mac = NULL;
 }
 
 

@@ -5,16 +5,27 @@
 
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include <openssl/core_names.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
+#include <openssl/params.h>
 
 #include "ngx_octopus_json.h"
 #include "ngx_octopus_audit_record.h"
 
 
+struct ngx_octopus_audit_mac_s {
+    EVP_MAC      *mac;
+    EVP_MAC_CTX  *ctx;
+};
+
+
+static void ngx_octopus_audit_hex(const unsigned char *md, size_t n,
+    unsigned char *out);
 static size_t ngx_octopus_audit_copy_escape_len(const unsigned char *src,
     size_t len);
 static unsigned char *ngx_octopus_audit_copy_escape(unsigned char *dst,
@@ -63,7 +74,7 @@ const char  *ngx_octopus_audit_event_names[NGX_OCTOPUS_AUDIT_EV_N] = {
 };
 
 
-static const char  ngx_octopus_audit_hex[] = "0123456789abcdef";
+static const char  ngx_octopus_audit_hexdigits[] = "0123456789abcdef";
 
 
 size_t
@@ -136,11 +147,22 @@ ngx_octopus_audit_canonical(unsigned char *dst,
 }
 
 
+static void
+ngx_octopus_audit_hex(const unsigned char *md, size_t n, unsigned char *out)
+{
+    size_t  i;
+
+    for (i = 0; i < n; i++) {
+        out[2 * i] = ngx_octopus_audit_hexdigits[md[i] >> 4];
+        out[2 * i + 1] = ngx_octopus_audit_hexdigits[md[i] & 0x0f];
+    }
+}
+
+
 int
 ngx_octopus_audit_hmac(const unsigned char *key, size_t key_len,
     const unsigned char *buf, size_t len, unsigned char *out)
 {
-    size_t         i;
     unsigned int   md_len;
     unsigned char  md[EVP_MAX_MD_SIZE];
 
@@ -153,12 +175,85 @@ ngx_octopus_audit_hmac(const unsigned char *key, size_t key_len,
         return -1;
     }
 
-    for (i = 0; i < 32; i++) {
-        out[2 * i] = ngx_octopus_audit_hex[md[i] >> 4];
-        out[2 * i + 1] = ngx_octopus_audit_hex[md[i] & 0x0f];
-    }
+    ngx_octopus_audit_hex(md, 32, out);
 
     return 0;
+}
+
+
+ngx_octopus_audit_mac_t *
+ngx_octopus_audit_mac_create(const unsigned char *key, size_t key_len)
+{
+    OSSL_PARAM                params[2];
+    ngx_octopus_audit_mac_t  *m;
+
+    static const unsigned char  empty[1] = { 0 };
+
+    m = calloc(1, sizeof(ngx_octopus_audit_mac_t));
+    if (m == NULL) {
+        return NULL;
+    }
+
+    m->mac = EVP_MAC_fetch(NULL, "HMAC", NULL);
+    if (m->mac == NULL) {
+        goto failed;
+    }
+
+    m->ctx = EVP_MAC_CTX_new(m->mac);
+    if (m->ctx == NULL) {
+        goto failed;
+    }
+
+    params[0] = OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST,
+                                                 (char *) "SHA256", 0);
+    params[1] = OSSL_PARAM_construct_end();
+
+    if (!EVP_MAC_init(m->ctx, key_len ? key : empty, key_len, params)) {
+        goto failed;
+    }
+
+    return m;
+
+failed:
+
+    ngx_octopus_audit_mac_free(m);
+    return NULL;
+}
+
+
+int
+ngx_octopus_audit_mac(ngx_octopus_audit_mac_t *m, const unsigned char *buf,
+    size_t len, unsigned char *out)
+{
+    size_t         md_len;
+    unsigned char  md[EVP_MAX_MD_SIZE];
+
+    /* a NULL key: the key set up in ngx_octopus_audit_mac_create() */
+
+    if (!EVP_MAC_init(m->ctx, NULL, 0, NULL)
+        || !EVP_MAC_update(m->ctx, buf, len)
+        || !EVP_MAC_final(m->ctx, md, &md_len, sizeof(md))
+        || md_len != 32)
+    {
+        return -1;
+    }
+
+    ngx_octopus_audit_hex(md, 32, out);
+
+    return 0;
+}
+
+
+void
+ngx_octopus_audit_mac_free(ngx_octopus_audit_mac_t *m)
+{
+    if (m == NULL) {
+        return;
+    }
+
+    EVP_MAC_CTX_free(m->ctx);
+    EVP_MAC_free(m->mac);
+    free(m);
 }
 
 

@@ -97,6 +97,19 @@ unsigned char *ngx_octopus_audit_canonical(unsigned char *dst,
 int ngx_octopus_audit_hmac(const unsigned char *key, size_t key_len,
     const unsigned char *buf, size_t len, unsigned char *out);
 
+/*
+ * The same HMAC with the key set up once (a worker keeps one): about four
+ * times faster than the one-shot HMAC() of OpenSSL 3, which fetches the
+ * algorithm on every call.
+ */
+typedef struct ngx_octopus_audit_mac_s  ngx_octopus_audit_mac_t;
+
+ngx_octopus_audit_mac_t *ngx_octopus_audit_mac_create(
+    const unsigned char *key, size_t key_len);
+int ngx_octopus_audit_mac(ngx_octopus_audit_mac_t *mac,
+    const unsigned char *buf, size_t len, unsigned char *out);
+void ngx_octopus_audit_mac_free(ngx_octopus_audit_mac_t *mac);
+
 size_t ngx_octopus_audit_json_len(const ngx_octopus_audit_rec_t *rec);
 unsigned char *ngx_octopus_audit_json(unsigned char *dst,
     const ngx_octopus_audit_rec_t *rec);

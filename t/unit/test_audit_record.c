@@ -87,9 +87,11 @@ fill(ngx_octopus_audit_rec_t *rec)
 static void
 test_canonical_hmac(void **state)
 {
-    size_t                   len;
-    unsigned char            buf[2048], out[64], *end;
-    ngx_octopus_audit_rec_t  rec;
+    int                       i;
+    size_t                    len;
+    unsigned char             buf[2048], out[64], out2[64], *end;
+    ngx_octopus_audit_rec_t   rec;
+    ngx_octopus_audit_mac_t  *mac;
 
     fill(&rec);
 
@@ -106,6 +108,29 @@ test_canonical_hmac(void **state)
         (const unsigned char *) "kkkkkkkkkkkkkkkk", 16, buf, 73, out), 0);
     assert_memory_equal(out, "0b1656dc7df6cdeb1d0c00173debbcb9e404b4ff9e6190dd"
                         "30d34f17113eef38", 64);
+
+    /* the reusable context gives the same, call after call */
+    mac = ngx_octopus_audit_mac_create(
+        (const unsigned char *) "kkkkkkkkkkkkkkkk", 16);
+    assert_non_null(mac);
+
+    for (i = 0; i < 3; i++) {
+        memset(out2, 0, sizeof(out2));
+        assert_int_equal(ngx_octopus_audit_mac(mac, buf, 73, out2), 0);
+        assert_memory_equal(out2, out, 64);
+    }
+
+    ngx_octopus_audit_mac_free(mac);
+
+    /* an empty key: the one-shot and the context agree */
+    assert_int_equal(ngx_octopus_audit_hmac(NULL, 0, buf, 73, out), 0);
+    assert_memory_equal(out, "67009631aaa606fadcbbcaa763b9d087bf4742ed32052b25"
+                        "7f61194972db1451", 64);
+    mac = ngx_octopus_audit_mac_create(NULL, 0);
+    assert_non_null(mac);
+    assert_int_equal(ngx_octopus_audit_mac(mac, buf, 73, out2), 0);
+    assert_memory_equal(out2, out, 64);
+    ngx_octopus_audit_mac_free(mac);
 }
 
 
