@@ -9,18 +9,23 @@
 #include <string.h>
 #include <time.h>
 
-#include <openssl/core_names.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
-#include <openssl/params.h>
 
 #include "ngx_octopus_json.h"
 #include "ngx_octopus_audit_record.h"
 
 
+/*
+ * HMAC (RFC 2104) from two SHA-256 states computed once from the key: the
+ * inner one after key ^ ipad, the outer one after key ^ opad; each record
+ * copies them (no algorithm fetch, no allocation).
+ */
 struct ngx_octopus_audit_mac_s {
-    EVP_MAC      *mac;
-    EVP_MAC_CTX  *ctx;
+    EVP_MD       *md;
+    EVP_MD_CTX   *inner;
+    EVP_MD_CTX   *outer;
+    EVP_MD_CTX   *work;
 };
 
 
@@ -128,12 +133,24 @@ unsigned char *
 ngx_octopus_audit_canonical(unsigned char *dst,
     const ngx_octopus_audit_rec_t *rec)
 {
-    int     n;
-    size_t  i;
+    size_t          i, n, v;
+    unsigned char   digits[24];
 
     for (i = 0; i < NGX_OCTOPUS_AUDIT_NCANONICAL; i++) {
-        n = snprintf((char *) dst, 22, "%zu:", rec->f[i].len);
-        dst += n;
+
+        /* the decimal length, without printf on the hot path */
+
+        v = rec->f[i].len;
+        n = sizeof(digits);
+
+        do {
+            digits[--n] = (unsigned char) ('0' + v % 10);
+            v /= 10;
+        } while (v);
+
+        memcpy(dst, digits + n, sizeof(digits) - n);
+        dst += sizeof(digits) - n;
+        *dst++ = ':';
 
         if (rec->f[i].len) {
             memcpy(dst, rec->f[i].data, rec->f[i].len);
@@ -184,31 +201,55 @@ ngx_octopus_audit_hmac(const unsigned char *key, size_t key_len,
 ngx_octopus_audit_mac_t *
 ngx_octopus_audit_mac_create(const unsigned char *key, size_t key_len)
 {
-    OSSL_PARAM                params[2];
+    size_t                    i;
+    unsigned int              n;
+    unsigned char             k[64], pad[64];
     ngx_octopus_audit_mac_t  *m;
-
-    static const unsigned char  empty[1] = { 0 };
 
     m = calloc(1, sizeof(ngx_octopus_audit_mac_t));
     if (m == NULL) {
         return NULL;
     }
 
-    m->mac = EVP_MAC_fetch(NULL, "HMAC", NULL);
-    if (m->mac == NULL) {
+    m->md = EVP_MD_fetch(NULL, "SHA256", NULL);
+    m->inner = EVP_MD_CTX_new();
+    m->outer = EVP_MD_CTX_new();
+    m->work = EVP_MD_CTX_new();
+
+    if (m->md == NULL || m->inner == NULL || m->outer == NULL
+        || m->work == NULL)
+    {
         goto failed;
     }
 
-    m->ctx = EVP_MAC_CTX_new(m->mac);
-    if (m->ctx == NULL) {
+    memset(k, 0, sizeof(k));
+
+    if (key_len > sizeof(k)) {
+        if (!EVP_Digest(key, key_len, k, &n, m->md, NULL)) {
+            goto failed;
+        }
+
+    } else if (key_len) {
+        memcpy(k, key, key_len);
+    }
+
+    for (i = 0; i < sizeof(pad); i++) {
+        pad[i] = k[i] ^ 0x36;
+    }
+
+    if (!EVP_DigestInit_ex(m->inner, m->md, NULL)
+        || !EVP_DigestUpdate(m->inner, pad, sizeof(pad)))
+    {
         goto failed;
     }
 
-    params[0] = OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST,
-                                                 (char *) "SHA256", 0);
-    params[1] = OSSL_PARAM_construct_end();
+    for (i = 0; i < sizeof(pad); i++) {
+        pad[i] = k[i] ^ 0x5c;
+    }
 
-    if (!EVP_MAC_init(m->ctx, key_len ? key : empty, key_len, params)) {
+    if (!EVP_DigestInit_ex(m->outer, m->md, NULL)
+        || !EVP_DigestUpdate(m->outer, pad, sizeof(pad)))
+    {
         goto failed;
     }
 
@@ -225,15 +266,16 @@ int
 ngx_octopus_audit_mac(ngx_octopus_audit_mac_t *m, const unsigned char *buf,
     size_t len, unsigned char *out)
 {
-    size_t         md_len;
+    unsigned int   n;
     unsigned char  md[EVP_MAX_MD_SIZE];
 
-    /* a NULL key: the key set up in ngx_octopus_audit_mac_create() */
-
-    if (!EVP_MAC_init(m->ctx, NULL, 0, NULL)
-        || !EVP_MAC_update(m->ctx, buf, len)
-        || !EVP_MAC_final(m->ctx, md, &md_len, sizeof(md))
-        || md_len != 32)
+    if (!EVP_MD_CTX_copy_ex(m->work, m->inner)
+        || !EVP_DigestUpdate(m->work, buf, len)
+        || !EVP_DigestFinal_ex(m->work, md, &n)
+        || !EVP_MD_CTX_copy_ex(m->work, m->outer)
+        || !EVP_DigestUpdate(m->work, md, n)
+        || !EVP_DigestFinal_ex(m->work, md, &n)
+        || n != 32)
     {
         return -1;
     }
@@ -251,8 +293,10 @@ ngx_octopus_audit_mac_free(ngx_octopus_audit_mac_t *m)
         return;
     }
 
-    EVP_MAC_CTX_free(m->ctx);
-    EVP_MAC_free(m->mac);
+    EVP_MD_CTX_free(m->inner);
+    EVP_MD_CTX_free(m->outer);
+    EVP_MD_CTX_free(m->work);
+    EVP_MD_free(m->md);
     free(m);
 }
 

@@ -98,7 +98,7 @@ int ngx_octopus_audit_hmac(const unsigned char *key, size_t key_len,
     const unsigned char *buf, size_t len, unsigned char *out);
 
 /*
- * The same HMAC with the key set up once (a worker keeps one): about four
+ * The same HMAC with the key set up once (a worker keeps one): several
  * times faster than the one-shot HMAC() of OpenSSL 3, which fetches the
  * algorithm on every call.
  */

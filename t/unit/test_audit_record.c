@@ -89,7 +89,7 @@ test_canonical_hmac(void **state)
 {
     int                       i;
     size_t                    len;
-    unsigned char             buf[2048], out[64], out2[64], *end;
+    unsigned char             buf[2048], out[64], out2[64], key[100], *end;
     ngx_octopus_audit_rec_t   rec;
     ngx_octopus_audit_mac_t  *mac;
 
@@ -130,6 +130,15 @@ test_canonical_hmac(void **state)
     assert_non_null(mac);
     assert_int_equal(ngx_octopus_audit_mac(mac, buf, 73, out2), 0);
     assert_memory_equal(out2, out, 64);
+    ngx_octopus_audit_mac_free(mac);
+
+    /* a key longer than the SHA-256 block is hashed first (RFC 2104) */
+    memset(key, 'K', sizeof(key));
+    mac = ngx_octopus_audit_mac_create(key, sizeof(key));
+    assert_non_null(mac);
+    assert_int_equal(ngx_octopus_audit_mac(mac, buf, 73, out2), 0);
+    assert_memory_equal(out2, "02552c12c364555ea902586b779a2cd458af7ca0f26388"
+                        "6ac72cd7df83132799", 64);
     ngx_octopus_audit_mac_free(mac);
 }
 
