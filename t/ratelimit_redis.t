@@ -270,6 +270,40 @@ unlike($t3->error_log, qr/s3cret/, 'the password is never logged');
 $t3->stop;
 $t3->check_error_log;
 
+# a wrong password: Redis refuses, the failure policy applies, the
+# password stays out of the log
+
+my $t5 = Octopus::Test->new;
+$t5->write_file('redis.pass', "bad-pa55word-xyz\n");
+$t5->nginx_conf(<<"EOF");
+http {
+    octopus_ratelimit_redis 127.0.0.1:$p3 timeout=500ms
+                            password_file=%%PREFIX%%/redis.pass;
+    octopus_ratelimit_zone sw key=\$http_x_key rate=2r/m;
+
+    server {
+        listen 127.0.0.1:%%PORT_http%%;
+        add_header X-RL-Result "\$octopus_ratelimit_result" always;
+
+        location / {
+            octopus_ratelimit sw;
+            proxy_pass http://%%BACKEND%%;
+        }
+    }
+}
+EOF
+$t5->allow_log(qr/octopus redis/);
+$t5->run;
+
+my @w = map { $t5->get('/x', 'X-Key' => 'wrongpass') } 1 .. 3;
+is_deeply([map { $_->{status} } @w], [200, 200, 429],
+          'AUTH refused: limited locally');
+is($w[0]{headers}{'x-rl-result'}, 'fallback', 'AUTH refused: fallback');
+like($t5->error_log, qr/AUTH refused/, 'AUTH refusal logged');
+unlike($t5->error_log, qr/pa55word/, 'without the password');
+$t5->stop;
+$t5->check_error_log;
+
 # a Redis on a unix socket
 
 my $t4 = Octopus::Test->new;
