@@ -15,6 +15,10 @@
 #include <ngx_core.h>
 #include <ngx_http.h>
 
+#if (NGX_THREADS)
+#include <ngx_thread_pool.h>
+#endif
+
 #include <libpq-fe.h>
 
 #include "ngx_octopus_common.h"
@@ -195,7 +199,12 @@ typedef struct {
     /* spool being written */
     ngx_fd_t                           spool_fd;
     u_char                             spool_name[NGX_MAX_PATH];
-    ngx_uint_t                         spool_dirty;
+    ngx_uint_t                         spool_dirty;      /* unsigned:1 */
+    ngx_uint_t                         spool_syncing;    /* unsigned:1 */
+#if (NGX_THREADS)
+    ngx_thread_pool_t                 *thread_pool;
+    ngx_thread_task_t                 *sync_task;
+#endif
     time_t                             spool_full_logged;
 
     /* spool being replayed */
@@ -218,6 +227,8 @@ void ngx_octopus_audit_pg_flush_now(ngx_octopus_audit_worker_t *w);
 void ngx_octopus_audit_pg_exit(ngx_octopus_audit_worker_t *w);
 
 /* ngx_octopus_audit_spool.c */
+ngx_int_t ngx_octopus_audit_spool_init(ngx_octopus_audit_worker_t *w,
+    ngx_cycle_t *cycle);
 ngx_int_t ngx_octopus_audit_spool_write(ngx_octopus_audit_worker_t *w,
     u_char *data, size_t len, ngx_uint_t count);
 void ngx_octopus_audit_spool_seal(ngx_octopus_audit_worker_t *w);

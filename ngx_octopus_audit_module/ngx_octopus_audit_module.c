@@ -1055,6 +1055,12 @@ ngx_octopus_audit_init_process(ngx_cycle_t *cycle)
     w->spool_fd = NGX_INVALID_FILE;
     w->replay_fd = NGX_INVALID_FILE;
 
+    if (amcf->spool && amcf->spool_fsync
+        && ngx_octopus_audit_spool_init(w, cycle) != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
     /* one chain per worker process: node, pid and start time */
 
     ngx_gettimeofday(&tv);
@@ -1114,6 +1120,7 @@ ngx_octopus_audit_exit_process(ngx_cycle_t *cycle)
     }
 
     ngx_octopus_audit_spool_seal(w);
+
     ngx_octopus_audit_checkpoint(w);
     ngx_octopus_audit_syslog_close(w);
 
@@ -1299,6 +1306,18 @@ ngx_octopus_audit_init_main_conf(ngx_conf_t *cf, void *conf)
             return NGX_CONF_ERROR;
         }
     }
+
+#if (NGX_THREADS)
+
+    /* the spool's fsync runs in the "default" thread pool */
+
+    if (amcf->spool && amcf->spool_fsync
+        && ngx_thread_pool_add(cf, NULL) == NULL)
+    {
+        return NGX_CONF_ERROR;
+    }
+
+#endif
 
     return NGX_CONF_OK;
 }

@@ -152,14 +152,139 @@ drop:
 }
 
 
+/*
+ * fsync once a second while spooling (the tick), off the event loop when
+ * nginx has thread pools: the "default" pool runs it on a dup() of the
+ * descriptor, which the thread closes, like "appendfsync everysec" in a
+ * background thread.  Sealing a file (rare) syncs it inline.
+ */
+
+#if (NGX_THREADS)
+
+typedef struct {
+    ngx_octopus_audit_worker_t  *w;
+    ngx_fd_t                     fd;
+    int                          rc;
+    ngx_err_t                    err;
+} ngx_octopus_audit_sync_ctx_t;
+
+
+static void
+ngx_octopus_audit_spool_sync_thread(void *data, ngx_log_t *log)
+{
+    ngx_octopus_audit_sync_ctx_t  *ctx = data;
+
+    ctx->rc = fsync(ctx->fd);
+    ctx->err = (ctx->rc == -1) ? ngx_errno : 0;
+
+    (void) close(ctx->fd);
+}
+
+
+static void
+ngx_octopus_audit_spool_sync_done(ngx_event_t *ev)
+{
+    ngx_thread_task_t             *task;
+    ngx_octopus_audit_sync_ctx_t  *ctx;
+
+    task = ev->data;
+    ctx = task->ctx;
+
+    ctx->w->spool_syncing = 0;
+
+    if (ctx->rc == -1) {
+        ngx_log_error(NGX_LOG_ALERT, ctx->w->log, ctx->err,
+                      "octopus audit: fsync() of a spool file failed");
+    }
+}
+
+#endif
+
+
+ngx_int_t
+ngx_octopus_audit_spool_init(ngx_octopus_audit_worker_t *w,
+    ngx_cycle_t *cycle)
+{
+#if (NGX_THREADS)
+    ngx_str_t                      name;
+    ngx_thread_task_t             *task;
+    ngx_octopus_audit_sync_ctx_t  *ctx;
+
+    ngx_str_set(&name, "default");
+
+    w->thread_pool = ngx_thread_pool_get(cycle, &name);
+    if (w->thread_pool == NULL) {
+        return NGX_OK;
+    }
+
+    task = ngx_thread_task_alloc(cycle->pool,
+                                 sizeof(ngx_octopus_audit_sync_ctx_t));
+    if (task == NULL) {
+        return NGX_ERROR;
+    }
+
+    ctx = task->ctx;
+    ctx->w = w;
+
+    task->handler = ngx_octopus_audit_spool_sync_thread;
+    task->event.handler = ngx_octopus_audit_spool_sync_done;
+    task->event.data = task;
+    task->event.log = w->log;
+
+    w->sync_task = task;
+#endif
+
+    return NGX_OK;
+}
+
+
 void
 ngx_octopus_audit_spool_sync(ngx_octopus_audit_worker_t *w)
 {
+#if (NGX_THREADS)
+    ngx_fd_t                       fd;
+    ngx_octopus_audit_sync_ctx_t  *ctx;
+#endif
+
     if (w->spool_fd == NGX_INVALID_FILE || !w->spool_dirty) {
         return;
     }
 
-    if (w->amcf->spool_fsync && fsync(w->spool_fd) == -1) {
+    if (!w->amcf->spool_fsync) {
+        w->spool_dirty = 0;
+        return;
+    }
+
+#if (NGX_THREADS)
+
+    if (w->sync_task) {
+
+        if (w->spool_syncing) {
+            /* the previous one still runs: this data waits for the next */
+            return;
+        }
+
+        fd = dup(w->spool_fd);
+
+        if (fd != -1) {
+            ctx = w->sync_task->ctx;
+            ctx->fd = fd;
+
+            if (ngx_thread_task_post(w->thread_pool, w->sync_task)
+                == NGX_OK)
+            {
+                w->spool_syncing = 1;
+                w->spool_dirty = 0;
+                return;
+            }
+
+            (void) close(fd);
+        }
+    }
+
+#endif
+
+    if (fsync(w->spool_fd) == -1) {
         ngx_log_error(NGX_LOG_ALERT, w->log, ngx_errno,
                       "octopus audit: fsync(\"%s\") failed", w->spool_name);
     }
@@ -175,9 +300,19 @@ ngx_octopus_audit_spool_seal(ngx_octopus_audit_worker_t *w)
         return;
     }
 
-    ngx_octopus_audit_spool_sync(w);
+    if (w->amcf->spool_fsync && w->spool_dirty
+        && fsync(w->spool_fd) == -1)
+    {
+        ngx_log_error(NGX_LOG_ALERT, w->log, ngx_errno,
+                      "octopus audit: fsync(\"%s\") failed", w->spool_name);
+    }
 
-    /* closing releases the lock: the file may be replayed now */
+    w->spool_dirty = 0;
+
+    /*
+     * closing releases the lock (once a running fsync closed its dup too):
+     * the file may be replayed then
+     */
 
     ngx_close_file(w->spool_fd);
     w->spool_fd = NGX_INVALID_FILE;
