@@ -195,6 +195,17 @@ typedef struct {
     ngx_msec_t                         next_scan;
     u_char                            *copy_sql;
     u_char                            *insert_sql;
+    u_char                            *insert_cp_sql;
+    size_t                             insert_cp_size;
+
+    /* checkpoints in "<table>_checkpoints" when that table exists */
+    ngx_uint_t                         db_checkpoints;   /* unsigned:1 */
+    ngx_uint_t                         batch_cp;         /* unsigned:1 */
+    uint64_t                           pending_seq;
+    u_char                             pending_hash[NGX_OCTOPUS_AUDIT_HASH_LEN];
+    uint64_t                           batch_cp_seq;
+    u_char                             batch_cp_hash[NGX_OCTOPUS_AUDIT_HASH_LEN];
+    ngx_msec_t                         db_cp_time;
 
     /* spool being written */
     ngx_fd_t                           spool_fd;

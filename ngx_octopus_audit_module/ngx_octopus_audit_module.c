@@ -1390,7 +1390,8 @@ ngx_octopus_audit_node_cmd(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     for (i = 0; i < value[1].len; i++) {
         if (value[1].data[i] <= 0x20 || value[1].data[i] >= 0x7f
-            || value[1].data[i] == '"' || value[1].data[i] == '\\')
+            || value[1].data[i] == '"' || value[1].data[i] == '\\'
+            || value[1].data[i] == '\'')
         {
             goto invalid;
         }

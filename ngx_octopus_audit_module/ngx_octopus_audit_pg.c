@@ -46,6 +46,7 @@ static void ngx_octopus_audit_pg_batch(ngx_octopus_audit_worker_t *w,
     ngx_uint_t replay);
 static void ngx_octopus_audit_pg_release(ngx_octopus_audit_worker_t *w);
 static void ngx_octopus_audit_pg_rejected(ngx_octopus_audit_worker_t *w);
+static u_char *ngx_octopus_audit_pg_insert(ngx_octopus_audit_worker_t *w);
 static void ngx_octopus_audit_pg_timeout(ngx_event_t *ev);
 static void ngx_octopus_audit_pg_flush_handler(ngx_event_t *ev);
 static void ngx_octopus_audit_pg_notice(void *arg, const char *message);
@@ -117,10 +118,19 @@ ngx_octopus_audit_pg_init(ngx_octopus_audit_worker_t *w)
         return NGX_ERROR;
     }
 
-    len = 256 + 3 * ngx_strlen(cols) + ngx_strlen(defs) + amcf->table.len;
+    len = 512 + 3 * ngx_strlen(cols) + ngx_strlen(defs)
+          + 3 * amcf->table.len;
 
     p = ngx_pnalloc(ngx_cycle->pool, 3 * len);
     if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    w->insert_cp_size = len + sizeof(w->chain_id) + 2 * NGX_INT64_LEN
+                        + NGX_OCTOPUS_AUDIT_HASH_LEN;
+
+    w->insert_cp_sql = ngx_pnalloc(ngx_cycle->pool, w->insert_cp_size);
+    if (w->insert_cp_sql == NULL) {
         return NGX_ERROR;
     }
 
@@ -132,7 +142,9 @@ ngx_octopus_audit_pg_init(ngx_octopus_audit_worker_t *w)
     w->setup_sql = p;
     p = ngx_sprintf(p, "SET statement_timeout = %M; "
                        "CREATE TEMP TABLE IF NOT EXISTS octopus_staging "
-                       "(%s)%Z", amcf->pg_timeout, defs);
+                       "(%s); "
+                       "SELECT to_regclass('%V_checkpoints') IS NOT NULL%Z",
+                    amcf->pg_timeout, defs, &amcf->table);
 
     w->copy_sql = p;
     p = ngx_sprintf(p, "COPY pg_temp.octopus_staging (%s) FROM STDIN%Z",
@@ -615,6 +627,13 @@ ngx_octopus_audit_pg_results(ngx_octopus_audit_worker_t *w)
             continue;
         }
 
+        if (st == PGRES_TUPLES_OK
+            && w->state == NGX_OCTOPUS_AUDIT_PG_SETUP
+            && PQntuples(res) == 1)
+        {
+            w->db_checkpoints = (PQgetvalue(res, 0, 0)[0] == 't');
+        }
+
         if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
             ngx_log_error(NGX_LOG_ERR, w->log, 0,
                           "octopus audit: PostgreSQL: %s",
@@ -742,7 +761,7 @@ ngx_octopus_audit_pg_done(ngx_octopus_audit_worker_t *w)
             return;
         }
 
-        (void) ngx_octopus_audit_pg_send(w, w->insert_sql,
+        (void) ngx_octopus_audit_pg_send(w, ngx_octopus_audit_pg_insert(w),
                                          NGX_OCTOPUS_AUDIT_PG_INSERT);
         return;
 
@@ -765,6 +784,11 @@ ngx_octopus_audit_pg_done(ngx_octopus_audit_worker_t *w)
 
         (void) ngx_atomic_fetch_add(&sh->written[NGX_OCTOPUS_AUDIT_SINK_PG],
                                     w->inflight.count);
+
+        if (w->batch_cp) {
+            w->batch_cp = 0;
+            w->db_cp_time = ngx_current_msec;
+        }
 
         w->inflight.len = 0;
         w->inflight.count = 0;
@@ -803,6 +827,40 @@ ngx_octopus_audit_pg_rejected(ngx_octopus_audit_worker_t *w)
     w->inflight_replay = 0;
     w->inflight.len = 0;
     w->inflight.count = 0;
+}
+
+
+static u_char *
+ngx_octopus_audit_pg_insert(ngx_octopus_audit_worker_t *w)
+{
+    u_char  *p, *q;
+    size_t   len;
+
+    if (!w->batch_cp) {
+        return w->insert_sql;
+    }
+
+    /* "INSERT ...; <checkpoint INSERT>; TRUNCATE ..." */
+
+    q = (u_char *) ngx_strstr(w->insert_sql, "; TRUNCATE");
+    if (q == NULL) {
+        return w->insert_sql;
+    }
+
+    len = q - w->insert_sql;
+
+    p = ngx_cpymem(w->insert_cp_sql, w->insert_sql, len);
+
+    /* chain_id: node (no quote, checked), pid and time */
+
+    p = ngx_snprintf(p, w->insert_cp_size - len - 64,
+                     "; INSERT INTO %V_checkpoints (chain_id, seq, hash) "
+                     "VALUES ('%*s', %uL, '%*s') ON CONFLICT DO NOTHING%s%Z",
+                     &w->amcf->table, w->chain_id_len, w->chain_id,
+                     w->batch_cp_seq, (size_t) NGX_OCTOPUS_AUDIT_HASH_LEN,
+                     w->batch_cp_hash, q);
+
+    return w->insert_cp_sql;
 }
 
 
@@ -887,6 +945,27 @@ ngx_octopus_audit_pg_batch(ngx_octopus_audit_worker_t *w, ngx_uint_t replay)
         w->pending.count = 0;
 
         w->tick.cancelable = 1;
+
+        /*
+         * at most one checkpoint row per "checkpoint" interval, for the
+         * last record of the batch, stored in the same transaction
+         */
+
+        w->batch_cp = w->db_checkpoints && w->pending_seq
+                      && (w->db_cp_time == 0
+                          || ngx_current_msec - w->db_cp_time
+                             >= w->amcf->checkpoint);
+
+        if (w->batch_cp) {
+            w->batch_cp_seq = w->pending_seq;
+            ngx_memcpy(w->batch_cp_hash, w->pending_hash,
+                       NGX_OCTOPUS_AUDIT_HASH_LEN);
+        }
+
+        w->pending_seq = 0;
+
+    } else {
+        w->batch_cp = 0;
     }
 
     w->inflight_replay = replay;
@@ -921,6 +1000,10 @@ ngx_octopus_audit_pg_enqueue(ngx_octopus_audit_worker_t *w, u_char *line,
     }
 
     (void) ngx_atomic_fetch_add(&amcf->sh->queue_depth, 1);
+
+    /* the record just chained is the last one queued */
+    w->pending_seq = w->seq;
+    ngx_memcpy(w->pending_hash, w->prev_hash, NGX_OCTOPUS_AUDIT_HASH_LEN);
 
     /* queued records hold a worker that shuts down (see the tick) */
     w->tick.cancelable = 0;

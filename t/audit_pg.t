@@ -13,6 +13,7 @@ use warnings;
 
 use lib 't/lib';
 use Octopus::Test;
+use Time::HiRes qw(sleep);
 
 my $t = Octopus::Test->new(modules => ['ngx_octopus_audit_module']);
 
@@ -295,12 +296,42 @@ $t->psql("INSERT INTO audit.api_calls SELECT * FROM saved");
 # a truncated tail: the last 3 records of a chain
 my $last = $t->psql("SELECT max(seq) FROM audit.api_calls "
                     . "WHERE chain_id = '$chain'");
+$t->psql("CREATE TABLE tail AS SELECT * FROM audit.api_calls "
+         . "WHERE chain_id = '$chain' AND seq > $last - 3");
 $t->psql("DELETE FROM audit.api_calls WHERE chain_id = '$chain' "
          . "AND seq > $last - 3");
 ($rc, $out) = verify();
 is($rc, 1, 'verify: truncated tail fails');
 like($out, qr/missing \(tail cut off\)/, 'verify: reports the cut-off tail')
     or diag $out;
+$t->psql("INSERT INTO audit.api_calls SELECT * FROM tail");
+($rc, $out) = verify();
+is($rc, 0, 'verify: passes again with the tail back') or diag $out;
+
+# the writer stores checkpoints beside the records: a cut-off tail is seen
+# from the database alone (one checkpoint row per second and chain at most)
+
+sleep 1.2;
+$t->get('/tail-probe', 'X-Sim-User' => 'probe');
+ok(wait_rows($total + 1), 'probe row arrived');
+my ($pchain, $pseq) = split /\|/, $t->psql(
+    "SELECT chain_id, seq FROM audit.api_calls WHERE user_name = 'probe'");
+is($t->psql("SELECT count(*) FROM audit.api_calls_checkpoints "
+            . "WHERE chain_id = '$pchain' AND seq = $pseq"), 1,
+   'a checkpoint row for the last record, stored with it');
+ok(!eval { $t->psql("DELETE FROM audit.api_calls_checkpoints",
+                    user => 'octopus_app'); 1 },
+   'octopus_app cannot DELETE checkpoints');
+
+$out = `$verify --key $key --dsn '$dsn' 2>&1`;
+is($? >> 8, 0, 'verify: database alone, intact') or diag $out;
+
+$t->psql("DELETE FROM audit.api_calls WHERE chain_id = '$pchain' "
+         . "AND seq > $pseq - 2");
+$out = `$verify --key $key --dsn '$dsn' 2>&1`;
+is($? >> 8, 1, 'verify: database alone, truncated tail fails');
+like($out, qr/chain \Q$pchain\E: records seq \d+\.\.$pseq missing \(tail cut off\)/,
+     'verify: database checkpoints reveal the cut-off tail') or diag $out;
 
 # a wrong key
 $t->write_file('other.key', "another-key-0123456789abcdef\n");

@@ -5,8 +5,8 @@
 -- audit.api_calls is partitioned by time: a TimescaleDB hypertable with a
 -- retention policy when the extension can be created, native daily range
 -- partitions otherwise (audit.create_partitions() creates them ahead,
--- audit.drop_partitions() applies the retention; run both daily, e.g. from
--- cron or pg_cron).  Primary key (ts, request_id): a record replayed twice
+-- audit.drop_partitions() applies the retention, also to the checkpoints;
+-- run both daily, e.g. from cron or pg_cron).  Primary key (ts, request_id): a record replayed twice
 -- is stored once (the writer uses INSERT ... ON CONFLICT DO NOTHING).
 --
 -- Roles: octopus_app may only INSERT (append-only: no UPDATE, DELETE,
@@ -86,6 +86,17 @@ BEGIN
 END
 $mig$;
 
+-- chain checkpoints stored by the writer with its batches (at most one per
+-- chain and checkpoint interval): with them the verify tool sees a cut-off
+-- tail from the database alone
+CREATE TABLE IF NOT EXISTS audit.api_calls_checkpoints (
+    chain_id  text        NOT NULL,
+    seq       bigint      NOT NULL,
+    hash      text        NOT NULL,
+    ts        timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (chain_id, seq)
+);
+
 CREATE INDEX IF NOT EXISTS api_calls_user_ts
     ON audit.api_calls (user_name, ts);
 CREATE INDEX IF NOT EXISTS api_calls_event_ts
@@ -152,6 +163,8 @@ BEGIN
         END IF;
     END LOOP;
 
+    DELETE FROM audit.api_calls_checkpoints WHERE ts < now() - keep;
+
     RETURN dropped;
 END
 $fn$;
@@ -190,8 +203,9 @@ REVOKE ALL ON FUNCTION audit.create_partitions(integer),
     audit.drop_partitions(interval) FROM PUBLIC;
 
 GRANT USAGE ON SCHEMA audit TO octopus_app, octopus_readonly;
-GRANT INSERT ON audit.api_calls TO octopus_app;
-GRANT SELECT ON audit.api_calls, audit.security_events TO octopus_readonly;
+GRANT INSERT ON audit.api_calls, audit.api_calls_checkpoints TO octopus_app;
+GRANT SELECT ON audit.api_calls, audit.api_calls_checkpoints,
+    audit.security_events TO octopus_readonly;
 
 INSERT INTO audit.schema_migrations (version) VALUES (1)
     ON CONFLICT DO NOTHING;
