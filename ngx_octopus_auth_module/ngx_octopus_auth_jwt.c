@@ -1034,7 +1034,7 @@ ngx_octopus_jwks_parse(const char *json, size_t len,
     ngx_octopus_jwks_add_pt add, void *data, char *err, size_t err_len)
 {
     int                    rc;
-    size_t                 i, n;
+    size_t                 i, n, added;
     json_t                *root, *keys, *jwk, *v;
     const char            *kty, *reason, *kid;
     json_error_t           jerr;
@@ -1057,6 +1057,7 @@ ngx_octopus_jwks_parse(const char *json, size_t len,
     }
 
     rc = 0;
+    added = 0;
 
     json_array_foreach(keys, i, jwk) {
 
@@ -1151,6 +1152,7 @@ ngx_octopus_jwks_parse(const char *json, size_t len,
             }
 
             OPENSSL_cleanse(secret, sizeof(secret));
+            added++;
             continue;
         }
 
@@ -1163,6 +1165,12 @@ ngx_octopus_jwks_parse(const char *json, size_t len,
                  reason ? reason : "invalid key");
         rc = -1;
         break;
+    }
+
+    if (rc == 0 && added == 0) {
+        /* every key was for encryption: the set verifies nothing */
+        snprintf(err, err_len, "no signature key (all \"use\" not \"sig\")");
+        rc = -1;
     }
 
     json_decref(root);

@@ -1,0 +1,4 @@
+test_hardening_regress_SRCS := \
+    ngx_octopus_auth_module/ngx_octopus_auth_jwt.c \
+    ngx_octopus_auth_module/ngx_octopus_auth_json.c
+test_hardening_regress_LIBS := -ljansson -lcrypto -lm
