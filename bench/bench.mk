@@ -1,0 +1,34 @@
+# make bench [QUICK=1]: Octopus Guard side by side with bare nginx and with
+# the peers (issue 7); never part of `make test`.
+#
+#   make bench            full run (about 13 minutes): writes
+#                         bench/results/latest.md and latest.png
+#   make bench QUICK=1    smoke run (under 2 minutes): one short round into
+#                         $(BUILD)/bench/quick/, fails unless every scenario
+#                         ran and produced numbers
+#   make bench-deps       install the bench's own packages (peers, wrk,
+#                         gnuplot) with apt-get, only when missing
+
+BENCH_PACKAGES = wrk haproxy gnuplot-nox libnginx-mod-http-js \
+                 libnginx-mod-http-lua lua-nginx-redis
+
+BENCH_ARGS = $(if $(filter 1,$(QUICK)),--quick --out $(BUILD)/bench/quick,\
+                 --out bench/results)
+
+.PHONY: bench bench-deps
+
+bench-deps:
+	@missing=; for p in $(BENCH_PACKAGES); do \
+	    dpkg-query -W -f='$${Status}' $$p 2>/dev/null \
+	        | grep -q 'install ok installed' || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	    echo "installing:$$missing"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+	        apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+
+bench: deps bench-deps
+	$(MAKE) modules $(BUILD)/bench/auth_jwt_bench
+	perl bench/ngx_octopus_bench.pl $(BENCH_ARGS) \
+	    --jwt-bench $(BUILD)/bench/auth_jwt_bench

@@ -1,0 +1,951 @@
+#!/usr/bin/perl
+
+# `make bench`: Octopus Guard side by side with bare nginx and with peers.
+#
+#   perl bench/ngx_octopus_bench.pl [--quick] [--out DIR] [--rounds N]
+#       [--duration S] [--warmup S] [--connections C] [--threads T]
+#       [--jwt-bench PATH]
+#
+# Starts one fast upstream (nginx answering `return 200` with a small JSON
+# body), Redis and PostgreSQL (through t/lib/Octopus/Test.pm, on free
+# loopback ports), then one nginx (or HAProxy) per scenario, all at once.
+# Every round runs wrk against each scenario in turn (a warm-up run that is
+# thrown away, then the measured run; same wrk settings for all), the start
+# of the order rotating by one scenario per round so that drift affects all
+# alike.  Writes DIR/latest.md (medians over the rounds, ratios to the bare
+# proxy, the issue's targets, Redis commands per request, audit rows per
+# second reaching PostgreSQL, queue and spool, worker RSS before and after,
+# load average, the JWT verify microbenchmark) and DIR/latest.png.
+#
+# --quick (make bench QUICK=1): one short round; exits non-zero unless every
+# scenario ran and produced numbers with only 2xx answers.
+
+use strict;
+use warnings;
+
+use FindBin;
+use lib "$FindBin::Bin/../t/lib";
+
+use Octopus::Test;
+use Getopt::Long;
+use POSIX qw(strftime);
+use Time::HiRes qw(time sleep);
+use Digest::SHA qw(sha256_hex);
+use File::Path qw(make_path);
+use Cwd qw(abs_path);
+
+my $TOP = abs_path("$FindBin::Bin/..");
+
+my %o = (
+    quick       => 0,
+    out         => "$TOP/bench/results",
+    rounds      => 5,
+    duration    => 8,
+    warmup      => 2,
+    connections => 32,
+    threads     => 1,
+    jwt_bench   => '',
+    only        => '',
+);
+
+GetOptions(\%o, 'quick!', 'out=s', 'rounds=i', 'duration=i', 'warmup=i',
+           'connections=i', 'threads=i', 'jwt-bench=s' => \$o{jwt_bench},
+           'only=s')
+    or die "usage: $0 [--quick] [--out DIR] ...\n";
+
+if ($o{quick}) {
+    $o{rounds} = 1;
+    $o{duration} = 2;
+    $o{warmup} = 1;
+}
+
+make_path($o{out});
+$o{out} = abs_path($o{out});
+
+my $PY = '/usr/bin/python3';
+my $MODDIR = '/usr/lib/nginx/modules';
+my $started = time;
+my @loadavg;
+
+sub note { printf STDERR "[%6.1fs] %s\n", time - $started, "@_" }
+
+sub loadavg {
+    open my $fh, '<', '/proc/loadavg' or return '?';
+    my $l = <$fh>;
+    return (split ' ', $l)[0];
+}
+
+sub run_cmd {
+    my (@cmd) = @_;
+    my $pid = open(my $fh, '-|');
+    die "fork: $!" unless defined $pid;
+    if ($pid == 0) {
+        open STDERR, '>&', \*STDOUT;
+        exec @cmd or POSIX::_exit(127);
+    }
+    local $/;
+    my $out = <$fh> // '';
+    close $fh;
+    die "@cmd failed:\n$out" if $?;
+    return $out;
+}
+
+
+# services: secrets, upstream, Redis, PostgreSQL
+
+my $svc = Octopus::Test->new(modules => []);
+my $sec = "$svc->{dir}/secrets";
+make_path($sec);
+
+my $hs_secret = join '', map { sprintf '%02x', int rand 256 } 1 .. 24;
+$svc->write_file('secrets/hs256.key', "$hs_secret\n");
+run_cmd('openssl', 'genpkey', '-algorithm', 'RSA', '-pkeyopt',
+        'rsa_keygen_bits:2048', '-out', "$sec/rs256.pem");
+run_cmd('openssl', 'pkey', '-in', "$sec/rs256.pem", '-pubout',
+        '-out', "$sec/rs256.pub.pem");
+
+# tokens minted by PyJWT, not by our code
+sub mint {
+    my ($alg, $key) = @_;
+    my $tok = run_cmd($PY, '-c', <<'EOF', $alg, $key);
+import sys, time, jwt
+alg, keyfile = sys.argv[1], sys.argv[2]
+key = open(keyfile, 'rb').read()
+if alg == 'HS256':
+    key = key.rstrip(b'\n')
+now = int(time.time())
+print(jwt.encode({'sub': 'bench', 'role': 'trader', 'iat': now,
+                  'exp': now + 3300}, key, algorithm=alg))
+EOF
+    chomp $tok;
+    return $tok;
+}
+
+my $tok_hs = mint('HS256', "$sec/hs256.key");
+my $tok_rs = mint('RS256', "$sec/rs256.pem");
+
+my $api_key = 'obk_' . join '', map { sprintf '%02x', int rand 256 } 1 .. 24;
+$svc->write_file('secrets/api-keys',
+                 "bench " . sha256_hex($api_key) . " trader\n");
+
+my $be = Octopus::Test->new(modules => []);
+$be->nginx_conf(<<'EOF');
+worker_processes 1;
+worker_rlimit_nofile 8192;
+events { worker_connections 4096; }
+http {
+    keepalive_requests 1000000;
+    server {
+        listen 127.0.0.1:%%PORT_http%% backlog=4096;
+        access_log off;
+        location / {
+            default_type application/json;
+            return 200 '{"ok":true,"service":"bench-upstream"}\n';
+        }
+    }
+}
+EOF
+$be->run;
+my $BE = $be->port('http');
+
+my $REDIS = $svc->redis_start;
+my $PG = $svc->pg_start;
+for my $sql (sort glob("$TOP/conf/sql/*.sql")) {
+    $svc->psql($svc->read_file($sql));
+}
+my $PG_DSN = "host=127.0.0.1 port=$PG dbname=octopus user=postgres";
+note("upstream :$BE, redis :$REDIS, postgresql :$PG");
+
+
+# scenario configurations
+
+sub ngx_tpl {
+    my (%a) = @_;
+    $a{$_} //= '' for qw(main http loc servers);
+    return <<"EOF";
+$a{main}
+worker_processes 1;
+worker_rlimit_nofile 8192;
+events { worker_connections 4096; }
+http {
+    keepalive_requests 1000000;
+    upstream backend {
+        server 127.0.0.1:$BE;
+        keepalive 64;
+        keepalive_requests 1000000;
+    }
+$a{http}
+    server {
+        listen 127.0.0.1:%%PORT_http%% backlog=4096;
+        access_log off;
+        location / {
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+$a{loc}
+            proxy_pass http://backend;
+        }
+    }
+$a{servers}
+}
+EOF
+}
+
+my $AUTH = 'ngx_octopus_auth_module';
+my $RL = 'ngx_octopus_ratelimit_module';
+my $AUDIT = 'ngx_octopus_audit_module';
+
+my $metrics_server = <<'EOF';
+    server {
+        listen 127.0.0.1:%%PORT_metrics%%;
+        access_log off;
+        location = /metrics { octopus_audit off; octopus_metrics; }
+    }
+EOF
+
+my $audit_pg_http = <<"EOF";
+    octopus_audit_pg "$PG_DSN";
+    octopus_audit_table audit.api_calls;
+    octopus_audit_spool %%PREFIX%%/spool;
+    octopus_audit_node bench;
+    octopus_audit on;
+EOF
+
+# the sliding window of ngx_octopus_ratelimit_lua.c, one key, for the Lua
+# peer: the same Redis work per request
+my $sw_lua = <<'EOF';
+local t = redis.call('TIME')
+local now = math.floor((tonumber(t[1]) * 1000000 + tonumber(t[2])) / 1000)
+local rate = tonumber(ARGV[1])
+local period = tonumber(ARGV[2])
+local win = now - now % period
+local st = redis.call('HMGET', KEYS[1], 'w', 'c', 'p')
+local w = tonumber(st[1]) or 0
+local c = tonumber(st[2]) or 0
+local p = tonumber(st[3]) or 0
+if w ~= win then
+  if w + period == win then p = c else p = 0 end
+  c = 0
+end
+local el = now - win
+local used = p * (period - el) + c * period
+local cap = rate * period
+if used + period <= cap then
+  c = c + 1
+  redis.call('HSET', KEYS[1], 'w', string.format('%.0f', win),
+             'c', string.format('%.0f', c), 'p', string.format('%.0f', p))
+  redis.call('PEXPIRE', KEYS[1], string.format('%.0f', 2 * period))
+  return {1, math.floor((cap - used - period) / period)}
+end
+return {0, 0}
+EOF
+
+my $njs = <<"EOF";
+// HS256 validation in njs, the pattern of nginx's own njs JWT examples:
+// js_set evaluates it, `if` refuses what is not valid.
+var crypto = require('crypto');
+var key = '$hs_secret';
+
+function b64json(s) {
+    return JSON.parse(Buffer.from(s, 'base64url').toString());
+}
+
+function verify(r) {
+    var h = r.headersIn.Authorization;
+    if (!h || h.slice(0, 7).toLowerCase() !== 'bearer ') {
+        return '0';
+    }
+    var parts = h.slice(7).split('.');
+    if (parts.length !== 3) {
+        return '0';
+    }
+    try {
+        if (b64json(parts[0]).alg !== 'HS256') {
+            return '0';
+        }
+        var sig = crypto.createHmac('sha256', key)
+                        .update(parts[0] + '.' + parts[1])
+                        .digest('base64url');
+        if (sig !== parts[2]) {
+            return '0';
+        }
+        var c = b64json(parts[1]);
+        var now = Math.floor(Date.now() / 1000);
+        if (typeof c.exp !== 'number' || c.exp < now
+            || (c.nbf !== undefined && c.nbf > now))
+        {
+            return '0';
+        }
+        return '1';
+    } catch (e) {
+        return '0';
+    }
+}
+
+export default { verify };
+EOF
+$svc->write_file('jwt.js', $njs);
+
+my $rate = 1000000;       # never reached: measure the work, not refusals
+my $bearer_hs = [Authorization => "Bearer $tok_hs"];
+
+my @S = (
+    { name => 'bare', label => 'bare nginx proxy', group => 'ours',
+      modules => [], conf => ngx_tpl() },
+
+    { name => 'auth_hs256', label => 'auth HS256', group => 'ours',
+      modules => [$AUTH], headers => $bearer_hs,
+      conf => ngx_tpl(
+          http => "    octopus_auth_key hs256 kid=k1 file=$sec/hs256.key;\n",
+          loc => "            octopus_auth jwt;\n") },
+
+    { name => 'auth_rs256', label => 'auth RS256', group => 'ours',
+      modules => [$AUTH], headers => [Authorization => "Bearer $tok_rs"],
+      conf => ngx_tpl(
+          http => "    octopus_auth_key rs256 kid=k1 "
+                  . "file=$sec/rs256.pub.pem;\n",
+          loc => "            octopus_auth jwt;\n") },
+
+    { name => 'auth_apikey', label => 'auth API key', group => 'ours',
+      modules => [$AUTH], headers => ['X-API-Key' => $api_key],
+      conf => ngx_tpl(
+          http => "    octopus_auth_api_keys $sec/api-keys;\n",
+          loc => "            octopus_auth api_key;\n") },
+
+    { name => 'rl_shm', label => 'ratelimit shared memory', group => 'ours',
+      modules => [$RL],
+      conf => ngx_tpl(
+          http => "    octopus_ratelimit_zone ip key=\$binary_remote_addr "
+                  . "rate=${rate}r/s;\n",
+          loc => "            octopus_ratelimit ip;\n") },
+
+    { name => 'rl_redis', label => 'ratelimit Redis', group => 'ours',
+      modules => [$RL], redis => 1,
+      conf => ngx_tpl(
+          http => "    octopus_ratelimit_redis 127.0.0.1:$REDIS "
+                  . "prefix=bench:rl:;\n"
+                  . "    octopus_ratelimit_zone ip key=\$binary_remote_addr "
+                  . "rate=${rate}r/s;\n",
+          loc => "            octopus_ratelimit ip;\n") },
+
+    { name => 'audit_pg', label => 'audit PostgreSQL', group => 'ours',
+      modules => [$AUDIT], pg => 1,
+      conf => ngx_tpl(http => $audit_pg_http, servers => $metrics_server) },
+
+    { name => 'audit_file', label => 'audit file', group => 'ours',
+      modules => [$AUDIT],
+      conf => ngx_tpl(
+          http => "    octopus_audit_file %%PREFIX%%/audit.jsonl;\n"
+                  . "    octopus_audit_node bench;\n"
+                  . "    octopus_audit on;\n",
+          servers => $metrics_server) },
+
+    { name => 'all', label => 'all three (Redis, PostgreSQL)',
+      group => 'ours', modules => [$AUTH, $RL, $AUDIT], headers => $bearer_hs,
+      redis => 1, pg => 1,
+      conf => ngx_tpl(
+          http => "    octopus_auth_key hs256 kid=k1 file=$sec/hs256.key;\n"
+                  . "    octopus_ratelimit_redis 127.0.0.1:$REDIS "
+                  . "prefix=bench:all:;\n"
+                  . "    octopus_ratelimit_zone user key=\$octopus_user "
+                  . "rate=${rate}r/s;\n"
+                  . $audit_pg_http,
+          loc => "            octopus_auth jwt;\n"
+                 . "            octopus_ratelimit user;\n",
+          servers => $metrics_server) },
+
+    { name => 'limit_req', label => 'peer: nginx limit_req', group => 'peer',
+      modules => [],
+      conf => ngx_tpl(
+          http => "    limit_req_zone \$binary_remote_addr zone=ip:10m "
+                  . "rate=${rate}r/s;\n",
+          loc => "            limit_req zone=ip burst=1000 nodelay;\n") },
+
+    { name => 'njs_hs256', label => 'peer: njs HS256', group => 'peer',
+      modules => [], headers => $bearer_hs,
+      conf => ngx_tpl(
+          main => "load_module $MODDIR/ngx_http_js_module.so;",
+          http => "    js_import jwt from $svc->{dir}/jwt.js;\n"
+                  . "    js_set \$jwt_valid jwt.verify;\n",
+          loc => "            if (\$jwt_valid != 1) { return 401; }\n") },
+
+    { name => 'lua_redis', label => 'peer: Lua sliding window on Redis',
+      group => 'peer', modules => [], redis => 1,
+      conf => ngx_tpl(
+          main => "load_module $MODDIR/ndk_http_module.so;\n"
+                  . "load_module $MODDIR/ngx_http_lua_module.so;",
+          http => "    lua_package_path '/usr/share/lua/5.1/?.lua;;';\n"
+                  . "    init_by_lua_block {\n"
+                  . "        SW = [==[\n$sw_lua]==]\n"
+                  . "        SW_SHA = (ngx.sha1_bin(SW):gsub('.', function(c) "
+                  . "return string.format('%02x', c:byte()) end))\n"
+                  . "    }\n",
+          loc => <<"EOF") },
+            access_by_lua_block {
+                local redis = require "nginx.redis"
+                local red = redis:new()
+                red:set_timeout(50)
+                local ok, err = red:connect("127.0.0.1", $REDIS)
+                if not ok then
+                    ngx.log(ngx.ERR, "redis connect: ", err)
+                    return ngx.exit(500)
+                end
+                local key = "bench:lua:{ip:" .. ngx.var.remote_addr .. "}"
+                local res, err = red:evalsha(SW_SHA, 1, key, $rate, 1000)
+                if not res and err and err:find("NOSCRIPT", 1, true) then
+                    res, err = red:eval(SW, 1, key, $rate, 1000)
+                end
+                if not res then
+                    ngx.log(ngx.ERR, "redis: ", err)
+                    return ngx.exit(500)
+                end
+                red:set_keepalive(10000, 64)
+                if res[1] == 0 then
+                    return ngx.exit(429)
+                end
+            }
+EOF
+
+    { name => 'auth_request', label => 'peer: auth_request + PyJWT service',
+      group => 'peer', modules => [], headers => $bearer_hs,
+      authsvc => 1,
+      conf => ngx_tpl(
+          http => "    upstream authsvc {\n"
+                  . "        server 127.0.0.1:%%PORT_authsvc%%;\n"
+                  . "        keepalive 32;\n"
+                  . "    }\n",
+          loc => "            auth_request /_auth;\n",
+          servers => '') },
+
+    { name => 'haproxy', label => 'peer: HAProxy jwt_verify + stick-table',
+      group => 'peer', kind => 'haproxy', headers => $bearer_hs },
+);
+
+# auth_request's internal location goes into the same server
+for my $s (grep { $_->{authsvc} } @S) {
+    $s->{conf} =~ s{(\n\s*location / \{)}{
+        location = /_auth {
+            internal;
+            proxy_pass http://authsvc;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_pass_request_body off;
+            proxy_set_header Content-Length "";
+            proxy_set_header X-Original-URI \$request_uri;
+        }
+$1};
+}
+
+if ($o{only}) {
+    my %want = map { $_ => 1 } 'bare', split /,/, $o{only};
+    @S = grep { $want{$_->{name}} } @S;
+}
+
+
+# start every scenario
+
+my @extra_procs;
+
+END {
+    local $?;
+    for my $e (@extra_procs) {
+        $e->[0]->_stop_proc($e->[1], 'TERM');
+    }
+}
+
+for my $s (@S) {
+    my $t = Octopus::Test->new(modules => $s->{modules} || []);
+    $s->{t} = $t;
+
+    if ($s->{authsvc}) {
+        my $port = $t->port('authsvc');
+        my $pid = $t->_spawn('authsvc',
+            [$PY, "$TOP/bench/ngx_octopus_bench_authsvc.py", $port,
+             "$sec/hs256.key"], log => "$t->{dir}/logs/authsvc.log");
+        push @extra_procs, [$t, 'authsvc'];
+        $t->_wait_port($port, 10, $pid) or die "auth service did not start";
+    }
+
+    if (($s->{kind} // '') eq 'haproxy') {
+        my $port = $t->port('http');
+        my $cfg = $t->write_file('haproxy.cfg', <<"EOF");
+# HAProxy 2.6 as its documentation and the HAProxy blog's JWT article
+# recommend: jwt_verify on the bearer token (alg pinned, exp checked) and a
+# stick-table request-rate limit per source address.
+global
+    nbthread 1
+    maxconn 8192
+
+defaults
+    mode http
+    timeout connect 2s
+    timeout client 30s
+    timeout server 30s
+    timeout http-keep-alive 30s
+
+frontend fe
+    bind 127.0.0.1:$port
+    stick-table type ip size 100k expire 30s store http_req_rate(1s)
+    http-request track-sc0 src
+    http-request deny deny_status 429 if { sc_http_req_rate(0) gt $rate }
+    http-request deny deny_status 401 unless { req.hdr(authorization) -m beg "Bearer " }
+    http-request set-var(txn.bearer) http_auth_bearer
+    http-request set-var(txn.jwt_alg) var(txn.bearer),jwt_header_query('\$.alg')
+    http-request deny deny_status 401 unless { var(txn.jwt_alg) -m str "HS256" }
+    http-request deny deny_status 401 unless { var(txn.bearer),jwt_verify(txn.jwt_alg,"$hs_secret") -m int 1 }
+    http-request set-var(txn.exp) var(txn.bearer),jwt_payload_query('\$.exp','int')
+    http-request set-var(txn.now) date()
+    http-request deny deny_status 401 if { var(txn.exp),sub(txn.now) -m int lt 0 }
+    default_backend be
+
+backend be
+    http-reuse safe
+    server up 127.0.0.1:$BE maxconn 64
+EOF
+        run_cmd('haproxy', '-c', '-f', $cfg);
+        my $pid = $t->_spawn('haproxy', ['haproxy', '-db', '-f', $cfg],
+                             log => "$t->{dir}/logs/haproxy.log");
+        push @extra_procs, [$t, 'haproxy'];
+        $t->_wait_port($port, 10, $pid) or die "haproxy did not start";
+        $s->{pids} = sub { ($pid) };
+
+    } else {
+        $t->nginx_conf($s->{conf});
+        $t->run;
+        $s->{pids} = sub { $t->worker_pids };
+    }
+
+    $s->{port} = $t->port('http');
+    $s->{rss0} = rss($s->{pids}->());
+
+    # one request by hand: it must pass
+    my $r = $t->http(uri => '/api/v1/bench', @{$s->{headers} || []}
+                     ? (headers => $s->{headers}) : ());
+    die "$s->{name}: first request answered $r->{status}\n"
+        . ($t->{template} ? $t->error_log : '')
+        unless $r->{status} == 200;
+    note("started $s->{name} on :$s->{port}");
+}
+
+
+sub rss {
+    my $kb = 0;
+    for my $pid (@_) {
+        open my $fh, '<', "/proc/$pid/status" or next;
+        while (<$fh>) {
+            $kb += $1 if /^VmRSS:\s+(\d+)/;
+        }
+    }
+    return $kb;
+}
+
+
+sub to_ms {
+    my ($v, $u) = @_;
+    return $u eq 'us' ? $v / 1000 : $u eq 's' ? $v * 1000 : $v;
+}
+
+
+sub wrk {
+    my ($s, $secs) = @_;
+    my @hv = @{$s->{headers} || []};
+    my @h;
+    while (my ($n, $v) = splice @hv, 0, 2) {
+        push @h, '-H', "$n: $v";
+    }
+    my $out = run_cmd('wrk', "-t$o{threads}", "-c$o{connections}",
+                      "-d${secs}s", '--latency', @h,
+                      "http://127.0.0.1:$s->{port}/api/v1/bench");
+    my %r = (raw => $out, non2xx => 0, errors => 0);
+    $r{rps} = $1 if $out =~ /Requests\/sec:\s+([\d.]+)/;
+    $r{requests} = $1 if $out =~ /(\d+) requests in/;
+    $r{p50} = to_ms($1, $2) if $out =~ /^\s+50%\s+([\d.]+)(us|ms|s)/m;
+    $r{p99} = to_ms($1, $2) if $out =~ /^\s+99%\s+([\d.]+)(us|ms|s)/m;
+    $r{non2xx} = $1 if $out =~ /Non-2xx or 3xx responses: (\d+)/;
+    if ($out =~ /Socket errors: connect (\d+), read (\d+), write (\d+), (?:timeout (\d+))?/) {
+        $r{errors} = $1 + $2 + $3 + ($4 // 0);
+    }
+    return \%r;
+}
+
+
+sub redis_calls {
+    my $info = $svc->redis_cmd('INFO', 'commandstats');
+    my %c;
+    while ($info =~ /^cmdstat_([\w|]+):calls=(\d+)/mg) {
+        $c{lc $1} = $2 unless $1 eq 'info';
+    }
+    return \%c;
+}
+
+
+sub pg_rows {
+    my $n = $svc->psql('SELECT count(*) FROM audit.api_calls');
+    return $n eq '0E0' ? 0 : $n + 0;
+}
+
+
+sub metrics {
+    my ($s) = @_;
+    my $r = $s->{t}->http(port => $s->{t}->port('metrics'), uri => '/metrics');
+    my %m;
+    while (($r->{body} // '') =~ /^(octopus_audit_\w+)(?:\{[^}]*\})?\s+([\d.e+]+)/mg) {
+        $m{$1} += $2;
+    }
+    return \%m;
+}
+
+
+# the rounds
+
+my $nproc = run_cmd('nproc');
+chomp $nproc;
+my $uptime0 = run_cmd('uptime');
+chomp $uptime0;
+
+for my $round (1 .. $o{rounds}) {
+    my $k = ($round - 1) % @S;
+    my @order = (@S[$k .. $#S], @S[0 .. $k - 1]);
+
+    for my $s (@order) {
+        my ($rc0, $rows0, $m0);
+        $rc0 = redis_calls() if $s->{redis};
+        if ($s->{pg}) {
+            $rows0 = pg_rows();
+            $m0 = metrics($s);
+        }
+
+        my $w = wrk($s, $o{warmup});
+        push @loadavg, loadavg();
+        my $rows_start = $s->{pg} ? pg_rows() : 0;
+        my $t0 = time;
+        my $r = wrk($s, $o{duration});
+        my $el = time - $t0;
+        $r->{warm_requests} = $w->{requests} // 0;
+        $r->{non2xx} += $w->{non2xx};
+        $r->{errors} += $w->{errors};
+
+        if ($s->{redis}) {
+            my $rc1 = redis_calls();
+            my $total = 0;
+            my %d;
+            for my $c (keys %$rc1) {
+                my $n = $rc1->{$c} - ($rc0->{$c} // 0);
+                next unless $n > 0;
+                $d{$c} = $n;
+                $total += $n;
+            }
+            my $req = ($r->{requests} // 0) + $r->{warm_requests};
+            $r->{redis_per_req} = $req ? $total / $req : 0;
+            $r->{redis_cmds} = \%d;
+            $r->{redis_req} = $req;
+        }
+
+        if ($s->{pg}) {
+            my $rows_end = pg_rows();
+            $r->{pg_rows_per_s} = ($rows_end - $rows_start) / $el;
+            my $m1 = metrics($s);
+            $r->{queue_depth} = $m1->{octopus_audit_queue_depth} // 0;
+            $r->{spool_bytes} = $m1->{octopus_audit_spool_bytes} // 0;
+            $r->{spooled} = ($m1->{octopus_audit_records_spooled_total} // 0)
+                            - ($m0->{octopus_audit_records_spooled_total}
+                               // 0);
+
+            # drain: every request must reach the database
+            my $want = $rows0 + ($r->{requests} // 0) + $r->{warm_requests};
+            my $td = time;
+            my $rows;
+            $svc->wait_for(sub { ($rows = pg_rows()) >= $want }, 60);
+            $r->{drain_s} = time - $td;
+            $r->{pg_missing} = $rows < $want ? $want - $rows : 0;
+        }
+
+        push @{$s->{runs}}, $r;
+        note(sprintf "round %d %-12s %8.0f req/s p50 %.2f ms p99 %.2f ms%s",
+             $round, $s->{name}, $r->{rps} // 0, $r->{p50} // 0,
+             $r->{p99} // 0,
+             $r->{non2xx} ? " NON-2XX $r->{non2xx}" : '');
+    }
+}
+
+my $uptime1 = run_cmd('uptime');
+chomp $uptime1;
+
+for my $s (@S) {
+    $s->{rss1} = rss($s->{pids}->());
+}
+
+
+# JWT verify microbenchmark (auth's bench/auth_jwt_bench.c)
+
+my $jwt_out = '';
+if ($o{jwt_bench} && -x $o{jwt_bench}) {
+    $jwt_out = run_cmd($o{jwt_bench}, $o{quick} ? 2000 : 20000);
+}
+
+
+# results
+
+sub median {
+    my @v = sort { $a <=> $b } grep { defined } @_;
+    return undef unless @v;
+    return @v % 2 ? $v[$#v / 2] : ($v[@v / 2 - 1] + $v[@v / 2]) / 2;
+}
+
+for my $s (@S) {
+    my @r = @{$s->{runs} || []};
+    $s->{rps} = median(map { $_->{rps} } @r);
+    $s->{p50} = median(map { $_->{p50} } @r);
+    $s->{p99} = median(map { $_->{p99} } @r);
+    $s->{rps_min} = (sort { $a <=> $b } map { $_->{rps} // 0 } @r)[0];
+    $s->{rps_max} = (sort { $b <=> $a } map { $_->{rps} // 0 } @r)[0];
+    $s->{non2xx} = 0;
+    $s->{errors} = 0;
+    $s->{non2xx} += $_->{non2xx} for @r;
+    $s->{errors} += $_->{errors} for @r;
+}
+
+my %by = map { $_->{name} => $_ } @S;
+my $bare = $by{bare};
+
+sub ratio {
+    my ($a, $b) = @_;
+    return undef unless $a && $b && $a->{rps} && $b->{rps};
+    return $a->{rps} / $b->{rps};
+}
+
+my @lines;
+my $when = strftime('%Y-%m-%d %H:%M UTC', gmtime);
+my ($lmin, $lmax) = (sort { $a <=> $b } @loadavg)[0, -1];
+my $lmean = 0;
+$lmean += $_ / @loadavg for @loadavg;
+
+push @lines, "# Octopus Guard benchmark" . ($o{quick} ? ' (QUICK smoke run)' : ''),
+    '',
+    "Run $when on " . `uname -n` =~ s/\s+//r . ", nginx 1.22.1 (Debian), "
+    . "$nproc cores.  `wrk -t$o{threads} -c$o{connections}`, "
+    . "$o{warmup} s warm-up (thrown away) then $o{duration} s measured, "
+    . "$o{rounds} round(s), scenarios alternating (the order rotates by one "
+    . "each round); figures are medians over the rounds.  Every nginx "
+    . "under test has 1 worker (HAProxy 1 thread), keepalive to one "
+    . "upstream nginx (1 worker, `return 200` with a 40-byte JSON body); "
+    . "wrk, the proxy, the upstream, Redis and PostgreSQL share the "
+    . "machine's cores.",
+    '',
+    "Machine load: `uptime` before: `$uptime0`; after: `$uptime1`; 1-minute "
+    . sprintf("load average sampled before each measured run: min %.2f, "
+              . "mean %.2f, max %.2f (other engineers' test suites were "
+              . "running at the same time: the figures are noisy, the "
+              . "ratios within one run are what to compare).",
+              $lmin // 0, $lmean, $lmax // 0),
+    '',
+    '| scenario | req/s (median) | req/s range | ratio to bare | p50 ms | '
+    . 'p99 ms | p99 − bare ms | non-2xx | socket errors |',
+    '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |';
+
+for my $s (@S) {
+    my $rt = ratio($s, $bare);
+    push @lines, sprintf '| %s | %s | %s–%s | %s | %s | %s | %s | %d | %d |',
+        $s->{label},
+        defined $s->{rps} ? sprintf('%.0f', $s->{rps}) : 'n/a',
+        sprintf('%.0f', $s->{rps_min} // 0), sprintf('%.0f', $s->{rps_max} // 0),
+        defined $rt ? sprintf('%.2f', $rt) : 'n/a',
+        defined $s->{p50} ? sprintf('%.2f', $s->{p50}) : 'n/a',
+        defined $s->{p99} ? sprintf('%.2f', $s->{p99}) : 'n/a',
+        defined $s->{p99} && defined $bare->{p99}
+            ? sprintf('%+.2f', $s->{p99} - $bare->{p99}) : 'n/a',
+        $s->{non2xx}, $s->{errors};
+}
+
+# targets
+
+my @targets;
+
+sub target {
+    my ($what, $want, $got, $ok) = @_;
+    push @targets, sprintf '| %s | %s | %s | %s |', $what, $want,
+        $got // 'n/a', !defined $got ? 'not measured' : $ok ? 'met' : 'MISSED';
+}
+
+if (my $all = $by{all}) {
+    my $rt = ratio($all, $bare);
+    target('all three modules: throughput', '≥ 0.85 × bare',
+           defined $rt ? sprintf('%.2f ×', $rt) : undef, ($rt // 0) >= 0.85);
+    my $d = defined $all->{p99} && defined $bare->{p99}
+            ? $all->{p99} - $bare->{p99} : undef;
+    target('all three modules: p99', '≤ bare + 1 ms',
+           defined $d ? sprintf('%+.2f ms', $d) : undef, ($d // 99) <= 1);
+}
+for my $n (qw(auth_hs256 auth_rs256 auth_apikey rl_shm rl_redis audit_pg
+              audit_file))
+{
+    my $s = $by{$n} or next;
+    my $want = $n eq 'rl_redis' ? 0.8 : 0.93;
+    my $rt = ratio($s, $bare);
+    target("$s->{label} alone", "≥ $want × bare",
+           defined $rt ? sprintf('%.2f ×', $rt) : undef, ($rt // 0) >= $want);
+}
+if ($by{rl_redis} && $by{lua_redis}) {
+    my $rt = ratio($by{rl_redis}, $by{lua_redis});
+    target('ratelimit Redis vs Lua limiter', '≥ 1.5 ×',
+           defined $rt ? sprintf('%.2f ×', $rt) : undef, ($rt // 0) >= 1.5);
+}
+if ($by{auth_hs256} && $by{njs_hs256}) {
+    my $rt = ratio($by{auth_hs256}, $by{njs_hs256});
+    target('auth HS256 vs njs validator', '≥ 1 ×',
+           defined $rt ? sprintf('%.2f ×', $rt) : undef, ($rt // 0) >= 1);
+}
+if ($by{auth_hs256} && $by{auth_request}) {
+    my $rt = ratio($by{auth_hs256}, $by{auth_request});
+    target('auth HS256 vs auth_request', '≥ 3 ×',
+           defined $rt ? sprintf('%.2f ×', $rt) : undef, ($rt // 0) >= 3);
+}
+
+push @lines, '', '## Targets', '',
+    '| target | wanted | measured | |', '| --- | --- | --- | --- |',
+    @targets;
+
+# extra measurements
+
+push @lines, '', '## Redis commands per request', '',
+    'From `INFO commandstats` around each scenario\'s warm-up and measured '
+    . 'run (commands run inside a Lua script are counted too), median over '
+    . 'the rounds.', '',
+    '| scenario | commands per request | breakdown (last round, per request) |',
+    '| --- | ---: | --- |';
+for my $s (grep { $_->{redis} } @S) {
+    my @r = @{$s->{runs} || []};
+    my $last = $r[-1] or next;
+    my $bd = join ', ', map {
+        sprintf '%s %.2f', $_, $last->{redis_cmds}{$_} / ($last->{redis_req} || 1)
+    } sort { $last->{redis_cmds}{$b} <=> $last->{redis_cmds}{$a} }
+      keys %{$last->{redis_cmds}};
+    push @lines, sprintf '| %s | %.2f | %s |', $s->{label},
+        median(map { $_->{redis_per_req} } @r) // 0, $bd;
+}
+
+push @lines, '', '## Audit records reaching PostgreSQL', '',
+    'Rows inserted into `audit.api_calls` during the measured run, per '
+    . 'second, against the requests per second served; the in-memory queue '
+    . 'and the spool after the run (`octopus_metrics`); the time after the '
+    . 'run until every request of the round (warm-up included, as counted '
+    . 'by wrk) was in the table; requests missing from the table after that '
+    . 'wait (60 s at most).', '',
+    '| scenario | round | req/s | rows/s reaching PostgreSQL | queue after '
+    . '| spooled records | spool bytes | drain s | missing rows |',
+    '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |';
+for my $s (grep { $_->{pg} } @S) {
+    my $i = 0;
+    for my $r (@{$s->{runs} || []}) {
+        $i++;
+        push @lines, sprintf '| %s | %d | %.0f | %.0f | %d | %d | %d | %.1f | %d |',
+            $s->{label}, $i, $r->{rps} // 0, $r->{pg_rows_per_s} // 0,
+            $r->{queue_depth} // 0, $r->{spooled} // 0,
+            $r->{spool_bytes} // 0, $r->{drain_s} // 0,
+            $r->{pg_missing} // 0;
+    }
+}
+
+push @lines, '', '## Worker memory', '',
+    'Resident set size of the worker process(es) (VmRSS; HAProxy: its '
+    . 'process) after start and after all rounds.', '',
+    '| scenario | RSS before KiB | RSS after KiB | growth KiB |',
+    '| --- | ---: | ---: | ---: |';
+for my $s (@S) {
+    push @lines, sprintf '| %s | %d | %d | %+d |', $s->{label}, $s->{rss0},
+        $s->{rss1}, $s->{rss1} - $s->{rss0};
+}
+
+if ($jwt_out ne '') {
+    push @lines, '', '## JWT verify microbenchmark', '',
+        '`make bench-jwt` (`bench/auth_jwt_bench.c`, the module\'s own '
+        . 'verify code with keys parsed once), on the same machine right '
+        . 'after the runs:', '', '```', $jwt_out =~ s/\s+\z//r, '```';
+}
+
+my $notes = "$TOP/bench/ngx_octopus_bench_notes.md";
+if (!$o{quick} && -f $notes) {
+    push @lines, '', $svc->read_file($notes) =~ s/\s+\z//r;
+}
+
+push @lines, '', 'Chart: `latest.png` (requests per second and p99 per '
+    . 'scenario).', '';
+
+open my $md, '>', "$o{out}/latest.md" or die "$o{out}/latest.md: $!";
+print $md join "\n", @lines;
+close $md;
+
+
+# chart
+
+my $dat = "$svc->{dir}/chart.dat";
+open my $df, '>', $dat or die "$dat: $!";
+for my $s (@S) {
+    (my $l = $s->{label}) =~ s/"/'/g;
+    printf $df "\"%s\" %.0f %.3f %.3f\n", $l, $s->{rps} // 0, $s->{p99} // 0,
+        ratio($s, $bare) // 0;
+}
+close $df;
+
+my $gp = $svc->write_file('chart.gp', <<"EOF");
+set terminal pngcairo size 1200,900 font "sans,10"
+set output "$o{out}/latest.png"
+set termoption noenhanced
+set rmargin 14
+set bmargin 9
+set multiplot layout 2,1 title "Octopus Guard benchmark, $when ($nproc cores, wrk -c$o{connections}, medians of $o{rounds} round(s))"
+set style data histograms
+set style histogram clustered gap 1
+set style fill solid 0.8 border -1
+set boxwidth 0.8
+set grid ytics
+set xtics rotate by -30 scale 0 font "sans,9"
+set key off
+set yrange [0:*]
+set ylabel "requests per second"
+set title "Throughput (label: ratio to bare proxy)"
+plot "$dat" using 2:xtic(1) lc rgb "#3b7dd8", \\
+     "" using 0:2:(sprintf("%.2f", \$4)) with labels offset 0,0.7 font "sans,9"
+set ylabel "ms"
+set title "p99 latency"
+plot "$dat" using 3:xtic(1) lc rgb "#d8643b", \\
+     "" using 0:3:(sprintf("%.2f", \$3)) with labels offset 0,0.7 font "sans,9"
+unset multiplot
+EOF
+eval { run_cmd('gnuplot', $gp); 1 } or warn "gnuplot: $@";
+
+note("wrote $o{out}/latest.md and latest.png");
+print join("\n", @lines), "\n" if $o{quick};
+
+
+# the quick form checks that every scenario ran and produced numbers
+
+my @bad;
+for my $s (@S) {
+    push @bad, "$s->{name}: no req/s" unless $s->{rps};
+    push @bad, "$s->{name}: no latency" unless defined $s->{p99};
+    push @bad, "$s->{name}: $s->{non2xx} non-2xx answers" if $s->{non2xx};
+}
+for my $s (grep { $_->{redis} } @S) {
+    push @bad, "$s->{name}: no Redis commands counted"
+        unless ($s->{runs}[-1]{redis_per_req} // 0) > 0;
+}
+for my $s (grep { $_->{pg} } @S) {
+    push @bad, "$s->{name}: no rows reached PostgreSQL"
+        unless ($s->{runs}[-1]{pg_rows_per_s} // 0) > 0;
+}
+push @bad, 'no chart' unless -s "$o{out}/latest.png";
+push @bad, 'no JWT microbenchmark output'
+    if $o{jwt_bench} && $jwt_out eq '';
+
+for my $s (@S) {
+    next unless $s->{t}{template};
+    my @l = grep { /\[(alert|emerg|crit)\]/ } split /\n/, $s->{t}->error_log;
+    push @bad, "$s->{name}: error.log: $l[0]" if @l;
+}
+
+if (@bad) {
+    print STDERR "bench: FAILED\n", map { "  $_\n" } @bad;
+    exit 1;
+}
+note(sprintf 'done: %d scenarios', scalar @S);
+exit 0;
