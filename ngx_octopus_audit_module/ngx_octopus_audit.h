@@ -76,6 +76,7 @@ typedef struct {
     /* PostgreSQL */
     ngx_str_t                          pg_conninfo;
     ngx_str_t                          pg_password;
+    ngx_str_t                          pg_hostaddr;    /* resolved host */
     ngx_str_t                          table;
     ngx_uint_t                         batch_size;
     ngx_msec_t                         batch_interval;

@@ -52,6 +52,8 @@ static char *ngx_octopus_audit_node_cmd(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_octopus_audit_pg_cmd(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+static ngx_int_t ngx_octopus_audit_pg_resolve(ngx_conf_t *cf,
+    ngx_octopus_audit_main_conf_t *amcf);
 static char *ngx_octopus_audit_table_cmd(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_octopus_audit_batch_cmd(ngx_conf_t *cf, ngx_command_t *cmd,
@@ -1432,6 +1434,10 @@ ngx_octopus_audit_pg_cmd(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     amcf->pg_conninfo = value[1];
 
+    if (ngx_octopus_audit_pg_resolve(cf, amcf) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
     if (cf->args->nelts == 3) {
         if (ngx_octopus_parse_kv(&value[2], &key, &val) != NGX_OK
             || key.len != sizeof("password_file") - 1
@@ -1451,6 +1457,124 @@ ngx_octopus_audit_pg_cmd(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     }
 
     return NGX_CONF_OK;
+}
+
+
+/*
+ * libpq resolves a host name with a blocking getaddrinfo() inside
+ * PQconnectStartParams(): the names are resolved here, once, and handed to
+ * libpq as "hostaddr" (the name stays in "host" for TLS and .pgpass).
+ */
+
+static ngx_int_t
+ngx_octopus_audit_pg_resolve(ngx_conf_t *cf,
+    ngx_octopus_audit_main_conf_t *amcf)
+{
+    char              *err;
+    u_char            *p, *last, *comma;
+    size_t             len;
+    ngx_str_t          host;
+    ngx_url_t          u;
+    PQconninfoOption  *opts, *o;
+    u_char             addr[NGX_SOCKADDR_STRLEN];
+
+    err = NULL;
+    opts = PQconninfoParse((const char *) amcf->pg_conninfo.data, &err);
+
+    if (opts == NULL) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid connection string \"%V\": %s",
+                           &amcf->pg_conninfo,
+                           err ? err : "out of memory");
+        if (err) {
+            PQfreemem(err);
+        }
+
+        return NGX_ERROR;
+    }
+
+    ngx_str_null(&host);
+
+    for (o = opts; o->keyword; o++) {
+        if (o->val == NULL || o->val[0] == '\0') {
+            continue;
+        }
+
+        if (ngx_strcmp(o->keyword, "hostaddr") == 0) {
+            /* the operator gave addresses: nothing to resolve */
+            PQconninfoFree(opts);
+            return NGX_OK;
+        }
+
+        if (ngx_strcmp(o->keyword, "host") == 0) {
+            host.len = ngx_strlen(o->val);
+            host.data = ngx_pnalloc(cf->pool, host.len);
+            if (host.data == NULL) {
+                PQconninfoFree(opts);
+                return NGX_ERROR;
+            }
+
+            ngx_memcpy(host.data, o->val, host.len);
+        }
+    }
+
+    PQconninfoFree(opts);
+
+    if (host.len == 0) {
+        return NGX_OK;                       /* the default unix socket */
+    }
+
+    /* one address per host of a comma-separated list */
+
+    len = host.len * (NGX_SOCKADDR_STRLEN + 1) + 1;
+    amcf->pg_hostaddr.data = ngx_pnalloc(cf->pool, len);
+    if (amcf->pg_hostaddr.data == NULL) {
+        return NGX_ERROR;
+    }
+
+    p = amcf->pg_hostaddr.data;
+    last = host.data + host.len;
+
+    while (host.data < last) {
+        comma = ngx_strlchr(host.data, last, ',');
+        if (comma == NULL) {
+            comma = last;
+        }
+
+        ngx_memzero(&u, sizeof(ngx_url_t));
+        u.url.data = host.data;
+        u.url.len = comma - host.data;
+        u.default_port = 5432;
+
+        if (u.url.len == 0 || u.url.data[0] == '/' || u.url.data[0] == '@') {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "octopus_audit_pg: unix socket \"%V\" in a "
+                               "list of hosts is not supported", &u.url);
+            return NGX_ERROR;
+        }
+
+        if (ngx_parse_url(cf->pool, &u) != NGX_OK || u.naddrs == 0) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "octopus_audit_pg: %s in host \"%V\"",
+                               u.err ? u.err : "no address", &u.url);
+            return NGX_ERROR;
+        }
+
+        if (p != amcf->pg_hostaddr.data) {
+            *p++ = ',';
+        }
+
+        len = ngx_sock_ntop(u.addrs[0].sockaddr, u.addrs[0].socklen, addr,
+                            NGX_SOCKADDR_STRLEN, 0);
+        p = ngx_cpymem(p, addr, len);
+
+        host.data = comma + 1;
+    }
+
+    *p = '\0';
+    amcf->pg_hostaddr.len = p - amcf->pg_hostaddr.data;
+
+    return NGX_OK;
 }
 
 

@@ -178,7 +178,7 @@ static void
 ngx_octopus_audit_pg_connect(ngx_octopus_audit_worker_t *w)
 {
     ngx_uint_t                      n;
-    const char                     *keys[5], *vals[5];
+    const char                     *keys[6], *vals[6];
     ngx_octopus_audit_main_conf_t  *amcf;
 
     amcf = w->amcf;
@@ -188,6 +188,13 @@ ngx_octopus_audit_pg_connect(ngx_octopus_audit_worker_t *w)
     n = 0;
     keys[n] = "dbname";
     vals[n++] = (const char *) amcf->pg_conninfo.data;
+
+    /* the host's address, resolved when the configuration was read */
+
+    if (amcf->pg_hostaddr.len) {
+        keys[n] = "hostaddr";
+        vals[n++] = (const char *) amcf->pg_hostaddr.data;
+    }
 
     if (amcf->pg_password.len) {
         keys[n] = "password";

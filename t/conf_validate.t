@@ -26,6 +26,14 @@ ok($ok, 'conf/nginx.conf passes nginx -t with generated secrets')
     or diag($out);
 like($out, qr/test is successful/, '... and says so');
 
+# a database host name is resolved by nginx -t too
+{
+    (my $named = $good) =~ s{host=127\.0\.0\.1 }{host=localhost };
+    isnt($named, $good, 'a copy naming the database host');
+    my ($ok, $out) = $t->nginx_test($named);
+    ok($ok, 'a database host name that resolves passes') or diag($out);
+}
+
 # broken copies
 
 my $dir = $s->{secrets};
@@ -51,6 +59,10 @@ my @broken = (
     [ 'a rate of zero',
       sub { s{rate=600r/m}{rate=0r/m} },
       qr{"rate=0r/m"} ],
+    [ 'a database host that does not resolve (resolved at start, never in '
+      . 'a worker)',
+      sub { s{host=127\.0\.0\.1 port=\d+}{host=no-such-host.invalid port=5432} },
+      qr/host not found in host "no-such-host\.invalid"/ ],
     [ 'an unknown rate limit zone',
       sub { s{octopus_ratelimit user;}{octopus_ratelimit usr;} },
       qr/"usr"/ ],
