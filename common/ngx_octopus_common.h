@@ -13,6 +13,7 @@
 
 #include <ngx_config.h>
 #include <ngx_core.h>
+#include <ngx_http.h>
 
 
 #define NGX_OCTOPUS_VERSION  "0.1.0"
@@ -20,6 +21,8 @@
 
 ngx_int_t ngx_octopus_parse_kv(ngx_str_t *arg, ngx_str_t *key,
     ngx_str_t *value);
+ngx_int_t ngx_octopus_add_variables(ngx_conf_t *cf,
+    ngx_http_variable_t *vars);
 
 
 #endif /* _NGX_OCTOPUS_COMMON_H_INCLUDED_ */

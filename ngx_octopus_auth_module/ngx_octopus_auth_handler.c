@@ -34,6 +34,8 @@ static ngx_str_t  ngx_octopus_auth_results[] = {
 
 static ngx_table_elt_t *ngx_octopus_auth_find_header(ngx_http_request_t *r,
     u_char *name, size_t len);
+static ngx_uint_t ngx_octopus_auth_count_headers(ngx_http_request_t *r,
+    u_char *name, size_t len);
 static ngx_int_t ngx_octopus_auth_strip(ngx_http_request_t *r);
 static ngx_int_t ngx_octopus_auth_set_header(ngx_http_request_t *r,
     ngx_list_t *headers, char *name, ngx_str_t *value);
@@ -216,6 +218,19 @@ ngx_octopus_auth_evaluate(ngx_http_request_t *r)
                                      alcf->api_key_header.len);
     if (h) {
         key = h->value;
+
+        /* two keys: which one a later hop would use is anyone's guess */
+
+        if (alcf->mode != NGX_OCTOPUS_AUTH_JWT
+            && ngx_octopus_auth_count_headers(r, alcf->api_key_header.data,
+                                              alcf->api_key_header.len)
+               > 1)
+        {
+            ngx_octopus_auth_fail(ctx, NGX_OCTOPUS_AUTH_R_INVALID,
+                                  NGX_HTTP_UNAUTHORIZED,
+                                  "duplicate api key header");
+            return ctx;
+        }
     }
 
     perms = 0;
@@ -631,6 +646,39 @@ ngx_octopus_auth_find_header(ngx_http_request_t *r, u_char *name, size_t len)
                                    == 0)
         {
             return &h[i];
+        }
+    }
+}
+
+
+static ngx_uint_t
+ngx_octopus_auth_count_headers(ngx_http_request_t *r, u_char *name,
+    size_t len)
+{
+    ngx_uint_t        i, n;
+    ngx_list_part_t  *part;
+    ngx_table_elt_t  *h;
+
+    n = 0;
+    part = &r->headers_in.headers.part;
+    h = part->elts;
+
+    for (i = 0; /* void */; i++) {
+
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                return n;
+            }
+
+            part = part->next;
+            h = part->elts;
+            i = 0;
+        }
+
+        if (h[i].key.len == len && ngx_strncasecmp(h[i].key.data, name, len)
+                                   == 0)
+        {
+            n++;
         }
     }
 }
@@ -1143,17 +1191,5 @@ static ngx_http_variable_t  ngx_octopus_auth_vars[] = {
 ngx_int_t
 ngx_octopus_auth_add_variables(ngx_conf_t *cf)
 {
-    ngx_http_variable_t  *var, *v;
-
-    for (v = ngx_octopus_auth_vars; v->name.len; v++) {
-        var = ngx_http_add_variable(cf, &v->name, v->flags);
-        if (var == NULL) {
-            return NGX_ERROR;
-        }
-
-        var->get_handler = v->get_handler;
-        var->data = v->data;
-    }
-
-    return NGX_OK;
+    return ngx_octopus_add_variables(cf, ngx_octopus_auth_vars);
 }
