@@ -22,6 +22,7 @@ use warnings;
 
 use Cwd qw(abs_path);
 use File::Basename qw(dirname);
+use Octopus::Test ();
 
 my $TOP = abs_path(dirname(__FILE__) . '/../../..');
 
@@ -37,16 +38,8 @@ sub top { $TOP }
 
 sub _run {
     my (@cmd) = @_;
-    my $pid = open(my $fh, '-|');
-    die "fork: $!" unless defined $pid;
-    if ($pid == 0) {
-        open STDERR, '>&', \*STDOUT;
-        exec @cmd or POSIX::_exit(127);
-    }
-    local $/;
-    my $out = <$fh> // '';
-    close $fh;
-    die "@cmd failed:\n$out" if $?;
+    my ($rc, $out) = Octopus::Test::capture(@cmd);
+    die "@cmd failed:\n$out" if $rc;
     return $out;
 }
 

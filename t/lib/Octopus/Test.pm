@@ -57,6 +57,7 @@ package Octopus::Test;
 #   error_log              the text of error.log
 #   check_error_log        assert error.log is clean (done calls it)
 #   wait_for(sub { ... }, $timeout)   poll until true; returns the value
+#   Octopus::Test::capture(@cmd)      ($status, $stdout_and_stderr)
 #   done                   stop everything, check error.log, done_testing
 #
 # Every process the harness starts is stopped when the test ends, also when
@@ -438,6 +439,24 @@ sub _resp_parse {
 }
 
 
+# a command's exit status and its output (stdout and stderr together)
+
+sub capture {
+    my (@cmd) = @_;
+
+    my $pid = open(my $fh, '-|');
+    die "fork: $!" unless defined $pid;
+    if ($pid == 0) {
+        open STDERR, '>&', \*STDOUT;
+        exec @cmd or POSIX::_exit(127);
+    }
+    local $/;
+    my $out = <$fh> // '';
+    close $fh;
+    return ($?, $out);
+}
+
+
 # PostgreSQL
 
 sub _pg_bin {
@@ -586,16 +605,7 @@ sub psql {
     local $ENV{PGCONNECT_TIMEOUT} = 5;
     local $ENV{PGPASSWORD} = $o{password} if defined $o{password};
 
-    my $pid = open(my $fh, '-|');
-    die "fork: $!" unless defined $pid;
-    if ($pid == 0) {
-        open STDERR, '>&', \*STDOUT;
-        exec @cmd or POSIX::_exit(127);
-    }
-    local $/;
-    my $out = <$fh> // '';
-    close $fh;
-    my $rc = $?;
+    my ($rc, $out) = capture(@cmd);
     unlink $file;
 
     die "psql failed: $out" if $rc;
@@ -684,18 +694,9 @@ sub nginx_test {
     my %env = $self->_nginx_env;
     local @ENV{keys %env} = values %env;
 
-    my $pid = open(my $fh, '-|');
-    die "fork: $!" unless defined $pid;
-    if ($pid == 0) {
-        open STDERR, '>&', \*STDOUT;
-        exec $self->_nginx_cmd($conf, "$self->{dir}/logs/test-error.log",
-                               '-t')
-            or POSIX::_exit(127);
-    }
-    local $/;
-    my $out = <$fh> // '';
-    close $fh;
-    return ($? == 0, $out);
+    my ($rc, $out) = capture($self->_nginx_cmd($conf,
+                             "$self->{dir}/logs/test-error.log", '-t'));
+    return ($rc == 0, $out);
 }
 
 
@@ -708,19 +709,9 @@ sub run {
     my %env = $self->_nginx_env;
     local @ENV{keys %env} = values %env;
 
-    my $pid = open(my $fh, '-|');
-    die "fork: $!" unless defined $pid;
-    if ($pid == 0) {
-        open STDERR, '>&', \*STDOUT;
-        exec $self->_nginx_cmd("$self->{dir}/nginx.conf",
-                               "$self->{dir}/error.log")
-            or POSIX::_exit(127);
-    }
-    local $/;
-    my $out = <$fh> // '';
-    close $fh;
-
-    if ($?) {
+    my ($rc, $out) = capture($self->_nginx_cmd("$self->{dir}/nginx.conf",
+                                               "$self->{dir}/error.log"));
+    if ($rc) {
         die "nginx failed to start:\n$out\n" . $self->_log_tail;
     }
 
