@@ -1138,6 +1138,18 @@ ngx_octopus_auth_claim_variable(ngx_http_request_t *r,
             return NGX_OK;
         }
 
+        /*
+         * the value may go into a header (proxy_set_header): a control
+         * character such as an unescaped CR LF would inject header lines
+         */
+
+        for (len = 0; len < (size_t) n; len++) {
+            if (p[len] < 0x20 || p[len] == 0x7f) {
+                v->not_found = 1;
+                return NGX_OK;
+            }
+        }
+
         v->data = p;
         v->len = (size_t) n;
         break;
