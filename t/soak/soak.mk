@@ -4,6 +4,10 @@
 #   make valgrind                 nginx master and workers under valgrind
 #                                 memcheck with all three modules: zero
 #                                 errors, zero bytes definitely lost
+#   make lsan [TESTS="t/*.t"]    the integration tests on the SANITIZE=1
+#                                 build with LeakSanitizer in every nginx
+#                                 process (reports in $(LSAN_DIR)); fails
+#                                 on any leak or sanitizer report
 #   make soak [SOAK_SECONDS=600] [SOAK_CONNECTIONS=16]
 #                                 mixed wrk traffic with Redis kills,
 #                                 PostgreSQL freezes and restarts and nginx
@@ -14,7 +18,10 @@ SOAK_SECONDS     ?= 600
 SOAK_CONNECTIONS ?= 16
 SOAK_BUILD       ?= $(or $(BUILD),build/release)
 
-.PHONY: valgrind soak soak-deps
+LSAN_BUILD       ?= build/sanitize
+LSAN_DIR         ?= $(LSAN_BUILD)/lsan
+
+.PHONY: valgrind soak soak-deps lsan
 
 soak-deps:
 	@for p in valgrind wrk redis-server postgresql python3-jwt; do \
@@ -37,3 +44,15 @@ soak: soak-deps
 	OCTOPUS_MODULES=$(abspath $(SOAK_BUILD))/modules \
 	    SOAK_SECONDS=$(SOAK_SECONDS) SOAK_CONNECTIONS=$(SOAK_CONNECTIONS) \
 	    prove -v -I t/lib t/soak/ngx_octopus_soak.pl
+
+lsan:
+	$(MAKE) -f Makefile BUILD=$(LSAN_BUILD) SANITIZE=1 modules
+	rm -rf $(LSAN_DIR) && mkdir -p $(LSAN_DIR) && chmod 1777 $(LSAN_DIR)
+	OCTOPUS_LSAN_DIR=$(abspath $(LSAN_DIR)) $(MAKE) -f Makefile \
+	    BUILD=$(LSAN_BUILD) SANITIZE=1 \
+	    NGINX_BIN=$(abspath t/soak/ngx_octopus_lsan_nginx) \
+	    integration TESTS="$(or $(TESTS),t/*.t)"
+	@if grep -l 'ERROR:' $(LSAN_DIR)/* 2>/dev/null; then \
+	    cat $(LSAN_DIR)/*; echo 'lsan: reports above'; exit 1; fi; \
+	echo "lsan: no leak and no sanitizer report in" \
+	    "$$(ls $(LSAN_DIR) | wc -l) report files"
