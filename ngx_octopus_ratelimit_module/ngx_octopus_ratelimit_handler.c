@@ -290,13 +290,29 @@ ngx_octopus_rl_login_user(ngx_http_request_t *r, ngx_octopus_rl_ctx_t *ctx,
         return;
     }
 
-    ctx->login_user.data = ngx_pnalloc(r->pool, n);
+    /*
+     * control characters are written as \xHH: the name stays distinct
+     * for the lockout, and a CR LF decoded from "\r\n" or "%0d%0a" cannot
+     * inject header lines where the variable goes into a header or a log
+     */
+
+    ctx->login_user.data = ngx_pnalloc(r->pool, 4 * n);
     if (ctx->login_user.data == NULL) {
         return;
     }
 
-    ngx_memcpy(ctx->login_user.data, out, n);
-    ctx->login_user.len = n;
+    p = ctx->login_user.data;
+
+    for (len = 0; len < n; len++) {
+        if (out[len] < 0x20 || out[len] == 0x7f) {
+            p = ngx_sprintf(p, "\\x%02xd", out[len]);
+
+        } else {
+            *p++ = out[len];
+        }
+    }
+
+    ctx->login_user.len = p - ctx->login_user.data;
 }
 
 

@@ -97,6 +97,7 @@ http {
             octopus_ratelimit_login_field username;
             octopus_ratelimit_lockout key=$octopus_login_user failures=3
                                       within=1m for=1h status=401;
+            proxy_set_header X-Login $octopus_login_user;
             proxy_pass http://%%BACKEND%%;
         }
     }
@@ -205,6 +206,21 @@ is($r->{json}{headers}{'x-octopus-role'}, 'user', '... and the real role');
 $r = get('/api/x', Authorization => "Bearer $user",
          'User-Agent' => "ua\x1b[31m\"quoted\"\\ \x7f\xff\xfe end");
 is($r->{status}, 200, 'control characters and invalid UTF-8 in User-Agent');
+
+# CR/LF smuggled in a login name (JSON escapes, form percent-encoding)
+
+for my $b (['application/json', '{"username":"vic\\r\\nX-Injected: 1"}'],
+           ['application/x-www-form-urlencoded',
+            'username=vic%0d%0aX-Injected:%201&password=x'])
+{
+    $r = req(method => 'POST', uri => '/login',
+             headers => ['Content-Type' => $b->[0]], body => $b->[1]);
+    is($r->{status}, 200, "login name with CR/LF ($b->[0]): served");
+    ok(!exists $r->{json}{headers}{'x-injected'},
+       '... no header injected upstream');
+    is($r->{json}{headers}{'x-login'}, 'vic\x0d\x0aX-Injected: 1',
+       '... $octopus_login_user with the control characters escaped');
+}
 
 # sizes
 
