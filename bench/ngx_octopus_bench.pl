@@ -39,35 +39,44 @@ my $TOP = abs_path("$FindBin::Bin/..");
 my %o = (
     quick       => 0,
     out         => "$TOP/bench/results",
-    rounds      => 5,
-    duration    => 8,
-    warmup      => 2,
+    rounds      => 3,
+    duration    => 6,
+    warmup      => 1,
     connections => 32,
     threads     => 1,
     jwt_bench   => '',
     only        => '',
+    paired      => 1,
+    workdir     => "$TOP/build/bench-run",
 );
 
 GetOptions(\%o, 'quick!', 'out=s', 'rounds=i', 'duration=i', 'warmup=i',
            'connections=i', 'threads=i', 'jwt-bench=s' => \$o{jwt_bench},
-           'only=s')
+           'only=s', 'paired!', 'workdir=s')
     or die "usage: $0 [--quick] [--out DIR] ...\n";
 
 if ($o{quick}) {
     $o{rounds} = 1;
     $o{duration} = 2;
     $o{warmup} = 1;
+    $o{paired} = 0;
 }
 
 make_path($o{out});
 $o{out} = abs_path($o{out});
+
+# every prefix (nginx, Redis, PostgreSQL) in our own folder, not in /tmp,
+# where other suites' clean-ups may remove them during a long run
+File::Path::remove_tree($o{workdir}) if -d $o{workdir};
+make_path($o{workdir});
+$o{workdir} = abs_path($o{workdir});
 
 my $PY = '/usr/bin/python3';
 my $MODDIR = '/usr/lib/nginx/modules';
 my $started = time;
 my @loadavg;
 
-sub note { printf STDERR "[%6.1fs] %s\n", time - $started, "@_" }
+sub progress { printf STDERR "[%6.1fs] %s\n", time - $started, "@_" }
 
 sub loadavg {
     open my $fh, '<', '/proc/loadavg' or return '?';
@@ -93,7 +102,7 @@ sub run_cmd {
 
 # services: secrets, upstream, Redis, PostgreSQL
 
-my $svc = Octopus::Test->new(modules => []);
+my $svc = Octopus::Test->new(modules => [], dir => "$o{workdir}/svc");
 my $sec = "$svc->{dir}/secrets";
 make_path($sec);
 
@@ -128,7 +137,7 @@ my $api_key = 'obk_' . join '', map { sprintf '%02x', int rand 256 } 1 .. 24;
 $svc->write_file('secrets/api-keys',
                  "bench " . sha256_hex($api_key) . " trader\n");
 
-my $be = Octopus::Test->new(modules => []);
+my $be = Octopus::Test->new(modules => [], dir => "$o{workdir}/upstream");
 $be->nginx_conf(<<'EOF');
 worker_processes 1;
 worker_rlimit_nofile 8192;
@@ -154,7 +163,7 @@ for my $sql (sort glob("$TOP/conf/sql/*.sql")) {
     $svc->psql($svc->read_file($sql));
 }
 my $PG_DSN = "host=127.0.0.1 port=$PG dbname=octopus user=postgres";
-note("upstream :$BE, redis :$REDIS, postgresql :$PG");
+progress("upstream :$BE, redis :$REDIS, postgresql :$PG");
 
 
 # scenario configurations
@@ -453,7 +462,8 @@ END {
 }
 
 for my $s (@S) {
-    my $t = Octopus::Test->new(modules => $s->{modules} || []);
+    my $t = Octopus::Test->new(modules => $s->{modules} || [],
+                               dir => "$o{workdir}/$s->{name}");
     $s->{t} = $t;
 
     if ($s->{authsvc}) {
@@ -523,7 +533,7 @@ EOF
     die "$s->{name}: first request answered $r->{status}\n"
         . ($t->{template} ? $t->error_log : '')
         unless $r->{status} == 200;
-    note("started $s->{name} on :$s->{port}");
+    progress("started $s->{name} on :$s->{port}");
 }
 
 
@@ -602,68 +612,95 @@ chomp $nproc;
 my $uptime0 = run_cmd('uptime');
 chomp $uptime0;
 
+sub measure {
+    my ($s, $round) = @_;
+
+    my ($rc0, $rows0, $m0);
+    $rc0 = redis_calls() if $s->{redis};
+    if ($s->{pg}) {
+        $rows0 = pg_rows();
+        $m0 = metrics($s);
+    }
+
+    my $w = wrk($s, $o{warmup});
+    push @loadavg, loadavg();
+    my $rows_start = $s->{pg} ? pg_rows() : 0;
+    my $t0 = time;
+    my $r = wrk($s, $o{duration});
+    my $el = time - $t0;
+    $r->{warm_requests} = $w->{requests} // 0;
+    $r->{non2xx} += $w->{non2xx};
+    $r->{errors} += $w->{errors};
+
+    if ($s->{redis}) {
+        my $rc1 = redis_calls();
+        my $total = 0;
+        my %d;
+        for my $c (keys %$rc1) {
+            my $n = $rc1->{$c} - ($rc0->{$c} // 0);
+            next unless $n > 0;
+            $d{$c} = $n;
+            $total += $n;
+        }
+        my $req = ($r->{requests} // 0) + $r->{warm_requests};
+        $r->{redis_per_req} = $req ? $total / $req : 0;
+        $r->{redis_cmds} = \%d;
+        $r->{redis_req} = $req;
+    }
+
+    if ($s->{pg}) {
+        my $rows_end = pg_rows();
+        $r->{pg_rows_per_s} = ($rows_end - $rows_start) / $el;
+        my $m1 = metrics($s);
+        $r->{queue_depth} = $m1->{octopus_audit_queue_depth} // 0;
+        $r->{spool_bytes} = $m1->{octopus_audit_spool_bytes} // 0;
+        $r->{spooled} = ($m1->{octopus_audit_records_spooled_total} // 0)
+                        - ($m0->{octopus_audit_records_spooled_total}
+                           // 0);
+
+        # drain: every request must reach the database
+        my $want = $rows0 + ($r->{requests} // 0) + $r->{warm_requests};
+        my $td = time;
+        my $rows;
+        $svc->wait_for(sub { ($rows = pg_rows()) >= $want }, 60);
+        $r->{drain_s} = time - $td;
+        $r->{pg_missing} = $rows < $want ? $want - $rows : 0;
+    }
+
+    push @{$s->{runs}}, $r;
+    progress(sprintf "round %d %-12s %8.0f req/s p50 %.2f ms p99 %.2f ms%s",
+         $round, $s->{name}, $r->{rps} // 0, $r->{p50} // 0,
+         $r->{p99} // 0,
+         $r->{non2xx} ? " NON-2XX $r->{non2xx}" : '');
+    return $r;
+}
+
+
+# paired (the full run): every scenario's measured run comes right after a
+# run of the bare proxy, and its ratio is taken to that run, so the load
+# of the moment (other test suites on the machine) affects both alike;
+# unpaired (--quick): the bare proxy once per round
+
+my ($bare_s) = grep { $_->{name} eq 'bare' } @S;
+my @others = grep { $_->{name} ne 'bare' } @S;
+
 for my $round (1 .. $o{rounds}) {
-    my $k = ($round - 1) % @S;
-    my @order = (@S[$k .. $#S], @S[0 .. $k - 1]);
+    my $k = ($round - 1) % @others;
+    my @order = (@others[$k .. $#others], @others[0 .. $k - 1]);
+
+    my $b = measure($bare_s, $round);
+    $b->{base_rps} = $b->{rps};
+    $b->{base_p99} = $b->{p99};
 
     for my $s (@order) {
-        my ($rc0, $rows0, $m0);
-        $rc0 = redis_calls() if $s->{redis};
-        if ($s->{pg}) {
-            $rows0 = pg_rows();
-            $m0 = metrics($s);
+        if ($o{paired} && $s != $order[0]) {
+            $b = measure($bare_s, $round);
+            $b->{base_rps} = $b->{rps};
+            $b->{base_p99} = $b->{p99};
         }
-
-        my $w = wrk($s, $o{warmup});
-        push @loadavg, loadavg();
-        my $rows_start = $s->{pg} ? pg_rows() : 0;
-        my $t0 = time;
-        my $r = wrk($s, $o{duration});
-        my $el = time - $t0;
-        $r->{warm_requests} = $w->{requests} // 0;
-        $r->{non2xx} += $w->{non2xx};
-        $r->{errors} += $w->{errors};
-
-        if ($s->{redis}) {
-            my $rc1 = redis_calls();
-            my $total = 0;
-            my %d;
-            for my $c (keys %$rc1) {
-                my $n = $rc1->{$c} - ($rc0->{$c} // 0);
-                next unless $n > 0;
-                $d{$c} = $n;
-                $total += $n;
-            }
-            my $req = ($r->{requests} // 0) + $r->{warm_requests};
-            $r->{redis_per_req} = $req ? $total / $req : 0;
-            $r->{redis_cmds} = \%d;
-            $r->{redis_req} = $req;
-        }
-
-        if ($s->{pg}) {
-            my $rows_end = pg_rows();
-            $r->{pg_rows_per_s} = ($rows_end - $rows_start) / $el;
-            my $m1 = metrics($s);
-            $r->{queue_depth} = $m1->{octopus_audit_queue_depth} // 0;
-            $r->{spool_bytes} = $m1->{octopus_audit_spool_bytes} // 0;
-            $r->{spooled} = ($m1->{octopus_audit_records_spooled_total} // 0)
-                            - ($m0->{octopus_audit_records_spooled_total}
-                               // 0);
-
-            # drain: every request must reach the database
-            my $want = $rows0 + ($r->{requests} // 0) + $r->{warm_requests};
-            my $td = time;
-            my $rows;
-            $svc->wait_for(sub { ($rows = pg_rows()) >= $want }, 60);
-            $r->{drain_s} = time - $td;
-            $r->{pg_missing} = $rows < $want ? $want - $rows : 0;
-        }
-
-        push @{$s->{runs}}, $r;
-        note(sprintf "round %d %-12s %8.0f req/s p50 %.2f ms p99 %.2f ms%s",
-             $round, $s->{name}, $r->{rps} // 0, $r->{p50} // 0,
-             $r->{p99} // 0,
-             $r->{non2xx} ? " NON-2XX $r->{non2xx}" : '');
+        my $r = measure($s, $round);
+        $r->{base_rps} = $b->{rps};
+        $r->{base_p99} = $b->{p99};
     }
 }
 
@@ -698,6 +735,11 @@ for my $s (@S) {
     $s->{p99} = median(map { $_->{p99} } @r);
     $s->{rps_min} = (sort { $a <=> $b } map { $_->{rps} // 0 } @r)[0];
     $s->{rps_max} = (sort { $b <=> $a } map { $_->{rps} // 0 } @r)[0];
+    $s->{ratio} = median(map { $_->{rps} / $_->{base_rps} }
+                         grep { $_->{rps} && $_->{base_rps} } @r);
+    $s->{p99_delta} = median(map { $_->{p99} - $_->{base_p99} }
+                             grep { defined $_->{p99}
+                                    && defined $_->{base_p99} } @r);
     $s->{non2xx} = 0;
     $s->{errors} = 0;
     $s->{non2xx} += $_->{non2xx} for @r;
@@ -707,10 +749,11 @@ for my $s (@S) {
 my %by = map { $_->{name} => $_ } @S;
 my $bare = $by{bare};
 
+# ratio of two scenarios: of their ratios to the bare runs beside them
 sub ratio {
     my ($a, $b) = @_;
-    return undef unless $a && $b && $a->{rps} && $b->{rps};
-    return $a->{rps} / $b->{rps};
+    return undef unless $a && $b && $a->{ratio} && $b->{ratio};
+    return $a->{ratio} / $b->{ratio};
 }
 
 my @lines;
@@ -725,7 +768,12 @@ push @lines, "# Octopus Guard benchmark" . ($o{quick} ? ' (QUICK smoke run)' : '
     . "$nproc cores.  `wrk -t$o{threads} -c$o{connections}`, "
     . "$o{warmup} s warm-up (thrown away) then $o{duration} s measured, "
     . "$o{rounds} round(s), scenarios alternating (the order rotates by one "
-    . "each round); figures are medians over the rounds.  Every nginx "
+    . "each round)"
+    . ($o{paired} ? ", each measured run right after a run of the bare "
+                    . "proxy; a ratio to bare (and a p99 difference) is "
+                    . "taken to that adjacent bare run, so the machine's "
+                    . "load of the moment affects both alike" : '')
+    . "; figures are medians over the rounds.  Every nginx "
     . "under test has 1 worker (HAProxy 1 thread), keepalive to one "
     . "upstream nginx (1 worker, `return 200` with a 40-byte JSON body); "
     . "wrk, the proxy, the upstream, Redis and PostgreSQL share the "
@@ -738,8 +786,8 @@ push @lines, "# Octopus Guard benchmark" . ($o{quick} ? ' (QUICK smoke run)' : '
               . "ratios within one run are what to compare).",
               $lmin // 0, $lmean, $lmax // 0),
     '',
-    '| scenario | req/s (median) | req/s range | ratio to bare | p50 ms | '
-    . 'p99 ms | p99 − bare ms | non-2xx | socket errors |',
+    '| scenario | req/s (median) | req/s range | ratio to bare (median) | p50 ms | '
+    . 'p99 ms | p99 − bare ms (median) | non-2xx | socket errors |',
     '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |';
 
 for my $s (@S) {
@@ -751,8 +799,7 @@ for my $s (@S) {
         defined $rt ? sprintf('%.2f', $rt) : 'n/a',
         defined $s->{p50} ? sprintf('%.2f', $s->{p50}) : 'n/a',
         defined $s->{p99} ? sprintf('%.2f', $s->{p99}) : 'n/a',
-        defined $s->{p99} && defined $bare->{p99}
-            ? sprintf('%+.2f', $s->{p99} - $bare->{p99}) : 'n/a',
+        defined $s->{p99_delta} ? sprintf('%+.2f', $s->{p99_delta}) : 'n/a',
         $s->{non2xx}, $s->{errors};
 }
 
@@ -770,8 +817,7 @@ if (my $all = $by{all}) {
     my $rt = ratio($all, $bare);
     target('all three modules: throughput', '≥ 0.85 × bare',
            defined $rt ? sprintf('%.2f ×', $rt) : undef, ($rt // 0) >= 0.85);
-    my $d = defined $all->{p99} && defined $bare->{p99}
-            ? $all->{p99} - $bare->{p99} : undef;
+    my $d = $all->{p99_delta};
     target('all three modules: p99', '≤ bare + 1 ms',
            defined $d ? sprintf('%+.2f ms', $d) : undef, ($d // 99) <= 1);
 }
@@ -913,7 +959,7 @@ unset multiplot
 EOF
 eval { run_cmd('gnuplot', $gp); 1 } or warn "gnuplot: $@";
 
-note("wrote $o{out}/latest.md and latest.png");
+progress("wrote $o{out}/latest.md and latest.png");
 print join("\n", @lines), "\n" if $o{quick};
 
 
@@ -947,5 +993,5 @@ if (@bad) {
     print STDERR "bench: FAILED\n", map { "  $_\n" } @bad;
     exit 1;
 }
-note(sprintf 'done: %d scenarios', scalar @S);
+progress(sprintf 'done: %d scenarios', scalar @S);
 exit 0;
