@@ -22,6 +22,7 @@
 
 #include "ngx_octopus_common.h"
 #include "ngx_octopus_redis.h"
+#include "ngx_octopus_redis_reply.h"
 
 
 #define NGX_OCTOPUS_REDIS_BACKOFF_MIN  100
@@ -340,6 +341,9 @@ ngx_octopus_redis_connect(ngx_octopus_redis_t *rd)
         ngx_octopus_redis_schedule(rd);
         return;
     }
+
+    /* bounded multi-bulk replies (see ngx_octopus_redis_reply.h) */
+    ac->c.reader->fn = ngx_octopus_redis_reply_functions();
 
     c = ngx_get_connection(ac->c.fd, rd->log);
     if (c == NULL) {

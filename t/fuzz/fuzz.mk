@@ -45,7 +45,7 @@ fuzz_audit_record_SRCS = common/ngx_octopus_json.c \
     ngx_octopus_audit_module/ngx_octopus_audit_record.c \
     ngx_octopus_audit_module/ngx_octopus_audit_redact.c
 fuzz_audit_record_LIBS = -ljansson -lcrypto -lpcre2-8
-fuzz_redis_reply_SRCS  =
+fuzz_redis_reply_SRCS  = common/ngx_octopus_redis_reply.c
 fuzz_redis_reply_LIBS  = -lhiredis
 
 FUZZ_MAX_LEN_jwt          = 12000
