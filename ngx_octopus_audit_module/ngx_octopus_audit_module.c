@@ -1434,10 +1434,6 @@ ngx_octopus_audit_pg_cmd(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     amcf->pg_conninfo = value[1];
 
-    if (ngx_octopus_audit_pg_resolve(cf, amcf) != NGX_OK) {
-        return NGX_CONF_ERROR;
-    }
-
     if (cf->args->nelts == 3) {
         if (ngx_octopus_parse_kv(&value[2], &key, &val) != NGX_OK
             || key.len != sizeof("password_file") - 1
@@ -1454,6 +1450,10 @@ ngx_octopus_audit_pg_cmd(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         {
             return NGX_CONF_ERROR;
         }
+    }
+
+    if (ngx_octopus_audit_pg_resolve(cf, amcf) != NGX_OK) {
+        return NGX_CONF_ERROR;
     }
 
     return NGX_CONF_OK;
