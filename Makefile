@@ -46,12 +46,16 @@ export OCTOPUS_MODULES := $(abspath $(BUILD)/modules)
 export OCTOPUS_NGINX   := $(NGINX_BIN)
 export OCTOPUS_SANITIZE := $(SANITIZE)
 
-.PHONY: all modules tools deps test unit integration run stop clean image-test
+.PHONY: all modules tools deps check test unit integration run stop clean \
+        image-test
 
 # per-module make fragments add programs to TOOLS (built by `make`) and
 # their own targets (bench, fuzz, ...)
 TOOLS :=
--include $(wildcard ngx_octopus_*_module/*.mk tools/*.mk bench/*.mk)
+-include $(wildcard ngx_octopus_*_module/*.mk tools/*.mk bench/*.mk \
+                   t/fuzz/*.mk t/soak/*.mk)
+
+.DEFAULT_GOAL := all
 
 all: modules tools
 
@@ -120,10 +124,24 @@ unit: $(UNIT_TESTS:%=$(BUILD)/unit/%)
 integration: modules
 	prove -I t/lib $(PROVE_FLAGS) $(or $(TESTS),t/*.t)
 
-test: deps
+# check: the quick loop while developing (unit + integration tests)
+# test:  what CI runs: check, then the whole integration suite again under
+#        AddressSanitizer + UBSan, every fuzz target for a few seconds, and
+#        the quick benchmark (so its harness never rots)
+
+SAN_BUILD ?= build/sanitize
+
+check: deps
 	$(MAKE) modules tools
 	$(MAKE) unit
 	$(MAKE) integration
+
+test: check
+ifneq ($(SANITIZE),1)
+	$(MAKE) SANITIZE=1 BUILD=$(SAN_BUILD) modules tools unit integration
+	$(MAKE) fuzz-smoke
+	$(MAKE) bench QUICK=1
+endif
 
 
 # the local stack
