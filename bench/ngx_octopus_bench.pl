@@ -392,7 +392,7 @@ my @S = (
             access_by_lua_block {
                 local redis = require "nginx.redis"
                 local red = redis:new()
-                red:set_timeout(50)
+                red:set_timeout(1000)
                 local ok, err = red:connect("127.0.0.1", $REDIS)
                 if not ok then
                     ngx.log(ngx.ERR, "redis connect: ", err)
