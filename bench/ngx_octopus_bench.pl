@@ -525,7 +525,6 @@ EOF
     }
 
     $s->{port} = $t->port('http');
-    $s->{rss0} = rss($s->{pids}->());
 
     # one request by hand: it must pass
     my $r = $t->http(uri => '/api/v1/bench', @{$s->{headers} || []}
@@ -533,6 +532,10 @@ EOF
     die "$s->{name}: first request answered $r->{status}\n"
         . ($t->{template} ? $t->error_log : '')
         unless $r->{status} == 200;
+
+    # after the first request: the worker exists and has served
+    $t->wait_for(sub { $s->{pids}->() }, 10);
+    $s->{rss0} = rss($s->{pids}->());
     progress("started $s->{name} on :$s->{port}");
 }
 
