@@ -126,9 +126,8 @@ integration: modules
 
 # check: the quick loop while developing (unit + integration tests)
 # test:  what CI runs: check, then the whole integration suite again under
-#        AddressSanitizer + UBSan with LeakSanitizer in every nginx process
-#        (make lsan), every fuzz target for a few seconds, and the quick
-#        benchmark (so its harness never rots)
+#        AddressSanitizer + UBSan, every fuzz target for a few seconds, and
+#        the quick benchmark (so its harness never rots)
 
 SAN_BUILD ?= build/sanitize
 
@@ -139,8 +138,7 @@ check: deps
 
 test: check
 ifneq ($(SANITIZE),1)
-	$(MAKE) SANITIZE=1 BUILD=$(SAN_BUILD) unit
-	$(MAKE) lsan LSAN_BUILD=$(SAN_BUILD)
+	$(MAKE) SANITIZE=1 BUILD=$(SAN_BUILD) modules tools unit integration
 	$(MAKE) fuzz-smoke
 	$(MAKE) bench QUICK=1
 endif
