@@ -33,9 +33,7 @@ static ngx_str_t  ngx_octopus_auth_results[] = {
 
 
 static ngx_table_elt_t *ngx_octopus_auth_find_header(ngx_http_request_t *r,
-    u_char *name, size_t len);
-static ngx_uint_t ngx_octopus_auth_count_headers(ngx_http_request_t *r,
-    u_char *name, size_t len);
+    u_char *name, size_t len, ngx_uint_t *count);
 static ngx_int_t ngx_octopus_auth_strip(ngx_http_request_t *r);
 static ngx_int_t ngx_octopus_auth_set_header(ngx_http_request_t *r,
     ngx_list_t *headers, char *name, ngx_str_t *value);
@@ -148,6 +146,7 @@ ngx_octopus_auth_evaluate(ngx_http_request_t *r)
 {
     size_t                         len;
     uint64_t                       perms, roles, kperms, kroles;
+    ngx_uint_t                     n;
     ngx_str_t                      token, key;
     ngx_table_elt_t               *h;
     ngx_octopus_auth_ctx_t        *ctx;
@@ -215,17 +214,13 @@ ngx_octopus_auth_evaluate(ngx_http_request_t *r)
     }
 
     h = ngx_octopus_auth_find_header(r, alcf->api_key_header.data,
-                                     alcf->api_key_header.len);
+                                     alcf->api_key_header.len, &n);
     if (h) {
         key = h->value;
 
         /* two keys: which one a later hop would use is anyone's guess */
 
-        if (alcf->mode != NGX_OCTOPUS_AUTH_JWT
-            && ngx_octopus_auth_count_headers(r, alcf->api_key_header.data,
-                                              alcf->api_key_header.len)
-               > 1)
-        {
+        if (alcf->mode != NGX_OCTOPUS_AUTH_JWT && n > 1) {
             ngx_octopus_auth_fail(ctx, NGX_OCTOPUS_AUTH_R_INVALID,
                                   NGX_HTTP_UNAUTHORIZED,
                                   "duplicate api key header");
@@ -620,46 +615,25 @@ ngx_octopus_auth_rbac(ngx_http_request_t *r, ngx_octopus_auth_loc_conf_t *alcf,
 }
 
 
+/*
+ * the first header of that name; with count, every one is counted too
+ * (one walk of the list)
+ */
+
 static ngx_table_elt_t *
-ngx_octopus_auth_find_header(ngx_http_request_t *r, u_char *name, size_t len)
+ngx_octopus_auth_find_header(ngx_http_request_t *r, u_char *name, size_t len,
+    ngx_uint_t *count)
 {
     ngx_uint_t        i;
     ngx_list_part_t  *part;
-    ngx_table_elt_t  *h;
+    ngx_table_elt_t  *h, *first;
 
-    part = &r->headers_in.headers.part;
-    h = part->elts;
+    first = NULL;
 
-    for (i = 0; /* void */; i++) {
-
-        if (i >= part->nelts) {
-            if (part->next == NULL) {
-                return NULL;
-            }
-
-            part = part->next;
-            h = part->elts;
-            i = 0;
-        }
-
-        if (h[i].key.len == len && ngx_strncasecmp(h[i].key.data, name, len)
-                                   == 0)
-        {
-            return &h[i];
-        }
+    if (count) {
+        *count = 0;
     }
-}
 
-
-static ngx_uint_t
-ngx_octopus_auth_count_headers(ngx_http_request_t *r, u_char *name,
-    size_t len)
-{
-    ngx_uint_t        i, n;
-    ngx_list_part_t  *part;
-    ngx_table_elt_t  *h;
-
-    n = 0;
     part = &r->headers_in.headers.part;
     h = part->elts;
 
@@ -667,7 +641,7 @@ ngx_octopus_auth_count_headers(ngx_http_request_t *r, u_char *name,
 
         if (i >= part->nelts) {
             if (part->next == NULL) {
-                return n;
+                return first;
             }
 
             part = part->next;
@@ -675,11 +649,21 @@ ngx_octopus_auth_count_headers(ngx_http_request_t *r, u_char *name,
             i = 0;
         }
 
-        if (h[i].key.len == len && ngx_strncasecmp(h[i].key.data, name, len)
-                                   == 0)
+        if (h[i].key.len != len
+            || ngx_strncasecmp(h[i].key.data, name, len) != 0)
         {
-            n++;
+            continue;
         }
+
+        if (first == NULL) {
+            first = &h[i];
+        }
+
+        if (count == NULL) {
+            return first;
+        }
+
+        (*count)++;
     }
 }
 
@@ -826,7 +810,7 @@ ngx_octopus_auth_cors(ngx_http_request_t *r, ngx_octopus_auth_loc_conf_t *alcf,
         return NGX_OK;
     }
 
-    origin = ngx_octopus_auth_find_header(r, (u_char *) "Origin", 6);
+    origin = ngx_octopus_auth_find_header(r, (u_char *) "Origin", 6, NULL);
     if (origin == NULL) {
         return NGX_OK;
     }
@@ -885,7 +869,7 @@ ngx_octopus_auth_cors(ngx_http_request_t *r, ngx_octopus_auth_loc_conf_t *alcf,
 
     acrm = ngx_octopus_auth_find_header(r,
                                    (u_char *) "Access-Control-Request-Method",
-                                   29);
+                                   29, NULL);
     if (acrm == NULL) {
         return NGX_OK;
     }
