@@ -126,8 +126,9 @@ integration: modules
 
 # check: the quick loop while developing (unit + integration tests)
 # test:  what CI runs: check, then the whole integration suite again under
-#        AddressSanitizer + UBSan, every fuzz target for a few seconds, and
-#        the quick benchmark (so its harness never rots)
+#        AddressSanitizer + UBSan with LeakSanitizer in every nginx process
+#        (make lsan), every fuzz target for a few seconds, and the quick
+#        benchmark (so its harness never rots)
 
 SAN_BUILD ?= build/sanitize
 
@@ -138,7 +139,8 @@ check: deps
 
 test: check
 ifneq ($(SANITIZE),1)
-	$(MAKE) SANITIZE=1 BUILD=$(SAN_BUILD) modules tools unit integration
+	$(MAKE) SANITIZE=1 BUILD=$(SAN_BUILD) modules tools unit
+	$(MAKE) lsan LSAN_BUILD=$(SAN_BUILD)
 	$(MAKE) fuzz-smoke
 	$(MAKE) bench QUICK=1
 endif
