@@ -84,7 +84,13 @@ $(NGX_BUILD)/objs/Makefile: config $(BUILD)/srclist
 $(SO_FILES): $(NGX_BUILD)/objs/Makefile $(ADDON_SRCS)
 	$(MAKE) -C $(NGX_BUILD) -f objs/Makefile modules
 	mkdir -p $(BUILD)/modules
-	cp $(MODULES:%=$(NGX_BUILD)/objs/%.so) $(BUILD)/modules/
+	@# a new file, renamed over the old: an nginx running from this folder
+	@# keeps its mapping of the old one (cp would rewrite it under it)
+	for m in $(MODULES); do \
+	    cp $(NGX_BUILD)/objs/$$m.so $(BUILD)/modules/.$$m.so.new \
+	    && mv -f $(BUILD)/modules/.$$m.so.new $(BUILD)/modules/$$m.so \
+	    || exit 1; \
+	done
 
 FORCE:
 
