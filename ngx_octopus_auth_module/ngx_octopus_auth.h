@@ -28,6 +28,12 @@
 #define NGX_OCTOPUS_AUTH_OPTIONAL     5
 
 
+/* octopus_auth_jwt_cache: entries per worker */
+
+#define NGX_OCTOPUS_AUTH_JWT_CACHE_DEFAULT  1024
+#define NGX_OCTOPUS_AUTH_JWT_CACHE_MAX      1048576
+
+
 /* $octopus_auth_result values */
 
 typedef enum {
@@ -51,6 +57,8 @@ typedef struct {
     ngx_str_t                  apikeys_file;
     u_char                    *apikeys_conf_file;
     ngx_uint_t                 apikeys_conf_line;
+    ngx_uint_t                 jwt_cache_slots;   /* 0: off */
+    ngx_octopus_jwt_cache_t   *jwt_cache;    /* the worker's, after fork */
 } ngx_octopus_auth_main_conf_t;
 
 

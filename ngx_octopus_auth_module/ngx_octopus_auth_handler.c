@@ -422,8 +422,9 @@ ngx_octopus_auth_jwt(ngx_http_request_t *r, ngx_octopus_auth_loc_conf_t *alcf,
 
     amcf = ngx_http_get_module_main_conf(r, ngx_octopus_auth_module);
 
-    ngx_octopus_jwt_verify(&alcf->policy, (char *) token->data, token->len,
-                           ngx_time(), &res);
+    ngx_octopus_jwt_verify_cached(&alcf->policy, amcf->jwt_cache,
+                                  (char *) token->data, token->len,
+                                  ngx_time(), &res);
 
     switch (res.status) {
 

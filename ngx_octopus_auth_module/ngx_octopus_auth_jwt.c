@@ -9,6 +9,7 @@
  */
 
 
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <stdio.h>
@@ -863,6 +864,236 @@ ngx_octopus_jwt_verify(const ngx_octopus_jwt_policy_t *policy,
     res->key = key;
 
     ngx_octopus_jwt_check_claims(policy, &res->claims, now, res);
+}
+
+
+/* verification cache */
+
+
+typedef struct {
+    const ngx_octopus_jwt_policy_t  *policy;
+    const ngx_octopus_jwt_key_t     *key;
+    uint64_t                         hash;
+    size_t                           size;        /* of this allocation */
+    size_t                           token_len;
+    size_t                           payload_len;
+    size_t                           ntoks;
+    ngx_octopus_auth_json_tok_t     *toks;        /* after the struct */
+    char                            *payload;     /* after the toks */
+    char                            *token;       /* after the payload */
+} ngx_octopus_jwt_cache_entry_t;
+
+
+struct ngx_octopus_jwt_cache_s {
+    size_t                           nslots;
+    uint64_t                         seed;
+    ngx_octopus_jwt_cache_stats_t    stats;
+    ngx_octopus_jwt_cache_entry_t  **slots;
+};
+
+
+ngx_octopus_jwt_cache_t *
+ngx_octopus_jwt_cache_create(size_t slots, uint64_t seed)
+{
+    ngx_octopus_jwt_cache_t  *cache;
+
+    if (slots == 0) {
+        return NULL;
+    }
+
+    cache = calloc(1, sizeof(ngx_octopus_jwt_cache_t));
+    if (cache == NULL) {
+        return NULL;
+    }
+
+    cache->slots = calloc(slots, sizeof(ngx_octopus_jwt_cache_entry_t *));
+    if (cache->slots == NULL) {
+        free(cache);
+        return NULL;
+    }
+
+    cache->nslots = slots;
+    cache->seed = seed;
+
+    return cache;
+}
+
+
+void
+ngx_octopus_jwt_cache_free(ngx_octopus_jwt_cache_t *cache)
+{
+    size_t  i;
+
+    if (cache == NULL) {
+        return;
+    }
+
+    for (i = 0; i < cache->nslots; i++) {
+        free(cache->slots[i]);
+    }
+
+    free(cache->slots);
+    free(cache);
+}
+
+
+void
+ngx_octopus_jwt_cache_stats(const ngx_octopus_jwt_cache_t *cache,
+    ngx_octopus_jwt_cache_stats_t *stats)
+{
+    if (cache == NULL) {
+        memset(stats, 0, sizeof(ngx_octopus_jwt_cache_stats_t));
+        return;
+    }
+
+    *stats = cache->stats;
+}
+
+
+/* FNV-1a, 64 bits, from a per-process random seed and the policy */
+
+static uint64_t
+ngx_octopus_jwt_cache_hash(const ngx_octopus_jwt_cache_t *cache,
+    const ngx_octopus_jwt_policy_t *policy, const char *token, size_t len)
+{
+    size_t    i;
+    uint64_t  h;
+
+    h = 0xcbf29ce484222325ULL ^ cache->seed ^ (uint64_t) (uintptr_t) policy;
+
+    for (i = 0; i < len; i++) {
+        h ^= (unsigned char) token[i];
+        h *= 0x100000001b3ULL;
+    }
+
+    /* fold the high bits in: the slot index takes the low ones */
+
+    return h ^ (h >> 29);
+}
+
+
+static void
+ngx_octopus_jwt_cache_drop(ngx_octopus_jwt_cache_t *cache, size_t slot)
+{
+    ngx_octopus_jwt_cache_entry_t  *e;
+
+    e = cache->slots[slot];
+    if (e == NULL) {
+        return;
+    }
+
+    cache->stats.evicted++;
+    cache->stats.entries--;
+    cache->stats.bytes -= e->size;
+
+    free(e);
+    cache->slots[slot] = NULL;
+}
+
+
+static void
+ngx_octopus_jwt_cache_store(ngx_octopus_jwt_cache_t *cache, size_t slot,
+    uint64_t hash, const ngx_octopus_jwt_policy_t *policy, const char *token,
+    size_t len, const ngx_octopus_jwt_result_t *res)
+{
+    size_t                          size;
+    ngx_octopus_jwt_cache_entry_t  *e;
+
+    if (res->claims.ntoks > NGX_OCTOPUS_JWT_CACHE_MAX_VALUES) {
+        return;
+    }
+
+    size = sizeof(ngx_octopus_jwt_cache_entry_t)
+           + res->claims.ntoks * sizeof(ngx_octopus_auth_json_tok_t)
+           + res->claims.len + len;
+
+    e = malloc(size);
+    if (e == NULL) {
+        return;
+    }
+
+    e->policy = policy;
+    e->key = res->key;
+    e->hash = hash;
+    e->size = size;
+    e->token_len = len;
+    e->payload_len = res->claims.len;
+    e->ntoks = res->claims.ntoks;
+    e->toks = (ngx_octopus_auth_json_tok_t *) (e + 1);
+    e->payload = (char *) (e->toks + e->ntoks);
+    e->token = e->payload + e->payload_len;
+
+    memcpy(e->toks, res->claims.toks,
+           e->ntoks * sizeof(ngx_octopus_auth_json_tok_t));
+    memcpy(e->payload, res->claims.src, e->payload_len);
+    memcpy(e->token, token, len);
+
+    ngx_octopus_jwt_cache_drop(cache, slot);
+
+    cache->slots[slot] = e;
+    cache->stats.stored++;
+    cache->stats.entries++;
+    cache->stats.bytes += size;
+}
+
+
+void
+ngx_octopus_jwt_verify_cached(const ngx_octopus_jwt_policy_t *policy,
+    ngx_octopus_jwt_cache_t *cache, const char *token, size_t len,
+    time_t now, ngx_octopus_jwt_result_t *res)
+{
+    size_t                          slot;
+    uint64_t                        hash;
+    ngx_octopus_jwt_cache_entry_t  *e;
+
+    if (cache == NULL || len > NGX_OCTOPUS_JWT_CACHE_MAX_TOKEN) {
+        ngx_octopus_jwt_verify(policy, token, len, now, res);
+        return;
+    }
+
+    hash = ngx_octopus_jwt_cache_hash(cache, policy, token, len);
+    slot = hash % cache->nslots;
+    e = cache->slots[slot];
+
+    if (e != NULL
+        && e->hash == hash
+        && e->policy == policy
+        && e->token_len == len
+        && CRYPTO_memcmp(e->token, token, len) == 0)
+    {
+        cache->stats.hits++;
+
+        res->key = e->key;
+        memcpy(res->payload, e->payload, e->payload_len);
+        memcpy(res->toks, e->toks,
+               e->ntoks * sizeof(ngx_octopus_auth_json_tok_t));
+
+        res->claims.src = res->payload;
+        res->claims.len = e->payload_len;
+        res->claims.toks = res->toks;
+        res->claims.ntoks = e->ntoks;
+
+        res->status = NGX_OCTOPUS_JWT_INVALID;
+        res->reason = NULL;
+
+        ngx_octopus_jwt_check_claims(policy, &res->claims, now, res);
+
+        if (res->status == NGX_OCTOPUS_JWT_EXPIRED) {
+            /* it will not be valid again */
+            ngx_octopus_jwt_cache_drop(cache, slot);
+        }
+
+        return;
+    }
+
+    cache->stats.misses++;
+
+    ngx_octopus_jwt_verify(policy, token, len, now, res);
+
+    if (res->status == NGX_OCTOPUS_JWT_OK) {
+        ngx_octopus_jwt_cache_store(cache, slot, hash, policy, token, len,
+                                    res);
+    }
 }
 
 

@@ -113,6 +113,44 @@ void ngx_octopus_jwt_verify(const ngx_octopus_jwt_policy_t *policy,
     ngx_octopus_jwt_result_t *res);
 
 /*
+ * Verification cache, one per process (no locking): a token that verified
+ * under a policy is remembered with its claims, so the next request with
+ * the same bytes skips decoding, parsing and the signature.  The claims
+ * (exp, nbf, iat, lifetime, iss, aud, token type) are checked again on
+ * every hit, against the time of that request.  Only successes are kept;
+ * a slot holds one token (direct-mapped on a seeded hash, the whole token
+ * compared in constant time); tokens over NGX_OCTOPUS_JWT_CACHE_MAX_TOKEN
+ * bytes or with over NGX_OCTOPUS_JWT_CACHE_MAX_VALUES claim values are
+ * verified every time.  Keys never change under a cache: nginx builds a
+ * new one with new workers on reload.
+ */
+
+#define NGX_OCTOPUS_JWT_CACHE_MAX_TOKEN   2048
+#define NGX_OCTOPUS_JWT_CACHE_MAX_VALUES  128
+
+typedef struct ngx_octopus_jwt_cache_s  ngx_octopus_jwt_cache_t;
+
+typedef struct {
+    uint64_t  hits;
+    uint64_t  misses;
+    uint64_t  stored;
+    uint64_t  evicted;     /* replaced by another token, or expired */
+    size_t    entries;     /* in use now */
+    size_t    bytes;       /* allocated for entries now */
+} ngx_octopus_jwt_cache_stats_t;
+
+ngx_octopus_jwt_cache_t *ngx_octopus_jwt_cache_create(size_t slots,
+    uint64_t seed);
+void ngx_octopus_jwt_cache_free(ngx_octopus_jwt_cache_t *cache);
+void ngx_octopus_jwt_cache_stats(const ngx_octopus_jwt_cache_t *cache,
+    ngx_octopus_jwt_cache_stats_t *stats);
+
+/* ngx_octopus_jwt_verify() through the cache; cache may be NULL */
+void ngx_octopus_jwt_verify_cached(const ngx_octopus_jwt_policy_t *policy,
+    ngx_octopus_jwt_cache_t *cache, const char *token, size_t len,
+    time_t now, ngx_octopus_jwt_result_t *res);
+
+/*
  * JWKS: each usable key is handed to the callback; the callback owns
  * the EVP_PKEY (and must copy the secret, which lives only during the
  * call).  Returns 0, or -1 with a reason in err.

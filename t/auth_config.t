@@ -76,6 +76,8 @@ sub bearer {
 
 is(bearer($tok_cur)->{status}, 200, 'current key: accepted');
 is(bearer($tok_prev)->{status}, 200, 'previous key: accepted');
+is(bearer($tok_prev)->{status}, 200,
+   '... again (now from the worker\'s verification cache)');
 is($t->get('/api/x', 'X-API-Key' => 'first-key-0001')->{status}, 200,
    'API key from the file: accepted');
 
@@ -206,6 +208,16 @@ my @bad = (
     [ 'octopus_cors_origins app.octopus.trading;',
       qr/invalid origin "app.octopus.trading"/ ],
     [ 'octopus_auth_leeway soon;', qr/invalid value|"soon"/ ],
+    [ 'octopus_auth_jwt_cache 0;',
+      qr/invalid "octopus_auth_jwt_cache" value "0": "off" or a number/ ],
+    [ 'octopus_auth_jwt_cache lots;',
+      qr/invalid "octopus_auth_jwt_cache" value "lots"/ ],
+    [ 'octopus_auth_jwt_cache 2000000;',
+      qr/invalid "octopus_auth_jwt_cache" value "2000000"/ ],
+    [ 'octopus_auth_jwt_cache 10; octopus_auth_jwt_cache off;',
+      qr/"octopus_auth_jwt_cache" directive is duplicate/ ],
+    [ loc('octopus_auth_jwt_cache 10;'),
+      qr/"octopus_auth_jwt_cache" directive is not allowed here/ ],
     [ loc('octopus_auth jwt;'),
       qr/octopus_auth needs JWT keys/ ],
     [ "$ok_key " . loc('octopus_auth api_key;'),

@@ -99,6 +99,12 @@ http {
             proxy_pass http://%%BACKEND%%;
         }
 
+        location /short/ {
+            octopus_auth jwt;
+            octopus_auth_leeway 0s;
+            proxy_pass http://%%BACKEND%%;
+        }
+
         location /cookie/ {
             octopus_auth jwt;
             octopus_auth_token $cookie_session;
@@ -469,6 +475,29 @@ is(bearer($refresh, '/refresh/x')->{status}, 200,
    'refresh token accepted where octopus_auth_refresh_tokens is on');
 is(bearer($refresh)->{json}{reason}, 'refresh token not accepted',
    '... and refused on API locations');
+
+# the verification cache (on by default): a token verified once is
+# remembered by the worker, yet its claims are checked at every request,
+# against the location asking
+
+my $short = mint(spec(now_offsets => { iat => 0, exp => 2 }));
+my $t0 = time;
+is(bearer($short, '/short/x')->{status}, 200, 'short-lived token: accepted');
+is(bearer($short, '/short/x')->{status}, 200, '... again (cached)');
+ok($t->wait_for(sub { bearer($short, '/short/x')->{status} != 200 }, 10),
+   '... refused once it expires, cached or not');
+$r = bearer($short, '/short/x');
+is($r->{status}, 401, '... with 401');
+is($r->{json}{reason}, 'token expired', '... as expired');
+cmp_ok(time - $t0, '>=', 1, '... not before its exp');
+
+is(bearer($good)->{status}, 200, 'a token accepted on /api/ (and cached)');
+$r = bearer($good, '/rfc/x');
+is($r->{status}, 401, '... is judged again by a location of another issuer');
+is($r->{json}{reason}, 'invalid issuer', '... and refused there');
+$r = bearer($tampered);
+is($r->{json}{reason}, 'invalid signature',
+   'its tampered copy is still refused after the original was cached');
 
 unlike($t->error_log, qr/\Q$s64\E|current-secret|previous-secret/,
        'no token or secret in error.log');

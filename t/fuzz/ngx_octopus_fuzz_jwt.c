@@ -29,6 +29,7 @@ static const char  secret[] = "fuzz-secret-0123456789abcdefghijklmnop";
 static ngx_octopus_jwt_key_t  keys[2];
 static ngx_octopus_rbac_t     rbac;
 static char                   token[3 * NGX_OCTOPUS_JWT_MAX_TOKEN];
+static ngx_octopus_jwt_result_t  res;
 
 
 static size_t
@@ -93,17 +94,50 @@ init(void)
 }
 
 
+static void
+cached_check(const ngx_octopus_jwt_policy_t *policy, const char *tok,
+    size_t len)
+{
+    int                               i;
+    ngx_octopus_jwt_cache_t          *cache;
+    static ngx_octopus_jwt_result_t   cres;
+
+    cache = ngx_octopus_jwt_cache_create(4, 1);
+    if (cache == NULL) {
+        abort();
+    }
+
+    for (i = 0; i < 2; i++) {
+        ngx_octopus_jwt_verify_cached(policy, cache, tok, len, NOW, &cres);
+
+        if (cres.status != res.status
+            || cres.key != res.key
+            || cres.claims.len != res.claims.len
+            || cres.claims.ntoks != res.claims.ntoks
+            || memcmp(cres.claims.src, res.claims.src, res.claims.len) != 0
+            || memcmp(cres.claims.toks, res.claims.toks,
+                      res.claims.ntoks * sizeof(ngx_octopus_auth_json_tok_t))
+               != 0)
+        {
+            abort();
+        }
+    }
+
+    ngx_octopus_jwt_cache_free(cache);
+}
+
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    size_t                     n, hlen, sig_len;
+    size_t                     n, hlen, sig_len, tok_len;
+    const char                *tok;
     uint64_t                   roles, perms;
     unsigned int               mdlen;
     unsigned char              md[EVP_MAX_MD_SIZE];
     const uint8_t             *sep;
     ngx_octopus_jwt_policy_t   policy;
     static int                 ready;
-    static ngx_octopus_jwt_result_t  res;
 
     if (!ready) {
         init();
@@ -124,8 +158,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     policy.allow_refresh = (data[0] & 64) ? 1 : 0;
 
     if ((data[0] & 1) == 0) {
-        ngx_octopus_jwt_verify(&policy, (const char *) data + 1, size - 1,
-                               NOW, &res);
+        tok = (const char *) data + 1;
+        tok_len = size - 1;
+        ngx_octopus_jwt_verify(&policy, tok, tok_len, NOW, &res);
 
     } else {
         data++;
@@ -152,7 +187,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         sig_len = b64url(md, mdlen, token + n);
         n += sig_len;
 
-        ngx_octopus_jwt_verify(&policy, token, n, NOW, &res);
+        tok = token;
+        tok_len = n;
+        ngx_octopus_jwt_verify(&policy, tok, tok_len, NOW, &res);
     }
 
     /* invariants: a success names its key, a failure gives a reason */
@@ -161,6 +198,16 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                                          : res.reason == NULL)
     {
         abort();
+    }
+
+    /*
+     * the verification cache answers as the verification did: a miss that
+     * stores, then a hit (one cache per input: the policy here changes
+     * under one address, which nginx's never does)
+     */
+
+    if (res.status == NGX_OCTOPUS_JWT_OK) {
+        cached_check(&policy, tok, tok_len);
     }
 
     if (res.status == NGX_OCTOPUS_JWT_OK) {

@@ -627,6 +627,175 @@ test_jwks(void **state)
     assert_non_null(strstr(err, "unsupported \"kty\""));
 }
 
+/* the verification cache: same answers as ngx_octopus_jwt_verify() */
+
+static ngx_octopus_jwt_status_e
+cached(ngx_octopus_jwt_cache_t *cache, const char *token, time_t now,
+    ngx_octopus_jwt_result_t *res)
+{
+    ngx_octopus_jwt_verify_cached(&policy, cache, token, strlen(token), now,
+                                  res);
+    return res->status;
+}
+
+
+static void
+test_cache(void **state)
+{
+    int                             v;
+    char                            token[8192], other[8192], big[8192];
+    char                            sub[16];
+    size_t                          n;
+    ngx_octopus_jwt_result_t        res;
+    ngx_octopus_jwt_policy_t        saved;
+    ngx_octopus_jwt_cache_t        *cache;
+    ngx_octopus_jwt_cache_stats_t   st;
+
+    reset_policy();
+
+    cache = ngx_octopus_jwt_cache_create(64, 42);
+    assert_non_null(cache);
+
+    make_token(token, HS, CLAIMS(""), 'h', NULL);
+
+    /* a miss verifies and stores; a hit gives the same claims */
+
+    assert_int_equal(cached(cache, token, NOW, &res), NGX_OCTOPUS_JWT_OK);
+    assert_int_equal(cached(cache, token, NOW, &res), NGX_OCTOPUS_JWT_OK);
+    ngx_octopus_jwt_cache_stats(cache, &st);
+    assert_int_equal(st.misses, 1);
+    assert_int_equal(st.hits, 1);
+    assert_int_equal(st.entries, 1);
+    assert_ptr_equal(res.key, &keys[0]);
+    assert_ptr_equal(res.claims.src, res.payload);
+    v = ngx_octopus_auth_json_get(&res.claims, 0, "sub");
+    assert_int_equal(ngx_octopus_auth_json_string(&res.claims, v, sub,
+                                                  sizeof(sub)), 5);
+    assert_string_equal(sub, "alice");
+
+    /* the claims are checked again at every hit: expiry, with leeway */
+
+    assert_int_equal(cached(cache, token, 1800000600 + 29, &res),
+                     NGX_OCTOPUS_JWT_OK);
+    assert_int_equal(cached(cache, token, 1800000600 + 30, &res),
+                     NGX_OCTOPUS_JWT_EXPIRED);
+    assert_string_equal(res.reason, "token expired");
+    ngx_octopus_jwt_cache_stats(cache, &st);
+    assert_int_equal(st.hits, 3);
+    assert_int_equal(st.entries, 0);       /* an expired token is dropped */
+
+    assert_int_equal(cached(cache, token, 1800000600 + 30, &res),
+                     NGX_OCTOPUS_JWT_EXPIRED);
+    ngx_octopus_jwt_cache_stats(cache, &st);
+    assert_int_equal(st.misses, 2);
+    assert_int_equal(st.entries, 0);       /* failures are not stored */
+
+    /* one changed byte of the signature: a miss and a refusal */
+
+    assert_int_equal(cached(cache, token, NOW, &res), NGX_OCTOPUS_JWT_OK);
+    strcpy(other, token);
+    n = strlen(other);
+    other[n - 2] = other[n - 2] == 'A' ? 'B' : 'A';
+    assert_int_equal(cached(cache, other, NOW, &res),
+                     NGX_OCTOPUS_JWT_INVALID);
+    assert_string_equal(res.reason, "invalid signature");
+
+    /* a prefix or an extension of a cached token is not it */
+
+    other[n - 2] = token[n - 2];
+    other[n - 1] = '\0';
+    assert_int_not_equal(cached(cache, other, NOW, &res), NGX_OCTOPUS_JWT_OK);
+    ngx_octopus_jwt_cache_stats(cache, &st);
+    assert_int_equal(st.entries, 1);
+
+    /* another policy (another location) decides for itself */
+
+    saved = policy;
+    policy.audience = "another-api";
+    assert_int_equal(cached(cache, token, NOW, &res),
+                     NGX_OCTOPUS_JWT_INVALID);
+    assert_string_equal(res.reason, "invalid audience");
+    policy = saved;
+
+    /* the policy is in the key: a stricter copy at another address */
+
+    {
+        ngx_octopus_jwt_policy_t  strict = policy;
+
+        strict.max_lifetime = 60;
+        ngx_octopus_jwt_verify_cached(&strict, cache, token, strlen(token),
+                                      NOW, &res);
+        assert_int_equal(res.status, NGX_OCTOPUS_JWT_INVALID);
+        assert_string_equal(res.reason, "token lifetime too long");
+
+        /* without the HS key the cached HS token is not trusted */
+
+        strict = policy;
+        strict.keys = &keys[1];
+        strict.nkeys = 2;
+        ngx_octopus_jwt_verify_cached(&strict, cache, token, strlen(token),
+                                      NOW, &res);
+        assert_int_equal(res.status, NGX_OCTOPUS_JWT_INVALID);
+        assert_string_equal(res.reason, "unknown key");
+    }
+
+    /* too large to keep: verified every time */
+
+    ngx_octopus_jwt_cache_stats(cache, &st);
+    memset(sub, 0, sizeof(sub));
+    {
+        char   payload[4096];
+        size_t i;
+
+        strcpy(payload, CLAIMS(",\"pad\":\""));
+        payload[strlen(payload) - 1] = '\0';       /* drop the '}' */
+        n = strlen(payload);
+        for (i = 0; i < 2000; i++) {
+            payload[n++] = 'x';
+        }
+        strcpy(payload + n, "\"}");
+        make_token(big, HS, payload, 'h', NULL);
+    }
+    assert_true(strlen(big) > NGX_OCTOPUS_JWT_CACHE_MAX_TOKEN);
+    assert_int_equal(cached(cache, big, NOW, &res), NGX_OCTOPUS_JWT_OK);
+    assert_int_equal(cached(cache, big, NOW, &res), NGX_OCTOPUS_JWT_OK);
+    {
+        ngx_octopus_jwt_cache_stats_t  after;
+
+        ngx_octopus_jwt_cache_stats(cache, &after);
+        assert_int_equal(after.hits, st.hits);
+        assert_int_equal(after.stored, st.stored);
+    }
+
+    /* RS256 and ES256 hit as well */
+
+    make_token(other, "{\"alg\":\"RS256\",\"kid\":\"rs\"}", CLAIMS(""), 'r',
+               rsa);
+    assert_int_equal(cached(cache, other, NOW, &res), NGX_OCTOPUS_JWT_OK);
+    assert_int_equal(cached(cache, other, NOW, &res), NGX_OCTOPUS_JWT_OK);
+    assert_ptr_equal(res.key, &keys[1]);
+
+    ngx_octopus_jwt_cache_free(cache);
+
+    /* one slot: the second token replaces the first */
+
+    cache = ngx_octopus_jwt_cache_create(1, 7);
+    assert_int_equal(cached(cache, token, NOW, &res), NGX_OCTOPUS_JWT_OK);
+    assert_int_equal(cached(cache, other, NOW, &res), NGX_OCTOPUS_JWT_OK);
+    assert_int_equal(cached(cache, token, NOW, &res), NGX_OCTOPUS_JWT_OK);
+    ngx_octopus_jwt_cache_stats(cache, &st);
+    assert_int_equal(st.hits, 0);
+    assert_int_equal(st.misses, 3);
+    assert_int_equal(st.evicted, 2);
+    assert_int_equal(st.entries, 1);
+    ngx_octopus_jwt_cache_free(cache);
+
+    /* no cache: plain verification */
+
+    assert_null(ngx_octopus_jwt_cache_create(0, 1));
+    assert_int_equal(cached(NULL, token, NOW, &res), NGX_OCTOPUS_JWT_OK);
+}
+
 
 int
 main(void)
@@ -641,6 +810,7 @@ main(void)
         cmocka_unit_test(test_rfc7515_a1),
         cmocka_unit_test(test_key_check),
         cmocka_unit_test(test_jwks),
+        cmocka_unit_test(test_cache),
     };
 
     return cmocka_run_group_tests(tests, setup, teardown);
