@@ -40,7 +40,7 @@ DEB_PACKAGES = gcc make perl curl ca-certificates openssl \
                nginx nginx-dev libhiredis-dev libpq-dev \
                libpcre2-dev libssl-dev zlib1g-dev libcmocka-dev libjansson-dev \
                redis-server postgresql python3-jwt python3-cryptography \
-               libjson-perl
+               libjson-perl libjson-xs-perl
 
 export OCTOPUS_MODULES := $(abspath $(BUILD)/modules)
 export OCTOPUS_NGINX   := $(NGINX_BIN)
