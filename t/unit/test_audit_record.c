@@ -11,6 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <setjmp.h>
+#include <stdio.h>
 #include <string.h>
 #include <cmocka.h>
 
@@ -59,6 +60,45 @@ test_json_escape(void **state)
     end = ngx_octopus_json_escape(out, S(in));
     assert_int_equal(end - out, len);
     assert_memory_equal(out, "q\\\"b\\\\t\\tn\\n\\u0001\\u007f", len);
+
+    /* every byte value, against RFC 8259's rules written out here */
+
+    {
+        int            b;
+        char           want[8];
+        unsigned char  c;
+
+        for (b = 0; b < 256; b++) {
+            c = (unsigned char) b;
+
+            switch (c) {
+            case '"':  strcpy(want, "\\\""); break;
+            case '\\': strcpy(want, "\\\\"); break;
+            case '\n': strcpy(want, "\\n"); break;
+            case '\r': strcpy(want, "\\r"); break;
+            case '\t': strcpy(want, "\\t"); break;
+            case '\b': strcpy(want, "\\b"); break;
+            case '\f': strcpy(want, "\\f"); break;
+            default:
+                if (c < 0x20 || c == 0x7f) {
+                    snprintf(want, sizeof(want), "\\u%04x", c);
+                } else {
+                    want[0] = (char) c;
+                    want[1] = '\0';
+                }
+            }
+
+            len = ngx_octopus_json_escape_len(&c, 1);
+            end = ngx_octopus_json_escape(out, &c, 1);
+            assert_int_equal(len, strlen(want));
+            assert_int_equal(end - out, len);
+            assert_memory_equal(out, want, len);
+
+            /* and the UTF-8 check: ASCII but NUL is clean alone */
+            assert_int_equal(ngx_octopus_utf8_clean(&c, 1),
+                             c != 0 && c < 0x80);
+        }
+    }
 }
 
 
