@@ -656,12 +656,27 @@ ngx_octopus_redis_read_handler(ngx_event_t *ev)
 }
 
 
+/*
+ * Writes are coalesced without epoll: on a connected socket, a command
+ * queued by hiredis posts the write event, which nginx runs once after the
+ * events of this loop iteration; every command queued meanwhile goes out
+ * in that one write(2), with no epoll_ctl() to add and remove EPOLLOUT.
+ * Only when the socket is not connected yet (connect(2) in progress:
+ * hiredis needs writability to learn the outcome) or a write left bytes
+ * behind (EAGAIN) is EPOLLOUT registered for real.
+ */
+
+static ngx_uint_t  ngx_octopus_redis_writing;
+
+
 static void
 ngx_octopus_redis_write_handler(ngx_event_t *ev)
 {
     ngx_connection_t  *c = ev->data;
 
+    ngx_octopus_redis_writing = 1;
     redisAsyncHandleWrite(c->data);
+    ngx_octopus_redis_writing = 0;
 }
 
 
@@ -690,11 +705,22 @@ ngx_octopus_redis_del_read(void *privdata)
 static void
 ngx_octopus_redis_add_write(void *privdata)
 {
-    ngx_connection_t  *c = privdata;
+    ngx_connection_t   *c = privdata;
+    redisAsyncContext  *ac = c->data;
 
-    if (!c->write->active) {
-        (void) ngx_add_event(c->write, NGX_WRITE_EVENT, NGX_LEVEL_EVENT);
+    if (c->write->active) {
+        return;
     }
+
+    if ((ac->c.flags & REDIS_CONNECTED) && !ngx_octopus_redis_writing) {
+        if (!c->write->posted) {
+            ngx_post_event(c->write, &ngx_posted_events);
+        }
+
+        return;
+    }
+
+    (void) ngx_add_event(c->write, NGX_WRITE_EVENT, NGX_LEVEL_EVENT);
 }
 
 
