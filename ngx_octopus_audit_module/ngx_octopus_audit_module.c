@@ -551,14 +551,35 @@ static ngx_int_t
 ngx_octopus_audit_path(ngx_http_request_t *r,
     ngx_octopus_audit_main_conf_t *amcf, ngx_str_t *path, ngx_str_t *query)
 {
-    u_char  *src, *dst, *q;
-    size_t   len;
+    u_char     *src, *dst, *q;
+    size_t      len;
+    ngx_str_t   uri;
 
-    len = r->unparsed_uri.len;
-    q = ngx_strlchr(r->unparsed_uri.data, r->unparsed_uri.data + len, '?');
+    uri = r->unparsed_uri;
+
+    /*
+     * A request refused while nginx parsed its URI (a "%00", a "/../"
+     * above the root: 400) has no unparsed_uri yet, but its request line
+     * was read whole and the URI is in it.  Only then: after a request
+     * line too long (414) uri_end may be stale, even far outside the
+     * buffer, so both ends must lie within the request line.
+     */
+
+    if (uri.len == 0
+        && r->request_line.len
+        && r->uri_start >= r->request_line.data
+        && r->uri_end > r->uri_start
+        && r->uri_end <= r->request_line.data + r->request_line.len)
+    {
+        uri.data = r->uri_start;
+        uri.len = r->uri_end - r->uri_start;
+    }
+
+    len = uri.len;
+    q = ngx_strlchr(uri.data, uri.data + len, '?');
 
     if (q) {
-        len = q - r->unparsed_uri.data;
+        len = q - uri.data;
     }
 
     path->data = ngx_pnalloc(r->pool, len + 1);
@@ -566,7 +587,7 @@ ngx_octopus_audit_path(ngx_http_request_t *r,
         return NGX_ERROR;
     }
 
-    src = r->unparsed_uri.data;
+    src = uri.data;
     dst = path->data;
     ngx_unescape_uri(&dst, &src, len, 0);
     path->len = dst - path->data;
@@ -576,8 +597,8 @@ ngx_octopus_audit_path(ngx_http_request_t *r,
     query->len = 0;
     query->data = (u_char *) "";
 
-    if (q && r->unparsed_uri.data + r->unparsed_uri.len > q + 1) {
-        len = r->unparsed_uri.data + r->unparsed_uri.len - (q + 1);
+    if (q && uri.data + uri.len > q + 1) {
+        len = uri.data + uri.len - (q + 1);
 
         query->data = ngx_pnalloc(r->pool,
                           ngx_octopus_audit_redact_params_max(q + 1, len));

@@ -335,6 +335,16 @@ my ($ua) = grep { ($_->{user_agent} // '') =~ /quoted/ } @recs;
 is($ua && $ua->{user_agent}, "ua\x1b[31m\"quoted\"\\ \x7f\\xff\\xfe end",
    'User-Agent recorded, invalid bytes as \xHH');
 
+# refused while nginx parsed the URI: the record keeps the path as sent
+my ($nul) = grep { ($_->{path} // '') eq '/api/admin\\x00/x' } @recs;
+ok($nul, 'the %00 request recorded with its path, the NUL as \x00');
+is($nul && $nul->{status}, 400, '... and its 400');
+# (but the 414: its request line was never read whole, there is no path)
+is(scalar(grep { ($_->{path} // '') eq '' && $_->{status} != 414 } @recs),
+   0, 'no other record without a path')
+    or diag explain [map { "$_->{status} $_->{method}" }
+                     grep { ($_->{path} // '') eq '' } @recs];
+
 my ($huge) = grep { length($_->{query} // '') > 39000 } @recs;
 ok($huge, '10,000 parameters recorded');
 unlike($huge->{query} // '', qr/hunter/, '... with the passwords redacted');
