@@ -3,13 +3,15 @@
 # make soak: SOAK_SECONDS (default 600) of mixed wrk traffic through all
 # three modules (valid JWTs, invalid and expired tokens, RBAC refusals,
 # rate-limited clients, API keys, login failures up to a lockout) to Redis
-# and PostgreSQL while, every SOAK_INTERVAL seconds (default 30), one
-# fault in turn: Redis killed (SIGKILL) and started again, PostgreSQL
-# frozen (SIGSTOP) for 5 s then thawed, PostgreSQL restarted, nginx
-# reloaded.  At the end it prints and checks: no worker crashed, no
-# [alert], no 5xx (the Redis failure policy is "local": none prescribed),
-# worker RSS growth under 5% after warm-up, one audit row per request
-# nginx logged (each exactly once) and the hash chains verifying.
+# and PostgreSQL while nginx is reloaded every SOAK_INTERVAL seconds
+# (default 30) and, half-way between two reloads, one fault in turn: Redis
+# killed (SIGKILL) and started again, PostgreSQL frozen (SIGSTOP) for 5 s
+# then thawed, PostgreSQL restarted.  At the end it prints and checks: no
+# worker crashed, no [alert], no 5xx (the Redis failure policy is "local":
+# none prescribed), worker RSS growth under 5% after warm-up (within each
+# worker generation, the median) and the master's under 5% across the
+# reloads, one audit row per request nginx logged (each exactly once) and
+# the hash chains verifying.
 
 use strict;
 use warnings;
@@ -175,11 +177,11 @@ end
 LUA
 my $script = $t->write_file('mix.lua', $lua);
 
-# worker RSS (KB), summed over the current workers
+# RSS (KB) of the given processes, summed
 
 sub rss {
     my $sum = 0;
-    for my $pid ($t->worker_pids) {
+    for my $pid (@_) {
         open my $fh, '<', "/proc/$pid/status" or next;
         while (<$fh>) { $sum += $1 if /^VmRSS:\s+(\d+)/ }
         close $fh;
@@ -205,25 +207,58 @@ my @faults = (
     ['postgresql frozen 5 s', sub { $t->pg_signal('STOP'); sleep 5;
                                     $t->pg_signal('CONT') }],
     ['postgresql restarted', sub { $t->pg_restart }],
-    ['nginx reloaded', sub { $t->reload or die 'reload failed' }],
 );
-my ($rss_warm, $rss_warm_at, @events);
-my $next = $start + $INTERVAL;
+my $reload = ['nginx reloaded', sub { $t->reload or die 'reload failed' }];
+my @events;
+
+# Memory.  Every worker generation lives from one reload to the next (a
+# fresh process: what leaks in one is gone with it) and meets one fault
+# half-way.  So a leak shows as growth within a generation: its RSS is
+# sampled shortly after it starts ("early", once warm) and again just
+# before its fault ("steady"), after the same steady traffic in every
+# generation; the median of that growth over the generations is checked.
+# The master lives through every reload: sampled before each, its growth
+# is checked across the run.  Each generation's RSS at the end of its
+# life, after its fault, is printed per fault: a PostgreSQL freeze fills
+# the in-memory queue (octopus_audit_batch queue=) and the spool that the
+# next generation replays, so those vary with the request rate.
+my (@gens, @wsamples, @msamples);
+my $early_at;
+
+# nginx reloads every $INTERVAL s; half-way between two reloads the next
+# Redis or PostgreSQL fault in turn
+my $next = $start + $INTERVAL / 2;
 my $k = 0;
+my $fault = 'start';
 
 while (waitpid($wrk, WNOHANG) == 0) {
     my $now = time;
-    if (!defined $rss_warm && $now - $start >= ($INTERVAL < 20 ? 10 : 20)
-        && $now < $next - 2)
-    {
-        ($rss_warm, $rss_warm_at) = (rss(), $now - $start);
+    if (defined $early_at && $now >= $early_at) {
+        push @gens, { early => { at => $now - $start,
+                                 kb => rss($t->worker_pids) } };
+        undef $early_at;
     }
     if ($now >= $next && $now - $start < $SECONDS - 5) {
-        my $f = $faults[$k++ % @faults];
+        my $f;
+        if ($k % 2) {
+            $f = $reload;
+            push @wsamples, { at => $now - $start, fault => $fault,
+                              kb => rss($t->worker_pids) };
+            push @msamples, { at => $now - $start, kb => rss($t->nginx_pid) };
+        } else {
+            $f = $faults[($k / 2) % @faults];
+            $fault = $f->[0];
+            $gens[-1]{steady} = { at => $now - $start,
+                                  kb => rss($t->worker_pids) }
+                if @gens && !$gens[-1]{steady};
+        }
+        $k++;
         push @events, sprintf('%5.1f s %s', $now - $start, $f->[0]);
         diag($events[-1]);
         $f->[1]->();
-        $next += $INTERVAL;
+        $early_at = time + ($INTERVAL >= 8 ? 2 : $INTERVAL / 4)
+            if $f == $reload;
+        $next += $INTERVAL / 2;
     }
     sleep 0.2;
 }
@@ -250,14 +285,47 @@ $t->wait_for(sub {
     return $rows >= $n;
 }, 120);
 
-my $rss_end = rss();
 my %status;
 $status{(split / /)[0]}++ for split /\n/, $t->read_file('front.log');
 my $five = 0;
 $five += $status{$_} for grep { /^5/ } keys %status;
 my $distinct = $t->psql('SELECT count(DISTINCT request_id) '
                         . 'FROM audit.api_calls');
-my $growth = $rss_warm ? 100 * ($rss_end - $rss_warm) / $rss_warm : 0;
+
+# RSS growth: within each worker generation (early to steady), the
+# median checked; the master across the run (its second sample to its
+# last); end-of-life samples per fault, for the report
+
+sub pct { 100 * ($_[1] - $_[0]) / $_[0] }
+
+my (@growth, %first, %last, @lifes);
+my @within = map { pct($_->{early}{kb}, $_->{steady}{kb}) }
+             grep { $_->{steady} } @gens;
+my $median = @within ? (sort { $a <=> $b } @within)[$#within / 2] : undef;
+push @growth, sprintf('workers, within a generation (%d generations):'
+                      . ' median %+.1f%%, from %+.1f%% to %+.1f%%',
+                      scalar @within, $median // 0,
+                      (sort { $a <=> $b } @within)[0] // 0,
+                      (sort { $b <=> $a } @within)[0] // 0);
+my $mgrowth;
+if (@msamples >= 3) {
+    my ($m0, $m1) = @msamples[1, -1];
+    $mgrowth = pct($m0->{kb}, $m1->{kb});
+    push @growth, sprintf('master: %d KB at %d s, %d KB at %d s: %+.1f%%',
+                          $m0->{kb}, $m0->{at}, $m1->{kb}, $m1->{at},
+                          $mgrowth);
+}
+for my $w (grep { $_->{at} > $INTERVAL * 1.5 } @wsamples) {
+    $first{$w->{fault}} //= $w;
+    $last{$w->{fault}} = $w;
+}
+for my $f (sort keys %first) {
+    my ($w0, $w1) = ($first{$f}, $last{$f});
+    next if $w0 == $w1;
+    push @lifes, sprintf('after "%s": %d KB at %d s, %d KB at %d s: %+.1f%%',
+                         $f, $w0->{kb}, $w0->{at}, $w1->{kb}, $w1->{at},
+                         pct($w0->{kb}, $w1->{kb}));
+}
 
 my $log = $t->error_log;
 my $crashes = () = $log =~ /exited on signal/g;
@@ -271,7 +339,8 @@ my ($vrc, $vout) = Octopus::Test::capture('/usr/bin/perl',
     '--checkpoints', "$d/audit.jsonl");
 
 my $report = join "\n",
-    "soak: $SECONDS s, $CONNS connections, a fault every $INTERVAL s",
+    "soak: $SECONDS s, $CONNS connections, a reload every $INTERVAL s"
+        . ' and a Redis or PostgreSQL fault between two',
     map({ "  $_" } @events),
     sprintf('requests: wrk %s (%s/s), nginx logged %d; wrk non-2xx %s%s',
             $wrk_n // '?', $rps // '?', $n, $non2xx // 0,
@@ -279,8 +348,9 @@ my $report = join "\n",
     'status: ' . join(' ', map { "$_=$status{$_}" } sort keys %status),
     sprintf('audit rows: %d (%d distinct request ids) for %d requests',
             $rows, $distinct, $n),
-    sprintf('worker RSS: %d KB at %d s (warm), %d KB at the end: %+.1f%%',
-            $rss_warm // 0, $rss_warm_at // 0, $rss_end, $growth),
+    'RSS growth (checked):', map({ "  $_" } @growth),
+    'worker RSS at the end of a generation, per fault (reported):',
+    map({ "  $_" } @lifes),
     "worker crashes: $crashes, [alert]: $alerts, 5xx: $five",
     'chain verify: ' . ($vrc == 0 ? 'ok' : "FAILED ($vrc)");
 diag($report);
@@ -293,8 +363,16 @@ ok(abs($n - ($wrk_n // 0)) <= $CONNS * 2,
    'nginx logged what wrk sent (in-flight requests at the end aside)');
 is($rows, $n, 'one audit row per request');
 is($distinct, $rows, '... each exactly once');
-ok($rss_warm && $growth < 5, sprintf('worker RSS growth %.1f%% < 5%%',
-                                     $growth));
+ok(@within >= 3 && defined $mgrowth,
+   'RSS measured in several worker generations and the master')
+    or diag('the soak is too short for the comparison: SOAK_SECONDS'
+            . ' must hold several reloads');
+ok(defined $median && $median < 5,
+   sprintf('worker RSS growth within a generation: median %.1f%% < 5%%',
+           $median // 0));
+ok(defined $mgrowth && $mgrowth < 5,
+   sprintf('master RSS growth across the reloads %.1f%% < 5%%',
+           $mgrowth // 0));
 is($vrc, 0, 'the hash chains verify') or diag $vout;
 
 $t->allow_log(qr/redis|Redis|postgres|PostgreSQL|audit|connect\(\)/i);

@@ -8,7 +8,7 @@
 #                                 build with LeakSanitizer in every nginx
 #                                 process (reports in $(LSAN_DIR)); fails
 #                                 on any sanitizer report and any leak
-#                                 with a frame outside nginx core
+#                                 whose stack passes through our modules
 #                                 (make test runs it)
 #   make soak [SOAK_SECONDS=600] [SOAK_CONNECTIONS=16]
 #                                 mixed wrk traffic with Redis kills,
