@@ -314,6 +314,24 @@ my @S = (
                   . "file=$sec/rs256.pub.pem;\n",
           loc => "            octopus_auth jwt;\n") },
 
+    # the same tokens with the verification cache off: every request
+    # decodes, parses and verifies (a client with a new token each time)
+    { name => 'auth_hs256_nocache', label => 'auth HS256, cache off',
+      group => 'ours', modules => [$AUTH], headers => $bearer_hs,
+      conf => ngx_tpl(
+          http => "    octopus_auth_key hs256 kid=k1 file=$sec/hs256.key;\n"
+                  . "    octopus_auth_jwt_cache off;\n",
+          loc => "            octopus_auth jwt;\n") },
+
+    { name => 'auth_rs256_nocache', label => 'auth RS256, cache off',
+      group => 'ours', modules => [$AUTH],
+      headers => [Authorization => "Bearer $tok_rs"],
+      conf => ngx_tpl(
+          http => "    octopus_auth_key rs256 kid=k1 "
+                  . "file=$sec/rs256.pub.pem;\n"
+                  . "    octopus_auth_jwt_cache off;\n",
+          loc => "            octopus_auth jwt;\n") },
+
     { name => 'auth_apikey', label => 'auth API key', group => 'ours',
       modules => [$AUTH], headers => ['X-API-Key' => $api_key],
       conf => ngx_tpl(
@@ -784,9 +802,10 @@ push @lines, "# Octopus Guard benchmark" . ($o{quick} ? ' (QUICK smoke run)' : '
     '',
     "Machine load: `uptime` before: `$uptime0`; after: `$uptime1`; 1-minute "
     . sprintf("load average sampled before each measured run: min %.2f, "
-              . "mean %.2f, max %.2f (other engineers' test suites were "
-              . "running at the same time: the figures are noisy, the "
-              . "ratios within one run are what to compare).",
+              . "mean %.2f, max %.2f (the benchmark's own processes keep "
+              . "it near 2 on 2 cores; anything above that is other work; "
+              . "bare-proxy runs vary by about 20%% on this VM even so: "
+              . "the ratios within one run are what to compare).",
               $lmin // 0, $lmean, $lmax // 0),
     '',
     '| scenario | req/s (median) | req/s range | ratio to bare (median) | p50 ms | '
