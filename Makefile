@@ -98,15 +98,7 @@ FORCE:
 # dependencies: apt-get only when something is missing
 
 deps:
-	@missing=; for p in $(DEB_PACKAGES); do \
-	    dpkg-query -W -f='$${Status}' $$p 2>/dev/null \
-	        | grep -q 'install ok installed' || missing="$$missing $$p"; \
-	done; \
-	if [ -n "$$missing" ]; then \
-	    echo "installing:$$missing"; \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
-	        apt-get install -y -qq --no-install-recommends $$missing; \
-	fi
+	@sh tools/octopus-apt-install $(DEB_PACKAGES)
 
 
 # unit tests: t/unit/test_NAME.c, with t/unit/test_NAME.mk setting

@@ -21,15 +21,7 @@ BENCH_ARGS = $(if $(filter 1,$(QUICK)),\
 .PHONY: bench bench-deps
 
 bench-deps:
-	@missing=; for p in $(BENCH_PACKAGES); do \
-	    dpkg-query -W -f='$${Status}' $$p 2>/dev/null \
-	        | grep -q 'install ok installed' || missing="$$missing $$p"; \
-	done; \
-	if [ -n "$$missing" ]; then \
-	    echo "installing:$$missing"; \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
-	        apt-get install -y -qq --no-install-recommends $$missing; \
-	fi
+	@sh tools/octopus-apt-install $(BENCH_PACKAGES)
 
 bench: deps bench-deps
 	$(MAKE) modules $(BUILD)/bench/auth_jwt_bench

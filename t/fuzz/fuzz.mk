@@ -59,16 +59,8 @@ FUZZ_ALL_SRCS := $(wildcard common/*.[ch] ngx_octopus_*_module/*.[ch])
 .PHONY: fuzz fuzz-smoke fuzz-build fuzz-deps
 
 fuzz-deps:
-	@for p in clang-14 libclang-rt-14-dev libhiredis-dev libjansson-dev \
-	        libpcre2-dev libssl-dev; do \
-	    dpkg-query -W -f='$${Status}' $$p 2>/dev/null \
-	        | grep -q 'install ok installed' || missing="$$missing $$p"; \
-	done; \
-	if [ -n "$$missing" ]; then \
-	    echo "installing:$$missing"; \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
-	        apt-get install -y -qq --no-install-recommends $$missing; \
-	fi
+	@sh tools/octopus-apt-install clang-14 libclang-rt-14-dev libhiredis-dev \
+	    libjansson-dev libpcre2-dev libssl-dev
 
 $(FUZZ_DIR)/ngx_octopus_fuzz_%: t/fuzz/ngx_octopus_fuzz_%.c $(FUZZ_ALL_SRCS) \
         t/fuzz/fuzz.mk

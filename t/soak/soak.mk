@@ -26,15 +26,8 @@ LSAN_DIR         ?= $(LSAN_BUILD)/lsan
 .PHONY: valgrind soak soak-deps lsan
 
 soak-deps:
-	@for p in valgrind wrk redis-server postgresql python3-jwt; do \
-	    dpkg-query -W -f='$${Status}' $$p 2>/dev/null \
-	        | grep -q 'install ok installed' || missing="$$missing $$p"; \
-	done; \
-	if [ -n "$$missing" ]; then \
-	    echo "installing:$$missing"; \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
-	        apt-get install -y -qq --no-install-recommends $$missing; \
-	fi
+	@sh tools/octopus-apt-install valgrind wrk redis-server postgresql \
+	    python3-jwt
 
 valgrind: soak-deps
 	$(MAKE) -f Makefile BUILD=$(SOAK_BUILD) SANITIZE= modules
