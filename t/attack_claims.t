@@ -32,19 +32,7 @@ my $syslog = IO::Socket::INET->new(LocalAddr => '127.0.0.1',
     or die "udp: $!";
 
 # claims as JSON text, so that escapes reach PyJWT unchanged
-sub mint {
-    my ($claims_json) = @_;
-    my $py = 'import jwt, sys, time, json; n = int(time.time()); '
-           . 'c = json.loads(sys.argv[2]); c.setdefault("exp", n + 600); '
-           . 'c.setdefault("iat", n); '
-           . 'print(jwt.encode(c, sys.argv[1], algorithm="HS256", '
-           . 'headers={"kid": "k1"}))';
-    open(my $fh, '-|', '/usr/bin/python3', '-c', $py, $secret, $claims_json)
-        or die "python3: $!";
-    chomp(my $tok = <$fh> // '');
-    close $fh or die 'PyJWT failed';
-    return $tok;
-}
+sub mint { Octopus::Test::mint_hs256($secret, $_[0]) }
 
 # a token over raw payload bytes, HMAC-SHA256 made here
 sub raw_token {

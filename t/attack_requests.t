@@ -31,15 +31,8 @@ $t->psql($t->read_file(Cwd::abs_path('conf/sql/001_audit_schema.sql')));
 
 sub mint {
     my ($sub, $role) = @_;
-    my $py = 'import jwt, sys, time; n = int(time.time()); '
-           . 'print(jwt.encode({"sub": sys.argv[2], "role": sys.argv[3], '
-           . '"iat": n, "exp": n + 600}, sys.argv[1], algorithm="HS256", '
-           . 'headers={"kid": "k1"}))';
-    open(my $fh, '-|', '/usr/bin/python3', '-c', $py, $secret, $sub, $role)
-        or die "python3: $!";
-    chomp(my $tok = <$fh> // '');
-    close $fh or die 'PyJWT failed';
-    return $tok;
+    return Octopus::Test::mint_hs256($secret,
+        encode_json({ sub => $sub, role => $role }));
 }
 
 $t->nginx_conf(<<'EOF');

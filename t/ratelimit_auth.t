@@ -10,6 +10,7 @@ use warnings;
 
 use lib 't/lib';
 use Octopus::Test;
+use JSON::PP qw(encode_json);
 
 my $t = Octopus::Test->new(modules => [qw(ngx_octopus_auth_module
                                           ngx_octopus_ratelimit_module)]);
@@ -18,16 +19,8 @@ my $secret = 'ratelimit-auth-secret-0123456789abcdefghij';
 $t->write_file('keys/hs.key', $secret);
 
 sub mint {
-    my ($sub) = @_;
-    my $py = 'import jwt, sys, time; n = int(time.time()); '
-           . 'print(jwt.encode({"sub": sys.argv[2], "role": "trader", '
-           . '"iat": n, "exp": n + 600}, sys.argv[1], algorithm="HS256", '
-           . 'headers={"kid": "k1"}))';
-    open(my $fh, '-|', '/usr/bin/python3', '-c', $py, $secret, $sub)
-        or die "python3: $!";
-    chomp(my $tok = <$fh> // '');
-    close $fh or die 'PyJWT failed';
-    return $tok;
+    return Octopus::Test::mint_hs256($secret,
+        encode_json({ sub => $_[0], role => 'trader' }));
 }
 
 $t->nginx_conf(<<'EOF');

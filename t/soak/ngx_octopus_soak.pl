@@ -37,19 +37,7 @@ $t->write_file('chain.key', "soak-chain-key-0123456789abcdef\n");
 $t->pg_start;
 $t->psql($t->read_file(abs_path('conf/sql/001_audit_schema.sql')));
 
-sub mint {
-    my ($claims) = @_;
-    my $py = 'import jwt, sys, time, json; n = int(time.time()); '
-           . 'c = json.loads(sys.argv[2]); c.setdefault("iat", n); '
-           . 'c.setdefault("exp", n + 3000); '
-           . 'print(jwt.encode(c, sys.argv[1], algorithm="HS256", '
-           . 'headers={"kid": "k1"}))';
-    open(my $fh, '-|', '/usr/bin/python3', '-c', $py, $secret, $claims)
-        or die "python3: $!";
-    chomp(my $tok = <$fh> // '');
-    close $fh or die 'PyJWT failed';
-    return $tok;
-}
+sub mint { Octopus::Test::mint_hs256($secret, $_[0], ttl => 3000) }
 
 $t->nginx_conf(<<'EOF');
 worker_processes 2;

@@ -58,6 +58,11 @@ package Octopus::Test;
 #   check_error_log        assert error.log is clean (done calls it)
 #   wait_for(sub { ... }, $timeout)   poll until true; returns the value
 #   Octopus::Test::capture(@cmd)      ($status, $stdout_and_stderr)
+#   Octopus::Test::mint_hs256($secret, $claims_json, ttl => 600, kid => 'k1')
+#                          an HS256 token signed by PyJWT (not by our code);
+#                          the claims as JSON text (escapes reach PyJWT as
+#                          written), iat (now) and exp (now + ttl) added
+#                          unless present
 #   done                   stop everything, check error.log, done_testing
 #
 # Every process the harness starts is stopped when the test ends, also when
@@ -454,6 +459,29 @@ sub capture {
     my $out = <$fh> // '';
     close $fh;
     return ($?, $out);
+}
+
+
+# an HS256 token minted by PyJWT (Debian's python3-jwt), independent of
+# the module that verifies it
+
+sub mint_hs256 {
+    my ($secret, $claims_json, %o) = @_;
+
+    my $py = 'import jwt, sys, time, json; n = int(time.time()); '
+           . 'c = json.loads(sys.argv[2]); c.setdefault("iat", n); '
+           . 'c.setdefault("exp", n + int(sys.argv[3])); '
+           . 'print(jwt.encode(c, sys.argv[1], algorithm="HS256", '
+           . 'headers={"kid": sys.argv[4]}))';
+
+    my ($rc, $out) = capture('/usr/bin/python3', '-c', $py, $secret,
+                             $claims_json, $o{ttl} // 600, $o{kid} // 'k1');
+    die "PyJWT failed: $out" if $rc;
+
+    # the token is the last line (stderr is merged: a warning goes before)
+    my ($tok) = $out =~ /([^\n]+)\n?\z/;
+
+    return $tok;
 }
 
 
