@@ -85,17 +85,8 @@ sub loadavg {
 }
 
 sub run_cmd {
-    my (@cmd) = @_;
-    my $pid = open(my $fh, '-|');
-    die "fork: $!" unless defined $pid;
-    if ($pid == 0) {
-        open STDERR, '>&', \*STDOUT;
-        exec @cmd or POSIX::_exit(127);
-    }
-    local $/;
-    my $out = <$fh> // '';
-    close $fh;
-    die "@cmd failed:\n$out" if $?;
+    my ($rc, $out) = Octopus::Test::capture(@_);
+    die "@_ failed:\n$out" if $rc;
     return $out;
 }
 

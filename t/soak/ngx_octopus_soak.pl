@@ -287,14 +287,14 @@ my $distinct = $t->psql('SELECT count(DISTINCT request_id) '
 sub pct { 100 * ($_[1] - $_[0]) / $_[0] }
 
 my (@growth, %first, %last, @lifes);
-my @within = map { pct($_->{early}{kb}, $_->{steady}{kb}) }
+my @within = sort { $a <=> $b }
+             map { pct($_->{early}{kb}, $_->{steady}{kb}) }
              grep { $_->{steady} } @gens;
-my $median = @within ? (sort { $a <=> $b } @within)[$#within / 2] : undef;
+my $median = @within ? $within[$#within / 2] : undef;
 push @growth, sprintf('workers, within a generation (%d generations):'
                       . ' median %+.1f%%, from %+.1f%% to %+.1f%%',
-                      scalar @within, $median // 0,
-                      (sort { $a <=> $b } @within)[0] // 0,
-                      (sort { $b <=> $a } @within)[0] // 0);
+                      scalar @within, $median // 0, $within[0] // 0,
+                      $within[-1] // 0);
 my $mgrowth;
 if (@msamples >= 3) {
     my ($m0, $m1) = @msamples[1, -1];
