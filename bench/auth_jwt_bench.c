@@ -25,7 +25,7 @@
 #include "ngx_octopus_auth_jwt.h"
 
 
-static const char  *secret = "bench-secret-0123456789abcdefghijklmnop";
+static const char  *secret = "Jm2Xq9LwT4vZ7cNk0bRy5HsE8aPd3GfU1oKiV6tWeYu";
 
 
 static void

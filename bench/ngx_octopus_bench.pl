@@ -97,7 +97,7 @@ my $svc = Octopus::Test->new(modules => [], dir => "$o{workdir}/svc");
 my $sec = "$svc->{dir}/secrets";
 make_path($sec);
 
-my $hs_secret = join '', map { sprintf '%02x', int rand 256 } 1 .. 24;
+my $hs_secret = Octopus::Test::random_secret();
 $svc->write_file('secrets/hs256.key', "$hs_secret\n");
 run_cmd('openssl', 'genpkey', '-algorithm', 'RSA', '-pkeyopt',
         'rsa_keygen_bits:2048', '-out', "$sec/rs256.pem");

@@ -30,6 +30,7 @@
 #include <jansson.h>
 
 #include "ngx_octopus_auth_jwt.h"
+#include "ngx_octopus_secret.h"
 
 
 static const struct {
@@ -218,6 +219,14 @@ ngx_octopus_jwt_key_check(const ngx_octopus_jwt_key_t *key)
             || key->secret_len < NGX_OCTOPUS_JWT_MIN_SECRET)
         {
             return "HMAC secret shorter than 32 bytes";
+        }
+
+        if (ngx_octopus_secret_bits(key->secret, key->secret_len)
+            < NGX_OCTOPUS_SECRET_MIN_BITS)
+        {
+            return "HMAC secret looks made by a person, not random (words, "
+                   "repeats or sequences: under 128 bits of estimated "
+                   "entropy); create one with \"octopus-keygen jwt-secret\"";
         }
         return NULL;
 

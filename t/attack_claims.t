@@ -20,7 +20,7 @@ use MIME::Base64 qw(encode_base64url);
 use Digest::SHA qw(hmac_sha256);
 
 my $t = Octopus::Test->new;
-my $secret = 'claims-secret-0123456789abcdefghijklmnopqrstuv';
+my $secret = Octopus::Test::random_secret();
 $t->write_file('keys/hs.key', $secret);
 
 $t->pg_start;

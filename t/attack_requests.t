@@ -19,7 +19,7 @@ use Digest::SHA qw(sha256_hex);
 use Time::HiRes qw(time sleep);
 
 my $t = Octopus::Test->new;
-my $secret = 'attack-secret-0123456789abcdefghijklmnopqrstu';
+my $secret = Octopus::Test::random_secret();
 $t->write_file('keys/hs.key', $secret);
 $t->write_file('api-keys',
                "svc ${\ sha256_hex('svc-key-0001')} user\n"

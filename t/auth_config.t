@@ -27,8 +27,8 @@ sub mint {
 my $t = Octopus::Test->new(modules => [qw(ngx_octopus_auth_module)]);
 my $d = $t->{dir};
 
-my $cur = $t->write_file('keys/cur.key', 'c' x 40);
-my $prev = $t->write_file('keys/prev.key', 'p' x 40);
+my $cur = $t->write_file('keys/cur.key', Octopus::Test::random_secret());
+my $prev = $t->write_file('keys/prev.key', Octopus::Test::random_secret());
 $t->write_file('api-keys', 'svc ' . sha256_hex('first-key-0001') . " desk\n");
 
 my $conf = <<'EOF';
@@ -115,7 +115,20 @@ my $c = Octopus::Test->new(modules => [qw(ngx_octopus_auth_module)]);
 my $p = $c->{dir};
 
 $c->write_file('short.key', 'x' x 31);
-$c->write_file('ok.key', 'k' x 32);
+
+# human-made HMAC secrets: words and separators (as in the example secrets
+# of public wordlists), a repeat, a sequence, one padded word
+my @human = ('correct_horse_battery_staple_key',
+             'trading_platform_jwt_secret_key1',
+             'your-256-bit-secret-your-256-bit-secret',
+             'k' x 32,
+             '0123456789abcdefghijklmnopqrstuv',
+             'MySuperSecretTradingPlatformKey2024!');
+$c->write_file("human$_.key", $human[$_] . "\n") for 0 .. $#human;
+my $human_re = 'HMAC secret looks made by a person, not random.*octopus-keygen';
+$c->write_file('human.jwks', '{"keys":[{"kty":"oct","k":"'
+               . MIME::Base64::encode_base64url($human[0]) . '"}]}');
+$c->write_file('ok.key', Octopus::Test::random_secret());
 $c->write_file('bad.pem', "-----BEGIN PUBLIC KEY-----\nnope\n"
                           . "-----END PUBLIC KEY-----\n");
 $c->write_file('bad.json', '{"keys": [');
@@ -167,6 +180,11 @@ my @bad = (
     [ "octopus_auth_key hs256 kid=a;", qr/needs "file=" or "env="/ ],
     [ "$ok_key octopus_auth_key hs256 kid=ok file=$p/ok.key;",
       qr/duplicate key id "ok"/ ],
+    (map { [ "octopus_auth_key hs256 kid=a file=$p/human$_.key;",
+             qr/invalid hs256 key "\Q$p\E\/human$_.key": $human_re/ ] }
+         0 .. $#human),
+    [ "octopus_auth_jwks $p/human.jwks;",
+      qr/invalid JWKS .*HMAC secret looks made by a person/ ],
     [ "octopus_auth_jwks $p/bad.json;", qr/invalid JWKS .*invalid JSON/ ],
     [ "octopus_auth_jwks $p/short-oct.json;",
       qr/invalid JWKS .*HMAC secret shorter than 32 bytes/ ],
@@ -247,9 +265,35 @@ http { octopus_auth_key hs256 kid=a file=$p/short.key; }
 EOF
 unlike($out, qr/xxxxxxxxxx/, 'the secret is not echoed');
 
+($ok, $out) = $c->nginx_test(<<"EOF");
+events { }
+http { octopus_auth_key hs256 kid=a file=$p/human0.key; }
+EOF
+unlike($out, qr/horse|battery/, 'a human-made secret is not echoed either');
+
+# random secrets of every usual recipe pass: secrets.token_urlsafe(32),
+# tools/octopus-keygen jwt-secret, openssl rand -hex 32, 48 raw bytes (a trailing
+# newline is not part of a secret: 48 leave 32 after any trim)
+
+my (undef, $py) = Octopus::Test::capture('/usr/bin/python3', '-c',
+    'import secrets; print(secrets.token_urlsafe(32))');
+$c->write_file('py.key', $py);
+system("bash tools/octopus-keygen jwt-secret $p/keygen.key >/dev/null") == 0
+    or die "octopus-keygen failed";
+system("openssl rand -hex 32 > $p/hex.key; "
+       . "head -c 48 /dev/urandom > $p/raw.key") == 0 or die;
+
+for my $k (qw(py keygen hex raw)) {
+    ($ok, $out) = $c->nginx_test(<<"EOF");
+events { }
+http { octopus_auth_key hs256 kid=a file=$p/$k.key; }
+EOF
+    ok($ok, "a random secret ($k) passes nginx -t") or diag($out);
+}
+
 # and the full example of the issue passes
 
-$c->write_file('jwt.key', 'j' x 48);
+$c->write_file('jwt.key', Octopus::Test::random_secret(48));
 ($ok, $out) = $c->nginx_test(<<"EOF");
 events { }
 http {

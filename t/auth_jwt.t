@@ -35,9 +35,9 @@ sub mint {
 # keys
 
 my $hs_cur = $t->write_file('keys/jwt-2026-11.key',
-                            "current-secret-0123456789abcdefghijklmnop\n");
+                            Octopus::Test::random_secret() . "\n");
 my $hs_prev = $t->write_file('keys/jwt-2026-10.key',
-                             "previous-secret-0123456789abcdefghijklmno\n");
+                             Octopus::Test::random_secret() . "\n");
 sh("openssl genrsa -out $d/keys/rsa.pem 2048 2>/dev/null");
 sh("openssl rsa -in $d/keys/rsa.pem -pubout -out $d/keys/rsa.pub "
    . "2>/dev/null");
@@ -59,7 +59,7 @@ my $jwks = decode_json(scalar `/usr/bin/python3 t/lib/mint_jwt.py --jwks \\
 push @{$jwks->{keys}}, { kty => 'oct', k => $rfc_k };
 $t->write_file('keys/jwks.json', encode_json($jwks));
 
-$ENV{OCTOPUS_TEST_JWT_SECRET} = 'environment-secret-0123456789abcdefghij';
+$ENV{OCTOPUS_TEST_JWT_SECRET} = Octopus::Test::random_secret();
 
 $t->nginx_conf(<<'EOF');
 env OCTOPUS_TEST_JWT_SECRET;

@@ -26,7 +26,7 @@ sub mint {
 }
 
 my $secret = $t->write_file('keys/hs.key',
-                            "rbac-secret-0123456789abcdefghijklmnopqrstu\n");
+                            Octopus::Test::random_secret() . "\n");
 
 # API keys: one made by tools/octopus-apikey, the others hashed here
 

@@ -15,7 +15,7 @@ use JSON::PP qw(encode_json);
 my $t = Octopus::Test->new(modules => [qw(ngx_octopus_auth_module
                                           ngx_octopus_ratelimit_module)]);
 
-my $secret = 'ratelimit-auth-secret-0123456789abcdefghij';
+my $secret = Octopus::Test::random_secret();
 $t->write_file('keys/hs.key', $secret);
 
 sub mint {

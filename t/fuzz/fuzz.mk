@@ -27,6 +27,7 @@ FUZZ_CFLAGS = -g -O1 -fsanitize=fuzzer,address,undefined \
 FUZZ_AUTH = ngx_octopus_auth_module
 
 fuzz_jwt_SRCS          = $(FUZZ_AUTH)/ngx_octopus_auth_jwt.c \
+                         common/ngx_octopus_secret.c \
                          $(FUZZ_AUTH)/ngx_octopus_auth_json.c \
                          $(FUZZ_AUTH)/ngx_octopus_auth_rbac.c
 fuzz_jwt_LIBS          = -ljansson -lcrypto -lpcre2-8 -lm
@@ -36,6 +37,7 @@ fuzz_auth_json_LIBS    = -lcrypto -lpcre2-8 -lm
 fuzz_apikey_SRCS       = $(fuzz_auth_json_SRCS)
 fuzz_apikey_LIBS       = $(fuzz_auth_json_LIBS)
 fuzz_jwks_SRCS         = $(FUZZ_AUTH)/ngx_octopus_auth_jwt.c \
+                         common/ngx_octopus_secret.c \
                          $(FUZZ_AUTH)/ngx_octopus_auth_json.c
 fuzz_jwks_LIBS         = -ljansson -lcrypto -lm
 fuzz_rl_field_SRCS     = \

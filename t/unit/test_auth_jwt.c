@@ -27,7 +27,7 @@
 
 #define NOW  1800000000L
 
-static const char  *secret = "unit-test-secret-0123456789abcdefghij";
+static const char  *secret = "Vq7Lz0xN3kR8sT1bYw5cHj9mEa2gUo6dPf4iXeKtBnA";
 
 
 static void
@@ -533,6 +533,16 @@ test_key_check(void **state)
                         "HMAC secret shorter than 32 bytes");
     key.secret_len = 32;
     key.secret = (const unsigned char *) "01234567890123456789012345678901";
+    assert_non_null(strstr(ngx_octopus_jwt_key_check(&key),
+                           "looks made by a person"));
+    key.secret = (const unsigned char *) "correct_horse_battery_staple_key";
+    assert_non_null(strstr(ngx_octopus_jwt_key_check(&key),
+                           "looks made by a person"));
+
+    /* secrets.token_urlsafe(32) */
+    key.secret = (const unsigned char *)
+                 "bX3Q8wqkVt0Zr5m-J2cLhN7yF1aUeG9dKo4pTsIvWx6";
+    key.secret_len = 43;
     assert_null(ngx_octopus_jwt_key_check(&key));
 
     key.alg = NGX_OCTOPUS_JWT_RS256;

@@ -63,6 +63,9 @@ package Octopus::Test;
 #                          the claims as JSON text (escapes reach PyJWT as
 #                          written), iat (now) and exp (now + ttl) added
 #                          unless present
+#   Octopus::Test::random_secret([$bytes])   $bytes (32) random bytes,
+#                          base64url: secrets.token_urlsafe's recipe, for
+#                          HMAC keys (nginx -t refuses human-made ones)
 #   done                   stop everything, check error.log, done_testing
 #
 # Every process the harness starts is stopped when the test ends, also when
@@ -78,6 +81,7 @@ use File::Basename qw(dirname);
 use Cwd qw(abs_path);
 use IO::Socket::INET;
 use IO::Select;
+use MIME::Base64 ();
 use POSIX qw(WNOHANG);
 use Time::HiRes qw(time sleep);
 use JSON::PP;
@@ -482,6 +486,19 @@ sub mint_hs256 {
     my ($tok) = $out =~ /([^\n]+)\n?\z/;
 
     return $tok;
+}
+
+
+# a random HMAC secret, as secrets.token_urlsafe(32) makes them
+
+sub random_secret {
+    my ($bytes) = @_;
+
+    open(my $fh, '<:raw', '/dev/urandom') or die "/dev/urandom: $!";
+    read($fh, my $raw, $bytes // 32) == ($bytes // 32) or die "urandom: $!";
+    close $fh;
+
+    return MIME::Base64::encode_base64url($raw);
 }
 
 
