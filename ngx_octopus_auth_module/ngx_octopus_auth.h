@@ -127,6 +127,15 @@ extern ngx_module_t  ngx_octopus_auth_module;
 ngx_int_t ngx_octopus_auth_handler(ngx_http_request_t *r);
 ngx_octopus_auth_ctx_t *ngx_octopus_auth_evaluate(ngx_http_request_t *r);
 ngx_int_t ngx_octopus_auth_add_variables(ngx_conf_t *cf);
+ngx_table_elt_t *ngx_octopus_auth_find_header(ngx_http_request_t *r,
+    u_char *name, size_t len, ngx_uint_t *count);
+ngx_int_t ngx_octopus_auth_set_header(ngx_http_request_t *r,
+    ngx_list_t *headers, char *name, ngx_str_t *value);
+
+/* ngx_octopus_auth_cors.c */
+ngx_int_t ngx_octopus_auth_cors_preflight(ngx_http_request_t *r,
+    ngx_octopus_auth_loc_conf_t *alcf, ngx_uint_t *preflight);
+ngx_int_t ngx_octopus_auth_cors_filter_init(ngx_conf_t *cf);
 
 
 #endif /* _NGX_OCTOPUS_AUTH_H_INCLUDED_ */

@@ -32,11 +32,7 @@ static ngx_str_t  ngx_octopus_auth_results[] = {
 };
 
 
-static ngx_table_elt_t *ngx_octopus_auth_find_header(ngx_http_request_t *r,
-    u_char *name, size_t len, ngx_uint_t *count);
 static ngx_int_t ngx_octopus_auth_strip(ngx_http_request_t *r);
-static ngx_int_t ngx_octopus_auth_set_header(ngx_http_request_t *r,
-    ngx_list_t *headers, char *name, ngx_str_t *value);
 static void ngx_octopus_auth_fail(ngx_octopus_auth_ctx_t *ctx,
     ngx_octopus_auth_result_e result, ngx_uint_t status, const char *reason);
 static ngx_int_t ngx_octopus_auth_jwt(ngx_http_request_t *r,
@@ -48,8 +44,6 @@ static ngx_int_t ngx_octopus_auth_api_key(ngx_http_request_t *r,
 static void ngx_octopus_auth_rbac(ngx_http_request_t *r,
     ngx_octopus_auth_loc_conf_t *alcf, ngx_octopus_auth_ctx_t *ctx,
     uint64_t perms, uint64_t roles);
-static ngx_int_t ngx_octopus_auth_cors(ngx_http_request_t *r,
-    ngx_octopus_auth_loc_conf_t *alcf, ngx_uint_t *preflight);
 static ngx_int_t ngx_octopus_auth_send(ngx_http_request_t *r,
     ngx_octopus_auth_ctx_t *ctx);
 
@@ -68,7 +62,7 @@ ngx_octopus_auth_handler(ngx_http_request_t *r)
 
     alcf = ngx_http_get_module_loc_conf(r, ngx_octopus_auth_module);
 
-    if (alcf->mode == NGX_OCTOPUS_AUTH_OFF) {
+    if (alcf->mode == NGX_OCTOPUS_AUTH_OFF && alcf->cors_origins == NULL) {
         return NGX_DECLINED;
     }
 
@@ -80,7 +74,9 @@ ngx_octopus_auth_handler(ngx_http_request_t *r)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    rc = ngx_octopus_auth_cors(r, alcf, &preflight);
+    /* a preflight is answered wherever CORS is set, with or without auth */
+
+    rc = ngx_octopus_auth_cors_preflight(r, alcf, &preflight);
     if (rc != NGX_OK) {
         return rc;
     }
@@ -101,6 +97,10 @@ ngx_octopus_auth_handler(ngx_http_request_t *r)
         ctx->preflight = 1;
 
         return ngx_octopus_auth_send(r, ctx);
+    }
+
+    if (alcf->mode == NGX_OCTOPUS_AUTH_OFF) {
+        return NGX_DECLINED;
     }
 
     ctx = ngx_octopus_auth_evaluate(r);
@@ -621,7 +621,7 @@ ngx_octopus_auth_rbac(ngx_http_request_t *r, ngx_octopus_auth_loc_conf_t *alcf,
  * (one walk of the list)
  */
 
-static ngx_table_elt_t *
+ngx_table_elt_t *
 ngx_octopus_auth_find_header(ngx_http_request_t *r, u_char *name, size_t len,
     ngx_uint_t *count)
 {
@@ -762,7 +762,7 @@ ngx_octopus_auth_strip(ngx_http_request_t *r)
 }
 
 
-static ngx_int_t
+ngx_int_t
 ngx_octopus_auth_set_header(ngx_http_request_t *r, ngx_list_t *headers,
     char *name, ngx_str_t *value)
 {
@@ -790,121 +790,6 @@ ngx_octopus_auth_set_header(ngx_http_request_t *r, ngx_list_t *headers,
     }
 
     h->hash = ngx_hash_strlow(h->lowcase_key, h->key.data, len);
-
-    return NGX_OK;
-}
-
-
-static ngx_int_t
-ngx_octopus_auth_cors(ngx_http_request_t *r, ngx_octopus_auth_loc_conf_t *alcf,
-    ngx_uint_t *preflight)
-{
-    ngx_str_t         vary, yes, age;
-    ngx_uint_t        i, allowed;
-    ngx_str_t        *origins;
-    ngx_table_elt_t  *origin, *acrm;
-    u_char           *p;
-
-    *preflight = 0;
-
-    if (alcf->cors_origins == NULL) {
-        return NGX_OK;
-    }
-
-    origin = ngx_octopus_auth_find_header(r, (u_char *) "Origin", 6, NULL);
-    if (origin == NULL) {
-        return NGX_OK;
-    }
-
-    ngx_str_set(&vary, "Origin");
-
-    if (ngx_octopus_auth_set_header(r, &r->headers_out.headers, "Vary",
-                                    &vary)
-        != NGX_OK)
-    {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    allowed = 0;
-    origins = alcf->cors_origins->elts;
-
-    for (i = 0; i < alcf->cors_origins->nelts; i++) {
-        if ((origins[i].len == 1 && origins[i].data[0] == '*')
-            || (origins[i].len == origin->value.len
-                && ngx_strncasecmp(origins[i].data, origin->value.data,
-                                   origins[i].len)
-                   == 0))
-        {
-            allowed = 1;
-            break;
-        }
-    }
-
-    if (!allowed) {
-        return NGX_OK;
-    }
-
-    if (ngx_octopus_auth_set_header(r, &r->headers_out.headers,
-                                    "Access-Control-Allow-Origin",
-                                    &origin->value)
-        != NGX_OK)
-    {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    if (alcf->cors_credentials) {
-        ngx_str_set(&yes, "true");
-
-        if (ngx_octopus_auth_set_header(r, &r->headers_out.headers,
-                                        "Access-Control-Allow-Credentials",
-                                        &yes)
-            != NGX_OK)
-        {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
-    }
-
-    if (r->method != NGX_HTTP_OPTIONS) {
-        return NGX_OK;
-    }
-
-    acrm = ngx_octopus_auth_find_header(r,
-                                   (u_char *) "Access-Control-Request-Method",
-                                   29, NULL);
-    if (acrm == NULL) {
-        return NGX_OK;
-    }
-
-    *preflight = 1;
-
-    if (ngx_octopus_auth_set_header(r, &r->headers_out.headers,
-                                    "Access-Control-Allow-Methods",
-                                    &alcf->cors_methods)
-           != NGX_OK
-        || ngx_octopus_auth_set_header(r, &r->headers_out.headers,
-                                       "Access-Control-Allow-Headers",
-                                       &alcf->cors_headers)
-           != NGX_OK)
-    {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    if (alcf->cors_max_age > 0) {
-        p = ngx_pnalloc(r->pool, NGX_TIME_T_LEN);
-        if (p == NULL) {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
-
-        age.data = p;
-        age.len = ngx_sprintf(p, "%T", alcf->cors_max_age) - p;
-
-        if (ngx_octopus_auth_set_header(r, &r->headers_out.headers,
-                                        "Access-Control-Max-Age", &age)
-            != NGX_OK)
-        {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
-    }
 
     return NGX_OK;
 }

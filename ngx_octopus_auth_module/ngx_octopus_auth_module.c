@@ -602,7 +602,7 @@ ngx_octopus_auth_init(ngx_conf_t *cf)
 
     *h = ngx_octopus_auth_handler;
 
-    return NGX_OK;
+    return ngx_octopus_auth_cors_filter_init(cf);
 }
 
 
@@ -1345,6 +1345,13 @@ ngx_octopus_auth_cors_origins(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     }
 
     value = cf->args->elts;
+
+    /* "off": no CORS in this location, whatever the levels above say */
+
+    if (cf->args->nelts == 2 && ngx_strcmp(value[1].data, "off") == 0) {
+        alcf->cors_origins = NULL;
+        return NGX_CONF_OK;
+    }
 
     alcf->cors_origins = ngx_array_create(cf->pool, cf->args->nelts - 1,
                                           sizeof(ngx_str_t));

@@ -11,6 +11,8 @@ Request headers that steer the answer:
     X-Test-Status: N       answer with status N
     X-Test-Body-Bytes: N   answer with N bytes of body instead of the echo
     X-Test-Delay-Ms: N     wait N ms before answering
+    X-Test-Response-Header: Name: value
+                           add that header to the answer (repeatable)
 
 Usage: backend.py PORT [PIDFILE]
 """
@@ -61,6 +63,9 @@ class Echo(BaseHTTPRequestHandler):
             ctype = "application/json"
 
         self.send_response(status)
+        for extra in self.headers.get_all("X-Test-Response-Header") or []:
+            name, _, value = extra.partition(":")
+            self.send_header(name.strip(), value.strip())
         self.send_header("Content-Type", ctype)
         self.send_header("Content-Length", str(len(out)))
         self.end_headers()
