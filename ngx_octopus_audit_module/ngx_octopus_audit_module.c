@@ -12,6 +12,7 @@
 
 
 #include "ngx_octopus_audit.h"
+#include "ngx_octopus_secret.h"
 
 
 #define NGX_OCTOPUS_AUDIT_SYNC_MS  1000
@@ -1989,6 +1990,19 @@ ngx_octopus_audit_chain_key_cmd(ngx_conf_t *cf, ngx_command_t *cmd,
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "chain key in \"%V\" is shorter than 16 bytes",
                            &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    /* whoever cracks the key can rewrite history: it must be random */
+
+    if (ngx_octopus_secret_bits(amcf->chain_key.data, amcf->chain_key.len)
+        < NGX_OCTOPUS_SECRET_MIN_BITS)
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "chain key in \"%V\" looks made by a person, not "
+                           "random (words, repeats or sequences: under 128 "
+                           "bits of estimated entropy); create one with "
+                           "\"octopus-keygen chain-key\"", &value[1]);
         return NGX_CONF_ERROR;
     }
 

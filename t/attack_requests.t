@@ -24,7 +24,7 @@ $t->write_file('keys/hs.key', $secret);
 $t->write_file('api-keys',
                "svc ${\ sha256_hex('svc-key-0001')} user\n"
                . "ops ${\ sha256_hex('ops-key-0001')} admin\n");
-$t->write_file('chain.key', "attack-chain-key-0123456789abcdef\n");
+$t->write_file('chain.key', Octopus::Test::random_secret() . "\n");
 
 $t->pg_start;
 $t->psql($t->read_file(Cwd::abs_path('conf/sql/001_audit_schema.sql')));

@@ -71,7 +71,7 @@ my $tcp_file = "$t->{dir}/syslog-tcp.log";
 listener('udp', $t->port('syslog_udp'), $udp_file);
 listener('tcp', $t->port('syslog_tcp'), $tcp_file);
 
-$t->write_file('chain.key', "file-chain-key-0123456789abcdef\n");
+$t->write_file('chain.key', Octopus::Test::random_secret() . "\n");
 
 my $conf = <<'EOF';
 worker_processes 2;
@@ -289,6 +289,7 @@ my %bad = (
     'octopus_audit_redact "(unclosed" "x";' => 'invalid redaction pattern "(unclosed"',
     'octopus_audit_anomaly bytes=lots;' => 'invalid parameter "bytes=lots"',
     'octopus_audit_chain_key %%PREFIX%%/short.key;' => 'shorter than 16 bytes',
+    'octopus_audit_chain_key %%PREFIX%%/human.key;' => 'looks made by a person, not random',
     'octopus_audit_chain_key %%PREFIX%%/missing.key;' => 'cannot open secret file',
     'octopus_audit_pg "host=x" password_file=%%PREFIX%%/missing;' => 'cannot open secret file',
     'octopus_audit_pg "host=x" passfile=/x;' => 'invalid parameter "passfile=/x"',
@@ -296,6 +297,7 @@ my %bad = (
     'octopus_audit_chain_key %%PREFIX%%/chain.key checkpoint=60s;' => 'invalid parameter "checkpoint=60s"',
 );
 $t->write_file('short.key', "short\n");
+$t->write_file('human.key', "audit_chain_key_for_our_platform\n");
 
 for my $directive (sort keys %bad) {
     my ($ok, $output) = $t->nginx_test(<<"EOF");

@@ -14,7 +14,7 @@ my $t = Octopus::Test->new(modules => ['ngx_octopus_audit_module']);
 
 $t->pg_start;
 $t->psql($t->read_file(Cwd::abs_path('conf/sql/001_audit_schema.sql')));
-$t->write_file('chain.key', "lifecycle-chain-key-0123456789\n");
+$t->write_file('chain.key', Octopus::Test::random_secret() . "\n");
 
 # a long interval: records wait in the queue when nginx reloads or quits
 $t->nginx_conf(<<'EOF');

@@ -17,7 +17,7 @@ my $t = Octopus::Test->new(modules => ['ngx_octopus_audit_module']);
 
 $t->pg_start;
 $t->psql($t->read_file(Cwd::abs_path('conf/sql/001_audit_schema.sql')));
-$t->write_file('chain.key', "outage-chain-key-0123456789\n");
+$t->write_file('chain.key', Octopus::Test::random_secret() . "\n");
 
 $t->nginx_conf(<<'EOF');
 worker_processes 2;

@@ -22,7 +22,7 @@ $t->psql($t->read_file(Cwd::abs_path('conf/sql/001_audit_schema.sql')));
 # applying the migration twice is harmless
 $t->psql($t->read_file(Cwd::abs_path('conf/sql/001_audit_schema.sql')));
 
-$t->write_file('chain.key', "test-chain-key-0123456789abcdef\n");
+$t->write_file('chain.key', Octopus::Test::random_secret() . "\n");
 
 $t->nginx_conf(<<'EOF');
 worker_processes 2;
@@ -334,7 +334,7 @@ like($out, qr/chain \Q$pchain\E: records seq \d+\.\.$pseq missing \(tail cut off
      'verify: database checkpoints reveal the cut-off tail') or diag $out;
 
 # a wrong key
-$t->write_file('other.key', "another-key-0123456789abcdef\n");
+$t->write_file('other.key', Octopus::Test::random_secret() . "\n");
 $out = `$verify --key $t->{dir}/other.key --dsn '$dsn' 2>&1`;
 is($? >> 8, 1, 'verify: a wrong key fails');
 

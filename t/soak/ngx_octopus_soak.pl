@@ -33,7 +33,7 @@ my $d = $t->{dir};
 my $secret = 'soak-secret-0123456789abcdefghijklmnopqrstuvw';
 $t->write_file('keys/hs.key', $secret);
 $t->write_file('api-keys', "svc ${\ sha256_hex('svc-key-0001')} analyst\n");
-$t->write_file('chain.key', "soak-chain-key-0123456789abcdef\n");
+$t->write_file('chain.key', Octopus::Test::random_secret() . "\n");
 $t->pg_start;
 $t->psql($t->read_file(abs_path('conf/sql/001_audit_schema.sql')));
 

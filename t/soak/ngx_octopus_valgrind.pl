@@ -27,7 +27,7 @@ $t->{nginx} = $ENV{OCTOPUS_NGINX};
 my $secret = 'valgrind-secret-0123456789abcdefghijklmnopq';
 $t->write_file('keys/hs.key', $secret);
 $t->write_file('api-keys', "svc ${\ sha256_hex('svc-key-0001')} user\n");
-$t->write_file('chain.key', "valgrind-chain-key-0123456789abcdef\n");
+$t->write_file('chain.key', Octopus::Test::random_secret() . "\n");
 $t->pg_start;
 $t->psql($t->read_file(abs_path('conf/sql/001_audit_schema.sql')));
 
