@@ -29,7 +29,7 @@
 #define ENCODING   NGX_OCTOPUS_RL_FIELD_ENCODING
 
 
-static char  out[257];
+static char  out[1024];
 
 
 static int
