@@ -47,8 +47,8 @@ static ngx_int_t ngx_octopus_rl_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
 static char *ngx_octopus_rl_login_field_check(ngx_conf_t *cf, void *post,
     void *data);
-static char *ngx_octopus_rl_login_body_max_check(ngx_conf_t *cf, void *post,
-    void *data);
+static char *ngx_octopus_rl_login_body_max(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
 
 
 /* the body is held in memory while it is read: at most 16m */
@@ -57,9 +57,6 @@ static char *ngx_octopus_rl_login_body_max_check(ngx_conf_t *cf, void *post,
 
 static ngx_conf_post_t  ngx_octopus_rl_login_field_post =
     { ngx_octopus_rl_login_field_check };
-
-static ngx_conf_post_t  ngx_octopus_rl_login_body_max_bounds =
-    { ngx_octopus_rl_login_body_max_check };
 
 
 static ngx_conf_enum_t  ngx_octopus_rl_failure_modes[] = {
@@ -123,10 +120,10 @@ static ngx_command_t  ngx_octopus_ratelimit_commands[] = {
 
     { ngx_string("octopus_ratelimit_login_body_max"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
-      ngx_conf_set_size_slot,
+      ngx_octopus_rl_login_body_max,
       NGX_HTTP_LOC_CONF_OFFSET,
-      offsetof(ngx_octopus_rl_loc_conf_t, login_body_max),
-      &ngx_octopus_rl_login_body_max_bounds },
+      0,
+      NULL },
 
     { ngx_string("octopus_ratelimit_login_normalize"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
@@ -1107,19 +1104,29 @@ ngx_octopus_rl_login_field_check(ngx_conf_t *cf, void *post, void *data)
 
 
 static char *
-ngx_octopus_rl_login_body_max_check(ngx_conf_t *cf, void *post, void *data)
+ngx_octopus_rl_login_body_max(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
-    size_t  *sp = data;
+    ngx_octopus_rl_loc_conf_t *rlcf = conf;
 
+    ssize_t     size;
     ngx_str_t  *value;
 
-    if (*sp == 0 || *sp > NGX_OCTOPUS_RL_LOGIN_BODY_LIMIT) {
-        value = cf->args->elts;
+    if (rlcf->login_body_max != NGX_CONF_UNSET_SIZE) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    size = ngx_parse_size(&value[1]);
+
+    if (size <= 0 || size > NGX_OCTOPUS_RL_LOGIN_BODY_LIMIT) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "invalid octopus_ratelimit_login_body_max \"%V\": "
                            "1 to 16m", &value[1]);
         return NGX_CONF_ERROR;
     }
+
+    rlcf->login_body_max = (size_t) size;
 
     return NGX_CONF_OK;
 }

@@ -382,4 +382,40 @@ like($r->{raw}, qr/^HTTP\/1\.1 400.*?HTTP\/1\.1 200/s,
      'pipelined: the next request on the connection is served')
     or diag $r->{raw};
 
+# configuration: found at nginx -t, quoting the value
+
+sub conf {
+    my ($loc) = @_;
+    return "events { }\nhttp {\n    octopus_ratelimit_login_body_max 32k;\n"
+        . "    octopus_ratelimit_login_normalize off;\n    server {\n"
+        . "        listen 127.0.0.1:%%PORT_conf%%;\n"
+        . "        location / {\n            $loc\n"
+        . "            proxy_pass http://127.0.0.1:1;\n        }\n"
+        . "    }\n}\n";
+}
+
+my ($ok, $out) = $t->nginx_test(conf(
+    'octopus_ratelimit_login_field username; '
+    . 'octopus_ratelimit_login_body_max 1m; '
+    . 'octopus_ratelimit_login_normalize on;'));
+ok($ok, 'login_body_max and login_normalize pass nginx -t') or diag $out;
+
+for my $bad (
+    ['octopus_ratelimit_login_body_max 0;',
+     qr/invalid octopus_ratelimit_login_body_max "0"/],
+    ['octopus_ratelimit_login_body_max 17m;',
+     qr/invalid octopus_ratelimit_login_body_max "17m"/],
+    ['octopus_ratelimit_login_body_max lots;', qr/"lots"/],
+    ['octopus_ratelimit_login_normalize maybe;', qr/"maybe"/],
+    ['octopus_ratelimit_login_field ' . ('f' x 256) . ';',
+     qr/invalid octopus_ratelimit_login_field "f{256}"/],
+    ['octopus_ratelimit_login_field "";',
+     qr/invalid octopus_ratelimit_login_field ""/])
+{
+    ($ok, $out) = $t->nginx_test(conf($bad->[0]));
+    ok(!$ok, "nginx -t refuses $bad->[0]") or next;
+    like($out, $bad->[1], '... quoting the value');
+    like($out, qr/\.conf:\d+/, '... with the file and line');
+}
+
 $t->done;
