@@ -1095,7 +1095,8 @@ ngx_octopus_rl_login_field_check(ngx_conf_t *cf, void *post, void *data)
     if (field->len == 0 || field->len >= NGX_OCTOPUS_RL_LOGIN_MAX) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "invalid octopus_ratelimit_login_field \"%V\": "
-                           "1 to %d bytes", field, NGX_OCTOPUS_RL_LOGIN_MAX - 1);
+                           "1 to %d bytes", field,
+                           NGX_OCTOPUS_RL_LOGIN_MAX - 1);
         return NGX_CONF_ERROR;
     }
 
