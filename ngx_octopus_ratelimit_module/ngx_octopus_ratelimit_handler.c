@@ -368,19 +368,27 @@ static const char *
 ngx_octopus_rl_login_user(ngx_http_request_t *r, ngx_octopus_rl_ctx_t *ctx,
     ngx_octopus_rl_loc_conf_t *lcf, ngx_uint_t *status)
 {
-    int           brc, qrc, type, enc;
-    u_char       *body, *p, *utf8, raw[NGX_OCTOPUS_RL_LOGIN_MAX];
-    u_char        name[NGX_OCTOPUS_RL_LOGIN_MAX];
-    u_char        qname[NGX_OCTOPUS_RL_LOGIN_MAX];
-    size_t        len, n, bom, nlen, qnlen;
-    ngx_str_t    *field;
-    const char   *reason;
-    const u_char *boundary;
-    size_t        blen;
+    int            brc, qrc, type, enc;
+    u_char        *body, *p, *utf8, raw[NGX_OCTOPUS_RL_LOGIN_MAX];
+    u_char         name[NGX_OCTOPUS_RL_LOGIN_MAX];
+    u_char         qname[NGX_OCTOPUS_RL_LOGIN_MAX];
+    size_t         len, n, bom, nlen, qnlen, blen;
+    ngx_str_t     *field;
+    const char    *reason;
+    const u_char  *boundary;
 
     field = &lcf->login_field;
 
-    if (ngx_octopus_rl_body_bytes(r, lcf, &body, &len) != NGX_OK) {
+    switch (ngx_octopus_rl_body_bytes(r, lcf, &body, &len)) {
+
+    case NGX_OK:
+        break;
+
+    case NGX_DECLINED:
+        *status = NGX_HTTP_REQUEST_ENTITY_TOO_LARGE;
+        return "body_too_large";
+
+    default:
         *status = NGX_HTTP_INTERNAL_SERVER_ERROR;
         return "body_unreadable";
     }
@@ -636,8 +644,8 @@ ngx_octopus_rl_body_bytes(ngx_http_request_t *r,
     }
 
     if (size > (off_t) lcf->login_body_max) {
-        /* counted by the body filter; never expected here */
-        return NGX_ERROR;
+        /* a body read before this phase, without the body filter */
+        return NGX_DECLINED;
     }
 
     *body = ngx_pnalloc(r->pool, (size_t) size);
