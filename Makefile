@@ -39,6 +39,7 @@ ADDON_SRCS := $(sort $(wildcard common/*.[ch] ngx_octopus_*_module/*.[ch]))
 DEB_PACKAGES = gcc make perl curl ca-certificates openssl \
                nginx nginx-dev libhiredis-dev libpq-dev \
                libpcre2-dev libssl-dev zlib1g-dev libcmocka-dev libjansson-dev \
+               libicu-dev \
                redis-server postgresql python3-jwt python3-cryptography \
                libjson-perl libjson-xs-perl
 

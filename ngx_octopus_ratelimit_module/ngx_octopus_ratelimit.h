@@ -54,7 +54,7 @@
 
 #define NGX_OCTOPUS_RL_MAX_COUNT       1000000
 #define NGX_OCTOPUS_RL_LOGIN_MAX       256
-#define NGX_OCTOPUS_RL_BODY_MAX        16384
+#define NGX_OCTOPUS_RL_BODY_MAX        65536    /* login_body_max default */
 
 
 typedef struct {
@@ -131,6 +131,8 @@ typedef struct {
     ngx_array_t                *limits;      /* ngx_octopus_rl_limit_t */
     ngx_uint_t                  status;
     ngx_str_t                   login_field;
+    size_t                      login_body_max;
+    ngx_flag_t                  login_normalize;
     ngx_octopus_rl_lockout_t   *lockout;
 } ngx_octopus_rl_loc_conf_t;
 
@@ -159,6 +161,9 @@ struct ngx_octopus_rl_ctx_s {
     ngx_uint_t                  nitems;
     ngx_octopus_rl_item_t       lock;
     ngx_str_t                   login_user;
+    off_t                       body_received;   /* login body, counted */
+    unsigned                    count_body:1;
+    unsigned                    body_too_large:1;
     ngx_octopus_rl_item_t      *tightest;
     ngx_uint_t                  result;      /* index into result names */
     ngx_int_t                   rc;

@@ -11,6 +11,7 @@
 
 #include "ngx_octopus_ratelimit.h"
 #include "ngx_octopus_ratelimit_field.h"
+#include "ngx_octopus_ratelimit_login.h"
 
 
 typedef struct {
@@ -24,8 +25,19 @@ typedef struct {
 static ngx_int_t ngx_octopus_rl_read_body(ngx_http_request_t *r,
     ngx_octopus_rl_ctx_t *ctx);
 static void ngx_octopus_rl_body_handler(ngx_http_request_t *r);
-static void ngx_octopus_rl_login_user(ngx_http_request_t *r,
-    ngx_octopus_rl_ctx_t *ctx, ngx_str_t *field);
+static const char *ngx_octopus_rl_login_headers(ngx_http_request_t *r);
+static const char *ngx_octopus_rl_login_user(ngx_http_request_t *r,
+    ngx_octopus_rl_ctx_t *ctx, ngx_octopus_rl_loc_conf_t *lcf,
+    ngx_uint_t *status);
+static const char *ngx_octopus_rl_field_reason(int rc);
+static const char *ngx_octopus_rl_login_name(ngx_octopus_rl_loc_conf_t *lcf,
+    u_char *raw, size_t n, u_char *out, size_t *outlen);
+static ngx_int_t ngx_octopus_rl_body_bytes(ngx_http_request_t *r,
+    ngx_octopus_rl_loc_conf_t *lcf, u_char **body, size_t *len);
+static ngx_int_t ngx_octopus_rl_refuse(ngx_http_request_t *r,
+    ngx_uint_t status, const char *reason, ngx_uint_t discard);
+static ngx_int_t ngx_octopus_rl_body_filter(ngx_http_request_t *r,
+    ngx_chain_t *in);
 static ngx_int_t ngx_octopus_rl_start(ngx_http_request_t *r,
     ngx_octopus_rl_ctx_t *ctx, ngx_octopus_rl_loc_conf_t *lcf);
 static ngx_int_t ngx_octopus_rl_redis_key(ngx_http_request_t *r,
@@ -56,6 +68,7 @@ static void ngx_octopus_rl_fail_reply(void *data, redisReply *reply);
 
 
 static ngx_http_output_header_filter_pt  ngx_http_next_header_filter;
+static ngx_http_request_body_filter_pt   ngx_http_next_request_body_filter;
 
 
 ngx_int_t
@@ -105,7 +118,7 @@ ngx_octopus_rl_handler(ngx_http_request_t *r)
 
     case NGX_OCTOPUS_RL_INIT:
 
-        if (lcf->login_field.len) {
+        if (lcf->login_field.len || lcf->lockout) {
             return ngx_octopus_rl_read_body(r, ctx);
         }
 
@@ -182,14 +195,41 @@ ngx_octopus_rl_get_ctx(ngx_http_request_t *r)
 }
 
 
-/* as the mirror module does: read the body, then resume the phases */
+/*
+ * The login body, as the mirror module reads it: read it whole (however it
+ * arrives: Content-Length or chunked, HTTP/2 without a length, in memory or
+ * in a temporary file), then resume the phases.  The body stays in
+ * r->request_body for the upstream.  A request whose login name cannot be
+ * read one way is refused here, before the upstream is contacted.
+ */
 
 static ngx_int_t
 ngx_octopus_rl_read_body(ngx_http_request_t *r, ngx_octopus_rl_ctx_t *ctx)
 {
-    ngx_int_t  rc;
+    ngx_int_t                   rc;
+    const char                 *reason;
+    ngx_octopus_rl_loc_conf_t  *lcf;
+
+    lcf = ngx_http_get_module_loc_conf(r, ngx_octopus_ratelimit_module);
 
     ctx->phase = NGX_OCTOPUS_RL_BODY;
+
+    if (lcf->login_field.len) {
+        reason = ngx_octopus_rl_login_headers(r);
+
+        if (reason) {
+            return ngx_octopus_rl_refuse(r, NGX_HTTP_BAD_REQUEST, reason, 1);
+        }
+    }
+
+    if (r->headers_in.content_length_n > (off_t) lcf->login_body_max) {
+        return ngx_octopus_rl_refuse(r, NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
+                                     "body_too_large", 1);
+    }
+
+    /* chunked or HTTP/2 without a length: counted while read */
+
+    ctx->count_body = 1;
 
     r->request_body_in_single_buf = 1;
 
@@ -208,6 +248,8 @@ ngx_octopus_rl_read_body(ngx_http_request_t *r, ngx_octopus_rl_ctx_t *ctx)
 static void
 ngx_octopus_rl_body_handler(ngx_http_request_t *r)
 {
+    ngx_uint_t                  status;
+    const char                 *reason;
     ngx_octopus_rl_ctx_t       *ctx;
     ngx_octopus_rl_loc_conf_t  *lcf;
 
@@ -215,9 +257,24 @@ ngx_octopus_rl_body_handler(ngx_http_request_t *r)
     lcf = ngx_http_get_module_loc_conf(r, ngx_octopus_ratelimit_module);
 
     ctx->body_done = 1;
+    ctx->count_body = 0;
     ctx->phase = NGX_OCTOPUS_RL_START;
 
-    ngx_octopus_rl_login_user(r, ctx, &lcf->login_field);
+    status = NGX_HTTP_BAD_REQUEST;
+    reason = NULL;
+
+    if (ctx->body_too_large) {
+        status = NGX_HTTP_REQUEST_ENTITY_TOO_LARGE;
+        reason = "body_too_large";
+
+    } else if (lcf->login_field.len) {
+        reason = ngx_octopus_rl_login_user(r, ctx, lcf, &status);
+    }
+
+    if (reason) {
+        (void) ngx_octopus_rl_refuse(r, status, reason, 0);
+        return;
+    }
 
     r->preserve_body = 1;
 
@@ -226,68 +283,236 @@ ngx_octopus_rl_body_handler(ngx_http_request_t *r)
 }
 
 
-/* the login field from an in-memory body of at most BODY_MAX bytes */
+/*
+ * Refused before the body is read: a Content-Encoding we do not decode
+ * (Express inflates gzip, we would read the compressed bytes), or two
+ * Content-Type headers (nginx keeps the first, a backend may read the last)
+ */
 
-static void
-ngx_octopus_rl_login_user(ngx_http_request_t *r, ngx_octopus_rl_ctx_t *ctx,
-    ngx_str_t *field)
+static const char *
+ngx_octopus_rl_login_headers(ngx_http_request_t *r)
 {
-    int           form, found;
-    u_char       *body, *p, out[NGX_OCTOPUS_RL_LOGIN_MAX];
-    size_t        len, n;
-    ngx_buf_t    *b;
-    ngx_chain_t  *cl;
+    u_char           *p, *last;
+    ngx_uint_t        i, ctypes;
+    ngx_list_part_t  *part;
+    ngx_table_elt_t  *h;
 
-    if (r->request_body == NULL || r->request_body->bufs == NULL
-        || r->request_body->temp_file)
-    {
-        return;
-    }
+    ctypes = 0;
+    part = &r->headers_in.headers.part;
+    h = part->elts;
 
-    len = 0;
+    for (i = 0; /* void */; i++) {
 
-    for (cl = r->request_body->bufs; cl; cl = cl->next) {
-        b = cl->buf;
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                break;
+            }
 
-        if (b->in_file || !ngx_buf_in_memory(b)) {
-            return;
+            part = part->next;
+            h = part->elts;
+            i = 0;
         }
 
-        len += b->last - b->pos;
+        if (h[i].key.len == sizeof("Content-Type") - 1
+            && ngx_strncasecmp(h[i].key.data, (u_char *) "Content-Type",
+                               sizeof("Content-Type") - 1) == 0)
+        {
+            if (++ctypes > 1) {
+                return "duplicate_content_type";
+            }
+
+            continue;
+        }
+
+        if (h[i].key.len != sizeof("Content-Encoding") - 1
+            || ngx_strncasecmp(h[i].key.data, (u_char *) "Content-Encoding",
+                               sizeof("Content-Encoding") - 1) != 0)
+        {
+            continue;
+        }
+
+        p = h[i].value.data;
+        last = p + h[i].value.len;
+
+        while (p < last && (*p == ' ' || *p == '\t')) {
+            p++;
+        }
+
+        while (last > p && (last[-1] == ' ' || last[-1] == '\t')) {
+            last--;
+        }
+
+        if (last - p != sizeof("identity") - 1
+            || ngx_strncasecmp(p, (u_char *) "identity",
+                               sizeof("identity") - 1) != 0)
+        {
+            ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                           "octopus_ratelimit: login Content-Encoding "
+                           "\"%V\" not decoded", &h[i].value);
+            return "unsupported_content_encoding";
+        }
     }
 
-    if (len == 0 || len > NGX_OCTOPUS_RL_BODY_MAX) {
-        return;
+    return NULL;
+}
+
+
+/*
+ * The account a login request is for, from the body (JSON, urlencoded,
+ * multipart) and the query string (Spring's getParameter() and PHP's
+ * $_REQUEST read both).  Returns NULL, with ctx->login_user set (empty when
+ * the field is nowhere), or the reason the request is refused.
+ */
+
+static const char *
+ngx_octopus_rl_login_user(ngx_http_request_t *r, ngx_octopus_rl_ctx_t *ctx,
+    ngx_octopus_rl_loc_conf_t *lcf, ngx_uint_t *status)
+{
+    int            brc, qrc, type, enc;
+    u_char        *body, *p, *utf8, raw[NGX_OCTOPUS_RL_LOGIN_MAX];
+    u_char         name[NGX_OCTOPUS_RL_LOGIN_MAX];
+    u_char         qname[NGX_OCTOPUS_RL_LOGIN_MAX];
+    size_t         len, n, bom, nlen, qnlen, blen;
+    ngx_str_t     *field;
+    const char    *reason;
+    const u_char  *boundary;
+
+    field = &lcf->login_field;
+
+    switch (ngx_octopus_rl_body_bytes(r, lcf, &body, &len)) {
+
+    case NGX_OK:
+        break;
+
+    case NGX_DECLINED:
+        *status = NGX_HTTP_REQUEST_ENTITY_TOO_LARGE;
+        return "body_too_large";
+
+    default:
+        *status = NGX_HTTP_INTERNAL_SERVER_ERROR;
+        return "body_unreadable";
     }
 
-    body = ngx_pnalloc(r->pool, len);
-    if (body == NULL) {
-        return;
+    brc = NGX_OCTOPUS_RL_FIELD_ABSENT;
+    nlen = 0;
+    n = 0;
+
+    if (len) {
+        if (r->headers_in.content_type == NULL) {
+            return "unsupported_content_type";
+        }
+
+        boundary = NULL;
+        blen = 0;
+
+        type = ngx_octopus_rl_field_ctype(
+                                     r->headers_in.content_type->value.data,
+                                     r->headers_in.content_type->value.len,
+                                     &boundary, &blen);
+
+        switch (type) {
+
+        case NGX_OCTOPUS_RL_CT_JSON:
+
+            /* a UTF-8 BOM is skipped, UTF-16/32 transcoded (as Python) */
+
+            enc = ngx_octopus_rl_json_encoding(body, len, &bom);
+            body += bom;
+            len -= bom;
+
+            if (enc != NGX_OCTOPUS_RL_UTF8) {
+                utf8 = ngx_pnalloc(r->pool, 2 * len + 1);
+                if (utf8 == NULL) {
+                    *status = NGX_HTTP_INTERNAL_SERVER_ERROR;
+                    return "body_unreadable";
+                }
+
+                if (ngx_octopus_rl_json_transcode(body, len, enc, utf8, &len)
+                    != 0)
+                {
+                    return "malformed_body";
+                }
+
+                body = utf8;
+            }
+
+            brc = ngx_octopus_rl_field_json(body, len, field->data,
+                                            field->len, raw, sizeof(raw), &n);
+            break;
+
+        case NGX_OCTOPUS_RL_CT_FORM:
+            brc = ngx_octopus_rl_field_form(body, len, field->data,
+                                            field->len, raw, sizeof(raw), &n);
+            break;
+
+        case NGX_OCTOPUS_RL_CT_MULTIPART:
+            brc = ngx_octopus_rl_field_multipart(body, len, boundary, blen,
+                                                 field->data, field->len,
+                                                 raw, sizeof(raw), &n);
+            break;
+
+        case NGX_OCTOPUS_RL_CT_CHARSET:
+            return "unsupported_charset";
+
+        case NGX_OCTOPUS_RL_CT_MALFORMED:
+            return "malformed_content_type";
+
+        default: /* NGX_OCTOPUS_RL_CT_OTHER */
+            return "unsupported_content_type";
+        }
+
+        reason = ngx_octopus_rl_field_reason(brc);
+        if (reason) {
+            return reason;
+        }
+
+        if (brc == NGX_OCTOPUS_RL_FIELD_FOUND) {
+            reason = ngx_octopus_rl_login_name(lcf, raw, n, name, &nlen);
+            if (reason) {
+                return reason;
+            }
+        }
     }
 
-    p = body;
+    qrc = NGX_OCTOPUS_RL_FIELD_ABSENT;
 
-    for (cl = r->request_body->bufs; cl; cl = cl->next) {
-        p = ngx_cpymem(p, cl->buf->pos, cl->buf->last - cl->buf->pos);
+    if (r->args.len) {
+        qrc = ngx_octopus_rl_field_form(r->args.data, r->args.len,
+                                        field->data, field->len, raw,
+                                        sizeof(raw), &n);
+
+        if (qrc == NGX_OCTOPUS_RL_FIELD_MALFORMED) {
+            return "malformed_query";
+        }
+
+        reason = ngx_octopus_rl_field_reason(qrc);
+        if (reason) {
+            return reason;
+        }
+
+        if (qrc == NGX_OCTOPUS_RL_FIELD_FOUND) {
+            reason = ngx_octopus_rl_login_name(lcf, raw, n, qname, &qnlen);
+            if (reason) {
+                return reason;
+            }
+
+            if (brc == NGX_OCTOPUS_RL_FIELD_FOUND) {
+                if (nlen != qnlen || ngx_memcmp(name, qname, nlen) != 0) {
+                    return "field_in_query_conflict";
+                }
+
+            } else {
+                ngx_memcpy(name, qname, qnlen);
+                nlen = qnlen;
+            }
+        }
     }
 
-    form = r->headers_in.content_type
-           && r->headers_in.content_type->value.len >= 33
-           && ngx_strncasecmp(r->headers_in.content_type->value.data,
-                              (u_char *) "application/x-www-form-urlencoded",
-                              33) == 0;
-
-    if (form) {
-        found = ngx_octopus_rl_field_form(body, len, field->data, field->len,
-                                          out, sizeof(out), &n);
-
-    } else {
-        found = ngx_octopus_rl_field_json(body, len, field->data, field->len,
-                                          out, sizeof(out), &n);
-    }
-
-    if (!found || n == 0) {
-        return;
+    if (nlen == 0) {
+        /* no name: no lockout key, the other limits still apply */
+        ngx_log_debug0(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "octopus_ratelimit: no login name");
+        return NULL;
     }
 
     /*
@@ -296,23 +521,306 @@ ngx_octopus_rl_login_user(ngx_http_request_t *r, ngx_octopus_rl_ctx_t *ctx,
      * inject header lines where the variable goes into a header or a log
      */
 
-    ctx->login_user.data = ngx_pnalloc(r->pool, 4 * n);
+    ctx->login_user.data = ngx_pnalloc(r->pool, 4 * nlen);
     if (ctx->login_user.data == NULL) {
-        return;
+        *status = NGX_HTTP_INTERNAL_SERVER_ERROR;
+        return "body_unreadable";
     }
 
     p = ctx->login_user.data;
 
-    for (len = 0; len < n; len++) {
-        if (out[len] < 0x20 || out[len] == 0x7f) {
-            p = ngx_sprintf(p, "\\x%02xd", out[len]);
+    for (n = 0; n < nlen; n++) {
+        if (name[n] < 0x20 || name[n] == 0x7f) {
+            p = ngx_sprintf(p, "\\x%02xd", name[n]);
 
         } else {
-            *p++ = out[len];
+            *p++ = name[n];
         }
     }
 
     ctx->login_user.len = p - ctx->login_user.data;
+
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "octopus_ratelimit: login name \"%V\"", &ctx->login_user);
+
+    return NULL;
+}
+
+
+static const char *
+ngx_octopus_rl_field_reason(int rc)
+{
+    switch (rc) {
+
+    case NGX_OCTOPUS_RL_FIELD_DUPLICATE:
+        return "duplicate_field";
+
+    case NGX_OCTOPUS_RL_FIELD_NOT_STRING:
+        return "field_not_string";
+
+    case NGX_OCTOPUS_RL_FIELD_TOO_LONG:
+        return "field_too_long";
+
+    case NGX_OCTOPUS_RL_FIELD_MALFORMED:
+        return "malformed_body";
+
+    case NGX_OCTOPUS_RL_FIELD_ENCODING:
+        return "unsupported_content_encoding";
+
+    default: /* FOUND, ABSENT */
+        return NULL;
+    }
+}
+
+
+/* the name as the key: well-formed UTF-8, canonical unless normalize off */
+
+static const char *
+ngx_octopus_rl_login_name(ngx_octopus_rl_loc_conf_t *lcf, u_char *raw,
+    size_t n, u_char *out, size_t *outlen)
+{
+    if (!lcf->login_normalize) {
+        if (!ngx_octopus_rl_login_utf8(raw, n)) {
+            return "invalid_utf8";
+        }
+
+        ngx_memcpy(out, raw, n);
+        *outlen = n;
+
+        return NULL;
+    }
+
+    switch (ngx_octopus_rl_login_canon(raw, n, out, NGX_OCTOPUS_RL_LOGIN_MAX,
+                                       outlen))
+    {
+    case NGX_OCTOPUS_RL_LOGIN_OK:
+        return NULL;
+
+    case NGX_OCTOPUS_RL_LOGIN_UTF8:
+        return "invalid_utf8";
+
+    case NGX_OCTOPUS_RL_LOGIN_TOO_LONG:
+        return "field_too_long";
+
+    default:
+        return "normalization_failed";
+    }
+}
+
+
+/*
+ * The body in one piece, from memory and from the temporary file; the
+ * file's offset is restored, r->request_body is left as it is.
+ */
+
+static ngx_int_t
+ngx_octopus_rl_body_bytes(ngx_http_request_t *r,
+    ngx_octopus_rl_loc_conf_t *lcf, u_char **body, size_t *len)
+{
+    off_t                     size, offset;
+    u_char                   *p;
+    ssize_t                   n;
+    ngx_buf_t                *b;
+    ngx_chain_t              *cl;
+    ngx_http_request_body_t  *rb;
+
+    *len = 0;
+    *body = NULL;
+
+    rb = r->request_body;
+
+    if (rb == NULL) {
+        return NGX_OK;
+    }
+
+    size = 0;
+
+    for (cl = rb->bufs; cl; cl = cl->next) {
+        size += ngx_buf_size(cl->buf);
+    }
+
+    if (size == 0) {
+        return NGX_OK;
+    }
+
+    if (size > (off_t) lcf->login_body_max) {
+        /* a body read before this phase, without the body filter */
+        return NGX_DECLINED;
+    }
+
+    *body = ngx_pnalloc(r->pool, (size_t) size);
+    if (*body == NULL) {
+        return NGX_ERROR;
+    }
+
+    p = *body;
+
+    for (cl = rb->bufs; cl; cl = cl->next) {
+        b = cl->buf;
+
+        if (ngx_buf_in_memory(b)) {
+            p = ngx_cpymem(p, b->pos, b->last - b->pos);
+            continue;
+        }
+
+        if (!b->in_file || b->file_last <= b->file_pos) {
+            continue;
+        }
+
+        offset = b->file->offset;
+
+        n = ngx_read_file(b->file, p, (size_t) (b->file_last - b->file_pos),
+                          b->file_pos);
+
+        b->file->offset = offset;
+
+        if (n != (ssize_t) (b->file_last - b->file_pos)) {
+            ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                          "octopus_ratelimit: login body: read %z of %O "
+                          "bytes from \"%V\"", n, b->file_last - b->file_pos,
+                          &b->file->name);
+            return NGX_ERROR;
+        }
+
+        p += n;
+    }
+
+    *len = p - *body;
+
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "octopus_ratelimit: login body %uz bytes", *len);
+
+    return NGX_OK;
+}
+
+
+/*
+ * The answer to a login request refused before the upstream:
+ * {"error":"invalid_login_request","reason":"..."}.  "discard": the body
+ * was not read (refused on its headers).
+ */
+
+static ngx_int_t
+ngx_octopus_rl_refuse(ngx_http_request_t *r, ngx_uint_t status,
+    const char *reason, ngx_uint_t discard)
+{
+    size_t       len;
+    ngx_int_t    rc;
+    ngx_buf_t   *b;
+    ngx_str_t    type;
+    ngx_chain_t  out;
+
+    ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                  "octopus_ratelimit: login request refused (%ui): %s",
+                  status, reason);
+
+    if (discard) {
+        r->expect_tested = 1;
+
+        if (ngx_http_discard_request_body(r) != NGX_OK) {
+            r->keepalive = 0;
+        }
+    }
+
+    if (status == NGX_HTTP_REQUEST_ENTITY_TOO_LARGE || discard) {
+        r->keepalive = 0;
+    }
+
+    len = sizeof("{\"error\":\"invalid_login_request\",\"reason\":\"\"}\n")
+          - 1 + ngx_strlen(reason);
+
+    b = ngx_create_temp_buf(r->pool, len);
+    if (b == NULL) {
+        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return NGX_DONE;
+    }
+
+    /* reason: a static ASCII string without quotes or backslashes */
+
+    b->last = ngx_sprintf(b->last,
+                          "{\"error\":\"invalid_login_request\","
+                          "\"reason\":\"%s\"}\n", reason);
+    b->last_buf = 1;
+    b->last_in_chain = 1;
+
+    ngx_str_set(&type, "application/json");
+
+    r->headers_out.status = status;
+    r->headers_out.content_type = type;
+    r->headers_out.content_type_len = type.len;
+    r->headers_out.content_length_n = b->last - b->pos;
+
+    out.buf = b;
+    out.next = NULL;
+
+    rc = ngx_http_send_header(r);
+
+    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
+        ngx_http_finalize_request(r, rc);
+        return NGX_DONE;
+    }
+
+    ngx_http_finalize_request(r, ngx_http_output_filter(r, &out));
+
+    return NGX_DONE;
+}
+
+
+/*
+ * Request body filter: counts a login body while it is read (chunked,
+ * HTTP/2 without Content-Length); past octopus_ratelimit_login_body_max
+ * the rest is read and dropped, and the request is answered 413.
+ */
+
+static ngx_int_t
+ngx_octopus_rl_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
+{
+    ngx_chain_t                *cl, out;
+    ngx_octopus_rl_ctx_t       *ctx;
+    ngx_octopus_rl_loc_conf_t  *lcf;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_octopus_ratelimit_module);
+
+    if (ctx == NULL || !ctx->count_body) {
+        return ngx_http_next_request_body_filter(r, in);
+    }
+
+    if (!ctx->body_too_large) {
+        lcf = ngx_http_get_module_loc_conf(r, ngx_octopus_ratelimit_module);
+
+        for (cl = in; cl; cl = cl->next) {
+            ctx->body_received += ngx_buf_size(cl->buf);
+        }
+
+        if (ctx->body_received <= (off_t) lcf->login_body_max) {
+            return ngx_http_next_request_body_filter(r, in);
+        }
+
+        ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "octopus_ratelimit: login body over %uz bytes",
+                       lcf->login_body_max);
+
+        ctx->body_too_large = 1;
+    }
+
+    /* over the limit: consumed, not kept; only the end of the body goes on */
+
+    out.buf = NULL;
+    out.next = NULL;
+
+    for (cl = in; cl; cl = cl->next) {
+        cl->buf->pos = cl->buf->last;
+
+        if (cl->buf->last_buf) {
+            out.buf = cl->buf;
+        }
+    }
+
+    if (out.buf) {
+        return ngx_http_next_request_body_filter(r, &out);
+    }
+
+    return NGX_OK;
 }
 
 
@@ -820,6 +1328,9 @@ ngx_octopus_rl_filter_init(ngx_conf_t *cf)
 {
     ngx_http_next_header_filter = ngx_http_top_header_filter;
     ngx_http_top_header_filter = ngx_octopus_rl_header_filter;
+
+    ngx_http_next_request_body_filter = ngx_http_top_request_body_filter;
+    ngx_http_top_request_body_filter = ngx_octopus_rl_body_filter;
 
     return NGX_OK;
 }

@@ -45,6 +45,18 @@ static ngx_int_t ngx_octopus_rl_parse_rate(ngx_str_t *value,
 static ngx_int_t ngx_octopus_rl_parse_ms(ngx_str_t *value, ngx_msec_t *ms);
 static ngx_int_t ngx_octopus_rl_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
+static char *ngx_octopus_rl_login_field_check(ngx_conf_t *cf, void *post,
+    void *data);
+static char *ngx_octopus_rl_login_body_max(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
+
+
+/* the body is held in memory while it is read: at most 16m */
+#define NGX_OCTOPUS_RL_LOGIN_BODY_LIMIT  (16 * 1024 * 1024)
+
+
+static ngx_conf_post_t  ngx_octopus_rl_login_field_post =
+    { ngx_octopus_rl_login_field_check };
 
 
 static ngx_conf_enum_t  ngx_octopus_rl_failure_modes[] = {
@@ -104,6 +116,20 @@ static ngx_command_t  ngx_octopus_ratelimit_commands[] = {
       ngx_conf_set_str_slot,
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_octopus_rl_loc_conf_t, login_field),
+      &ngx_octopus_rl_login_field_post },
+
+    { ngx_string("octopus_ratelimit_login_body_max"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_octopus_rl_login_body_max,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("octopus_ratelimit_login_normalize"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_octopus_rl_loc_conf_t, login_normalize),
       NULL },
 
     { ngx_string("octopus_ratelimit_lockout"),
@@ -1030,6 +1056,8 @@ ngx_octopus_rl_create_loc_conf(ngx_conf_t *cf)
 
     conf->status = NGX_CONF_UNSET_UINT;
     conf->lockout = NGX_CONF_UNSET_PTR;
+    conf->login_body_max = NGX_CONF_UNSET_SIZE;
+    conf->login_normalize = NGX_CONF_UNSET;
 
     return conf;
 }
@@ -1048,7 +1076,58 @@ ngx_octopus_rl_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_conf_merge_uint_value(conf->status, prev->status,
                               NGX_HTTP_TOO_MANY_REQUESTS);
     ngx_conf_merge_str_value(conf->login_field, prev->login_field, "");
+    ngx_conf_merge_size_value(conf->login_body_max, prev->login_body_max,
+                              NGX_OCTOPUS_RL_BODY_MAX);
+    ngx_conf_merge_value(conf->login_normalize, prev->login_normalize, 1);
     ngx_conf_merge_ptr_value(conf->lockout, prev->lockout, NULL);
+
+    return NGX_CONF_OK;
+}
+
+
+/* the field name is compared with keys decoded into 256 bytes */
+
+static char *
+ngx_octopus_rl_login_field_check(ngx_conf_t *cf, void *post, void *data)
+{
+    ngx_str_t  *field = data;
+
+    if (field->len == 0 || field->len >= NGX_OCTOPUS_RL_LOGIN_MAX) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid octopus_ratelimit_login_field \"%V\": "
+                           "1 to %d bytes", field,
+                           NGX_OCTOPUS_RL_LOGIN_MAX - 1);
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_octopus_rl_login_body_max(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_octopus_rl_loc_conf_t *rlcf = conf;
+
+    ssize_t     size;
+    ngx_str_t  *value;
+
+    if (rlcf->login_body_max != NGX_CONF_UNSET_SIZE) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    size = ngx_parse_size(&value[1]);
+
+    if (size <= 0 || size > NGX_OCTOPUS_RL_LOGIN_BODY_LIMIT) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid octopus_ratelimit_login_body_max \"%V\": "
+                           "1 to 16m", &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    rlcf->login_body_max = (size_t) size;
 
     return NGX_CONF_OK;
 }

@@ -82,6 +82,12 @@ put("rl_field", "json", b"\x41\x08username" + b'{"password":"x","username":"al\\
 put("rl_field", "json-nested", b"\x21\x04user" + b'{"a":{"user":"x"},"user":["y"],"user":"z"}')
 put("rl_field", "form", b"\x40\x08username" + b"password=a%26b&username=al+ice%41&x")
 put("rl_field", "form-bad", b"\x40\x04user" + b"user=%zz&user=%4&user")
+put("rl_field", "json-dup", b"\x41\x08username" + b'{"username":"a","user\\u006eame":"b"}')
+put("rl_field", "multipart", b"\x42\x03XyZ" + b'pre\r\n--XyZ\r\nContent-Disposition: form-data; name="password"\r\n\r\nx\r\n--XyZ \r\ncontent-disposition: form-data; name="user\\name"; filename="a"\r\nContent-Transfer-Encoding: base64\r\n\r\nYQ==\r\n--XyZ--\r\n')
+put("rl_field", "ctype", b"\x43\x00" + b'multipart/form-data; charset="utf-8"; boundary="a b"; x=y')
+put("rl_field", "utf16le", b"\x44\x08username" + '{"username":"\u00e9\U0001f600"}'.encode("utf-16-le"))
+put("rl_field", "utf32be-bom", b"\x45\x08username" + '\ufeff{"username":"v"}'.encode("utf-32-be"))
+put("rl_field", "utf8-bom", b"\x46\x08username" + b'\xef\xbb\xbf{"username":"v"}')
 
 F = "\x01"
 put("audit_record", "plain", "\x10/api/admin/x" + F + "req-1" + F + "node" + F +

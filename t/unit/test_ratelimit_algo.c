@@ -2,7 +2,8 @@
 /*
  * Copyright (C) Octopus Guard authors
  *
- * Unit tests: sliding window, GCRA, strikes (bans, lockout), body fields.
+ * Unit tests: sliding window, GCRA, strikes (bans, lockout).  The login
+ * body fields are in test_ratelimit_login.c.
  */
 
 
@@ -14,7 +15,6 @@
 #include <cmocka.h>
 
 #include "ngx_octopus_ratelimit_algo.h"
-#include "ngx_octopus_ratelimit_field.h"
 
 
 #define T0  1700000040000ULL    /* a multiple of 60000 */
@@ -199,89 +199,6 @@ test_strikes(void **state)
 }
 
 
-#define S(s)  (const unsigned char *) (s), sizeof(s) - 1
-
-
-static int
-json(const char *body, const char *name, char *out)
-{
-    int     rc;
-    size_t  n;
-
-    n = 0;
-    rc = ngx_octopus_rl_field_json((const unsigned char *) body,
-                                   strlen(body),
-                                   (const unsigned char *) name, strlen(name),
-                                   (unsigned char *) out, 16, &n);
-    out[rc ? n : 0] = '\0';
-
-    return rc;
-}
-
-
-static void
-test_field_json(void **state)
-{
-    char  out[17];
-
-    assert_true(json("{\"username\":\"alice\"}", "username", out));
-    assert_string_equal(out, "alice");
-
-    assert_true(json(" { \"a\" : {\"username\":\"x\",\"b\":[1,{\"c\":\"}\"}]},"
-                     " \"n\": -1.5e3, \"t\": true , \"username\" : "
-                     "\"b\\u00e9\\\"o\\/b\" } ", "username", out));
-    assert_string_equal(out, "b\xc3\xa9\"o/b");
-
-    assert_true(json("{\"u\\u0073er\":\"\\ud83d\\ude00\"}", "user", out));
-    assert_string_equal(out, "\xf0\x9f\x98\x80");
-
-    assert_false(json("{\"username\":42}", "username", out));
-    assert_false(json("{\"other\":\"alice\"}", "username", out));
-    assert_false(json("{\"a\":{\"username\":\"x\"}}", "username", out));
-    assert_false(json("[\"username\",\"x\"]", "username", out));
-    assert_false(json("{\"username\":\"alice", "username", out));
-    assert_false(json("{\"username\":\"\\ud83d\"}", "username", out));
-    assert_false(json("{\"username\":\"a\x01\"}", "username", out));
-    assert_false(json("{\"username\":\"0123456789abcdefg\"}", "username",
-                      out));
-    assert_true(json("{\"username\":\"0123456789abcdef\"}", "username", out));
-    assert_false(json("", "username", out));
-    assert_false(json("{", "username", out));
-    assert_false(json("{\"a\":[[[", "username", out));
-}
-
-
-static void
-test_field_form(void **state)
-{
-    unsigned char  out[16];
-    size_t         n;
-
-    assert_true(ngx_octopus_rl_field_form(S("a=1&username=al%69ce+x&b=2"),
-                                          S("username"), out, sizeof(out),
-                                          &n));
-    assert_int_equal(n, 7);
-    assert_memory_equal(out, "alice x", 7);
-
-    assert_true(ngx_octopus_rl_field_form(S("user%6Eame=%zz%4"),
-                                          S("username"), out, sizeof(out),
-                                          &n));
-    assert_int_equal(n, 5);
-    assert_memory_equal(out, "%zz%4", 5);
-
-    assert_true(ngx_octopus_rl_field_form(S("username="), S("username"),
-                                          out, sizeof(out), &n));
-    assert_int_equal(n, 0);
-
-    assert_false(ngx_octopus_rl_field_form(S("usernamex=1&username"),
-                                           S("username"), out, sizeof(out),
-                                           &n));
-    assert_false(ngx_octopus_rl_field_form(S("username=0123456789abcdefg"),
-                                           S("username"), out, sizeof(out),
-                                           &n));
-}
-
-
 int
 main(void)
 {
@@ -293,8 +210,6 @@ main(void)
         cmocka_unit_test(test_gcra_burst),
         cmocka_unit_test(test_gcra_no_burst),
         cmocka_unit_test(test_strikes),
-        cmocka_unit_test(test_field_json),
-        cmocka_unit_test(test_field_form),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,4 +1,3 @@
 test_ratelimit_algo_SRCS := \
-    ngx_octopus_ratelimit_module/ngx_octopus_ratelimit_algo.c \
-    ngx_octopus_ratelimit_module/ngx_octopus_ratelimit_field.c
+    ngx_octopus_ratelimit_module/ngx_octopus_ratelimit_algo.c
 test_ratelimit_algo_LIBS :=
