@@ -2,7 +2,8 @@
 
 # CORS on every answer of a location with octopus_cors_origins, whoever
 # made it: the upstream, the auth module's 401 and 403, the rate limiter's
-# 429, 403 (ban) and 503 (Redis down, policy closed), nginx's own 413; a
+# 429, 403 (ban), 503 (Redis down, policy closed) and its 400 and 413 for
+# a login body, nginx's own 413; a
 # preflight answered where octopus_auth is off (a login location);
 # Access-Control-Expose-Headers lists what a script needs to read a
 # refusal; an upstream's own CORS headers never reach the browser; an
@@ -51,6 +52,8 @@ http {
         }
 
         location = /auth/login {
+            client_max_body_size 1m;
+            octopus_ratelimit_login_body_max 1k;
             octopus_ratelimit_login_field username;
             octopus_ratelimit_lockout key=$octopus_login_user failures=2
                                       within=1m for=1m status=401;
@@ -186,6 +189,20 @@ $r = $t->http(method => 'POST', uri => '/auth/login',
               headers => [Origin => $app,
                           'Content-Type' => 'application/json']);
 cors_ok($r, 429, 'locked login');
+
+# the rate limiter's refusals of a login body it cannot read one way
+$r = $t->http(method => 'POST', uri => '/auth/login',
+              body => '{"username":"a","username":"b"}',
+              headers => [Origin => $app,
+                          'Content-Type' => 'application/json']);
+cors_ok($r, 400, 'login body with the field twice');
+like($r->{body}, qr/duplicate_field/, '... and says why');
+
+$r = $t->http(method => 'POST', uri => '/auth/login',
+              body => '{"username":"' . ('a' x 2048) . '"}',
+              headers => [Origin => $app,
+                          'Content-Type' => 'application/json']);
+cors_ok($r, 413, 'login body over octopus_ratelimit_login_body_max');
 
 # an upstream's own CORS headers are replaced by the policy
 $r = $t->http(uri => '/api/x',
