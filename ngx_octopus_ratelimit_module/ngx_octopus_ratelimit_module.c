@@ -13,6 +13,7 @@
 
 
 #include "ngx_octopus_ratelimit.h"
+#include "ngx_octopus_mark.h"
 
 
 static char *ngx_octopus_rl_zone(ngx_conf_t *cf, ngx_command_t *cmd,
@@ -1049,6 +1050,12 @@ ngx_octopus_rl_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
                               NGX_HTTP_TOO_MANY_REQUESTS);
     ngx_conf_merge_str_value(conf->login_field, prev->login_field, "");
     ngx_conf_merge_ptr_value(conf->lockout, prev->lockout, NULL);
+
+    /* the auth module strips client identity headers in this server */
+
+    if (conf->limits || conf->lockout || conf->login_field.len) {
+        ngx_octopus_mark_server(cf);
+    }
 
     return NGX_CONF_OK;
 }
