@@ -104,6 +104,7 @@ typedef struct {
     ngx_array_t               *require_method;
     ngx_array_t               *rules;
     ngx_flag_t                 method_override;
+    size_t                     form_body_max;  /* 0: form bodies not read */
 
     ngx_array_t               *cors_origins; /* ngx_str_t */
     u_char                    *cors_file;

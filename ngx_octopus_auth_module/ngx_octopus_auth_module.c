@@ -221,6 +221,13 @@ static ngx_command_t  ngx_octopus_auth_commands[] = {
       offsetof(ngx_octopus_auth_loc_conf_t, method_override),
       NULL },
 
+    { ngx_string("octopus_auth_form_body_max"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_size_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_octopus_auth_loc_conf_t, form_body_max),
+      NULL },
+
     { ngx_string("octopus_path_policy"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_CONF_TAKE1,
       ngx_conf_set_enum_slot,
@@ -494,6 +501,7 @@ ngx_octopus_auth_create_loc_conf(ngx_conf_t *cf)
     conf->cors_credentials = NGX_CONF_UNSET;
     conf->cors_max_age = NGX_CONF_UNSET;
     conf->method_override = NGX_CONF_UNSET;
+    conf->form_body_max = NGX_CONF_UNSET_SIZE;
 
     return conf;
 }
@@ -525,6 +533,8 @@ ngx_octopus_auth_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
                              NULL);
     ngx_conf_merge_ptr_value(conf->rules, prev->rules, NULL);
     ngx_conf_merge_value(conf->method_override, prev->method_override, 0);
+    ngx_conf_merge_size_value(conf->form_body_max, prev->form_body_max,
+                              64 * 1024);
 
     if (conf->cors_origins == NGX_CONF_UNSET_PTR) {
         conf->cors_origins = (prev->cors_origins == NGX_CONF_UNSET_PTR)

@@ -35,6 +35,9 @@ typedef struct {
     unsigned      conflict:1;
     unsigned      query:1;         /* "_method" was in the query */
     unsigned      restored:1;      /* handed back for an honoured override */
+    unsigned      form:1;          /* "_method" in a form body */
+    unsigned      form_read:1;     /* the body was read for it */
+    unsigned      form_checked:1;
 } ngx_octopus_auth_path_state_t;
 
 
@@ -48,8 +51,16 @@ static ngx_int_t ngx_octopus_auth_remove_headers(ngx_http_request_t *r,
 static ngx_octopus_auth_path_state_t *ngx_octopus_auth_path_state(
     ngx_http_request_t *r, ngx_uint_t create);
 static void ngx_octopus_auth_path_cleanup(void *data);
+static ngx_int_t ngx_octopus_auth_form(ngx_http_request_t *r,
+    ngx_octopus_auth_loc_conf_t *alcf, ngx_octopus_auth_path_state_t *state);
+static ngx_table_elt_t *ngx_octopus_auth_content_encoding(
+    ngx_http_request_t *r);
+static void ngx_octopus_auth_form_body_handler(ngx_http_request_t *r);
+static ngx_int_t ngx_octopus_auth_form_scan(ngx_http_request_t *r,
+    ngx_octopus_auth_loc_conf_t *alcf, ngx_octopus_auth_path_state_t *state,
+    ngx_uint_t multipart);
 static ngx_int_t ngx_octopus_auth_path_send(ngx_http_request_t *r,
-    const char *error, const char *reason);
+    ngx_uint_t status, const char *error, const char *reason);
 
 
 ngx_conf_enum_t  ngx_octopus_auth_path_policies[] = {
@@ -256,7 +267,8 @@ ngx_octopus_auth_path_canon(ngx_http_request_t *r,
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                       "octopus path: refused, %s", reason);
 
-        return ngx_octopus_auth_path_send(r, "invalid_path", reason);
+        return ngx_octopus_auth_path_send(r, NGX_HTTP_BAD_REQUEST,
+                                          "invalid_path", reason);
     }
 
     if (rc == 0) {
@@ -472,27 +484,42 @@ ngx_int_t
 ngx_octopus_auth_override(ngx_http_request_t *r,
     ngx_octopus_auth_loc_conf_t *alcf)
 {
+    ngx_int_t                       rc;
     ngx_uint_t                      i, honour;
     ngx_table_elt_t                *h, *nh;
     ngx_octopus_auth_path_state_t  *state;
 
     state = ngx_octopus_auth_path_state(r, 0);
 
-    if (state == NULL || state->method < 0) {
+    if (state == NULL) {
+        return NGX_DECLINED;
+    }
+
+    if (r->method == NGX_HTTP_POST && !state->form_checked) {
+        rc = ngx_octopus_auth_form(r, alcf, state);
+        if (rc != NGX_DECLINED) {
+            return rc;
+        }
+    }
+
+    if (state->method < 0) {
         return NGX_DECLINED;
     }
 
     honour = (alcf->method_override == 1 && r->method == NGX_HTTP_POST);
 
-    if (honour
-        && (state->conflict || state->method == NGX_OCTOPUS_METHOD_UNKNOWN))
+    if ((honour
+         && (state->conflict || state->method == NGX_OCTOPUS_METHOD_UNKNOWN))
+        || (!honour && state->form))
     {
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                       "octopus auth: method override refused, %s",
-                      state->conflict ? "conflicting values"
-                                      : "unknown method");
+                      !honour ? "\"_method\" in a form body"
+                      : state->conflict ? "conflicting values"
+                                        : "unknown method");
 
-        return ngx_octopus_auth_path_send(r, "invalid_request",
+        return ngx_octopus_auth_path_send(r, NGX_HTTP_BAD_REQUEST,
+                                          "invalid_request",
                                           "method_override");
     }
 
@@ -538,6 +565,286 @@ ngx_octopus_auth_override(ngx_http_request_t *r,
     }
 
     return NGX_DECLINED;
+}
+
+
+/* nginx 1.22 keeps no pointer to Content-Encoding */
+
+static ngx_table_elt_t *
+ngx_octopus_auth_content_encoding(ngx_http_request_t *r)
+{
+    ngx_uint_t        i;
+    ngx_list_part_t  *part;
+    ngx_table_elt_t  *h;
+
+    part = &r->headers_in.headers.part;
+    h = part->elts;
+
+    for (i = 0; /* void */; i++) {
+
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                return NULL;
+            }
+
+            part = part->next;
+            h = part->elts;
+            i = 0;
+        }
+
+        if (h[i].key.len == 16
+            && ngx_strncasecmp(h[i].key.data, (u_char *) "Content-Encoding",
+                               16)
+               == 0)
+        {
+            return &h[i];
+        }
+    }
+}
+
+
+/*
+ * A POST form body (urlencoded or multipart) may carry "_method", which
+ * cannot be removed without rewriting the body: the body is read (up to
+ * octopus_auth_form_body_max) and the field found, to be refused or
+ * honoured like the headers.  A body that cannot be read one way (over
+ * the limit, an unknown Content-Encoding, a multipart body without a
+ * parsable structure around a "_method") is refused.
+ */
+
+static ngx_int_t
+ngx_octopus_auth_form(ngx_http_request_t *r, ngx_octopus_auth_loc_conf_t *alcf,
+    ngx_octopus_auth_path_state_t *state)
+{
+    ngx_int_t         rc;
+    ngx_str_t         ct;
+    ngx_uint_t        multipart;
+    ngx_table_elt_t  *h;
+
+    if (alcf->form_body_max == 0 || r->headers_in.content_type == NULL) {
+        state->form_checked = 1;
+        return NGX_DECLINED;
+    }
+
+    ct = r->headers_in.content_type->value;
+
+    while (ct.len && (ct.data[0] == ' ' || ct.data[0] == '\t')) {
+        ct.data++;
+        ct.len--;
+    }
+
+    if (ct.len >= 33
+        && ngx_strncasecmp(ct.data,
+                           (u_char *) "application/x-www-form-urlencoded", 33)
+           == 0)
+    {
+        multipart = 0;
+
+    } else if (ct.len >= 19
+               && ngx_strncasecmp(ct.data, (u_char *) "multipart/form-data",
+                                  19)
+                  == 0)
+    {
+        multipart = 1;
+
+    } else {
+        state->form_checked = 1;
+        return NGX_DECLINED;
+    }
+
+    h = ngx_octopus_auth_content_encoding(r);
+
+    if (h && !(h->value.len == 8
+               && ngx_strncasecmp(h->value.data, (u_char *) "identity", 8)
+                  == 0))
+    {
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "octopus auth: a form body with Content-Encoding "
+                      "\"%V\" is refused", &h->value);
+
+        return ngx_octopus_auth_path_send(r, NGX_HTTP_BAD_REQUEST,
+                                          "invalid_request",
+                                          "form_encoding");
+    }
+
+    if (r->headers_in.content_length_n > (off_t) alcf->form_body_max) {
+        goto too_large;
+    }
+
+    if (!state->form_read) {
+        ngx_log_debug0(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "octopus auth: reading the form body for _method");
+
+        r->request_body_in_single_buf = 1;
+
+        rc = ngx_http_read_client_request_body(r,
+                                        ngx_octopus_auth_form_body_handler);
+        if (rc >= NGX_HTTP_SPECIAL_RESPONSE) {
+            return rc;
+        }
+
+        ngx_http_finalize_request(r, NGX_DONE);
+        return NGX_DONE;
+    }
+
+    state->form_checked = 1;
+
+    rc = ngx_octopus_auth_form_scan(r, alcf, state, multipart);
+
+    if (rc == NGX_DECLINED) {
+        goto too_large;
+    }
+
+    if (rc == NGX_ABORT) {
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "octopus auth: a multipart body that cannot be read "
+                      "one way is refused");
+
+        return ngx_octopus_auth_path_send(r, NGX_HTTP_BAD_REQUEST,
+                                          "invalid_request",
+                                          "method_override");
+    }
+
+    if (rc != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return NGX_DECLINED;
+
+too_large:
+
+    ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                  "octopus auth: a form body over %uz bytes is refused",
+                  alcf->form_body_max);
+
+    return ngx_octopus_auth_path_send(r, NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
+                                      "request_too_large", "form_body");
+}
+
+
+static void
+ngx_octopus_auth_form_body_handler(ngx_http_request_t *r)
+{
+    ngx_octopus_auth_path_state_t  *state;
+
+    state = ngx_octopus_auth_path_state(r, 0);
+
+    if (state) {
+        state->form_read = 1;
+    }
+
+    /* the body goes on to the upstream (proxy_pass reuses it) */
+
+    r->preserve_body = 1;
+
+    r->write_event_handler = ngx_http_core_run_phases;
+    ngx_http_core_run_phases(r);
+}
+
+
+/*
+ * NGX_OK: scanned; NGX_DECLINED: over the limit; NGX_ABORT: a multipart
+ * body without one reading; NGX_ERROR.
+ */
+
+static ngx_int_t
+ngx_octopus_auth_form_scan(ngx_http_request_t *r,
+    ngx_octopus_auth_loc_conf_t *alcf, ngx_octopus_auth_path_state_t *state,
+    ngx_uint_t multipart)
+{
+    int           n, method, conflict;
+    off_t         size;
+    size_t        len, blen;
+    u_char       *data, *p, *out;
+    ssize_t       got;
+    ngx_buf_t    *b;
+    ngx_chain_t  *cl;
+    const u_char *boundary;
+
+    if (r->request_body == NULL) {
+        return NGX_OK;
+    }
+
+    size = 0;
+
+    for (cl = r->request_body->bufs; cl; cl = cl->next) {
+        size += ngx_buf_size(cl->buf);
+    }
+
+    if (size > (off_t) alcf->form_body_max) {
+        return NGX_DECLINED;
+    }
+
+    if (size == 0) {
+        return NGX_OK;
+    }
+
+    data = ngx_pnalloc(r->pool, (size_t) size);
+    if (data == NULL) {
+        return NGX_ERROR;
+    }
+
+    p = data;
+
+    for (cl = r->request_body->bufs; cl; cl = cl->next) {
+        b = cl->buf;
+
+        if (b->in_file) {
+            len = (size_t) (b->file_last - b->file_pos);
+
+            got = ngx_read_file(b->file, p, len, b->file_pos);
+            if (got != (ssize_t) len) {
+                ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                              "octopus auth: the body file could not be "
+                              "read back");
+                return NGX_ERROR;
+            }
+
+            p += len;
+            continue;
+        }
+
+        p = ngx_cpymem(p, b->pos, b->last - b->pos);
+    }
+
+    len = p - data;
+
+    method = state->method;
+    conflict = state->conflict;
+
+    if (multipart) {
+        blen = ngx_octopus_path_multipart_boundary(
+                   r->headers_in.content_type->value.data,
+                   r->headers_in.content_type->value.len, &boundary);
+
+        n = (blen == 0) ? -1
+            : ngx_octopus_path_multipart_method(data, len, boundary, blen,
+                                                &method, &conflict);
+        if (n < 0) {
+            return NGX_ABORT;
+        }
+
+    } else {
+        out = ngx_pnalloc(r->pool, len);
+        if (out == NULL) {
+            return NGX_ERROR;
+        }
+
+        n = ngx_octopus_path_query_strip(data, len, out, &blen, &method,
+                                         &conflict);
+    }
+
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "octopus auth: %d \"_method\" field(s) in the form body",
+                   n);
+
+    if (n > 0) {
+        state->form = 1;
+        state->method = method;
+        state->conflict = conflict;
+    }
+
+    return NGX_OK;
 }
 
 
@@ -619,11 +926,11 @@ ngx_octopus_auth_path_cleanup(void *data)
 }
 
 
-/* 400 with a JSON reason; the request is finished here */
+/* 400 or 413 with a JSON reason; the request is finished here */
 
 static ngx_int_t
-ngx_octopus_auth_path_send(ngx_http_request_t *r, const char *error,
-    const char *reason)
+ngx_octopus_auth_path_send(ngx_http_request_t *r, ngx_uint_t status,
+    const char *error, const char *reason)
 {
     size_t        len;
     ngx_int_t     rc;
@@ -652,7 +959,7 @@ ngx_octopus_auth_path_send(ngx_http_request_t *r, const char *error,
 
     ngx_str_set(&type, "application/json");
 
-    r->headers_out.status = NGX_HTTP_BAD_REQUEST;
+    r->headers_out.status = status;
     r->headers_out.content_type = type;
     r->headers_out.content_type_len = type.len;
     r->headers_out.content_length_n = b->last - b->pos;

@@ -524,3 +524,254 @@ ngx_octopus_path_query_strip(const unsigned char *args, size_t len,
 
     return removed;
 }
+
+
+static int
+ngx_octopus_path_lc_eq(const unsigned char *p, const char *lc, size_t n)
+{
+    size_t  i;
+
+    for (i = 0; i < n; i++) {
+        if ((p[i] >= 'A' && p[i] <= 'Z' ? p[i] | 0x20 : p[i])
+            != (unsigned char) lc[i])
+        {
+            return 0;
+        }
+    }
+
+    return 1;
+}
+
+
+static const unsigned char *
+ngx_octopus_path_find(const unsigned char *p, const unsigned char *end,
+    const unsigned char *s, size_t n)
+{
+    for ( /* void */ ; (size_t) (end - p) >= n; p++) {
+        if (memcmp(p, s, n) == 0) {
+            return p;
+        }
+    }
+
+    return NULL;
+}
+
+
+/*
+ * the boundary of a multipart Content-Type value; returns its length (0:
+ * none, or longer than RFC 2046's 70 characters)
+ */
+
+size_t
+ngx_octopus_path_multipart_boundary(const unsigned char *ctype, size_t len,
+    const unsigned char **boundary)
+{
+    size_t                n;
+    const unsigned char  *p, *end, *b;
+
+    end = ctype + len;
+
+    for (p = ctype; (size_t) (end - p) > 9; p++) {
+
+        if (!ngx_octopus_path_lc_eq(p, "boundary=", 9)
+            || (p > ctype && p[-1] != ';' && p[-1] != ' ' && p[-1] != '\t'))
+        {
+            continue;
+        }
+
+        b = p + 9;
+
+        if (*b == '"') {
+            b++;
+            for (p = b; p < end && *p != '"'; p++) { /* void */ }
+
+        } else {
+            for (p = b; p < end && *p != ';' && *p != ' ' && *p != '\t';
+                 p++)
+            { /* void */ }
+        }
+
+        n = p - b;
+
+        if (n == 0 || n > 70) {
+            return 0;
+        }
+
+        *boundary = b;
+        return n;
+    }
+
+    return 0;
+}
+
+
+/* the value of a name= parameter in a Content-Disposition header line */
+
+static int
+ngx_octopus_path_part_name(const unsigned char *p, const unsigned char *end,
+    const unsigned char **name, size_t *len)
+{
+    const unsigned char  *v;
+
+    for ( /* void */ ; end - p > 5; p++) {
+
+        if (!ngx_octopus_path_lc_eq(p, "name=", 5)
+            || (p[-1] != ';' && p[-1] != ' ' && p[-1] != '\t'))
+        {
+            continue;
+        }
+
+        v = p + 5;
+
+        if (*v == '"') {
+            v++;
+            for (p = v; p < end && *p != '"'; p++) { /* void */ }
+
+        } else {
+            for (p = v; p < end && *p != ';' && *p != ' ' && *p != '\t';
+                 p++)
+            { /* void */ }
+        }
+
+        *name = v;
+        *len = p - v;
+
+        return 1;
+    }
+
+    return 0;
+}
+
+
+static int
+ngx_octopus_path_is_method_field(const unsigned char *name, size_t len)
+{
+    return len >= 7 && memcmp(name, "_method", 7) == 0
+           && (len == 7 || name[7] == '[');
+}
+
+
+/*
+ * multipart/form-data: the parts named "_method" (or "_method[...]"),
+ * their values accumulated as by ngx_octopus_path_query_strip().  Returns
+ * the number of such parts, or -1 when the body cannot be read one way:
+ * no delimiter, a part without a header end, or a name="_method" text the
+ * parse did not find as a part (a lenient parser might).
+ */
+
+int
+ngx_octopus_path_multipart_method(const unsigned char *body, size_t len,
+    const unsigned char *boundary, size_t blen, int *method, int *conflict)
+{
+    int                   found, seen, m;
+    size_t                dlen, nlen;
+    unsigned char         delim[80];
+    const unsigned char  *p, *end, *h, *hend, *next, *eol, *name;
+
+    end = body + len;
+
+    if (blen == 0 || blen > 70) {
+        return -1;
+    }
+
+    /* every name=_method anywhere, quoted or not */
+
+    seen = 0;
+
+    for (p = body + 1; end - p > 12; p++) {
+        if ((p[-1] == ';' || p[-1] == ' ' || p[-1] == '\t')
+            && ngx_octopus_path_lc_eq(p, "name=", 5))
+        {
+            h = p + 5 + (p[5] == '"');
+
+            if (end - h > 7 && memcmp(h, "_method", 7) == 0
+                && (h[7] == '"' || h[7] == '[' || h[7] == ';'
+                    || h[7] == ' ' || h[7] == '\t' || h[7] == '\r'
+                    || h[7] == '\n'))
+            {
+                seen++;
+            }
+        }
+    }
+
+    delim[0] = '\r';
+    delim[1] = '\n';
+    delim[2] = '-';
+    delim[3] = '-';
+    memcpy(delim + 4, boundary, blen);
+    dlen = blen + 4;
+
+    /* the first delimiter may open the body without the CRLF */
+
+    if (len >= dlen - 2 && memcmp(body, delim + 2, dlen - 2) == 0) {
+        p = body + dlen - 2;
+
+    } else {
+        p = ngx_octopus_path_find(body, end, delim, dlen);
+        if (p == NULL) {
+            return -1;
+        }
+
+        p += dlen;
+    }
+
+    found = 0;
+
+    for ( ;; ) {
+        /* after a delimiter: "--" ends the body, else CRLF and a part */
+
+        if (end - p >= 2 && p[0] == '-' && p[1] == '-') {
+            break;
+        }
+
+        while (p < end && (*p == ' ' || *p == '\t')) {
+            p++;
+        }
+
+        if (end - p < 2 || p[0] != '\r' || p[1] != '\n') {
+            return -1;
+        }
+
+        h = p + 2;
+
+        hend = ngx_octopus_path_find(h - 2, end,
+                                     (const unsigned char *) "\r\n\r\n", 4);
+        if (hend == NULL) {
+            return -1;
+        }
+
+        next = ngx_octopus_path_find(hend + 4, end, delim, dlen);
+        if (next == NULL) {
+            return -1;
+        }
+
+        for (p = h; p < hend; p = eol + 2) {
+            eol = ngx_octopus_path_find(p, hend + 2,
+                                        (const unsigned char *) "\r\n", 2);
+            if (eol == NULL) {
+                eol = hend;
+            }
+
+            if (eol - p > 20
+                && ngx_octopus_path_lc_eq(p, "content-disposition:", 20)
+                && ngx_octopus_path_part_name(p + 20, eol, &name, &nlen)
+                && ngx_octopus_path_is_method_field(name, nlen))
+            {
+                found++;
+
+                m = ngx_octopus_path_method(hend + 4, next - hend - 4);
+
+                if (*method < 0) {
+                    *method = m;
+
+                } else if (*method != m) {
+                    *conflict = 1;
+                }
+            }
+        }
+
+        p = next + dlen;
+    }
+
+    return (found == seen) ? found : -1;
+}

@@ -46,6 +46,10 @@ int ngx_octopus_path_header_class(const unsigned char *name, size_t len);
 int ngx_octopus_path_method(const unsigned char *value, size_t len);
 int ngx_octopus_path_query_strip(const unsigned char *args, size_t len,
     unsigned char *out, size_t *out_len, int *method, int *conflict);
+size_t ngx_octopus_path_multipart_boundary(const unsigned char *ctype,
+    size_t len, const unsigned char **boundary);
+int ngx_octopus_path_multipart_method(const unsigned char *body, size_t len,
+    const unsigned char *boundary, size_t blen, int *method, int *conflict);
 
 
 #endif /* _NGX_OCTOPUS_PATH_H_INCLUDED_ */

@@ -64,6 +64,13 @@ http {
             proxy_pass http://%%BACKEND%%;
         }
 
+        # bodies over 1k go to a temp file
+        location /spill/ {
+            octopus_auth jwt;
+            client_body_buffer_size 1k;
+            proxy_pass http://%%BACKEND%%;
+        }
+
         location /head/ {
             octopus_auth jwt;
             octopus_auth_require_method GET report;
@@ -121,12 +128,14 @@ sub req {
             . "Connection: close\r\n";
     $raw .= "Authorization: Bearer $tok{$a{who}}\r\n" if $a{who};
     my @h = @{$a{headers} || []};
+    my $chunked;
     while (my ($n, $v) = splice @h, 0, 2) {
         $raw .= "$n: $v\r\n";
+        $chunked = 1 if lc $n eq 'transfer-encoding';
     }
     my $body = $a{body} // '';
     $raw .= "Content-Length: " . length($body) . "\r\n"
-        if $method eq 'POST' || length $body;
+        if !$chunked && ($method eq 'POST' || length $body);
     $raw .= "\r\n$body";
     return $t->http(port => $t->port($a{port} || 'http'), raw => $raw);
 }
@@ -284,6 +293,106 @@ my @override = ('X-HTTP-Method-Override' => 'DELETE',
     is($r->{status}, 200, 'a GET with an override stays a GET');
     is_deeply(seen($r, 'x-http-method'), [],
               '... and the override does not reach the backend');
+}
+
+# "_method" in a POST form body cannot be removed: refused, or honoured
+
+sub multipart {
+    my (%f) = @_;
+    my $b = '';
+    for my $n (sort keys %f) {
+        $b .= "--XyZ9\r\nContent-Disposition: form-data; name=\"$n\"\r\n\r\n"
+            . "$f{$n}\r\n";
+    }
+    return $b . "--XyZ9--\r\n";
+}
+
+my @form = ('Content-Type' => 'application/x-www-form-urlencoded');
+my @mp = ('Content-Type' => 'multipart/form-data; boundary=XyZ9');
+
+{
+    my $r = req(method => 'POST', uri => '/api/v1/orders', who => 'trader',
+                headers => \@form, body => 'qty=1&_method=DELETE');
+    is($r->{status}, 400, 'override off: _method in a form body is refused');
+    is($r->{json}{reason}, 'method_override', '... method_override');
+
+    $r = req(method => 'POST', uri => '/api/v1/orders', who => 'trader',
+             headers => \@form, body => 'qty=1&symbol=OCTO');
+    is($r->{status}, 200, 'a form body without _method passes');
+    is($r->{json}{body}, 'qty=1&symbol=OCTO', '... intact to the backend');
+
+    $r = req(method => 'POST', uri => '/api/v1/orders', who => 'trader',
+             headers => \@mp, body => multipart(qty => 1, _method => 'DELETE'));
+    is($r->{status}, 400, 'multipart: a _method part is refused');
+
+    my $body = multipart(qty => 1, symbol => 'OCTO');
+    $r = req(method => 'POST', uri => '/api/v1/orders', who => 'trader',
+             headers => \@mp, body => $body);
+    is($r->{status}, 200, 'multipart without _method passes');
+    is($r->{json}{body}, $body, '... intact');
+
+    $r = req(method => 'POST', uri => '/api/v1/orders', who => 'trader',
+             headers => [@mp, 'Transfer-Encoding' => 'chunked'],
+             body => sprintf("%x\r\n%s\r\n0\r\n\r\n",
+                             length $body, $body));
+    is($r->{status}, 200, 'a chunked multipart body is read too');
+
+    my $evil = multipart(qty => 1, _method => 'DELETE');
+    $r = req(method => 'POST', uri => '/api/v1/orders', who => 'trader',
+             headers => [@mp, 'Transfer-Encoding' => 'chunked'],
+             body => sprintf("%x\r\n%s\r\n0\r\n\r\n",
+                             length $evil, $evil));
+    is($r->{status}, 400, '... and its _method part refused');
+
+    $r = req(method => 'POST', uri => '/api/v1/orders', who => 'trader',
+             headers => \@mp,
+             body => "--XyZ9\nContent-Disposition: form-data; "
+                     . "name=\"_method\"\n\nDELETE\n--XyZ9--\n");
+    is($r->{status}, 400, 'multipart with bare LF around _method: refused');
+
+    $r = req(method => 'POST', uri => '/api/v1/orders', who => 'trader',
+             headers => [@form, 'Content-Encoding' => 'gzip'],
+             body => "\x1f\x8b\x08\x00");
+    is($r->{status}, 400, 'a compressed form body is refused');
+    is($r->{json}{reason}, 'form_encoding', '... form_encoding');
+
+    $r = req(method => 'POST', uri => '/api/v1/orders', who => 'trader',
+             headers => \@form, body => 'a=' . ('x' x 70000));
+    is($r->{status}, 413, 'a form body over 64k is refused');
+    is($r->{json}{reason}, 'form_body', '... form_body');
+
+    my $big = 'a=' . ('x' x 5000);
+    $r = req(method => 'POST', uri => '/spill/x', who => 'trader',
+             headers => \@form, body => "$big&_method=DELETE");
+    is($r->{status}, 400, 'a form body in a temp file is read too');
+
+    $r = req(method => 'POST', uri => '/spill/x', who => 'trader',
+             headers => \@form, body => $big);
+    is($r->{status}, 200, '... and passed on intact without _method');
+    is(length($r->{json}{body} // ''), length $big, '... every byte');
+
+    $r = req(method => 'POST', uri => '/api/v1/orders', who => 'trader',
+             headers => ['Content-Type' => 'application/json'],
+             body => '{"_method":"DELETE"}');
+    is($r->{status}, 200, 'JSON bodies are not forms: not read');
+
+    $r = req(method => 'POST', uri => '/override/orders/7', who => 'trader',
+             headers => \@form, body => 'qty=1&_method=DELETE');
+    is($r->{status}, 403, 'override on: a form _method=DELETE needs delete');
+
+    $r = req(method => 'POST', uri => '/override/orders/7', who => 'admin',
+             headers => \@mp, body => multipart(_method => 'delete'));
+    is($r->{status}, 200, '... which admin has (multipart)');
+    like($r->{json}{body}, qr/name="_method"/, '... the body intact');
+
+    $r = req(method => 'POST', uri => '/override/orders/7', who => 'admin',
+             headers => [@form, 'X-HTTP-Method-Override' => 'PUT'],
+             body => '_method=DELETE');
+    is($r->{status}, 400, 'header and body disagree: 400');
+
+    $r = req(method => 'POST', uri => '/override/orders/7', who => 'user',
+             headers => \@form, body => '_method=GET&_method=GET');
+    is($r->{status}, 200, 'the same value twice: one method (GET, read)');
 }
 
 # HEAD is authorized as GET

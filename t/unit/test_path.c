@@ -315,6 +315,97 @@ test_query(void **state)
 }
 
 
+static int
+mp(const char *body, int *m, int *conflict)
+{
+    *m = -1;
+    *conflict = 0;
+
+    return ngx_octopus_path_multipart_method((const unsigned char *) body,
+                                             strlen(body),
+                                             (const unsigned char *) "XyZ", 3,
+                                             m, conflict);
+}
+
+
+static void
+test_multipart(void **state)
+{
+    int                   n, m, c;
+    size_t                len;
+    const unsigned char  *b;
+    const char           *ct;
+
+    ct = "multipart/form-data; boundary=XyZ";
+    len = ngx_octopus_path_multipart_boundary((const unsigned char *) ct,
+                                              strlen(ct), &b);
+    assert_int_equal(len, 3);
+    assert_memory_equal(b, "XyZ", 3);
+
+    ct = "multipart/form-data; charset=utf-8; BOUNDARY=\"a b\"";
+    len = ngx_octopus_path_multipart_boundary((const unsigned char *) ct,
+                                              strlen(ct), &b);
+    assert_int_equal(len, 3);
+    assert_memory_equal(b, "a b", 3);
+
+    ct = "multipart/form-data";
+    assert_int_equal(ngx_octopus_path_multipart_boundary(
+                         (const unsigned char *) ct, strlen(ct), &b), 0);
+
+    n = mp("--XyZ\r\n"
+           "Content-Disposition: form-data; name=\"amount\"\r\n\r\n"
+           "10\r\n"
+           "--XyZ--\r\n", &m, &c);
+    assert_int_equal(n, 0);
+    assert_int_equal(m, -1);
+
+    n = mp("--XyZ\r\n"
+           "Content-Disposition: form-data; name=\"amount\"\r\n\r\n"
+           "10\r\n"
+           "--XyZ\r\n"
+           "content-disposition: form-data; name=\"_method\"\r\n\r\n"
+           "delete\r\n"
+           "--XyZ--\r\n", &m, &c);
+    assert_int_equal(n, 1);
+    assert_int_equal(m, NGX_OCTOPUS_METHOD_DELETE);
+
+    n = mp("preamble\r\n--XyZ\r\n"
+           "Content-Disposition: form-data; name=_method\r\n"
+           "Content-Type: text/plain\r\n\r\n"
+           "PUT\r\n"
+           "--XyZ\r\n"
+           "Content-Disposition: form-data; name=\"_method\"\r\n\r\n"
+           "DELETE\r\n"
+           "--XyZ--", &m, &c);
+    assert_int_equal(n, 2);
+    assert_int_equal(c, 1);
+
+    /* a file named _method is not the field */
+    n = mp("--XyZ\r\n"
+           "Content-Disposition: form-data; name=\"f\"; "
+           "filename=\"_method\"\r\n\r\n"
+           "x\r\n"
+           "--XyZ--\r\n", &m, &c);
+    assert_int_equal(n, 0);
+
+    /* what the parse cannot place is not passed on */
+    n = mp("--XyZ\n"
+           "Content-Disposition: form-data; name=\"_method\"\n\n"
+           "DELETE\n"
+           "--XyZ--\n", &m, &c);
+    assert_int_equal(n, -1);
+
+    n = mp("no delimiter; name=\"_method\"", &m, &c);
+    assert_int_equal(n, -1);
+
+    n = mp("--XyZ\r\n"
+           "Content-Disposition: form-data; name=\"a\"\r\n\r\n"
+           "; name=\"_method\"\r\n"
+           "--XyZ--\r\n", &m, &c);
+    assert_int_equal(n, -1);
+}
+
+
 int
 main(void)
 {
@@ -326,6 +417,7 @@ main(void)
         cmocka_unit_test(test_header_class),
         cmocka_unit_test(test_method),
         cmocka_unit_test(test_query),
+        cmocka_unit_test(test_multipart),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
