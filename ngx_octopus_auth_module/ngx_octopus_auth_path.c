@@ -789,7 +789,15 @@ ngx_octopus_auth_form_scan(ngx_http_request_t *r,
     for (cl = r->request_body->bufs; cl; cl = cl->next) {
         b = cl->buf;
 
-        if (b->in_file) {
+        if (ngx_buf_in_memory(b)) {
+            if (b->last > b->pos) {
+                p = ngx_cpymem(p, b->pos, b->last - b->pos);
+            }
+
+            continue;
+        }
+
+        if (b->in_file && b->file_last > b->file_pos) {
             len = (size_t) (b->file_last - b->file_pos);
 
             got = ngx_read_file(b->file, p, len, b->file_pos);
@@ -801,10 +809,7 @@ ngx_octopus_auth_form_scan(ngx_http_request_t *r,
             }
 
             p += len;
-            continue;
         }
-
-        p = ngx_cpymem(p, b->pos, b->last - b->pos);
     }
 
     len = p - data;
