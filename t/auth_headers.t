@@ -64,6 +64,18 @@ http {
             proxy_pass http://%%BACKEND%%;
         }
 
+        # an honoured override, then an internal redirect (error_page
+        # makes it a GET) to a location that does not honour it
+        location /override-redirect/ {
+            octopus_auth jwt;
+            octopus_auth_method_override on;
+            octopus_auth_require read;
+            octopus_auth_require_method DELETE delete;
+            proxy_intercept_errors on;
+            error_page 418 = /api/after-redirect;
+            proxy_pass http://%%BACKEND%%;
+        }
+
         # bodies over 1k go to a temp file
         location /spill/ {
             octopus_auth jwt;
@@ -286,6 +298,17 @@ my @override = ('X-HTTP-Method-Override' => 'DELETE',
              headers => ['X-HTTP-Method-Override' => 'DELETE',
                          'X-Method-Override' => 'delete']);
     is($r->{status}, 403, 'the same value twice is one method');
+
+    $r = req(method => 'POST', uri => '/override-redirect/x?_method=DELETE',
+             who => 'admin',
+             headers => ['X-HTTP-Method-Override' => 'DELETE',
+                         'X-Test-Status' => '418']);
+    is($r->{json}{path}, '/api/after-redirect',
+       'an internal redirect after an honoured override');
+    is($r->{json}{method}, 'GET', '... as a GET');
+    is_deeply(seen($r, 'x-http-method'), [],
+              '... sends no override to the next location\'s upstream');
+    unlike($r->{json}{uri}, qr/_method/, '... nor the _method parameter');
 
     # only a POST is overridden, as frameworks do
     $r = req(uri => '/override/orders/7', who => 'user',
