@@ -231,7 +231,8 @@ my @override = ('X-HTTP-Method-Override' => 'DELETE',
                 'X_HTTP_METHOD_OVERRIDE' => 'DELETE');
 
 {
-    my $r = req(method => 'POST', uri => '/api/v1/orders?a=1&_method=DELETE&b=2',
+    my $r = req(method => 'POST',
+                uri => '/api/v1/orders?a=1&_method=DELETE&b=2',
                 who => 'trader', headers => \@override);
     is($r->{status}, 200, 'override off: the POST is authorized as POST');
     is($r->{json}{method}, 'POST', '... and reaches the backend as POST');
