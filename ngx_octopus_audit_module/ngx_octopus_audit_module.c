@@ -13,6 +13,7 @@
 
 #include "ngx_octopus_audit.h"
 #include "ngx_octopus_secret.h"
+#include "ngx_octopus_mark.h"
 
 
 #define NGX_OCTOPUS_AUDIT_SYNC_MS  1000
@@ -1379,6 +1380,12 @@ ngx_octopus_audit_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
         amcf = ngx_http_conf_get_module_main_conf(cf,
                                                   ngx_octopus_audit_module);
         amcf->enabled = 1;
+    }
+
+    /* the auth module strips client identity headers in this server */
+
+    if (conf->enable || conf->login) {
+        ngx_octopus_mark_server(cf);
     }
 
     return NGX_CONF_OK;

@@ -16,6 +16,7 @@
 #include <ngx_http.h>
 
 #include "ngx_octopus_common.h"
+#include "ngx_octopus_mark.h"
 #include "ngx_octopus_auth_jwt.h"
 #include "ngx_octopus_auth_rbac.h"
 
@@ -62,6 +63,17 @@ typedef struct {
 } ngx_octopus_auth_main_conf_t;
 
 
+/* octopus_path_policy, octopus_path_case (ngx_octopus_auth_path.c) */
+
+typedef struct {
+    ngx_octopus_srv_mark_t     mark;         /* first: see ngx_octopus_mark.h */
+    ngx_uint_t                 path_policy;
+    ngx_uint_t                 path_case;
+    u_char                    *case_file;
+    ngx_uint_t                 case_line;
+} ngx_octopus_auth_srv_conf_t;
+
+
 /* one require, require_method or rule directive */
 
 typedef struct {
@@ -91,6 +103,8 @@ typedef struct {
     ngx_array_t               *require;      /* ngx_octopus_auth_req_t */
     ngx_array_t               *require_method;
     ngx_array_t               *rules;
+    ngx_flag_t                 method_override;
+    size_t                     form_body_max;  /* 0: form bodies not read */
 
     ngx_array_t               *cors_origins; /* ngx_str_t */
     u_char                    *cors_file;
@@ -136,6 +150,21 @@ ngx_int_t ngx_octopus_auth_set_header(ngx_http_request_t *r,
 ngx_int_t ngx_octopus_auth_cors_preflight(ngx_http_request_t *r,
     ngx_octopus_auth_loc_conf_t *alcf, ngx_uint_t *preflight);
 ngx_int_t ngx_octopus_auth_cors_filter_init(ngx_conf_t *cf);
+
+extern ngx_conf_enum_t  ngx_octopus_auth_path_policies[];
+extern ngx_conf_enum_t  ngx_octopus_auth_path_cases[];
+
+void *ngx_octopus_auth_create_srv_conf(ngx_conf_t *cf);
+char *ngx_octopus_auth_merge_srv_conf(ngx_conf_t *cf, void *parent,
+    void *child);
+char *ngx_octopus_auth_path_case(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+ngx_int_t ngx_octopus_auth_path_init(ngx_conf_t *cf);
+ngx_int_t ngx_octopus_auth_strip(ngx_http_request_t *r);
+ngx_int_t ngx_octopus_auth_override(ngx_http_request_t *r,
+    ngx_octopus_auth_loc_conf_t *alcf);
+ngx_uint_t ngx_octopus_auth_effective_method(ngx_http_request_t *r,
+    ngx_octopus_auth_loc_conf_t *alcf);
 
 
 #endif /* _NGX_OCTOPUS_AUTH_H_INCLUDED_ */

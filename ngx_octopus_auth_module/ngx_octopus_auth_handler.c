@@ -32,7 +32,6 @@ static ngx_str_t  ngx_octopus_auth_results[] = {
 };
 
 
-static ngx_int_t ngx_octopus_auth_strip(ngx_http_request_t *r);
 static void ngx_octopus_auth_fail(ngx_octopus_auth_ctx_t *ctx,
     ngx_octopus_auth_result_e result, ngx_uint_t status, const char *reason);
 static ngx_int_t ngx_octopus_auth_jwt(ngx_http_request_t *r,
@@ -68,10 +67,20 @@ ngx_octopus_auth_handler(ngx_http_request_t *r)
 
     ctx = ngx_http_get_module_ctx(r, ngx_octopus_auth_module);
 
-    /* a client never speaks for the gateway */
+    /*
+     * a client never speaks for the gateway: its headers went in the
+     * post-read phase; these are a previous location's, before a redirect
+     */
 
     if (ngx_octopus_auth_strip(r) != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (alcf->mode != NGX_OCTOPUS_AUTH_OFF) {
+        rc = ngx_octopus_auth_override(r, alcf);
+        if (rc != NGX_DECLINED) {
+            return rc;
+        }
     }
 
     /* a preflight is answered wherever CORS is set, with or without auth */
@@ -562,11 +571,15 @@ ngx_octopus_auth_rbac(ngx_http_request_t *r, ngx_octopus_auth_loc_conf_t *alcf,
 {
     ngx_int_t                rc;
     uint64_t                 need, need_roles;
-    ngx_uint_t               i;
+    ngx_uint_t               i, method;
     ngx_octopus_auth_req_t  *req;
 
     need = 0;
     need_roles = 0;
+
+    /* HEAD as GET, an honoured method override as its method */
+
+    method = ngx_octopus_auth_effective_method(r, alcf);
 
     if (alcf->require) {
         req = alcf->require->elts;
@@ -581,7 +594,7 @@ ngx_octopus_auth_rbac(ngx_http_request_t *r, ngx_octopus_auth_loc_conf_t *alcf,
         req = alcf->require_method->elts;
 
         for (i = 0; i < alcf->require_method->nelts; i++) {
-            if (req[i].rule.methods & r->method) {
+            if (req[i].rule.methods & method) {
                 need |= req[i].rule.perms;
                 need_roles |= req[i].roles;
             }
@@ -594,7 +607,7 @@ ngx_octopus_auth_rbac(ngx_http_request_t *r, ngx_octopus_auth_loc_conf_t *alcf,
         for (i = 0; i < alcf->rules->nelts; i++) {
             rc = ngx_octopus_rbac_rule_match(&req[i].rule,
                                              (char *) r->uri.data, r->uri.len,
-                                             (uint32_t) r->method);
+                                             (uint32_t) method);
             if (rc < 0) {
                 ngx_octopus_auth_fail(ctx, NGX_OCTOPUS_AUTH_R_ERROR,
                                       NGX_HTTP_INTERNAL_SERVER_ERROR,
@@ -666,99 +679,6 @@ ngx_octopus_auth_find_header(ngx_http_request_t *r, u_char *name, size_t len,
 
         (*count)++;
     }
-}
-
-
-static ngx_int_t
-ngx_octopus_auth_is_octopus(ngx_table_elt_t *h)
-{
-    return h->key.len >= 10
-           && ngx_strncasecmp(h->key.data, (u_char *) "X-Octopus-", 10) == 0;
-}
-
-
-/*
- * Every incoming X-Octopus-* header goes: the list is rebuilt without them
- * (the elements stay in the pool, so pointers such as headers_in.host
- * remain valid).
- */
-
-static ngx_int_t
-ngx_octopus_auth_strip(ngx_http_request_t *r)
-{
-    ngx_uint_t        i, found;
-    ngx_list_t        headers;
-    ngx_list_part_t  *part;
-    ngx_table_elt_t  *h, *nh;
-
-    found = 0;
-    part = &r->headers_in.headers.part;
-    h = part->elts;
-
-    for (i = 0; /* void */; i++) {
-
-        if (i >= part->nelts) {
-            if (part->next == NULL) {
-                break;
-            }
-
-            part = part->next;
-            h = part->elts;
-            i = 0;
-        }
-
-        if (ngx_octopus_auth_is_octopus(&h[i])) {
-            found++;
-        }
-    }
-
-    if (found == 0) {
-        return NGX_OK;
-    }
-
-    ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
-                  "octopus auth: removed %ui client X-Octopus-* header(s)",
-                  found);
-
-    /* the old parts are walked from a copy of the list head */
-
-    headers = r->headers_in.headers;
-
-    if (ngx_list_init(&r->headers_in.headers, r->pool, 20,
-                      sizeof(ngx_table_elt_t))
-        != NGX_OK)
-    {
-        return NGX_ERROR;
-    }
-
-    part = &headers.part;
-    h = part->elts;
-
-    for (i = 0; /* void */; i++) {
-
-        if (i >= part->nelts) {
-            if (part->next == NULL) {
-                break;
-            }
-
-            part = part->next;
-            h = part->elts;
-            i = 0;
-        }
-
-        if (ngx_octopus_auth_is_octopus(&h[i])) {
-            continue;
-        }
-
-        nh = ngx_list_push(&r->headers_in.headers);
-        if (nh == NULL) {
-            return NGX_ERROR;
-        }
-
-        *nh = h[i];
-    }
-
-    return NGX_OK;
 }
 
 

@@ -214,6 +214,34 @@ static ngx_command_t  ngx_octopus_auth_commands[] = {
       offsetof(ngx_octopus_auth_loc_conf_t, rules),
       NULL },
 
+    { ngx_string("octopus_auth_method_override"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_octopus_auth_loc_conf_t, method_override),
+      NULL },
+
+    { ngx_string("octopus_auth_form_body_max"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_size_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_octopus_auth_loc_conf_t, form_body_max),
+      NULL },
+
+    { ngx_string("octopus_path_policy"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_enum_slot,
+      NGX_HTTP_SRV_CONF_OFFSET,
+      offsetof(ngx_octopus_auth_srv_conf_t, path_policy),
+      &ngx_octopus_auth_path_policies },
+
+    { ngx_string("octopus_path_case"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_CONF_TAKE1,
+      ngx_octopus_auth_path_case,
+      NGX_HTTP_SRV_CONF_OFFSET,
+      offsetof(ngx_octopus_auth_srv_conf_t, path_case),
+      &ngx_octopus_auth_path_cases },
+
     { ngx_string("octopus_cors_origins"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
       ngx_octopus_auth_cors_origins,
@@ -260,8 +288,8 @@ static ngx_http_module_t  ngx_octopus_auth_module_ctx = {
     ngx_octopus_auth_create_main_conf,     /* create main configuration */
     ngx_octopus_auth_init_main_conf,       /* init main configuration */
 
-    NULL,                                  /* create server configuration */
-    NULL,                                  /* merge server configuration */
+    ngx_octopus_auth_create_srv_conf,      /* create server configuration */
+    ngx_octopus_auth_merge_srv_conf,       /* merge server configuration */
 
     ngx_octopus_auth_create_loc_conf,      /* create location configuration */
     ngx_octopus_auth_merge_loc_conf        /* merge location configuration */
@@ -472,6 +500,8 @@ ngx_octopus_auth_create_loc_conf(ngx_conf_t *cf)
     conf->cors_origins = NGX_CONF_UNSET_PTR;
     conf->cors_credentials = NGX_CONF_UNSET;
     conf->cors_max_age = NGX_CONF_UNSET;
+    conf->method_override = NGX_CONF_UNSET;
+    conf->form_body_max = NGX_CONF_UNSET_SIZE;
 
     return conf;
 }
@@ -502,6 +532,9 @@ ngx_octopus_auth_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_conf_merge_ptr_value(conf->require_method, prev->require_method,
                              NULL);
     ngx_conf_merge_ptr_value(conf->rules, prev->rules, NULL);
+    ngx_conf_merge_value(conf->method_override, prev->method_override, 0);
+    ngx_conf_merge_size_value(conf->form_body_max, prev->form_body_max,
+                              64 * 1024);
 
     if (conf->cors_origins == NGX_CONF_UNSET_PTR) {
         conf->cors_origins = (prev->cors_origins == NGX_CONF_UNSET_PTR)
@@ -569,6 +602,14 @@ ngx_octopus_auth_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
         conf->mode = NGX_OCTOPUS_AUTH_OFF;
     }
 
+    /* the server strips client identity headers in every location */
+
+    if (conf->mode != NGX_OCTOPUS_AUTH_OFF || conf->cors_origins
+        || conf->method_override)
+    {
+        ngx_octopus_mark_server(cf);
+    }
+
     if ((conf->mode == NGX_OCTOPUS_AUTH_JWT
          || conf->mode == NGX_OCTOPUS_AUTH_JWT_API_KEY
          || ((conf->mode == NGX_OCTOPUS_AUTH_ANY
@@ -602,7 +643,11 @@ ngx_octopus_auth_init(ngx_conf_t *cf)
 
     *h = ngx_octopus_auth_handler;
 
-    return ngx_octopus_auth_cors_filter_init(cf);
+    if (ngx_octopus_auth_cors_filter_init(cf) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    return ngx_octopus_auth_path_init(cf);
 }
 
 

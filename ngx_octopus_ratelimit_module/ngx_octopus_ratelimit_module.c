@@ -13,6 +13,7 @@
 
 
 #include "ngx_octopus_ratelimit.h"
+#include "ngx_octopus_mark.h"
 
 
 static char *ngx_octopus_rl_zone(ngx_conf_t *cf, ngx_command_t *cmd,
@@ -1080,6 +1081,12 @@ ngx_octopus_rl_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
                               NGX_OCTOPUS_RL_BODY_MAX);
     ngx_conf_merge_value(conf->login_normalize, prev->login_normalize, 1);
     ngx_conf_merge_ptr_value(conf->lockout, prev->lockout, NULL);
+
+    /* the auth module strips client identity headers in this server */
+
+    if (conf->limits || conf->lockout || conf->login_field.len) {
+        ngx_octopus_mark_server(cf);
+    }
 
     return NGX_CONF_OK;
 }
