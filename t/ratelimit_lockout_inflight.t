@@ -110,9 +110,22 @@ sub parallel {
                           attempt_args($t, $user, %o));
 }
 
+my $t = Octopus::Test->new;
+
+# inflight_timeout= is checked at nginx -t
+
+for my $bad (qw(0 -1s abc)) {
+    (my $bc = conf()) =~ s/inflight_timeout=2s/inflight_timeout=$bad/;
+    my ($ok, $out) = $t->nginx_test($bc);
+    ok(!$ok, "nginx -t refuses inflight_timeout=$bad");
+    my $re = 'invalid octopus_ratelimit_lockout parameter '
+             . "\"inflight_timeout=\Q$bad\E\" in .*:\\d+";
+    like($out, qr/$re/,
+         "nginx -t quotes inflight_timeout=$bad with file and line");
+}
+
 # (a) one node, two workers, shared memory: 12 parallel guesses
 
-my $t = Octopus::Test->new;
 $t->nginx_conf(conf());
 $t->run;
 
