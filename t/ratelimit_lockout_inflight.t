@@ -34,6 +34,36 @@ my $login_conf = <<'EOF';
             proxy_pass http://%%BACKEND%%;
         }
 
+        # answered by an error_page: the upstream's 401 through an
+        # internal redirect, an upstream that cannot be reached
+
+        location = /login-ep {
+            octopus_ratelimit_login_field username;
+            octopus_ratelimit_lockout key=$octopus_login_user failures=3
+                                      within=1m for=1h status=401;
+            proxy_intercept_errors on;
+            error_page 401 /denied;
+            proxy_pass http://%%BACKEND%%;
+        }
+
+        location = /login-down {
+            octopus_ratelimit_login_field username;
+            octopus_ratelimit_lockout key=$octopus_login_user failures=3
+                                      within=1m for=1h status=401;
+            error_page 502 = @down;
+            proxy_connect_timeout 1s;
+            proxy_pass http://127.0.0.1:%%PORT_closed%%;
+        }
+
+        location @down {
+            return 503;
+        }
+
+        location = /denied {
+            internal;
+            proxy_pass http://%%BACKEND%%;
+        }
+
         location /free/ {
             proxy_pass http://%%BACKEND%%;
         }
@@ -176,6 +206,17 @@ is($c->{429}, 3, 'shm: the other 3 are refused');
 attempt($t, 'erin', uri => '/login', status => 502, delay => 0) for 1 .. 4;
 is(attempt($t, 'erin', status => 200, delay => 0)->{status}, 200,
    'shm: upstream errors release, do not count');
+
+# internal redirects: the lockout of the location that reserved decides
+
+is_deeply([map { attempt($t, 'ed', uri => '/login-ep', delay => 0)->{status} }
+           1 .. 4], [401, 401, 401, 429],
+          'shm: 401s answered through error_page count');
+is_deeply([map { attempt($t, 'fay', uri => '/login-down', delay => 0)
+                     ->{status} } 1 .. 5], [(503) x 5],
+          'shm: unreachable upstream, answered by error_page: not counted');
+is(attempt($t, 'fay', status => 200, delay => 0)->{status}, 200,
+   'shm: and released: the account passes');
 
 # (d) clients closing while in flight release their reservations
 
@@ -342,6 +383,22 @@ ok($t1->wait_for(sub {
     (attempt($t1, 'olga', status => 200, delay => 0)->{headers}{'x-rl-result'}
         // '') eq 'pass'
 }, 10), 'Redis back: reservations go through Redis again');
+
+# a client closing while its reservation waits for Redis: the script is
+# followed by a release on the same connection
+
+$t1->redis_cmd('CONFIG', 'RESETSTAT');
+$t1->redis_signal('STOP');
+my $sk = open_attempt($t1, 'pat', status => 200, delay => 0);
+sleep 0.05;
+close $sk;
+sleep 0.1;
+$t1->redis_signal('CONT');
+ok($t1->wait_for(sub {
+    ($t1->redis_cmd('INFO', 'commandstats') =~ /cmdstat_zrem:calls=(\d+)/)[0]
+}, 3), 'redis: the release was sent after the reservation');
+is($t1->redis_cmd('ZCARD', 'octo:{lockout:pat}:r'), 0,
+   'redis: no reservation left behind');
 
 $t2->stop;
 $t2->check_error_log;
