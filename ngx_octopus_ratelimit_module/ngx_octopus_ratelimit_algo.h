@@ -5,7 +5,9 @@
  * Rate-limit arithmetic in plain C (no nginx headers): the sliding-window
  * counter, GCRA and the fixed-window counter behind bans and lockout.  The
  * Lua scripts run by Redis implement the same formulas, step by step, so a
- * node that falls back to its shared memory answers as Redis would.
+ * node that falls back to its shared memory answers as Redis would.  The
+ * lockout reservations (attempts in flight) give the same bound as the
+ * Redis script's sorted set, in constant memory.
  */
 
 
