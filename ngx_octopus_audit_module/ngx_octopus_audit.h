@@ -121,6 +121,7 @@ typedef struct {
     ngx_uint_t                         metrics;    /* unsigned:1 */
 
     ngx_octopus_audit_var_t            var_user;
+    ngx_octopus_audit_var_t            var_login_user;
     ngx_octopus_audit_var_t            var_role;
     ngx_octopus_audit_var_t            var_auth_method;
     ngx_octopus_audit_var_t            var_api_key_id;

@@ -401,6 +401,23 @@ ngx_octopus_audit_log_handler(ngx_http_request_t *r)
     rec.f[NGX_OCTOPUS_AUDIT_F_EVENT_TYPE].data = (const unsigned char *) ev;
     rec.f[NGX_OCTOPUS_AUDIT_F_EVENT_TYPE].len = ngx_strlen(ev);
 
+    /*
+     * A failed login or a lockout names the targeted account: nobody is
+     * authenticated there, so user_name gets the login name the ratelimit
+     * module read from the body ($octopus_login_user, never the password;
+     * empty when that module is not loaded).  The anomaly count above
+     * stays keyed on authenticated users only.
+     */
+
+    if (user.len == 0
+        && (event == NGX_OCTOPUS_AUDIT_EV_FAILED_LOGIN
+            || event == NGX_OCTOPUS_AUDIT_EV_ACCOUNT_LOCKOUT))
+    {
+        ngx_octopus_audit_var(r, &amcf->var_login_user, &s);
+        ngx_octopus_audit_set(r, &rec, NGX_OCTOPUS_AUDIT_F_USER, s.data,
+                              s.len);
+    }
+
     /* hash chain */
 
     w->seq++;
@@ -1264,6 +1281,7 @@ ngx_octopus_audit_create_main_conf(ngx_conf_t *cf)
     }
 
     ngx_octopus_audit_var_init(&amcf->var_user, "octopus_user");
+    ngx_octopus_audit_var_init(&amcf->var_login_user, "octopus_login_user");
     ngx_octopus_audit_var_init(&amcf->var_role, "octopus_role");
     ngx_octopus_audit_var_init(&amcf->var_auth_method, "octopus_auth_method");
     ngx_octopus_audit_var_init(&amcf->var_api_key_id, "octopus_api_key_id");

@@ -45,6 +45,11 @@
 #define NGX_OCTOPUS_RL_R_ERROR         6
 #define NGX_OCTOPUS_RL_R_FALLBACK      7
 
+/* where the lockout reservation of a request is held */
+#define NGX_OCTOPUS_RL_RES_NONE        0
+#define NGX_OCTOPUS_RL_RES_SHM         1
+#define NGX_OCTOPUS_RL_RES_REDIS       2
+
 /* request ctx phases */
 #define NGX_OCTOPUS_RL_INIT            0
 #define NGX_OCTOPUS_RL_BODY            1
@@ -97,6 +102,7 @@ typedef struct {
     uint64_t                    expires;     /* ms */
     ngx_octopus_rl_state_t      state;
     ngx_octopus_rl_strike_t     strike;
+    ngx_octopus_rl_inflight_t   inflight;    /* lockout reservations */
     u_char                      data[1];
 } ngx_octopus_rl_node_t;
 
@@ -108,7 +114,10 @@ typedef struct {
     ngx_uint_t                  failure;
     ngx_shm_zone_t             *lockout_zone;
     ngx_octopus_redis_t        *conn;        /* per worker, after fork */
+    uint64_t                    rid_base;    /* per worker, random */
+    uint64_t                    rid_seq;     /* per worker */
     u_char                      sha_limit[41];
+    u_char                      sha_reserve[41];
 } ngx_octopus_rl_main_conf_t;
 
 
@@ -123,6 +132,7 @@ typedef struct {
     ngx_uint_t                  failures;
     ngx_msec_t                  within;
     ngx_msec_t                  duration;
+    ngx_msec_t                  inflight_timeout;
     ngx_array_t                 status;      /* ngx_uint_t */
 } ngx_octopus_rl_lockout_t;
 
@@ -164,6 +174,10 @@ struct ngx_octopus_rl_ctx_s {
     off_t                       body_received;   /* login body, counted */
     unsigned                    count_body:1;
     unsigned                    body_too_large:1;
+    ngx_octopus_rl_lockout_t   *lockout;     /* of ctx->lock */
+    ngx_str_t                   rid;         /* lockout reservation id */
+    uint64_t                    epoch;       /* its bucket, shared memory */
+    ngx_uint_t                  reserved;    /* NGX_OCTOPUS_RL_RES_* */
     ngx_octopus_rl_item_t      *tightest;
     ngx_uint_t                  result;      /* index into result names */
     ngx_int_t                   rc;
@@ -187,8 +201,12 @@ uint64_t ngx_octopus_rl_shm_strike_left(ngx_shm_zone_t *shm_zone,
     ngx_str_t *key);
 void ngx_octopus_rl_shm_strike_set(ngx_shm_zone_t *shm_zone, ngx_str_t *key,
     uint64_t ms);
-uint64_t ngx_octopus_rl_shm_strike_add(ngx_shm_zone_t *shm_zone,
-    ngx_str_t *key, uint64_t after, uint64_t within, uint64_t duration);
+ngx_int_t ngx_octopus_rl_shm_reserve(ngx_shm_zone_t *shm_zone,
+    ngx_str_t *key, ngx_octopus_rl_lockout_t *lo, uint64_t *epoch,
+    uint64_t *ms);
+uint64_t ngx_octopus_rl_shm_finish(ngx_shm_zone_t *shm_zone, ngx_str_t *key,
+    ngx_octopus_rl_lockout_t *lo, ngx_uint_t reserved, uint64_t epoch,
+    ngx_uint_t failed);
 
 /* ngx_octopus_ratelimit_lua.c */
 ngx_int_t ngx_octopus_rl_lua_init(ngx_octopus_rl_main_conf_t *rmcf);
@@ -196,10 +214,14 @@ ngx_int_t ngx_octopus_rl_lua_limit(ngx_octopus_rl_main_conf_t *rmcf,
     ngx_octopus_rl_item_t *item, ngx_octopus_redis_handler_pt handler);
 ngx_int_t ngx_octopus_rl_lua_parse(ngx_octopus_rl_item_t *item,
     redisReply *reply);
-ngx_int_t ngx_octopus_rl_lua_lock_check(ngx_octopus_rl_main_conf_t *rmcf,
-    ngx_octopus_rl_item_t *item, ngx_octopus_redis_handler_pt handler);
+ngx_int_t ngx_octopus_rl_lua_reserve(ngx_octopus_rl_main_conf_t *rmcf,
+    ngx_octopus_rl_item_t *item, ngx_octopus_rl_lockout_t *lo,
+    ngx_str_t *rid, ngx_octopus_redis_handler_pt handler);
+ngx_int_t ngx_octopus_rl_lua_reserve_parse(redisReply *reply, uint64_t *ms);
+ngx_int_t ngx_octopus_rl_lua_release(ngx_octopus_rl_main_conf_t *rmcf,
+    ngx_str_t *rkey, ngx_str_t *rid);
 ngx_int_t ngx_octopus_rl_lua_lock_fail(ngx_octopus_rl_main_conf_t *rmcf,
-    ngx_str_t *rkey, ngx_octopus_rl_lockout_t *lo,
+    ngx_str_t *rkey, ngx_str_t *rid, ngx_octopus_rl_lockout_t *lo,
     ngx_octopus_redis_handler_pt handler, void *data);
 
 /* ngx_octopus_ratelimit_handler.c */

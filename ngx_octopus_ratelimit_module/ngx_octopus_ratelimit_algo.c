@@ -158,3 +158,116 @@ ngx_octopus_rl_strike_add(ngx_octopus_rl_strike_t *sk, uint64_t now,
 
     return 0;
 }
+
+
+/*
+ * Lockout reservations.  An attempt let through to the backend holds a
+ * reservation until its answer comes; failures counted plus reservations
+ * held never exceed "failures", so at most that many guesses per account
+ * are ever in flight or counted.  The Redis script keeps the reservations
+ * in a sorted set scored by expiry; here two buckets of "timeout" ms give
+ * the same bound with constant memory.
+ */
+
+static void
+ngx_octopus_rl_inflight_advance(ngx_octopus_rl_inflight_t *in, uint64_t now,
+    uint64_t timeout)
+{
+    uint64_t  e;
+
+    e = now / timeout;
+
+    if (e <= in->epoch) {
+        /* the same bucket, or the clock stepped back: keep what is held */
+        return;
+    }
+
+    in->prev = (e == in->epoch + 1) ? in->cur : 0;
+    in->cur = 0;
+    in->epoch = e;
+}
+
+
+uint64_t
+ngx_octopus_rl_inflight_count(ngx_octopus_rl_inflight_t *in, uint64_t now,
+    uint64_t timeout)
+{
+    ngx_octopus_rl_inflight_advance(in, now, timeout);
+
+    return in->cur + in->prev;
+}
+
+
+/*
+ * Returns NGX_OCTOPUS_RL_RESERVED (and the reservation's bucket in *epoch),
+ * NGX_OCTOPUS_RL_RESERVE_LOCK (*ms: the lock left) or
+ * NGX_OCTOPUS_RL_RESERVE_BUSY (*ms: NGX_OCTOPUS_RL_BUSY_RETRY).
+ */
+
+int
+ngx_octopus_rl_inflight_reserve(ngx_octopus_rl_strike_t *sk,
+    ngx_octopus_rl_inflight_t *in, uint64_t now, uint64_t failures,
+    uint64_t within, uint64_t timeout, uint64_t *epoch, uint64_t *ms)
+{
+    uint64_t  left;
+
+    left = ngx_octopus_rl_strike_check(sk, now);
+
+    if (left) {
+        *ms = left;
+        return NGX_OCTOPUS_RL_RESERVE_LOCK;
+    }
+
+    /* failures older than "within" no longer count (as in strike_add) */
+
+    if (sk->count && now >= sk->start + within) {
+        sk->count = 0;
+    }
+
+    if (sk->count + ngx_octopus_rl_inflight_count(in, now, timeout)
+        >= failures)
+    {
+        *ms = NGX_OCTOPUS_RL_BUSY_RETRY;
+        return NGX_OCTOPUS_RL_RESERVE_BUSY;
+    }
+
+    in->cur++;
+    *epoch = in->epoch;
+
+    return NGX_OCTOPUS_RL_RESERVED;
+}
+
+
+/* a reservation whose bucket is gone has expired: nothing to release */
+
+void
+ngx_octopus_rl_inflight_release(ngx_octopus_rl_inflight_t *in, uint64_t now,
+    uint64_t timeout, uint64_t epoch)
+{
+    ngx_octopus_rl_inflight_advance(in, now, timeout);
+
+    if (epoch == in->epoch) {
+        if (in->cur) {
+            in->cur--;
+        }
+
+    } else if (epoch + 1 == in->epoch) {
+        if (in->prev) {
+            in->prev--;
+        }
+    }
+}
+
+
+/* until when the buckets may hold a reservation, ms */
+
+uint64_t
+ngx_octopus_rl_inflight_until(ngx_octopus_rl_inflight_t *in,
+    uint64_t timeout)
+{
+    if (in->cur == 0 && in->prev == 0) {
+        return 0;
+    }
+
+    return (in->epoch + 2) * timeout;
+}

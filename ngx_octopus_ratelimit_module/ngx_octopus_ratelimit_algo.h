@@ -5,7 +5,9 @@
  * Rate-limit arithmetic in plain C (no nginx headers): the sliding-window
  * counter, GCRA and the fixed-window counter behind bans and lockout.  The
  * Lua scripts run by Redis implement the same formulas, step by step, so a
- * node that falls back to its shared memory answers as Redis would.
+ * node that falls back to its shared memory answers as Redis would.  The
+ * lockout reservations (attempts in flight) give the same bound as the
+ * Redis script's sorted set, in constant memory.
  */
 
 
@@ -31,6 +33,26 @@ typedef struct {
 } ngx_octopus_rl_strike_t;
 
 
+/*
+ * Login attempts in flight (lockout reservations), in two time buckets of
+ * "timeout" ms each: a reservation that is never released (its worker
+ * died) is forgotten between timeout and 2 * timeout after it was made.
+ */
+
+typedef struct {
+    uint64_t    epoch;       /* now / timeout when "cur" was started */
+    uint64_t    cur;         /* reservations made in epoch */
+    uint64_t    prev;        /* reservations made in epoch - 1 */
+} ngx_octopus_rl_inflight_t;
+
+
+#define NGX_OCTOPUS_RL_RESERVED      0
+#define NGX_OCTOPUS_RL_RESERVE_LOCK  1    /* locked: *ms is the lock left */
+#define NGX_OCTOPUS_RL_RESERVE_BUSY  2    /* failures + in flight is full */
+
+#define NGX_OCTOPUS_RL_BUSY_RETRY    1000 /* ms, Retry-After when busy */
+
+
 typedef struct {
     int         allowed;
     uint64_t    remaining;   /* requests still allowed right now */
@@ -49,6 +71,16 @@ uint64_t ngx_octopus_rl_strike_check(ngx_octopus_rl_strike_t *sk,
     uint64_t now);
 uint64_t ngx_octopus_rl_strike_add(ngx_octopus_rl_strike_t *sk, uint64_t now,
     uint64_t after, uint64_t within, uint64_t duration);
+
+int ngx_octopus_rl_inflight_reserve(ngx_octopus_rl_strike_t *sk,
+    ngx_octopus_rl_inflight_t *in, uint64_t now, uint64_t failures,
+    uint64_t within, uint64_t timeout, uint64_t *epoch, uint64_t *ms);
+void ngx_octopus_rl_inflight_release(ngx_octopus_rl_inflight_t *in,
+    uint64_t now, uint64_t timeout, uint64_t epoch);
+uint64_t ngx_octopus_rl_inflight_count(ngx_octopus_rl_inflight_t *in,
+    uint64_t now, uint64_t timeout);
+uint64_t ngx_octopus_rl_inflight_until(ngx_octopus_rl_inflight_t *in,
+    uint64_t timeout);
 
 uint64_t ngx_octopus_rl_gcra_interval(uint64_t rate, uint64_t period);
 

@@ -19,6 +19,7 @@ typedef struct {
     ngx_octopus_rl_lockout_t   *lockout;
     ngx_str_t                   key;
     ngx_str_t                   rkey;
+    ngx_str_t                   rid;
 } ngx_octopus_rl_fail_t;
 
 
@@ -51,6 +52,10 @@ static void ngx_octopus_rl_failure(ngx_octopus_rl_main_conf_t *rmcf,
     ngx_octopus_rl_item_t *item);
 static void ngx_octopus_rl_limit_reply(void *data, redisReply *reply);
 static void ngx_octopus_rl_lock_reply(void *data, redisReply *reply);
+static void ngx_octopus_rl_lock_local(ngx_octopus_rl_main_conf_t *rmcf,
+    ngx_octopus_rl_item_t *item);
+static void ngx_octopus_rl_lock_finish(ngx_octopus_rl_ctx_t *ctx,
+    ngx_uint_t failed);
 static void ngx_octopus_rl_item_done(ngx_octopus_rl_item_t *item);
 static void ngx_octopus_rl_cleanup(void *data);
 static ngx_int_t ngx_octopus_rl_decide(ngx_http_request_t *r,
@@ -63,7 +68,7 @@ static ngx_int_t ngx_octopus_rl_set_header(ngx_http_request_t *r,
 static void ngx_octopus_rl_quota(ngx_octopus_rl_zone_t *zone, uint64_t *q,
     uint64_t *w);
 static void ngx_octopus_rl_count_failure(ngx_http_request_t *r,
-    ngx_octopus_rl_ctx_t *ctx, ngx_octopus_rl_loc_conf_t *lcf);
+    ngx_octopus_rl_ctx_t *ctx);
 static void ngx_octopus_rl_fail_reply(void *data, redisReply *reply);
 
 
@@ -979,35 +984,106 @@ ngx_octopus_rl_start_limit(ngx_octopus_rl_main_conf_t *rmcf,
 }
 
 
+/*
+ * Lockout: the attempt is let through only with a reservation (Redis, or
+ * this node's shared memory when Redis is not configured or fails), so
+ * failures counted plus attempts in flight never exceed "failures".
+ */
+
 static void
 ngx_octopus_rl_start_lock(ngx_octopus_rl_main_conf_t *rmcf,
     ngx_octopus_rl_item_t *item)
 {
-    uint64_t  left;
+    uint64_t                    left;
+    ngx_http_request_t         *r;
+    ngx_octopus_rl_ctx_t       *ctx;
+    ngx_octopus_rl_loc_conf_t  *lcf;
 
+    ctx = item->ctx;
+    r = ctx->request;
+
+    lcf = ngx_http_get_module_loc_conf(r, ngx_octopus_ratelimit_module);
+
+    ctx->lockout = lcf->lockout;
     item->outcome = NGX_OCTOPUS_RL_PASS;
+
+    /* a lock known to this node costs no round trip */
 
     left = ngx_octopus_rl_shm_strike_left(rmcf->lockout_zone, &item->key);
 
     if (left) {
+        ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "octopus_ratelimit lockout: locked for %uL ms (cached)",
+                       left);
+
         item->outcome = NGX_OCTOPUS_RL_LOCKED;
         item->res.retry_ms = left;
         return;
     }
 
     if (rmcf->redis.name.len == 0) {
+        ngx_octopus_rl_lock_local(rmcf, item);
         return;
     }
 
-    if (ngx_octopus_rl_lua_lock_check(rmcf, item, ngx_octopus_rl_lock_reply)
-        == NGX_OK)
-    {
-        item->ctx->pending++;
-        return;
+    /* a reservation id unique across nodes: worker's random base, seq */
+
+    ctx->rid.data = ngx_pnalloc(r->pool, 3 * NGX_INT64_LEN);
+
+    if (ctx->rid.data) {
+        ctx->rid.len = ngx_sprintf(ctx->rid.data, "%016xL-%P-%uL",
+                                   rmcf->rid_base, ngx_pid, ++rmcf->rid_seq)
+                       - ctx->rid.data;
+
+        if (ngx_octopus_rl_lua_reserve(rmcf, item, ctx->lockout, &ctx->rid,
+                                       ngx_octopus_rl_lock_reply)
+            == NGX_OK)
+        {
+            ctx->pending++;
+            return;
+        }
     }
 
-    /* the shared memory already answered for this node */
+    /* Redis unavailable: this node's shared memory reserves */
+
     item->fallback = 1;
+    ngx_octopus_rl_lock_local(rmcf, item);
+}
+
+
+static void
+ngx_octopus_rl_lock_local(ngx_octopus_rl_main_conf_t *rmcf,
+    ngx_octopus_rl_item_t *item)
+{
+    uint64_t               ms;
+    ngx_int_t              rc;
+    ngx_octopus_rl_ctx_t  *ctx;
+
+    ctx = item->ctx;
+    ms = 0;
+
+    rc = ngx_octopus_rl_shm_reserve(rmcf->lockout_zone, &item->key,
+                                    ctx->lockout, &ctx->epoch, &ms);
+
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, ctx->request->connection->log, 0,
+                   "octopus_ratelimit lockout: shared memory %i, %uL ms",
+                   rc, ms);
+
+    switch (rc) {
+
+    case NGX_OCTOPUS_RL_RESERVED:
+        ctx->reserved = NGX_OCTOPUS_RL_RES_SHM;
+        break;
+
+    case NGX_OCTOPUS_RL_RESERVE_LOCK:
+    case NGX_OCTOPUS_RL_RESERVE_BUSY:
+        item->outcome = NGX_OCTOPUS_RL_LOCKED;
+        item->res.retry_ms = ms;
+        break;
+
+    default: /* NGX_DECLINED: the zone is full, passes unreserved */
+        break;
+    }
 }
 
 
@@ -1108,26 +1184,85 @@ ngx_octopus_rl_lock_reply(void *data, redisReply *reply)
 {
     ngx_octopus_rl_item_t  *item = data;
 
+    uint64_t                     ms;
+    ngx_int_t                    rc;
     ngx_http_request_t          *r;
+    ngx_octopus_rl_ctx_t        *ctx;
     ngx_octopus_rl_main_conf_t  *rmcf;
 
-    r = item->ctx->request;
+    ctx = item->ctx;
+    r = ctx->request;
     rmcf = ngx_http_get_module_main_conf(r, ngx_octopus_ratelimit_module);
 
     item->cmd = NULL;
 
-    if (reply == NULL || reply->type != REDIS_REPLY_INTEGER) {
-        /* this node's shared memory said "not locked" already */
-        item->fallback = 1;
-
-    } else if (reply->integer > 0) {
-        item->outcome = NGX_OCTOPUS_RL_LOCKED;
-        item->res.retry_ms = reply->integer;
-
-        ngx_octopus_rl_shm_strike_set(rmcf->lockout_zone, &item->key,
-                                      reply->integer);
+    if (reply == NULL) {
+        /* late or lost: a reservation it may have made expires by itself */
+        goto local;
     }
 
+    if (reply->type == REDIS_REPLY_ERROR) {
+
+        if (!item->eval && reply->len >= 8
+            && ngx_strncmp(reply->str, "NOSCRIPT", 8) == 0)
+        {
+            item->eval = 1;
+
+            if (ngx_octopus_rl_lua_reserve(rmcf, item, ctx->lockout,
+                                           &ctx->rid,
+                                           ngx_octopus_rl_lock_reply)
+                == NGX_OK)
+            {
+                return;
+            }
+
+        } else {
+            ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                          "octopus_ratelimit lockout: redis error: %*s",
+                          (size_t) reply->len, reply->str);
+        }
+
+        goto local;
+    }
+
+    ms = 0;
+    rc = ngx_octopus_rl_lua_reserve_parse(reply, &ms);
+
+    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "octopus_ratelimit lockout: redis %i, %uL ms, id %V",
+                   rc, ms, &ctx->rid);
+
+    switch (rc) {
+
+    case NGX_OCTOPUS_RL_RESERVED:
+        ctx->reserved = NGX_OCTOPUS_RL_RES_REDIS;
+        break;
+
+    case NGX_OCTOPUS_RL_RESERVE_LOCK:
+        item->outcome = NGX_OCTOPUS_RL_LOCKED;
+        item->res.retry_ms = ms;
+
+        ngx_octopus_rl_shm_strike_set(rmcf->lockout_zone, &item->key, ms);
+        break;
+
+    case NGX_OCTOPUS_RL_RESERVE_BUSY:
+        item->outcome = NGX_OCTOPUS_RL_LOCKED;
+        item->res.retry_ms = ms;
+        break;
+
+    default:
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "octopus_ratelimit lockout: unexpected redis reply");
+        goto local;
+    }
+
+    ngx_octopus_rl_item_done(item);
+    return;
+
+local:
+
+    item->fallback = 1;
+    ngx_octopus_rl_lock_local(rmcf, item);
     ngx_octopus_rl_item_done(item);
 }
 
@@ -1176,9 +1311,16 @@ ngx_octopus_rl_cleanup(void *data)
     if (ctx->lock.cmd) {
         ngx_octopus_redis_cancel(ctx->lock.cmd);
         ctx->lock.cmd = NULL;
+
+        /* the script may have run: release what it may have reserved */
+        ctx->reserved = NGX_OCTOPUS_RL_RES_REDIS;
     }
 
     ctx->pending = 0;
+
+    /* no answer was sent (client closed, timeout...): release, not count */
+
+    ngx_octopus_rl_lock_finish(ctx, 0);
 }
 
 
@@ -1339,8 +1481,7 @@ ngx_octopus_rl_filter_init(ngx_conf_t *cf)
 static ngx_int_t
 ngx_octopus_rl_header_filter(ngx_http_request_t *r)
 {
-    ngx_octopus_rl_ctx_t       *ctx;
-    ngx_octopus_rl_loc_conf_t  *lcf;
+    ngx_octopus_rl_ctx_t  *ctx;
 
     if (r != r->main) {
         return ngx_http_next_header_filter(r);
@@ -1354,10 +1495,13 @@ ngx_octopus_rl_header_filter(ngx_http_request_t *r)
 
     ctx->filtered = 1;
 
-    lcf = ngx_http_get_module_loc_conf(r, ngx_octopus_ratelimit_module);
+    /*
+     * the lockout of the location that reserved the attempt, also when an
+     * error_page or another internal redirect answers
+     */
 
-    if (lcf->lockout && ctx->lock.key.len && !ctx->rejected) {
-        ngx_octopus_rl_count_failure(r, ctx, lcf);
+    if (ctx->lockout) {
+        ngx_octopus_rl_count_failure(r, ctx);
     }
 
     if (ngx_octopus_rl_add_headers(r, ctx) != NGX_OK) {
@@ -1504,40 +1648,103 @@ ngx_octopus_rl_quota(ngx_octopus_rl_zone_t *zone, uint64_t *q, uint64_t *w)
 
 
 /*
- * Lockout: an upstream answer whose status is listed counts as a failed
- * login.  The request does not wait for Redis: the count is sent and the
- * reply handled on its own; without Redis the shared memory counts.
+ * Lockout: the answer to an attempt.  A status listed in status= turns the
+ * reservation into a failure; any other answer (success, 502/504 from an
+ * upstream error, a rejection by another limit) releases it.  The request
+ * does not wait for Redis: the command is sent and its reply handled on
+ * its own; without Redis the shared memory counts.
  */
 
 static void
-ngx_octopus_rl_count_failure(ngx_http_request_t *r, ngx_octopus_rl_ctx_t *ctx,
-    ngx_octopus_rl_loc_conf_t *lcf)
+ngx_octopus_rl_count_failure(ngx_http_request_t *r, ngx_octopus_rl_ctx_t *ctx)
+{
+    ngx_uint_t                 i, *status, failed;
+    ngx_octopus_rl_lockout_t  *lo;
+
+    lo = ctx->lockout;
+    failed = 0;
+
+    if (!ctx->rejected && ctx->lock.key.len) {
+        status = lo->status.elts;
+
+        for (i = 0; i < lo->status.nelts; i++) {
+            if (status[i] == r->headers_out.status) {
+                failed = 1;
+                break;
+            }
+        }
+    }
+
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "octopus_ratelimit lockout: status %ui, failed %ui",
+                   r->headers_out.status, failed);
+
+    ngx_octopus_rl_lock_finish(ctx, failed);
+}
+
+
+/*
+ * Releases the attempt's reservation, exactly once (the header filter or,
+ * when no answer was sent, the pool cleanup), and counts a failure.
+ */
+
+static void
+ngx_octopus_rl_lock_finish(ngx_octopus_rl_ctx_t *ctx, ngx_uint_t failed)
 {
     size_t                       size;
     uint64_t                     left;
-    ngx_uint_t                   i, *status;
+    ngx_uint_t                   reserved;
+    ngx_http_request_t          *r;
     ngx_octopus_rl_fail_t       *f;
     ngx_octopus_rl_lockout_t    *lo;
     ngx_octopus_rl_main_conf_t  *rmcf;
 
-    lo = lcf->lockout;
-    status = lo->status.elts;
+    reserved = ctx->reserved;
+    ctx->reserved = NGX_OCTOPUS_RL_RES_NONE;
 
-    for (i = 0; i < lo->status.nelts; i++) {
-        if (status[i] == r->headers_out.status) {
-            break;
-        }
-    }
+    lo = ctx->lockout;
 
-    if (i == lo->status.nelts) {
+    if (lo == NULL || (!failed && reserved == NGX_OCTOPUS_RL_RES_NONE)) {
         return;
     }
 
+    r = ctx->request;
     rmcf = ngx_http_get_module_main_conf(r, ngx_octopus_ratelimit_module);
 
-    if (rmcf->redis.name.len && rmcf->conn) {
+    if (reserved == NGX_OCTOPUS_RL_RES_SHM) {
+        left = ngx_octopus_rl_shm_finish(rmcf->lockout_zone, &ctx->lock.key,
+                                         lo, 1, ctx->epoch,
+                                         failed && rmcf->conn == NULL);
+        if (left) {
+            goto locked;
+        }
+
+        if (!failed || rmcf->conn == NULL) {
+            return;
+        }
+    }
+
+    if (!failed) {
+        /* NGX_OCTOPUS_RL_RES_REDIS */
+
+        if (ngx_octopus_rl_lua_release(rmcf, &ctx->lock.rkey, &ctx->rid)
+            != NGX_OK)
+        {
+            ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                          "octopus_ratelimit: a lockout reservation was not "
+                          "released in redis, it expires by itself");
+        }
+
+        return;
+    }
+
+    if (rmcf->conn) {
+        if (reserved != NGX_OCTOPUS_RL_RES_REDIS) {
+            ctx->rid.len = 0;
+        }
+
         size = sizeof(ngx_octopus_rl_fail_t) + ctx->lock.key.len
-               + ctx->lock.rkey.len;
+               + ctx->lock.rkey.len + ctx->rid.len;
 
         f = ngx_alloc(size, r->connection->log);
 
@@ -1550,8 +1757,11 @@ ngx_octopus_rl_count_failure(ngx_http_request_t *r, ngx_octopus_rl_ctx_t *ctx,
             f->rkey.len = ctx->lock.rkey.len;
             f->rkey.data = f->key.data + f->key.len;
             ngx_memcpy(f->rkey.data, ctx->lock.rkey.data, f->rkey.len);
+            f->rid.len = ctx->rid.len;
+            f->rid.data = f->rkey.data + f->rkey.len;
+            ngx_memcpy(f->rid.data, ctx->rid.data, f->rid.len);
 
-            if (ngx_octopus_rl_lua_lock_fail(rmcf, &f->rkey, lo,
+            if (ngx_octopus_rl_lua_lock_fail(rmcf, &f->rkey, &f->rid, lo,
                                              ngx_octopus_rl_fail_reply, f)
                 == NGX_OK)
             {
@@ -1560,16 +1770,21 @@ ngx_octopus_rl_count_failure(ngx_http_request_t *r, ngx_octopus_rl_ctx_t *ctx,
 
             ngx_free(f);
         }
+
+        /* a Redis reservation not released expires by itself */
     }
 
-    left = ngx_octopus_rl_shm_strike_add(rmcf->lockout_zone, &ctx->lock.key,
-                                         lo->failures, lo->within,
-                                         lo->duration);
-    if (left) {
-        ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
-                      "octopus_ratelimit: login locked for %uL ms after %ui "
-                      "failures", left, lo->failures);
+    left = ngx_octopus_rl_shm_finish(rmcf->lockout_zone, &ctx->lock.key, lo,
+                                     0, 0, 1);
+    if (left == 0) {
+        return;
     }
+
+locked:
+
+    ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                  "octopus_ratelimit: login locked for %uL ms after %ui "
+                  "failures", left, lo->failures);
 }
 
 
@@ -1582,10 +1797,8 @@ ngx_octopus_rl_fail_reply(void *data, redisReply *reply)
 
     if (reply == NULL || reply->type != REDIS_REPLY_INTEGER) {
         /* count on this node rather than lose the failure */
-        left = ngx_octopus_rl_shm_strike_add(f->shm_zone, &f->key,
-                                             f->lockout->failures,
-                                             f->lockout->within,
-                                             f->lockout->duration);
+        left = ngx_octopus_rl_shm_finish(f->shm_zone, &f->key, f->lockout,
+                                         0, 0, 1);
 
     } else {
         left = reply->integer > 0 ? (uint64_t) reply->integer : 0;

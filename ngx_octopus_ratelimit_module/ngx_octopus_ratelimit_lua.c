@@ -13,6 +13,8 @@
  *   prefix{zone:key}:b   ban marker, with the ban as TTL
  *   prefix{zone:key}:n   rejections counted toward a ban
  *   prefix{lockout:key}:l, :f   lock marker, failed logins
+ *   prefix{lockout:key}:r       attempts in flight: a sorted set of
+ *                               reservation ids scored by their expiry
  */
 
 
@@ -110,11 +112,37 @@ static const char  ngx_octopus_rl_lua_limit_src[] =
 
 
 /*
- * KEYS: failures, lock.  ARGV: failures, within (ms), for (ms).
- * Returns the lock in ms when this failure locks the key, 0 otherwise.
+ * A lockout reservation.  KEYS: lock, failures, reservations.  ARGV:
+ * failures, inflight timeout (ms), reservation id.  Expired reservations
+ * are dropped; failures counted plus reservations held stay below
+ * "failures".  Returns {0, 0} reserved, {1, lock ms} locked, {2, 0} busy
+ * (as many attempts in flight as failures left).
+ */
+
+static const char  ngx_octopus_rl_lua_reserve_src[] =
+    "local ttl = redis.call('PTTL', KEYS[1])\n"
+    "if ttl > 0 then return {1, ttl} end\n"
+    "local t = redis.call('TIME')\n"
+    "local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n"
+    "redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf',\n"
+    "           string.format('%.0f', now))\n"
+    "local n = redis.call('ZCARD', KEYS[3])\n"
+    "local f = tonumber(redis.call('GET', KEYS[2])) or 0\n"
+    "if n + f >= tonumber(ARGV[1]) then return {2, 0} end\n"
+    "redis.call('ZADD', KEYS[3],\n"
+    "           string.format('%.0f', now + tonumber(ARGV[2])), ARGV[3])\n"
+    "redis.call('PEXPIRE', KEYS[3], ARGV[2])\n"
+    "return {0, 0}\n";
+
+
+/*
+ * A failed login.  KEYS: failures, lock, reservations.  ARGV: failures,
+ * within (ms), for (ms), reservation id ("" for none).  Returns the lock
+ * in ms when this failure locks the key, 0 otherwise.
  */
 
 static const char  ngx_octopus_rl_lua_fail_src[] =
+    "if ARGV[4] ~= '' then redis.call('ZREM', KEYS[3], ARGV[4]) end\n"
     "local n = redis.call('INCR', KEYS[1])\n"
     "if n == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end\n"
     "if n >= tonumber(ARGV[1]) then\n"
@@ -132,6 +160,8 @@ ngx_int_t
 ngx_octopus_rl_lua_init(ngx_octopus_rl_main_conf_t *rmcf)
 {
     ngx_octopus_rl_lua_sha(ngx_octopus_rl_lua_limit_src, rmcf->sha_limit);
+    ngx_octopus_rl_lua_sha(ngx_octopus_rl_lua_reserve_src,
+                           rmcf->sha_reserve);
 
     return NGX_OK;
 }
@@ -281,29 +311,64 @@ ngx_octopus_rl_lua_parse(ngx_octopus_rl_item_t *item, redisReply *reply)
 }
 
 
-/* PTTL of the lock marker: a plain command, no script */
+/* reserves one attempt: EVALSHA, EVAL after NOSCRIPT (item->eval) */
 
 ngx_int_t
-ngx_octopus_rl_lua_lock_check(ngx_octopus_rl_main_conf_t *rmcf,
-    ngx_octopus_rl_item_t *item, ngx_octopus_redis_handler_pt handler)
+ngx_octopus_rl_lua_reserve(ngx_octopus_rl_main_conf_t *rmcf,
+    ngx_octopus_rl_item_t *item, ngx_octopus_rl_lockout_t *lo,
+    ngx_str_t *rid, ngx_octopus_redis_handler_pt handler)
 {
-    size_t       argvlen[2];
-    ngx_str_t    k;
-    const char  *argv[2];
+    int          i;
+    u_char      *p, nums[2][NGX_INT64_LEN];
+    size_t       argvlen[9];
+    uint64_t     v[2];
+    ngx_str_t    k[3];
+    ngx_pool_t  *pool;
+    const char  *argv[9];
 
-    if (ngx_octopus_rl_lua_key(item->ctx->request->pool, &item->rkey, ":l",
-                               &k)
-        != NGX_OK)
+    pool = item->ctx->request->pool;
+
+    if (ngx_octopus_rl_lua_key(pool, &item->rkey, ":l", &k[0]) != NGX_OK
+        || ngx_octopus_rl_lua_key(pool, &item->rkey, ":f", &k[1]) != NGX_OK
+        || ngx_octopus_rl_lua_key(pool, &item->rkey, ":r", &k[2]) != NGX_OK)
     {
         return NGX_ERROR;
     }
 
-    argv[0] = "PTTL";
-    argvlen[0] = 4;
-    argv[1] = (const char *) k.data;
-    argvlen[1] = k.len;
+    if (item->eval) {
+        argv[0] = "EVAL";
+        argvlen[0] = 4;
+        argv[1] = ngx_octopus_rl_lua_reserve_src;
+        argvlen[1] = sizeof(ngx_octopus_rl_lua_reserve_src) - 1;
 
-    item->cmd = ngx_octopus_redis_send(rmcf->conn, handler, item, 2, argv,
+    } else {
+        argv[0] = "EVALSHA";
+        argvlen[0] = 7;
+        argv[1] = (const char *) rmcf->sha_reserve;
+        argvlen[1] = 40;
+    }
+
+    argv[2] = "3";
+    argvlen[2] = 1;
+
+    for (i = 0; i < 3; i++) {
+        argv[3 + i] = (const char *) k[i].data;
+        argvlen[3 + i] = k[i].len;
+    }
+
+    v[0] = lo->failures;
+    v[1] = lo->inflight_timeout;
+
+    for (i = 0; i < 2; i++) {
+        p = ngx_sprintf(nums[i], "%uL", v[i]);
+        argv[6 + i] = (const char *) nums[i];
+        argvlen[6 + i] = p - nums[i];
+    }
+
+    argv[8] = (const char *) rid->data;
+    argvlen[8] = rid->len;
+
+    item->cmd = ngx_octopus_redis_send(rmcf->conn, handler, item, 9, argv,
                                        argvlen);
 
     return item->cmd ? NGX_OK : NGX_DECLINED;
@@ -311,24 +376,110 @@ ngx_octopus_rl_lua_lock_check(ngx_octopus_rl_main_conf_t *rmcf,
 
 
 /*
- * A failed login; rkey is in memory owned by data (it outlives the
- * request).  The script is sent with EVAL: failures are rare, and this
- * spares a NOSCRIPT round trip with nobody waiting for the answer.
+ * The reservation script's reply: NGX_OCTOPUS_RL_RESERVED,
+ * NGX_OCTOPUS_RL_RESERVE_LOCK or NGX_OCTOPUS_RL_RESERVE_BUSY with *ms;
+ * NGX_ERROR for anything else.
+ */
+
+ngx_int_t
+ngx_octopus_rl_lua_reserve_parse(redisReply *reply, uint64_t *ms)
+{
+    if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 2
+        || reply->element[0]->type != REDIS_REPLY_INTEGER
+        || reply->element[1]->type != REDIS_REPLY_INTEGER
+        || reply->element[1]->integer < 0)
+    {
+        return NGX_ERROR;
+    }
+
+    *ms = reply->element[1]->integer;
+
+    switch (reply->element[0]->integer) {
+    case 0:
+        return NGX_OCTOPUS_RL_RESERVED;
+    case 1:
+        return NGX_OCTOPUS_RL_RESERVE_LOCK;
+    case 2:
+        *ms = NGX_OCTOPUS_RL_BUSY_RETRY;
+        return NGX_OCTOPUS_RL_RESERVE_BUSY;
+    default:
+        return NGX_ERROR;
+    }
+}
+
+
+static void
+ngx_octopus_rl_lua_release_reply(void *data, redisReply *reply)
+{
+    if (reply == NULL || reply->type == REDIS_REPLY_ERROR) {
+        ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
+                      "octopus_ratelimit: a lockout reservation was not "
+                      "released in redis, it expires by itself");
+    }
+}
+
+
+/*
+ * Releases a reservation: ZREM, a plain command; nobody waits for the
+ * answer.  Sent on the connection that carried the reservation, so it is
+ * executed after it.
+ */
+
+ngx_int_t
+ngx_octopus_rl_lua_release(ngx_octopus_rl_main_conf_t *rmcf,
+    ngx_str_t *rkey, ngx_str_t *rid)
+{
+    u_char      *k;
+    size_t       argvlen[3];
+    ngx_int_t    rc;
+    const char  *argv[3];
+
+    k = ngx_alloc(rkey->len + 2, ngx_cycle->log);
+    if (k == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(ngx_cpymem(k, rkey->data, rkey->len), ":r", 2);
+
+    argv[0] = "ZREM";
+    argvlen[0] = 4;
+    argv[1] = (const char *) k;
+    argvlen[1] = rkey->len + 2;
+    argv[2] = (const char *) rid->data;
+    argvlen[2] = rid->len;
+
+    /* hiredis has copied the arguments into its output buffer */
+
+    rc = ngx_octopus_redis_send(rmcf->conn, ngx_octopus_rl_lua_release_reply,
+                                NULL, 3, argv, argvlen)
+         ? NGX_OK : NGX_DECLINED;
+
+    ngx_free(k);
+
+    return rc;
+}
+
+
+/*
+ * A failed login; rkey and rid are in memory owned by data (it outlives
+ * the request); rid is empty when the attempt holds no Redis reservation.
+ * The script is sent with EVAL: failures are rare, and this spares a
+ * NOSCRIPT round trip with nobody waiting for the answer.
  */
 
 ngx_int_t
 ngx_octopus_rl_lua_lock_fail(ngx_octopus_rl_main_conf_t *rmcf,
-    ngx_str_t *rkey, ngx_octopus_rl_lockout_t *lo,
+    ngx_str_t *rkey, ngx_str_t *rid, ngx_octopus_rl_lockout_t *lo,
     ngx_octopus_redis_handler_pt handler, void *data)
 {
     int          i;
     u_char      *p, *kf, nums[3][NGX_INT64_LEN];
-    size_t       argvlen[8];
+    size_t       argvlen[10];
     uint64_t     v[3];
     ngx_int_t    rc;
-    const char  *argv[8];
+    const char  *argv[10];
 
-    kf = ngx_alloc(2 * (rkey->len + 2), ngx_cycle->log);
+    kf = ngx_alloc(3 * (rkey->len + 2), ngx_cycle->log);
     if (kf == NULL) {
         return NGX_ERROR;
     }
@@ -336,18 +487,21 @@ ngx_octopus_rl_lua_lock_fail(ngx_octopus_rl_main_conf_t *rmcf,
     p = ngx_cpymem(kf, rkey->data, rkey->len);
     p = ngx_cpymem(p, ":f", 2);
     p = ngx_cpymem(p, rkey->data, rkey->len);
-    ngx_memcpy(p, ":l", 2);
+    p = ngx_cpymem(p, ":l", 2);
+    p = ngx_cpymem(p, rkey->data, rkey->len);
+    ngx_memcpy(p, ":r", 2);
 
     argv[0] = "EVAL";
     argvlen[0] = 4;
     argv[1] = ngx_octopus_rl_lua_fail_src;
     argvlen[1] = sizeof(ngx_octopus_rl_lua_fail_src) - 1;
-    argv[2] = "2";
+    argv[2] = "3";
     argvlen[2] = 1;
-    argv[3] = (const char *) kf;
-    argvlen[3] = rkey->len + 2;
-    argv[4] = (const char *) kf + rkey->len + 2;
-    argvlen[4] = rkey->len + 2;
+
+    for (i = 0; i < 3; i++) {
+        argv[3 + i] = (const char *) kf + i * (rkey->len + 2);
+        argvlen[3 + i] = rkey->len + 2;
+    }
 
     v[0] = lo->failures;
     v[1] = lo->within;
@@ -355,13 +509,16 @@ ngx_octopus_rl_lua_lock_fail(ngx_octopus_rl_main_conf_t *rmcf,
 
     for (i = 0; i < 3; i++) {
         p = ngx_sprintf(nums[i], "%uL", v[i]);
-        argv[5 + i] = (const char *) nums[i];
-        argvlen[5 + i] = p - nums[i];
+        argv[6 + i] = (const char *) nums[i];
+        argvlen[6 + i] = p - nums[i];
     }
+
+    argv[9] = rid->len ? (const char *) rid->data : "";
+    argvlen[9] = rid->len;
 
     /* hiredis has copied the arguments into its output buffer */
 
-    rc = ngx_octopus_redis_send(rmcf->conn, handler, data, 8, argv, argvlen)
+    rc = ngx_octopus_redis_send(rmcf->conn, handler, data, 10, argv, argvlen)
          ? NGX_OK : NGX_DECLINED;
 
     ngx_free(kf);

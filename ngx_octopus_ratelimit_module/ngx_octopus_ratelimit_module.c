@@ -698,6 +698,7 @@ invalid:
 /*
  * octopus_ratelimit_lockout key=$octopus_login_user failures=5 within=15m
  *                           for=15m status=401[,403...]
+ *                           [inflight_timeout=60s]
  */
 
 static char *
@@ -776,6 +777,14 @@ ngx_octopus_rl_lockout(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
             continue;
         }
 
+        if (k.len == 16 && ngx_strncmp(k.data, "inflight_timeout", 16) == 0) {
+            if (ngx_octopus_rl_parse_ms(&v, &lo->inflight_timeout) != NGX_OK) {
+                goto invalid;
+            }
+
+            continue;
+        }
+
         if (k.len == 6 && ngx_strncmp(k.data, "status", 6) == 0) {
             p = v.data;
             last = v.data + v.len;
@@ -817,6 +826,10 @@ ngx_octopus_rl_lockout(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
                            "octopus_ratelimit_lockout needs key=, failures=, "
                            "within=, for= and status=");
         return NGX_CONF_ERROR;
+    }
+
+    if (lo->inflight_timeout == 0) {
+        lo->inflight_timeout = 60000;
     }
 
     rlcf->lockout = lo;
@@ -1157,6 +1170,12 @@ ngx_octopus_rl_init_process(ngx_cycle_t *cycle)
     if (rmcf == NULL || rmcf->redis.name.len == 0) {
         return NGX_OK;
     }
+
+    /* lockout reservation ids: a random base per worker, then a counter */
+
+    rmcf->rid_base = ((uint64_t) ngx_random() << 32)
+                     ^ (uint64_t) ngx_random() ^ ngx_octopus_rl_now();
+    rmcf->rid_seq = 0;
 
     /* one connection per worker, shared by all its requests */
 

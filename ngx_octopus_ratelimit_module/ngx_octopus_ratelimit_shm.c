@@ -214,9 +214,64 @@ ngx_octopus_rl_shm_strike_set(ngx_shm_zone_t *shm_zone, ngx_str_t *key,
 }
 
 
+/*
+ * Lockout: reserves one attempt for the key, atomically for every worker
+ * of the node.  Returns an NGX_OCTOPUS_RL_RESERVE* code; NGX_DECLINED when
+ * the zone is full (the attempt passes, unreserved, and is still counted
+ * if it fails).
+ */
+
+ngx_int_t
+ngx_octopus_rl_shm_reserve(ngx_shm_zone_t *shm_zone, ngx_str_t *key,
+    ngx_octopus_rl_lockout_t *lo, uint64_t *epoch, uint64_t *ms)
+{
+    int                     rc;
+    uint64_t                now;
+    ngx_octopus_rl_shm_t   *ctx;
+    ngx_octopus_rl_node_t  *lr;
+
+    ctx = shm_zone->data;
+    now = ngx_octopus_rl_now();
+
+    ngx_shmtx_lock(&ctx->shpool->mutex);
+
+    lr = ngx_octopus_rl_shm_lookup(ctx, key, 1, now);
+
+    if (lr == NULL) {
+        ngx_shmtx_unlock(&ctx->shpool->mutex);
+
+        ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
+                      "octopus_ratelimit lockout zone is full, "
+                      "attempt not reserved");
+        return NGX_DECLINED;
+    }
+
+    rc = ngx_octopus_rl_inflight_reserve(&lr->strike, &lr->inflight, now,
+                                         lo->failures, lo->within,
+                                         lo->inflight_timeout, epoch, ms);
+
+    ngx_octopus_rl_shm_touch(ctx, lr, now,
+                             ngx_max(lr->strike.start + lo->within,
+                                     ngx_octopus_rl_inflight_until(
+                                         &lr->inflight,
+                                         lo->inflight_timeout)));
+
+    ngx_shmtx_unlock(&ctx->shpool->mutex);
+
+    return rc;
+}
+
+
+/*
+ * Lockout: the answer to a reserved attempt came.  Releases the
+ * reservation (if "reserved") and, if "failed", counts a failure; returns
+ * the lock in ms when this failure locks the key, 0 otherwise.
+ */
+
 uint64_t
-ngx_octopus_rl_shm_strike_add(ngx_shm_zone_t *shm_zone, ngx_str_t *key,
-    uint64_t after, uint64_t within, uint64_t duration)
+ngx_octopus_rl_shm_finish(ngx_shm_zone_t *shm_zone, ngx_str_t *key,
+    ngx_octopus_rl_lockout_t *lo, ngx_uint_t reserved, uint64_t epoch,
+    ngx_uint_t failed)
 {
     uint64_t                now, left;
     ngx_octopus_rl_shm_t   *ctx;
@@ -228,12 +283,24 @@ ngx_octopus_rl_shm_strike_add(ngx_shm_zone_t *shm_zone, ngx_str_t *key,
 
     ngx_shmtx_lock(&ctx->shpool->mutex);
 
-    lr = ngx_octopus_rl_shm_lookup(ctx, key, 1, now);
+    lr = ngx_octopus_rl_shm_lookup(ctx, key, failed, now);
 
     if (lr) {
-        left = ngx_octopus_rl_strike_add(&lr->strike, now, after, within,
-                                         duration);
-        ngx_octopus_rl_shm_touch(ctx, lr, now, lr->strike.start + within);
+        if (reserved) {
+            ngx_octopus_rl_inflight_release(&lr->inflight, now,
+                                            lo->inflight_timeout, epoch);
+        }
+
+        if (failed) {
+            left = ngx_octopus_rl_strike_add(&lr->strike, now, lo->failures,
+                                             lo->within, lo->duration);
+        }
+
+        ngx_octopus_rl_shm_touch(ctx, lr, now,
+                                 ngx_max(lr->strike.start + lo->within,
+                                         ngx_octopus_rl_inflight_until(
+                                             &lr->inflight,
+                                             lo->inflight_timeout)));
     }
 
     ngx_shmtx_unlock(&ctx->shpool->mutex);
