@@ -57,3 +57,140 @@ ngx_octopus_add_variables(ngx_conf_t *cf, ngx_http_variable_t *vars)
 
     return NGX_OK;
 }
+
+
+/*
+ * Answers {"error":"...","reason":"..."} with the status and finishes the
+ * request (the phase handler returns what this returns: NGX_DONE).  Both
+ * strings are static ASCII without quotes or backslashes.  The caller has
+ * dealt with the request body.
+ */
+
+ngx_int_t
+ngx_octopus_send_json_error(ngx_http_request_t *r, ngx_uint_t status,
+    const char *error, const char *reason)
+{
+    size_t        len;
+    ngx_int_t     rc;
+    ngx_buf_t    *b;
+    ngx_str_t     type;
+    ngx_chain_t   out;
+
+    len = sizeof("{\"error\":\"\",\"reason\":\"\"}\n") - 1
+          + ngx_strlen(error) + ngx_strlen(reason);
+
+    b = ngx_create_temp_buf(r->pool, len);
+    if (b == NULL) {
+        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return NGX_DONE;
+    }
+
+    b->last = ngx_sprintf(b->last, "{\"error\":\"%s\",\"reason\":\"%s\"}\n",
+                          error, reason);
+    b->last_buf = (r == r->main) ? 1 : 0;
+    b->last_in_chain = 1;
+
+    ngx_str_set(&type, "application/json");
+
+    r->headers_out.status = status;
+    r->headers_out.content_type = type;
+    r->headers_out.content_type_len = type.len;
+    r->headers_out.content_length_n = b->last - b->pos;
+
+    out.buf = b;
+    out.next = NULL;
+
+    rc = ngx_http_send_header(r);
+
+    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
+        ngx_http_finalize_request(r, rc);
+        return NGX_DONE;
+    }
+
+    ngx_http_finalize_request(r, ngx_http_output_filter(r, &out));
+
+    return NGX_DONE;
+}
+
+
+/*
+ * The request body read so far as one buffer of the pool, from memory and
+ * from the temporary file it spilled into (the file's offset is left as it
+ * was: the body still goes to the upstream).  NGX_DECLINED: over max bytes.
+ */
+
+ngx_int_t
+ngx_octopus_body_bytes(ngx_http_request_t *r, size_t max, u_char **body,
+    size_t *len)
+{
+    off_t                     size, offset;
+    u_char                   *p;
+    ssize_t                   n;
+    ngx_buf_t                *b;
+    ngx_chain_t              *cl;
+    ngx_http_request_body_t  *rb;
+
+    *len = 0;
+    *body = NULL;
+
+    rb = r->request_body;
+
+    if (rb == NULL) {
+        return NGX_OK;
+    }
+
+    size = 0;
+
+    for (cl = rb->bufs; cl; cl = cl->next) {
+        size += ngx_buf_size(cl->buf);
+    }
+
+    if (size == 0) {
+        return NGX_OK;
+    }
+
+    if (size > (off_t) max) {
+        return NGX_DECLINED;
+    }
+
+    *body = ngx_pnalloc(r->pool, (size_t) size);
+    if (*body == NULL) {
+        return NGX_ERROR;
+    }
+
+    p = *body;
+
+    for (cl = rb->bufs; cl; cl = cl->next) {
+        b = cl->buf;
+
+        if (ngx_buf_in_memory(b)) {
+            p = ngx_cpymem(p, b->pos, b->last - b->pos);
+            continue;
+        }
+
+        if (!b->in_file || b->file_last <= b->file_pos) {
+            continue;
+        }
+
+        offset = b->file->offset;
+
+        n = ngx_read_file(b->file, p, (size_t) (b->file_last - b->file_pos),
+                          b->file_pos);
+
+        b->file->offset = offset;
+
+        if (n != (ssize_t) (b->file_last - b->file_pos)) {
+            ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                          "octopus: request body: read %z of %O bytes from "
+                          "\"%V\"", n, b->file_last - b->file_pos,
+                          &b->file->name);
+            return NGX_ERROR;
+        }
+
+        p += n;
+    }
+
+    *len = p - *body;
+
+    return NGX_OK;
+}

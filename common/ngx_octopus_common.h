@@ -23,6 +23,10 @@ ngx_int_t ngx_octopus_parse_kv(ngx_str_t *arg, ngx_str_t *key,
     ngx_str_t *value);
 ngx_int_t ngx_octopus_add_variables(ngx_conf_t *cf,
     ngx_http_variable_t *vars);
+ngx_int_t ngx_octopus_body_bytes(ngx_http_request_t *r, size_t max,
+    u_char **body, size_t *len);
+ngx_int_t ngx_octopus_send_json_error(ngx_http_request_t *r,
+    ngx_uint_t status, const char *error, const char *reason);
 
 
 #endif /* _NGX_OCTOPUS_COMMON_H_INCLUDED_ */

@@ -723,13 +723,11 @@ ngx_octopus_auth_set_header(ngx_http_request_t *r, ngx_list_t *headers,
 static ngx_int_t
 ngx_octopus_auth_send(ngx_http_request_t *r, ngx_octopus_auth_ctx_t *ctx)
 {
-    u_char           *p;
-    size_t            len;
-    ngx_int_t         rc;
-    ngx_buf_t        *b;
-    ngx_str_t         www, type;
-    ngx_chain_t       out;
-    const char       *error, *reason;
+    u_char      *p;
+    size_t       len;
+    ngx_int_t    rc;
+    ngx_str_t    www;
+    const char  *error, *reason;
 
     if (ngx_http_discard_request_body(r) != NGX_OK) {
         r->keepalive = 0;
@@ -796,41 +794,7 @@ ngx_octopus_auth_send(ngx_http_request_t *r, ngx_octopus_auth_ctx_t *ctx)
         }
     }
 
-    len = sizeof("{\"error\":\"\",\"reason\":\"\"}\n") - 1
-          + ngx_strlen(error) + ngx_strlen(reason);
-
-    b = ngx_create_temp_buf(r->pool, len);
-    if (b == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    /* both strings are static ASCII without quotes or backslashes */
-
-    b->last = ngx_sprintf(b->last, "{\"error\":\"%s\",\"reason\":\"%s\"}\n",
-                          error, reason);
-    b->last_buf = (r == r->main) ? 1 : 0;
-    b->last_in_chain = 1;
-
-    ngx_str_set(&type, "application/json");
-
-    r->headers_out.status = ctx->status;
-    r->headers_out.content_type = type;
-    r->headers_out.content_type_len = type.len;
-    r->headers_out.content_length_n = b->last - b->pos;
-
-    out.buf = b;
-    out.next = NULL;
-
-    rc = ngx_http_send_header(r);
-
-    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
-        ngx_http_finalize_request(r, rc);
-        return NGX_DONE;
-    }
-
-    ngx_http_finalize_request(r, ngx_http_output_filter(r, &out));
-
-    return NGX_DONE;
+    return ngx_octopus_send_json_error(r, ctx->status, error, reason);
 }
 
 

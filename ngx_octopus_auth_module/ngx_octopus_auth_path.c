@@ -753,66 +753,25 @@ ngx_octopus_auth_form_scan(ngx_http_request_t *r,
     ngx_uint_t multipart)
 {
     int           n, method, conflict;
-    off_t         size;
     size_t        len, blen;
-    u_char       *data, *p, *out;
-    ssize_t       got;
-    ngx_buf_t    *b;
-    ngx_chain_t  *cl;
+    u_char       *data, *out;
     const u_char *boundary;
 
-    if (r->request_body == NULL) {
-        return NGX_OK;
-    }
+    switch (ngx_octopus_body_bytes(r, alcf->form_body_max, &data, &len)) {
 
-    size = 0;
+    case NGX_OK:
+        break;
 
-    for (cl = r->request_body->bufs; cl; cl = cl->next) {
-        size += ngx_buf_size(cl->buf);
-    }
-
-    if (size > (off_t) alcf->form_body_max) {
+    case NGX_DECLINED:
         return NGX_DECLINED;
-    }
 
-    if (size == 0) {
-        return NGX_OK;
-    }
-
-    data = ngx_pnalloc(r->pool, (size_t) size);
-    if (data == NULL) {
+    default:
         return NGX_ERROR;
     }
 
-    p = data;
-
-    for (cl = r->request_body->bufs; cl; cl = cl->next) {
-        b = cl->buf;
-
-        if (ngx_buf_in_memory(b)) {
-            if (b->last > b->pos) {
-                p = ngx_cpymem(p, b->pos, b->last - b->pos);
-            }
-
-            continue;
-        }
-
-        if (b->in_file && b->file_last > b->file_pos) {
-            len = (size_t) (b->file_last - b->file_pos);
-
-            got = ngx_read_file(b->file, p, len, b->file_pos);
-            if (got != (ssize_t) len) {
-                ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                              "octopus auth: the body file could not be "
-                              "read back");
-                return NGX_ERROR;
-            }
-
-            p += len;
-        }
+    if (len == 0) {
+        return NGX_OK;
     }
-
-    len = p - data;
 
     method = state->method;
     conflict = state->conflict;
@@ -937,49 +896,9 @@ static ngx_int_t
 ngx_octopus_auth_path_send(ngx_http_request_t *r, ngx_uint_t status,
     const char *error, const char *reason)
 {
-    size_t        len;
-    ngx_int_t     rc;
-    ngx_buf_t    *b;
-    ngx_str_t     type;
-    ngx_chain_t   out;
-
     if (ngx_http_discard_request_body(r) != NGX_OK) {
         r->keepalive = 0;
     }
 
-    len = sizeof("{\"error\":\"\",\"reason\":\"\"}\n") - 1
-          + ngx_strlen(error) + ngx_strlen(reason);
-
-    b = ngx_create_temp_buf(r->pool, len);
-    if (b == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    /* both strings are static ASCII without quotes or backslashes */
-
-    b->last = ngx_sprintf(b->last, "{\"error\":\"%s\",\"reason\":\"%s\"}\n",
-                          error, reason);
-    b->last_buf = 1;
-    b->last_in_chain = 1;
-
-    ngx_str_set(&type, "application/json");
-
-    r->headers_out.status = status;
-    r->headers_out.content_type = type;
-    r->headers_out.content_type_len = type.len;
-    r->headers_out.content_length_n = b->last - b->pos;
-
-    out.buf = b;
-    out.next = NULL;
-
-    rc = ngx_http_send_header(r);
-
-    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
-        ngx_http_finalize_request(r, rc);
-        return NGX_DONE;
-    }
-
-    ngx_http_finalize_request(r, ngx_http_output_filter(r, &out));
-
-    return NGX_DONE;
+    return ngx_octopus_send_json_error(r, status, error, reason);
 }

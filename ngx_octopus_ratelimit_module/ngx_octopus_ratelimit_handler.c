@@ -622,80 +622,17 @@ static ngx_int_t
 ngx_octopus_rl_body_bytes(ngx_http_request_t *r,
     ngx_octopus_rl_loc_conf_t *lcf, u_char **body, size_t *len)
 {
-    off_t                     size, offset;
-    u_char                   *p;
-    ssize_t                   n;
-    ngx_buf_t                *b;
-    ngx_chain_t              *cl;
-    ngx_http_request_body_t  *rb;
+    ngx_int_t  rc;
 
-    *len = 0;
-    *body = NULL;
+    /* NGX_DECLINED: a body read before this phase, without the filter */
 
-    rb = r->request_body;
+    rc = ngx_octopus_body_bytes(r, lcf->login_body_max, body, len);
 
-    if (rb == NULL) {
-        return NGX_OK;
-    }
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "octopus_ratelimit: login body %uz bytes, rc %i",
+                   *len, rc);
 
-    size = 0;
-
-    for (cl = rb->bufs; cl; cl = cl->next) {
-        size += ngx_buf_size(cl->buf);
-    }
-
-    if (size == 0) {
-        return NGX_OK;
-    }
-
-    if (size > (off_t) lcf->login_body_max) {
-        /* a body read before this phase, without the body filter */
-        return NGX_DECLINED;
-    }
-
-    *body = ngx_pnalloc(r->pool, (size_t) size);
-    if (*body == NULL) {
-        return NGX_ERROR;
-    }
-
-    p = *body;
-
-    for (cl = rb->bufs; cl; cl = cl->next) {
-        b = cl->buf;
-
-        if (ngx_buf_in_memory(b)) {
-            p = ngx_cpymem(p, b->pos, b->last - b->pos);
-            continue;
-        }
-
-        if (!b->in_file || b->file_last <= b->file_pos) {
-            continue;
-        }
-
-        offset = b->file->offset;
-
-        n = ngx_read_file(b->file, p, (size_t) (b->file_last - b->file_pos),
-                          b->file_pos);
-
-        b->file->offset = offset;
-
-        if (n != (ssize_t) (b->file_last - b->file_pos)) {
-            ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                          "octopus_ratelimit: login body: read %z of %O "
-                          "bytes from \"%V\"", n, b->file_last - b->file_pos,
-                          &b->file->name);
-            return NGX_ERROR;
-        }
-
-        p += n;
-    }
-
-    *len = p - *body;
-
-    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
-                   "octopus_ratelimit: login body %uz bytes", *len);
-
-    return NGX_OK;
+    return rc;
 }
 
 
@@ -709,12 +646,6 @@ static ngx_int_t
 ngx_octopus_rl_refuse(ngx_http_request_t *r, ngx_uint_t status,
     const char *reason, ngx_uint_t discard)
 {
-    size_t       len;
-    ngx_int_t    rc;
-    ngx_buf_t   *b;
-    ngx_str_t    type;
-    ngx_chain_t  out;
-
     ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                   "octopus_ratelimit: login request refused (%ui): %s",
                   status, reason);
@@ -731,43 +662,8 @@ ngx_octopus_rl_refuse(ngx_http_request_t *r, ngx_uint_t status,
         r->keepalive = 0;
     }
 
-    len = sizeof("{\"error\":\"invalid_login_request\",\"reason\":\"\"}\n")
-          - 1 + ngx_strlen(reason);
-
-    b = ngx_create_temp_buf(r->pool, len);
-    if (b == NULL) {
-        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
-        return NGX_DONE;
-    }
-
-    /* reason: a static ASCII string without quotes or backslashes */
-
-    b->last = ngx_sprintf(b->last,
-                          "{\"error\":\"invalid_login_request\","
-                          "\"reason\":\"%s\"}\n", reason);
-    b->last_buf = 1;
-    b->last_in_chain = 1;
-
-    ngx_str_set(&type, "application/json");
-
-    r->headers_out.status = status;
-    r->headers_out.content_type = type;
-    r->headers_out.content_type_len = type.len;
-    r->headers_out.content_length_n = b->last - b->pos;
-
-    out.buf = b;
-    out.next = NULL;
-
-    rc = ngx_http_send_header(r);
-
-    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
-        ngx_http_finalize_request(r, rc);
-        return NGX_DONE;
-    }
-
-    ngx_http_finalize_request(r, ngx_http_output_filter(r, &out));
-
-    return NGX_DONE;
+    return ngx_octopus_send_json_error(r, status, "invalid_login_request",
+                                       reason);
 }
 
 

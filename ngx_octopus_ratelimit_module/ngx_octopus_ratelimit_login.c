@@ -16,6 +16,7 @@
 #include <unicode/utf16.h>
 
 #include "ngx_octopus_ratelimit_login.h"
+#include "ngx_octopus_json.h"
 
 
 /* a name is at most 256 bytes: never more UTF-16 units than bytes */
@@ -28,57 +29,12 @@
 static int32_t ngx_octopus_rl_login_trim(UChar *s, int32_t len);
 
 
+/* valid UTF-8 without NUL (a C backend would cut the name there) */
+
 int
 ngx_octopus_rl_login_utf8(const unsigned char *p, size_t len)
 {
-    size_t         i, n, k;
-    unsigned long  c, min;
-
-    for (i = 0; i < len; i += n) {
-        c = p[i];
-
-        if (c < 0x80) {
-            n = 1;
-            continue;
-        }
-
-        if (c >= 0xc2 && c <= 0xdf) {
-            n = 2;
-            c &= 0x1f;
-            min = 0x80;
-
-        } else if (c >= 0xe0 && c <= 0xef) {
-            n = 3;
-            c &= 0x0f;
-            min = 0x800;
-
-        } else if (c >= 0xf0 && c <= 0xf4) {
-            n = 4;
-            c &= 0x07;
-            min = 0x10000;
-
-        } else {
-            return 0;
-        }
-
-        if (len - i < n) {
-            return 0;
-        }
-
-        for (k = 1; k < n; k++) {
-            if ((p[i + k] & 0xc0) != 0x80) {
-                return 0;
-            }
-
-            c = (c << 6) | (p[i + k] & 0x3f);
-        }
-
-        if (c < min || c > 0x10ffff || (c >= 0xd800 && c <= 0xdfff)) {
-            return 0;
-        }
-    }
-
-    return 1;
+    return ngx_octopus_utf8_clean(p, len);
 }
 
 

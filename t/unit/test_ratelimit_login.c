@@ -515,6 +515,11 @@ test_login_canon(void **state)
     assert_true(ngx_octopus_rl_login_utf8(S("\xf4\x8f\xbf\xbf")));
     assert_false(ngx_octopus_rl_login_utf8(S("\xf5\x80\x80\x80")));
 
+    /* NUL: a C backend would read "vic" of "vic\0tim" */
+    assert_false(ngx_octopus_rl_login_utf8((const unsigned char *) "vic\0tim",
+                                           7));
+    assert_int_equal(canon("vic\0tim", 7, 256), NGX_OCTOPUS_RL_LOGIN_UTF8);
+
     /* the canonical form must fit: U+FDFA expands to 18 characters */
 
     assert_int_equal(canon("\xef\xb7\xba", 3, 16),
