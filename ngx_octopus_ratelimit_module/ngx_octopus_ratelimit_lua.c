@@ -154,6 +154,9 @@ static const char  ngx_octopus_rl_lua_fail_src[] =
 
 
 static void ngx_octopus_rl_lua_sha(const char *src, u_char *hex);
+static void ngx_octopus_rl_lua_head(const char **argv, size_t *argvlen,
+    ngx_uint_t eval, const char *src, size_t len, const u_char *sha,
+    ngx_str_t *k);
 
 
 ngx_int_t
@@ -180,6 +183,37 @@ ngx_octopus_rl_lua_sha(const char *src, u_char *hex)
 
 
 /* rkey + suffix, in the request pool */
+
+/* EVALSHA sha 3 k1 k2 k3, or EVAL with the source after NOSCRIPT */
+
+static void
+ngx_octopus_rl_lua_head(const char **argv, size_t *argvlen, ngx_uint_t eval,
+    const char *src, size_t len, const u_char *sha, ngx_str_t *k)
+{
+    ngx_uint_t  i;
+
+    if (eval) {
+        argv[0] = "EVAL";
+        argvlen[0] = 4;
+        argv[1] = src;
+        argvlen[1] = len;
+
+    } else {
+        argv[0] = "EVALSHA";
+        argvlen[0] = 7;
+        argv[1] = (const char *) sha;
+        argvlen[1] = 40;
+    }
+
+    argv[2] = "3";
+    argvlen[2] = 1;
+
+    for (i = 0; i < 3; i++) {
+        argv[3 + i] = (const char *) k[i].data;
+        argvlen[3 + i] = k[i].len;
+    }
+}
+
 
 static ngx_int_t
 ngx_octopus_rl_lua_key(ngx_pool_t *pool, ngx_str_t *rkey, const char *sfx,
@@ -223,26 +257,10 @@ ngx_octopus_rl_lua_limit(ngx_octopus_rl_main_conf_t *rmcf,
         return NGX_ERROR;
     }
 
-    if (item->eval) {
-        argv[0] = "EVAL";
-        argvlen[0] = 4;
-        argv[1] = ngx_octopus_rl_lua_limit_src;
-        argvlen[1] = sizeof(ngx_octopus_rl_lua_limit_src) - 1;
-
-    } else {
-        argv[0] = "EVALSHA";
-        argvlen[0] = 7;
-        argv[1] = (const char *) rmcf->sha_limit;
-        argvlen[1] = 40;
-    }
-
-    argv[2] = "3";
-    argvlen[2] = 1;
-
-    for (i = 0; i < 3; i++) {
-        argv[3 + i] = (const char *) k[i].data;
-        argvlen[3 + i] = k[i].len;
-    }
+    ngx_octopus_rl_lua_head(argv, argvlen, item->eval,
+                            ngx_octopus_rl_lua_limit_src,
+                            sizeof(ngx_octopus_rl_lua_limit_src) - 1,
+                            rmcf->sha_limit, k);
 
     v[0] = zone->algorithm;
     v[1] = zone->rate;
@@ -335,26 +353,10 @@ ngx_octopus_rl_lua_reserve(ngx_octopus_rl_main_conf_t *rmcf,
         return NGX_ERROR;
     }
 
-    if (item->eval) {
-        argv[0] = "EVAL";
-        argvlen[0] = 4;
-        argv[1] = ngx_octopus_rl_lua_reserve_src;
-        argvlen[1] = sizeof(ngx_octopus_rl_lua_reserve_src) - 1;
-
-    } else {
-        argv[0] = "EVALSHA";
-        argvlen[0] = 7;
-        argv[1] = (const char *) rmcf->sha_reserve;
-        argvlen[1] = 40;
-    }
-
-    argv[2] = "3";
-    argvlen[2] = 1;
-
-    for (i = 0; i < 3; i++) {
-        argv[3 + i] = (const char *) k[i].data;
-        argvlen[3 + i] = k[i].len;
-    }
+    ngx_octopus_rl_lua_head(argv, argvlen, item->eval,
+                            ngx_octopus_rl_lua_reserve_src,
+                            sizeof(ngx_octopus_rl_lua_reserve_src) - 1,
+                            rmcf->sha_reserve, k);
 
     v[0] = lo->failures;
     v[1] = lo->inflight_timeout;
