@@ -3,7 +3,7 @@
 # CORS on every answer of a location with octopus_cors_origins, whoever
 # made it: the upstream, the auth module's 401 and 403, the rate limiter's
 # 429, 403 (ban), 503 (Redis down, policy closed) and its 400 and 413 for
-# a login body, nginx's own 413; a
+# a login body, the path policy's 400, nginx's own 413; a
 # preflight answered where octopus_auth is off (a login location);
 # Access-Control-Expose-Headers lists what a script needs to read a
 # refusal; an upstream's own CORS headers never reach the browser; an
@@ -38,6 +38,7 @@ http {
 
     server {
         listen 127.0.0.1:%%PORT_http%%;
+        octopus_path_policy strict;
 
         location /api/ {
             octopus_auth jwt;
@@ -153,6 +154,13 @@ cors_ok($r, 403, 'banned');
 # Redis down, policy closed: 503
 $r = $t2->get('/x', Origin => $app);
 cors_ok($r, 503, 'redis down, policy closed', 0);
+
+# the path policy's 400, answered before any location is chosen
+$r = $t->http(uri => '/api/x;jsessionid=1',
+              headers => [Origin => $app, 'X-Client' => 'p',
+                          Authorization => "Bearer $trader"]);
+cors_ok($r, 400, 'path refused by octopus_path_policy strict');
+like($r->{body}, qr/invalid_path/, '... and says why');
 
 # nginx's own 413
 $r = $t->http(method => 'POST', uri => '/api/x', body => 'x' x 4096,
