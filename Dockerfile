@@ -14,7 +14,7 @@ FROM debian:bookworm-slim AS build
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
         gcc make libc6-dev nginx-dev libjansson-dev libhiredis-dev libpq-dev \
-        libpcre2-dev libssl-dev zlib1g-dev \
+        libpcre2-dev libssl-dev zlib1g-dev libicu-dev \
  && rm -rf /var/lib/apt/lists/*
 
 WORKDIR /src
@@ -30,7 +30,8 @@ FROM debian:bookworm-slim
 
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-        nginx libjansson4 libhiredis0.14 libpq5 libpcre2-8-0 libssl3 curl \
+        nginx libjansson4 libhiredis0.14 libpq5 libpcre2-8-0 libssl3 libicu72 \
+        curl \
         ca-certificates \
  && rm -rf /var/lib/apt/lists/* /etc/nginx/sites-enabled/* \
         /etc/nginx/modules-enabled/* /var/log/nginx \
