@@ -189,6 +189,7 @@ typedef struct {
     ngx_uint_t                         result_error;     /* unsigned:2 */
     ngx_uint_t                         copy_end_sent;    /* unsigned:1 */
     ngx_uint_t                         connected;        /* unsigned:1 */
+    ngx_uint_t                         replay_turn;      /* unsigned:1 */
     size_t                             copy_off;
     u_char                            *setup_sql;
     ngx_event_t                        timeout;

@@ -885,9 +885,34 @@ ngx_octopus_audit_pg_next(ngx_octopus_audit_worker_t *w, ngx_uint_t force)
         return;
     }
 
-    if (w->pending.count
-        && (force || w->pending.count >= amcf->batch_size || ngx_exiting))
+    /*
+     * The queue overflowed into this worker's spool file while the
+     * connection stayed up (a slow database): once the queue is back
+     * under half of "queue" the database keeps up again, and the file is
+     * sealed to be replayed now rather than after a reconnect.
+     */
+
+    if (w->spool_fd != NGX_INVALID_FILE && !ngx_exiting
+        && w->pending.count <= amcf->queue_max / 2)
     {
+        ngx_octopus_audit_spool_seal(w);
+        w->next_scan = ngx_current_msec;
+        w->replay_turn = 1;
+    }
+
+    /*
+     * Fresh batches and spool chunks take turns while both wait, so that
+     * steady traffic does not hold the spool back
+     */
+
+    if (w->pending.count
+        && (force || w->pending.count >= amcf->batch_size || ngx_exiting)
+        && !(w->replay_turn && !ngx_exiting
+             && (w->replay_fd != NGX_INVALID_FILE
+                 || (ngx_msec_int_t) (ngx_current_msec - w->next_scan)
+                    >= 0)))
+    {
+        w->replay_turn = 1;
         ngx_octopus_audit_pg_batch(w, 0);
         return;
     }
@@ -900,6 +925,8 @@ ngx_octopus_audit_pg_next(ngx_octopus_audit_worker_t *w, ngx_uint_t force)
     if (w->replay_fd != NGX_INVALID_FILE
         || (ngx_msec_int_t) (ngx_current_msec - w->next_scan) >= 0)
     {
+        w->replay_turn = 0;
+
         for ( ;; ) {
             if (w->replay_fd == NGX_INVALID_FILE
                 && ngx_octopus_audit_spool_claim(w) != NGX_OK)
@@ -926,6 +953,12 @@ ngx_octopus_audit_pg_next(ngx_octopus_audit_worker_t *w, ngx_uint_t force)
                 break;
             }
         }
+    }
+
+    if (w->pending.count >= amcf->batch_size || (force && w->pending.count)) {
+        /* no spool to replay after all: the queue's turn */
+        ngx_octopus_audit_pg_batch(w, 0);
+        return;
     }
 
     if (w->pending.count) {
