@@ -25,6 +25,7 @@
 #include "ngx_octopus_json.h"
 #include "ngx_octopus_audit_record.h"
 #include "ngx_octopus_audit_redact.h"
+#include "ngx_octopus_audit_ring.h"
 
 
 /* label values of the request counters */
@@ -64,6 +65,18 @@ typedef struct {
 } ngx_octopus_audit_shm_t;
 
 
+/*
+ * the "octopus_audit_queue" zone: one ring of queued records per worker
+ * (twice worker_processes and 2, for the workers of a reload), allocated
+ * from its slab pool, whose mutex guards the owners
+ */
+typedef struct {
+    ngx_uint_t                         nrings;
+    size_t                             stride;    /* bytes per ring */
+    u_char                            *rings;
+} ngx_octopus_audit_rings_t;
+
+
 typedef struct {
     ngx_str_t                          name;
     ngx_uint_t                         key;
@@ -83,6 +96,10 @@ typedef struct {
     ngx_uint_t                         queue_max;
     ngx_msec_t                         pg_timeout;
     ngx_msec_t                         backoff_max;
+    size_t                             queue_shm;    /* 0: off */
+    ngx_shm_zone_t                    *queue_zone;
+    ngx_octopus_audit_rings_t         *rings;
+    ngx_cycle_t                       *cycle;
 
     /* spool */
     ngx_path_t                        *spool;
@@ -185,10 +202,13 @@ typedef struct {
     ngx_octopus_audit_pg_state_e       state;
     ngx_octopus_audit_buf_t            pending;
     ngx_octopus_audit_buf_t            inflight;
+    ngx_octopus_audit_ring_t          *ring;      /* pending + inflight */
+    ngx_uint_t                         ring_warned;      /* unsigned:1 */
     ngx_uint_t                         inflight_replay;  /* unsigned:1 */
     ngx_uint_t                         result_error;     /* unsigned:2 */
     ngx_uint_t                         copy_end_sent;    /* unsigned:1 */
     ngx_uint_t                         connected;        /* unsigned:1 */
+    ngx_uint_t                         replay_turn;      /* unsigned:1 */
     size_t                             copy_off;
     u_char                            *setup_sql;
     ngx_event_t                        timeout;
@@ -238,6 +258,9 @@ void ngx_octopus_audit_pg_enqueue(ngx_octopus_audit_worker_t *w, u_char *line,
     size_t len);
 void ngx_octopus_audit_pg_flush_now(ngx_octopus_audit_worker_t *w);
 void ngx_octopus_audit_pg_exit(ngx_octopus_audit_worker_t *w);
+void ngx_octopus_audit_pg_recover(ngx_octopus_audit_worker_t *w);
+ngx_int_t ngx_octopus_audit_init_queue_zone(ngx_shm_zone_t *shm_zone,
+    void *data);
 
 /* ngx_octopus_audit_spool.c */
 ngx_int_t ngx_octopus_audit_spool_init(ngx_octopus_audit_worker_t *w,

@@ -805,6 +805,12 @@ ngx_octopus_audit_tick(ngx_event_t *ev)
 
     ngx_octopus_audit_spool_sync(w);
 
+    /* the queue of a worker that died, if any */
+
+    if (w->amcf->queue_zone) {
+        ngx_octopus_audit_pg_recover(w);
+    }
+
     /* never later than "checkpoint" after the previous one */
 
     if (ngx_current_msec - w->checkpoint_time + NGX_OCTOPUS_AUDIT_SYNC_MS
@@ -1207,6 +1213,22 @@ ngx_octopus_audit_postconfiguration(ngx_conf_t *cf)
         return NGX_OK;
     }
 
+    /* shared memory: the database queue, which outlives a worker */
+
+    if (amcf->pg_conninfo.len && amcf->queue_shm) {
+        ngx_str_set(&name, "octopus_audit_queue");
+
+        amcf->queue_zone = ngx_shared_memory_add(cf, &name, amcf->queue_shm,
+                                                 &ngx_octopus_audit_module);
+        if (amcf->queue_zone == NULL) {
+            return NGX_ERROR;
+        }
+
+        amcf->queue_zone->init = ngx_octopus_audit_init_queue_zone;
+        amcf->queue_zone->data = amcf;
+        amcf->cycle = cf->cycle;
+    }
+
     /* the JSON lines file is the sink when there is no database */
 
     if (amcf->file == NULL && amcf->pg_conninfo.len == 0) {
@@ -1265,6 +1287,7 @@ ngx_octopus_audit_create_main_conf(ngx_conf_t *cf)
     amcf->batch_size = NGX_CONF_UNSET_UINT;
     amcf->batch_interval = NGX_CONF_UNSET_MSEC;
     amcf->queue_max = NGX_CONF_UNSET_UINT;
+    amcf->queue_shm = NGX_CONF_UNSET_SIZE;
     amcf->pg_timeout = NGX_CONF_UNSET_MSEC;
     amcf->backoff_max = NGX_CONF_UNSET_MSEC;
     amcf->spool_max = NGX_CONF_UNSET;
@@ -1315,6 +1338,7 @@ ngx_octopus_audit_init_main_conf(ngx_conf_t *cf, void *conf)
     ngx_conf_init_uint_value(amcf->batch_size, 500);
     ngx_conf_init_msec_value(amcf->batch_interval, 200);
     ngx_conf_init_uint_value(amcf->queue_max, 10000);
+    ngx_conf_init_size_value(amcf->queue_shm, 16 * 1024 * 1024);
     ngx_conf_init_msec_value(amcf->pg_timeout, 5000);
     ngx_conf_init_msec_value(amcf->backoff_max, 5000);
     ngx_conf_init_value(amcf->spool_max, 1024 * 1024 * 1024);
@@ -1680,6 +1704,7 @@ ngx_octopus_audit_batch_cmd(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_octopus_audit_main_conf_t *amcf = conf;
 
+    ssize_t      size;
     ngx_int_t    n;
     ngx_str_t   *value, key, val;
     ngx_msec_t   ms;
@@ -1712,6 +1737,24 @@ ngx_octopus_audit_batch_cmd(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
             }
 
             amcf->queue_max = n;
+
+        } else if (key.len == 3 && ngx_strncmp(key.data, "shm", 3) == 0) {
+
+            if (val.len == 3 && ngx_strncmp(val.data, "off", 3) == 0) {
+                amcf->queue_shm = 0;
+
+            } else {
+                size = ngx_parse_size(&val);
+
+                /* at least 8 pages per ring of a few workers */
+                if (size == NGX_ERROR || size < 256 * 1024
+                    || size > (ssize_t) 4096 * 1024 * 1024)
+                {
+                    goto invalid;
+                }
+
+                amcf->queue_shm = size;
+            }
 
         } else if ((key.len == 8
                     && ngx_strncmp(key.data, "interval", 8) == 0)

@@ -13,6 +13,13 @@
  * batch sent twice (a timeout, a replay) is stored once.  When the
  * database is down, slow, or the queue is full, records go to the spool;
  * spool files are replayed through the same path when it is back.
+ *
+ * The queue (the batch in flight and the records after it) is mirrored in
+ * the worker's ring in the "octopus_audit_queue" zone: the ring's tail
+ * moves when a batch is committed or the queue is written to the spool.
+ * A worker killed with SIGKILL leaves its ring behind; its successor, or
+ * any worker on its next tick, queues the records again (the table's
+ * ON CONFLICT drops those that were committed already).
  */
 
 
@@ -50,6 +57,13 @@ static u_char *ngx_octopus_audit_pg_insert(ngx_octopus_audit_worker_t *w);
 static void ngx_octopus_audit_pg_timeout(ngx_event_t *ev);
 static void ngx_octopus_audit_pg_flush_handler(ngx_event_t *ev);
 static void ngx_octopus_audit_pg_notice(void *arg, const char *message);
+static void ngx_octopus_audit_pg_queue(ngx_octopus_audit_worker_t *w,
+    u_char *line, size_t len, ngx_uint_t own);
+static ngx_octopus_audit_ring_t *ngx_octopus_audit_pg_ring(
+    ngx_octopus_audit_rings_t *rs, ngx_uint_t i);
+static ngx_uint_t ngx_octopus_audit_pg_dead(uint64_t pid);
+static void ngx_octopus_audit_pg_ring_attach(ngx_octopus_audit_worker_t *w);
+static void ngx_octopus_audit_pg_ring_detach(ngx_octopus_audit_worker_t *w);
 
 
 ngx_int_t
@@ -168,9 +182,255 @@ ngx_octopus_audit_pg_init(ngx_octopus_audit_worker_t *w)
     w->flush.log = w->log;
     w->flush.cancelable = 1;
 
+    ngx_octopus_audit_pg_ring_attach(w);
+
     ngx_octopus_audit_pg_connect(w);
 
+    /* the queue of the worker this one replaces (SIGKILL, a crash) */
+    ngx_octopus_audit_pg_recover(w);
+
     return NGX_OK;
+}
+
+
+ngx_int_t
+ngx_octopus_audit_init_queue_zone(ngx_shm_zone_t *shm_zone, void *data)
+{
+    ngx_octopus_audit_main_conf_t  *oamcf = data;
+
+    size_t                          total, stride;
+    ngx_uint_t                      i, n;
+    ngx_core_conf_t                *ccf;
+    ngx_slab_pool_t                *shpool;
+    ngx_octopus_audit_rings_t      *rs;
+    ngx_octopus_audit_main_conf_t  *amcf;
+
+    amcf = shm_zone->data;
+
+    if (oamcf && oamcf->rings) {
+        /* reload with the same size: the rings of the old workers go on */
+        amcf->rings = oamcf->rings;
+        return NGX_OK;
+    }
+
+    shpool = (ngx_slab_pool_t *) shm_zone->shm.addr;
+
+    ccf = (ngx_core_conf_t *) ngx_get_conf(amcf->cycle->conf_ctx,
+                                           ngx_core_module);
+
+    /* the workers of a reload start while the old ones finish */
+    n = ngx_min(2 * (ngx_uint_t) ccf->worker_processes + 2, 512);
+
+    rs = ngx_slab_calloc(shpool, sizeof(ngx_octopus_audit_rings_t));
+    if (rs == NULL) {
+        return NGX_ERROR;
+    }
+
+    total = (shpool->pfree > 1) ? (shpool->pfree - 1) * ngx_pagesize : 0;
+    stride = (total / n) & ~(size_t) 63;
+
+    if (stride < 16384) {
+        ngx_log_error(NGX_LOG_EMERG, shm_zone->shm.log, 0,
+                      "octopus_audit_batch shm=%uz is too small for %ui "
+                      "worker queues", shm_zone->shm.size, n);
+        return NGX_ERROR;
+    }
+
+    rs->rings = ngx_slab_alloc(shpool, n * stride);
+    if (rs->rings == NULL) {
+        return NGX_ERROR;
+    }
+
+    rs->nrings = n;
+    rs->stride = stride;
+
+    for (i = 0; i < n; i++) {
+        ngx_octopus_audit_ring_init(ngx_octopus_audit_pg_ring(rs, i),
+                      stride - offsetof(ngx_octopus_audit_ring_t, data));
+    }
+
+    shpool->log_ctx = (u_char *) " in octopus_audit_queue zone";
+
+    amcf->rings = rs;
+
+    return NGX_OK;
+}
+
+
+static ngx_octopus_audit_ring_t *
+ngx_octopus_audit_pg_ring(ngx_octopus_audit_rings_t *rs, ngx_uint_t i)
+{
+    return (ngx_octopus_audit_ring_t *) (rs->rings + i * rs->stride);
+}
+
+
+static ngx_uint_t
+ngx_octopus_audit_pg_dead(uint64_t pid)
+{
+    /* reaped by the master (a zombie still answers): gone for good */
+    return kill((ngx_pid_t) pid, 0) == -1 && ngx_errno == NGX_ESRCH;
+}
+
+
+/* takes a free ring, or the empty one of a dead worker */
+
+static void
+ngx_octopus_audit_pg_ring_attach(ngx_octopus_audit_worker_t *w)
+{
+    ngx_uint_t                  i, pass;
+    ngx_slab_pool_t            *shpool;
+    ngx_octopus_audit_ring_t   *r;
+    ngx_octopus_audit_rings_t  *rs;
+
+    rs = w->amcf->rings;
+
+    if (rs == NULL) {
+        return;
+    }
+
+    shpool = (ngx_slab_pool_t *) w->amcf->queue_zone->shm.addr;
+
+    ngx_shmtx_lock(&shpool->mutex);
+
+    for (pass = 0; pass < 2 && w->ring == NULL; pass++) {
+        for (i = 0; i < rs->nrings; i++) {
+            r = ngx_octopus_audit_pg_ring(rs, i);
+
+            if ((pass == 0 && r->owner == 0)
+                || (pass == 1 && ngx_octopus_audit_ring_used(r) == 0
+                    && ngx_octopus_audit_pg_dead(r->owner)))
+            {
+                ngx_octopus_audit_ring_clear(r);
+                r->owner = (uint64_t) ngx_pid;
+                w->ring = r;
+                break;
+            }
+        }
+    }
+
+    ngx_shmtx_unlock(&shpool->mutex);
+
+    if (w->ring == NULL) {
+        ngx_log_error(NGX_LOG_WARN, w->log, 0,
+                      "octopus audit: no free queue in the "
+                      "\"octopus_audit_queue\" zone: if this worker is "
+                      "killed, its queued records are lost");
+        return;
+    }
+
+    ngx_log_debug2(NGX_LOG_DEBUG_CORE, w->log, 0,
+                   "octopus audit: queue ring %p, %uL bytes",
+                   w->ring, w->ring->size);
+}
+
+
+/* exit: the queue is in the database or the spool, the ring is free */
+
+static void
+ngx_octopus_audit_pg_ring_detach(ngx_octopus_audit_worker_t *w)
+{
+    ngx_slab_pool_t  *shpool;
+
+    if (w->ring == NULL) {
+        return;
+    }
+
+    shpool = (ngx_slab_pool_t *) w->amcf->queue_zone->shm.addr;
+
+    ngx_shmtx_lock(&shpool->mutex);
+
+    ngx_octopus_audit_ring_clear(w->ring);
+    w->ring->owner = 0;
+
+    ngx_shmtx_unlock(&shpool->mutex);
+
+    w->ring = NULL;
+}
+
+
+/*
+ * The rings of dead workers: their records are queued here again, as if
+ * accepted now (to this worker's ring, or the spool), before the ring is
+ * freed; dying in the middle leaves the ring to the next one, and the
+ * table's ON CONFLICT drops what was stored twice.
+ */
+
+void
+ngx_octopus_audit_pg_recover(ngx_octopus_audit_worker_t *w)
+{
+    u_char                     *buf, *p, *last, *nl;
+    size_t                      used;
+    uint64_t                    pid;
+    ngx_uint_t                  i, n;
+    ngx_slab_pool_t            *shpool;
+    ngx_octopus_audit_ring_t   *r;
+    ngx_octopus_audit_rings_t  *rs;
+
+    rs = w->amcf->rings;
+
+    if (rs == NULL) {
+        return;
+    }
+
+    shpool = (ngx_slab_pool_t *) w->amcf->queue_zone->shm.addr;
+
+    for (i = 0; i < rs->nrings; i++) {
+        r = ngx_octopus_audit_pg_ring(rs, i);
+        pid = r->owner;
+
+        if (pid == 0 || pid == (uint64_t) ngx_pid
+            || !ngx_octopus_audit_pg_dead(pid))
+        {
+            continue;
+        }
+
+        ngx_shmtx_lock(&shpool->mutex);
+
+        if (r->owner != pid) {
+            ngx_shmtx_unlock(&shpool->mutex);
+            continue;
+        }
+
+        r->owner = (uint64_t) ngx_pid;
+
+        ngx_shmtx_unlock(&shpool->mutex);
+
+        used = ngx_octopus_audit_ring_used(r);
+        n = 0;
+
+        if (used) {
+            buf = ngx_alloc(used, w->log);
+            if (buf == NULL) {
+                /* the next tick tries again */
+                r->owner = pid;
+                return;
+            }
+
+            last = buf + ngx_octopus_audit_ring_copy(r, buf);
+
+            for (p = buf; p < last; p = nl + 1) {
+                nl = ngx_strlchr(p, last, '\n');
+                ngx_octopus_audit_pg_queue(w, p, nl + 1 - p, 0);
+                n++;
+            }
+
+            ngx_free(buf);
+        }
+
+        ngx_shmtx_lock(&shpool->mutex);
+
+        ngx_octopus_audit_ring_clear(r);
+        r->owner = 0;
+
+        ngx_shmtx_unlock(&shpool->mutex);
+
+        if (n) {
+            ngx_log_error(NGX_LOG_WARN, w->log, 0,
+                          "octopus audit: %ui records queued by worker %uL, "
+                          "which died, recovered from shared memory",
+                          n, pid);
+        }
+    }
 }
 
 
@@ -408,6 +668,12 @@ ngx_octopus_audit_pg_release(ngx_octopus_audit_worker_t *w)
 
     w->pending.len = 0;
     w->pending.count = 0;
+
+    /* all that the ring held is in the spool now */
+
+    if (w->ring) {
+        ngx_octopus_audit_ring_clear(w->ring);
+    }
 
     w->tick.cancelable = 1;
 }
@@ -787,6 +1053,11 @@ ngx_octopus_audit_pg_done(ngx_octopus_audit_worker_t *w)
         } else {
             (void) ngx_atomic_fetch_add(&sh->queue_depth,
                                   - (ngx_atomic_int_t) w->inflight.count);
+
+            /* the batch is the oldest part of the ring */
+            if (w->ring) {
+                ngx_octopus_audit_ring_consume(w->ring, w->inflight.len);
+            }
         }
 
         (void) ngx_atomic_fetch_add(&sh->written[NGX_OCTOPUS_AUDIT_SINK_PG],
@@ -885,9 +1156,34 @@ ngx_octopus_audit_pg_next(ngx_octopus_audit_worker_t *w, ngx_uint_t force)
         return;
     }
 
-    if (w->pending.count
-        && (force || w->pending.count >= amcf->batch_size || ngx_exiting))
+    /*
+     * The queue overflowed into this worker's spool file while the
+     * connection stayed up (a slow database): once the queue is back
+     * under half of "queue" the database keeps up again, and the file is
+     * sealed to be replayed now rather than after a reconnect.
+     */
+
+    if (w->spool_fd != NGX_INVALID_FILE && !ngx_exiting
+        && w->pending.count <= amcf->queue_max / 2)
     {
+        ngx_octopus_audit_spool_seal(w);
+        w->next_scan = ngx_current_msec;
+        w->replay_turn = 1;
+    }
+
+    /*
+     * Fresh batches and spool chunks take turns while both wait, so that
+     * steady traffic does not hold the spool back
+     */
+
+    if (w->pending.count
+        && (force || w->pending.count >= amcf->batch_size || ngx_exiting)
+        && !(w->replay_turn && !ngx_exiting
+             && (w->replay_fd != NGX_INVALID_FILE
+                 || (ngx_msec_int_t) (ngx_current_msec - w->next_scan)
+                    >= 0)))
+    {
+        w->replay_turn = 1;
         ngx_octopus_audit_pg_batch(w, 0);
         return;
     }
@@ -900,6 +1196,8 @@ ngx_octopus_audit_pg_next(ngx_octopus_audit_worker_t *w, ngx_uint_t force)
     if (w->replay_fd != NGX_INVALID_FILE
         || (ngx_msec_int_t) (ngx_current_msec - w->next_scan) >= 0)
     {
+        w->replay_turn = 0;
+
         for ( ;; ) {
             if (w->replay_fd == NGX_INVALID_FILE
                 && ngx_octopus_audit_spool_claim(w) != NGX_OK)
@@ -926,6 +1224,12 @@ ngx_octopus_audit_pg_next(ngx_octopus_audit_worker_t *w, ngx_uint_t force)
                 break;
             }
         }
+    }
+
+    if (w->pending.count >= amcf->batch_size || (force && w->pending.count)) {
+        /* no spool to replay after all: the queue's turn */
+        ngx_octopus_audit_pg_batch(w, 0);
+        return;
     }
 
     if (w->pending.count) {
@@ -990,12 +1294,23 @@ void
 ngx_octopus_audit_pg_enqueue(ngx_octopus_audit_worker_t *w, u_char *line,
     size_t len)
 {
+    ngx_octopus_audit_pg_queue(w, line, len, 1);
+}
+
+
+/* own: a record of this worker's chain (not one recovered) */
+
+static void
+ngx_octopus_audit_pg_queue(ngx_octopus_audit_worker_t *w, u_char *line,
+    size_t len, ngx_uint_t own)
+{
     ngx_octopus_audit_main_conf_t  *amcf;
 
     amcf = w->amcf;
 
     if (w->state == NGX_OCTOPUS_AUDIT_PG_DOWN
-        || w->pending.count >= amcf->queue_max)
+        || w->pending.count >= amcf->queue_max
+        || (w->ring && ngx_octopus_audit_ring_room(w->ring) < len))
     {
         (void) ngx_octopus_audit_spool_write(w, line, len, 1);
         return;
@@ -1006,11 +1321,18 @@ ngx_octopus_audit_pg_enqueue(ngx_octopus_audit_worker_t *w, u_char *line,
         return;
     }
 
+    if (w->ring) {
+        (void) ngx_octopus_audit_ring_put(w->ring, line, len);
+    }
+
     (void) ngx_atomic_fetch_add(&amcf->sh->queue_depth, 1);
 
-    /* the record just chained is the last one queued */
-    w->pending_seq = w->seq;
-    ngx_memcpy(w->pending_hash, w->prev_hash, NGX_OCTOPUS_AUDIT_HASH_LEN);
+    if (own) {
+        /* the record just chained is the last one queued */
+        w->pending_seq = w->seq;
+        ngx_memcpy(w->pending_hash, w->prev_hash,
+                   NGX_OCTOPUS_AUDIT_HASH_LEN);
+    }
 
     /* queued records hold a worker that shuts down (see the tick) */
     w->tick.cancelable = 0;
@@ -1111,6 +1433,8 @@ ngx_octopus_audit_pg_exit(ngx_octopus_audit_worker_t *w)
 
     ngx_octopus_audit_buf_free(&w->pending);
     ngx_octopus_audit_buf_free(&w->inflight);
+
+    ngx_octopus_audit_pg_ring_detach(w);
 
     w->state = NGX_OCTOPUS_AUDIT_PG_DOWN;
 }

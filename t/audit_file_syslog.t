@@ -283,6 +283,8 @@ my %bad = (
     'octopus_audit_table "audit.x;drop";' => 'invalid table name "audit.x;drop"',
     'octopus_audit_batch size=0;' => 'invalid parameter "size=0"',
     'octopus_audit_batch size=10 flavour=x;' => 'invalid parameter "flavour=x"',
+    'octopus_audit_batch shm=100k;' => 'invalid parameter "shm=100k"',
+    'octopus_audit_batch shm=lots;' => 'invalid parameter "shm=lots"',
     'octopus_audit_spool /tmp/x max_size=1;' => 'invalid parameter "max_size=1"',
     'octopus_audit_syslog 127.0.0.1:514 proto=sctp;' => 'invalid parameter "proto=sctp"',
     'octopus_audit_syslog 127.0.0.1:514 facility=mars;' => 'invalid parameter "facility=mars"',
