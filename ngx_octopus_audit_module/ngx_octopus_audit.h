@@ -51,13 +51,20 @@ typedef struct {
     ngx_atomic_t                       spooled;
     ngx_atomic_t                       replayed;
     ngx_atomic_t                       dropped;
-    ngx_atomic_t                       queue_depth;
     ngx_atomic_t                       spool_bytes;
     ngx_atomic_t                       db_errors;
     ngx_atomic_t                       db_connected;
 
     ngx_atomic_t                       latency[NGX_OCTOPUS_AUDIT_BUCKETS + 1];
     ngx_atomic_t                       latency_sum_ms;
+
+    /*
+     * records queued in memory, per worker process slot: a worker resets
+     * its slot when it starts (the master respawns a dead worker in the
+     * same slot) and clears it when it exits; /metrics shows live ones
+     */
+    ngx_atomic_t                       queue_depth[NGX_MAX_PROCESSES];
+    ngx_pid_t                          queue_pid[NGX_MAX_PROCESSES];
 
     ngx_uint_t                         nslots;
     ngx_octopus_audit_anomaly_slot_t   slots[1];
@@ -148,6 +155,28 @@ typedef struct {
 } ngx_octopus_audit_buf_t;
 
 
+/* call sites of throttled error lines (ngx_octopus_audit_log.c) */
+#define NGX_OCTOPUS_AUDIT_LOG_SPOOL_OPEN   0
+#define NGX_OCTOPUS_AUDIT_LOG_SPOOL_WRITE  1
+#define NGX_OCTOPUS_AUDIT_LOG_SPOOL_FULL   2
+#define NGX_OCTOPUS_AUDIT_LOG_SPOOL_SYNC   3
+#define NGX_OCTOPUS_AUDIT_LOG_PG           4
+#define NGX_OCTOPUS_AUDIT_LOG_PG_RESULT    5
+#define NGX_OCTOPUS_AUDIT_LOG_SYSLOG       6
+#define NGX_OCTOPUS_AUDIT_LOG_FILE         7
+#define NGX_OCTOPUS_AUDIT_LOG_N            8
+
+
+typedef struct {
+    time_t                             last;       /* second of last line */
+    ngx_uint_t                         suppressed; /* failures since */
+    ngx_uint_t                         level;
+    ngx_err_t                          err;
+    size_t                             len;
+    u_char                             msg[256];   /* the latest failure */
+} ngx_octopus_audit_throttle_t;
+
+
 typedef enum {
     NGX_OCTOPUS_AUDIT_PG_DOWN = 0,     /* waiting for the next attempt */
     NGX_OCTOPUS_AUDIT_PG_CONNECTING,
@@ -164,6 +193,8 @@ typedef struct {
     ngx_octopus_audit_main_conf_t     *amcf;
     ngx_log_t                         *log;
     ngx_pid_t                          pid;
+    ngx_int_t                          slot;         /* ngx_process_slot */
+    ngx_atomic_t                      *queue_depth;  /* of the slot */
 
     /* hash chain */
     u_char                             chain_id[128];
@@ -174,6 +205,8 @@ typedef struct {
     u_char                             prev_hash[NGX_OCTOPUS_AUDIT_HASH_LEN];
     ngx_octopus_audit_mac_t           *mac;
     ngx_event_t                        tick;
+
+    ngx_octopus_audit_throttle_t       throttle[NGX_OCTOPUS_AUDIT_LOG_N];
 
     /* syslog */
     ngx_socket_t                       syslog_fd;
@@ -218,7 +251,7 @@ typedef struct {
     ngx_thread_pool_t                 *thread_pool;
     ngx_thread_task_t                 *sync_task;
 #endif
-    time_t                             spool_full_logged;
+    time_t                             spool_failed;  /* open failed */
 
     /* spool being replayed */
     ngx_fd_t                           replay_fd;
@@ -231,6 +264,11 @@ typedef struct {
 
 extern ngx_module_t  ngx_octopus_audit_module;
 
+
+/* ngx_octopus_audit_log.c */
+void ngx_octopus_audit_log(ngx_octopus_audit_worker_t *w, ngx_uint_t site,
+    ngx_uint_t level, ngx_err_t err, const char *fmt, ...);
+void ngx_octopus_audit_log_flush(ngx_octopus_audit_worker_t *w);
 
 /* ngx_octopus_audit_pg.c */
 ngx_int_t ngx_octopus_audit_pg_init(ngx_octopus_audit_worker_t *w);

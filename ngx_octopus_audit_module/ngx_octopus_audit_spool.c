@@ -58,18 +58,24 @@ ngx_octopus_audit_spool_open(ngx_octopus_audit_worker_t *w)
                        O_WRONLY|O_CREAT|O_APPEND|O_CLOEXEC, 0600);
 
     if (w->spool_fd == NGX_INVALID_FILE) {
-        ngx_log_error(NGX_LOG_CRIT, w->log, ngx_errno,
-                      "octopus audit: cannot create spool file \"%s\"",
-                      w->spool_name);
+        ngx_octopus_audit_log(w, NGX_OCTOPUS_AUDIT_LOG_SPOOL_OPEN,
+                              NGX_LOG_CRIT, ngx_errno,
+                              "octopus audit: cannot create spool file "
+                              "\"%s\": audit records DROPPED",
+                              w->spool_name);
+        w->spool_failed = ngx_time();
         return NGX_ERROR;
     }
 
     if (flock(w->spool_fd, LOCK_EX|LOCK_NB) == -1) {
-        ngx_log_error(NGX_LOG_CRIT, w->log, ngx_errno,
-                      "octopus audit: cannot lock spool file \"%s\"",
-                      w->spool_name);
+        ngx_octopus_audit_log(w, NGX_OCTOPUS_AUDIT_LOG_SPOOL_OPEN,
+                              NGX_LOG_CRIT, ngx_errno,
+                              "octopus audit: cannot lock spool file "
+                              "\"%s\": audit records DROPPED",
+                              w->spool_name);
         ngx_close_file(w->spool_fd);
         w->spool_fd = NGX_INVALID_FILE;
+        w->spool_failed = ngx_time();
         return NGX_ERROR;
     }
 
@@ -103,31 +109,42 @@ ngx_octopus_audit_spool_write(ngx_octopus_audit_worker_t *w, u_char *data,
 
     if ((off_t) (sh->spool_bytes + len) > amcf->spool_max) {
 
-        if (w->spool_full_logged != ngx_time()) {
-            w->spool_full_logged = ngx_time();
-            ngx_log_error(NGX_LOG_CRIT, w->log, 0,
-                          "octopus audit: spool \"%V\" is full "
-                          "(max_size=%O): audit records DROPPED, "
-                          "%uA dropped so far",
-                          &amcf->spool->name, amcf->spool_max,
-                          sh->dropped + count);
-        }
-
+        ngx_octopus_audit_log(w, NGX_OCTOPUS_AUDIT_LOG_SPOOL_FULL,
+                              NGX_LOG_CRIT, 0,
+                              "octopus audit: spool \"%V\" is full "
+                              "(max_size=%O): audit records DROPPED, "
+                              "%uA dropped so far",
+                              &amcf->spool->name, amcf->spool_max,
+                              sh->dropped + count);
         goto drop;
     }
 
-    if (w->spool_fd == NGX_INVALID_FILE
-        && ngx_octopus_audit_spool_open(w) != NGX_OK)
-    {
-        goto drop;
+    if (w->spool_fd == NGX_INVALID_FILE) {
+
+        /* a spool file that cannot be created is tried again each second */
+
+        if (w->spool_failed == ngx_time()) {
+            ngx_octopus_audit_log(w, NGX_OCTOPUS_AUDIT_LOG_SPOOL_OPEN,
+                                  NGX_LOG_CRIT, 0,
+                                  "octopus audit: no spool file in \"%V\": "
+                                  "audit records DROPPED",
+                                  &amcf->spool->name);
+            goto drop;
+        }
+
+        if (ngx_octopus_audit_spool_open(w) != NGX_OK) {
+            goto drop;
+        }
     }
 
     n = write(w->spool_fd, data, len);
 
     if (n != (ssize_t) len) {
-        ngx_log_error(NGX_LOG_CRIT, w->log, ngx_errno,
-                      "octopus audit: write to spool file \"%s\" failed: "
-                      "audit records DROPPED", w->spool_name);
+        ngx_octopus_audit_log(w, NGX_OCTOPUS_AUDIT_LOG_SPOOL_WRITE,
+                              NGX_LOG_CRIT, n == -1 ? ngx_errno : NGX_ENOSPC,
+                              "octopus audit: write to spool file \"%s\" "
+                              "failed: audit records DROPPED",
+                              w->spool_name);
 
         if (n > 0) {
             /* a torn last line is ignored on replay */
@@ -193,8 +210,9 @@ ngx_octopus_audit_spool_sync_done(ngx_event_t *ev)
     ctx->w->spool_syncing = 0;
 
     if (ctx->rc == -1) {
-        ngx_log_error(NGX_LOG_ALERT, ctx->w->log, ctx->err,
-                      "octopus audit: fsync() of a spool file failed");
+        ngx_octopus_audit_log(ctx->w, NGX_OCTOPUS_AUDIT_LOG_SPOOL_SYNC,
+                              NGX_LOG_ALERT, ctx->err,
+                              "octopus audit: fsync() of a spool file failed");
     }
 }
 
@@ -285,8 +303,10 @@ ngx_octopus_audit_spool_sync(ngx_octopus_audit_worker_t *w)
 #endif
 
     if (fsync(w->spool_fd) == -1) {
-        ngx_log_error(NGX_LOG_ALERT, w->log, ngx_errno,
-                      "octopus audit: fsync(\"%s\") failed", w->spool_name);
+        ngx_octopus_audit_log(w, NGX_OCTOPUS_AUDIT_LOG_SPOOL_SYNC,
+                              NGX_LOG_ALERT, ngx_errno,
+                              "octopus audit: fsync(\"%s\") failed",
+                              w->spool_name);
     }
 
     w->spool_dirty = 0;
