@@ -120,6 +120,7 @@ typedef struct {
     ngx_msec_t                         anomaly_within;
     ngx_uint_t                         anomaly_users;
 
+    ngx_cycle_t                       *cycle;      /* for init_zone */
     ngx_shm_zone_t                    *shm_zone;
     ngx_slab_pool_t                   *shpool;
     ngx_octopus_audit_shm_t           *sh;
@@ -291,6 +292,9 @@ void ngx_octopus_audit_spool_done(ngx_octopus_audit_worker_t *w,
     ngx_uint_t ok);
 void ngx_octopus_audit_spool_reject(ngx_octopus_audit_worker_t *w);
 off_t ngx_octopus_audit_spool_size(ngx_str_t *dir);
+ngx_int_t ngx_octopus_audit_spool_check_conf(ngx_cycle_t *cycle,
+    ngx_path_t *path, ngx_log_t *log);
+ngx_int_t ngx_octopus_audit_spool_probe(ngx_octopus_audit_worker_t *w);
 
 /* ngx_octopus_audit_syslog.c */
 ngx_int_t ngx_octopus_audit_syslog_init(ngx_octopus_audit_worker_t *w);

@@ -1081,6 +1081,20 @@ ngx_octopus_audit_init_zone(ngx_shm_zone_t *shm_zone, void *data)
 
     amcf = shm_zone->data;
 
+    /*
+     * the zone is initialized after nginx created its paths, with "user"
+     * known, also for "nginx -t" and a reload (which then fails, the old
+     * workers going on): the place to check the spool folder
+     */
+
+    if (amcf->enabled && amcf->spool
+        && ngx_octopus_audit_spool_check_conf(amcf->cycle, amcf->spool,
+                                              shm_zone->shm.log)
+           != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
     if (oamcf) {
         /* reload with the same size: counters go on */
         amcf->shpool = oamcf->shpool;
@@ -1164,6 +1178,10 @@ ngx_octopus_audit_init_process(ngx_cycle_t *cycle)
         && ngx_octopus_audit_spool_init(w, cycle) != NGX_OK)
     {
         return NGX_ERROR;
+    }
+
+    if (amcf->spool) {
+        (void) ngx_octopus_audit_spool_probe(w);
     }
 
     /* one chain per worker process: node, pid and start time */
@@ -1270,6 +1288,7 @@ ngx_octopus_audit_postconfiguration(ngx_conf_t *cf)
 
     amcf->shm_zone->init = ngx_octopus_audit_init_zone;
     amcf->shm_zone->data = amcf;
+    amcf->cycle = cf->cycle;
 
     if (!amcf->enabled) {
         return NGX_OK;
