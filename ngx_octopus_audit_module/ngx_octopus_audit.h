@@ -106,6 +106,7 @@ typedef struct {
     ngx_uint_t                         syslog_facility;
     ngx_str_t                          syslog_tag;
     ngx_uint_t                         syslog_all;
+    size_t                             syslog_buffer;  /* TCP */
 
     /* hash chain */
     ngx_str_t                          chain_key;
@@ -154,6 +155,9 @@ typedef struct {
     size_t                             size;
     ngx_uint_t                         count;
 } ngx_octopus_audit_buf_t;
+
+
+typedef struct ngx_octopus_audit_syslog_s  ngx_octopus_audit_syslog_t;
 
 
 /* call sites of throttled error lines (ngx_octopus_audit_log.c) */
@@ -209,9 +213,8 @@ typedef struct {
 
     ngx_octopus_audit_throttle_t       throttle[NGX_OCTOPUS_AUDIT_LOG_N];
 
-    /* syslog */
-    ngx_socket_t                       syslog_fd;
-    time_t                             syslog_opened;
+    /* syslog (ngx_octopus_audit_syslog.c) */
+    ngx_octopus_audit_syslog_t        *syslog;
 
     /* PostgreSQL */
     PGconn                            *conn;
@@ -301,6 +304,7 @@ ngx_int_t ngx_octopus_audit_syslog_init(ngx_octopus_audit_worker_t *w);
 void ngx_octopus_audit_syslog_send(ngx_octopus_audit_worker_t *w,
     int64_t ts_us, ngx_uint_t severity, const char *msgid, u_char *msg,
     size_t len);
+void ngx_octopus_audit_syslog_tick(ngx_octopus_audit_worker_t *w);
 void ngx_octopus_audit_syslog_close(ngx_octopus_audit_worker_t *w);
 
 /* ngx_octopus_audit_buf.c helpers live in ngx_octopus_audit_pg.c */

@@ -809,6 +809,7 @@ ngx_octopus_audit_tick(ngx_event_t *ev)
      */
 
     ngx_octopus_audit_spool_sync(w);
+    ngx_octopus_audit_syslog_tick(w);
     ngx_octopus_audit_log_flush(w);
 
     /* never later than "checkpoint" after the previous one */
@@ -1162,7 +1163,6 @@ ngx_octopus_audit_init_process(ngx_cycle_t *cycle)
     w->amcf = amcf;
     w->log = cycle->log;
     w->pid = ngx_pid;
-    w->syslog_fd = (ngx_socket_t) -1;
     w->spool_fd = NGX_INVALID_FILE;
     w->replay_fd = NGX_INVALID_FILE;
 
@@ -1960,9 +1960,10 @@ ngx_octopus_audit_syslog_cmd(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_octopus_audit_main_conf_t *amcf = conf;
 
+    ssize_t      size;
     ngx_str_t   *value, key, val;
     ngx_url_t    u;
-    ngx_uint_t   i, f;
+    ngx_uint_t   i, f, buffer;
 
     static const char  *facilities[] = {
         "kern", "user", "mail", "daemon", "auth", "syslog", "lpr", "news",
@@ -2001,6 +2002,8 @@ ngx_octopus_audit_syslog_cmd(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     amcf->syslog_text = value[1];
     amcf->syslog_facility = 4;                 /* auth */
     ngx_str_set(&amcf->syslog_tag, "octopus");
+    amcf->syslog_buffer = 1024 * 1024;
+    buffer = 0;
 
     for (i = 2; i < cf->args->nelts; i++) {
 
@@ -2049,6 +2052,16 @@ ngx_octopus_audit_syslog_cmd(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
             amcf->syslog_tag = val;
 
+        } else if (key.len == 6 && ngx_strncmp(key.data, "buffer", 6) == 0) {
+            size = ngx_parse_size(&val);
+            if (size == NGX_ERROR || size < 65536 || size > 1024 * 1024 * 1024)
+            {
+                goto invalid;
+            }
+
+            amcf->syslog_buffer = (size_t) size;
+            buffer = i;
+
         } else if (key.len == 6 && ngx_strncmp(key.data, "events", 6) == 0) {
             if (val.len == 3 && ngx_strncmp(val.data, "all", 3) == 0) {
                 amcf->syslog_all = 1;
@@ -2065,6 +2078,13 @@ ngx_octopus_audit_syslog_cmd(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         } else {
             goto invalid;
         }
+    }
+
+    if (buffer && !amcf->syslog_tcp) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"%V\" needs proto=tcp (UDP is not buffered)",
+                           &value[buffer]);
+        return NGX_CONF_ERROR;
     }
 
     return NGX_CONF_OK;
