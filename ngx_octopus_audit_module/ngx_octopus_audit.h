@@ -168,8 +168,9 @@ typedef struct ngx_octopus_audit_syslog_s  ngx_octopus_audit_syslog_t;
 #define NGX_OCTOPUS_AUDIT_LOG_PG           4
 #define NGX_OCTOPUS_AUDIT_LOG_PG_RESULT    5
 #define NGX_OCTOPUS_AUDIT_LOG_SYSLOG       6
-#define NGX_OCTOPUS_AUDIT_LOG_FILE         7
-#define NGX_OCTOPUS_AUDIT_LOG_N            8
+#define NGX_OCTOPUS_AUDIT_LOG_SYSLOG_FULL  7
+#define NGX_OCTOPUS_AUDIT_LOG_FILE         8
+#define NGX_OCTOPUS_AUDIT_LOG_N            9
 
 
 typedef struct {
@@ -272,7 +273,8 @@ extern ngx_module_t  ngx_octopus_audit_module;
 /* ngx_octopus_audit_log.c */
 void ngx_octopus_audit_log(ngx_octopus_audit_worker_t *w, ngx_uint_t site,
     ngx_uint_t level, ngx_err_t err, const char *fmt, ...);
-void ngx_octopus_audit_log_flush(ngx_octopus_audit_worker_t *w);
+void ngx_octopus_audit_log_flush(ngx_octopus_audit_worker_t *w,
+    ngx_uint_t all);
 
 /* ngx_octopus_audit_pg.c */
 ngx_int_t ngx_octopus_audit_pg_init(ngx_octopus_audit_worker_t *w);

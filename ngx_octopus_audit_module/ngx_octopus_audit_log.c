@@ -50,10 +50,13 @@ ngx_octopus_audit_log(ngx_octopus_audit_worker_t *w, ngx_uint_t site,
 }
 
 
-/* the worker's tick: the failures counted in a past second are reported */
+/*
+ * The worker's tick: the failures counted in a past second are reported;
+ * at exit (all) every count left.
+ */
 
 void
-ngx_octopus_audit_log_flush(ngx_octopus_audit_worker_t *w)
+ngx_octopus_audit_log_flush(ngx_octopus_audit_worker_t *w, ngx_uint_t all)
 {
     ngx_uint_t                     i;
     ngx_octopus_audit_throttle_t  *t;
@@ -61,7 +64,7 @@ ngx_octopus_audit_log_flush(ngx_octopus_audit_worker_t *w)
     for (i = 0; i < NGX_OCTOPUS_AUDIT_LOG_N; i++) {
         t = &w->throttle[i];
 
-        if (t->suppressed && t->last != ngx_time()) {
+        if (t->suppressed && (all || t->last != ngx_time())) {
             ngx_octopus_audit_log_emit(w, t, t->suppressed);
         }
     }

@@ -810,7 +810,7 @@ ngx_octopus_audit_tick(ngx_event_t *ev)
 
     ngx_octopus_audit_spool_sync(w);
     ngx_octopus_audit_syslog_tick(w);
-    ngx_octopus_audit_log_flush(w);
+    ngx_octopus_audit_log_flush(w, 0);
 
     /* never later than "checkpoint" after the previous one */
 
@@ -1246,6 +1246,7 @@ ngx_octopus_audit_exit_process(ngx_cycle_t *cycle)
 
     ngx_octopus_audit_checkpoint(w);
     ngx_octopus_audit_syslog_close(w);
+    ngx_octopus_audit_log_flush(w, 1);
 
     if (w->amcf->sh->queue_pid[w->slot] == w->pid) {
         w->amcf->sh->queue_pid[w->slot] = 0;

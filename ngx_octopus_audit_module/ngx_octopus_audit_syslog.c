@@ -498,7 +498,7 @@ ngx_octopus_audit_syslog_send(ngx_octopus_audit_worker_t *w, int64_t ts_us,
         }
 
         if (s->size - s->last < n) {
-            ngx_octopus_audit_log(w, NGX_OCTOPUS_AUDIT_LOG_SYSLOG,
+            ngx_octopus_audit_log(w, NGX_OCTOPUS_AUDIT_LOG_SYSLOG_FULL,
                                   NGX_LOG_ERR, 0,
                                   "octopus audit: syslog buffer for %V full "
                                   "(%uz bytes, %ui messages): message "
