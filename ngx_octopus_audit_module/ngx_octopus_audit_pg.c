@@ -23,7 +23,7 @@
 #define NGX_OCTOPUS_AUDIT_REPLAY_MAX   (1024 * 1024)
 #define NGX_OCTOPUS_AUDIT_SCAN_MS      1000
 #define NGX_OCTOPUS_AUDIT_BACKOFF_MIN  100
-#define NGX_OCTOPUS_AUDIT_RETRY_DROPPING  1000      /* see retry_soon() */
+#define NGX_OCTOPUS_AUDIT_RETRY_DROPPING  500       /* see retry_soon() */
 
 
 static void ngx_octopus_audit_pg_connect(ngx_octopus_audit_worker_t *w);
@@ -988,9 +988,9 @@ ngx_octopus_audit_pg_batch(ngx_octopus_audit_worker_t *w, ngx_uint_t replay)
 
 /*
  * Records are being dropped (the spool cannot take them) while the
- * database is down: the next connection attempt is at most a second away
- * whatever the backoff, so the drops end a second after the database is
- * back rather than "backoff" later.
+ * database is down: the next connection attempt is at most half a second
+ * away whatever the backoff, so the drops end within about half a second
+ * of the database's return rather than up to "backoff" later.
  */
 
 static void
