@@ -52,13 +52,20 @@ typedef struct {
     ngx_atomic_t                       spooled;
     ngx_atomic_t                       replayed;
     ngx_atomic_t                       dropped;
-    ngx_atomic_t                       queue_depth;
     ngx_atomic_t                       spool_bytes;
     ngx_atomic_t                       db_errors;
     ngx_atomic_t                       db_connected;
 
     ngx_atomic_t                       latency[NGX_OCTOPUS_AUDIT_BUCKETS + 1];
     ngx_atomic_t                       latency_sum_ms;
+
+    /*
+     * records queued in memory, per worker process slot: a worker resets
+     * its slot when it starts (the master respawns a dead worker in the
+     * same slot) and clears it when it exits; /metrics shows live ones
+     */
+    ngx_atomic_t                       queue_depth[NGX_MAX_PROCESSES];
+    ngx_pid_t                          queue_pid[NGX_MAX_PROCESSES];
 
     ngx_uint_t                         nslots;
     ngx_octopus_audit_anomaly_slot_t   slots[1];
@@ -99,7 +106,7 @@ typedef struct {
     size_t                             queue_shm;    /* 0: off */
     ngx_shm_zone_t                    *queue_zone;
     ngx_octopus_audit_rings_t         *rings;
-    ngx_cycle_t                       *cycle;
+    ngx_cycle_t                       *cycle;      /* for the zones init */
 
     /* spool */
     ngx_path_t                        *spool;
@@ -116,6 +123,7 @@ typedef struct {
     ngx_uint_t                         syslog_facility;
     ngx_str_t                          syslog_tag;
     ngx_uint_t                         syslog_all;
+    size_t                             syslog_buffer;  /* TCP */
 
     /* hash chain */
     ngx_str_t                          chain_key;
@@ -165,6 +173,32 @@ typedef struct {
 } ngx_octopus_audit_buf_t;
 
 
+typedef struct ngx_octopus_audit_syslog_s  ngx_octopus_audit_syslog_t;
+
+
+/* call sites of throttled error lines (ngx_octopus_audit_log.c) */
+#define NGX_OCTOPUS_AUDIT_LOG_SPOOL_OPEN   0
+#define NGX_OCTOPUS_AUDIT_LOG_SPOOL_WRITE  1
+#define NGX_OCTOPUS_AUDIT_LOG_SPOOL_FULL   2
+#define NGX_OCTOPUS_AUDIT_LOG_SPOOL_SYNC   3
+#define NGX_OCTOPUS_AUDIT_LOG_PG           4
+#define NGX_OCTOPUS_AUDIT_LOG_PG_RESULT    5
+#define NGX_OCTOPUS_AUDIT_LOG_SYSLOG       6
+#define NGX_OCTOPUS_AUDIT_LOG_SYSLOG_FULL  7
+#define NGX_OCTOPUS_AUDIT_LOG_FILE         8
+#define NGX_OCTOPUS_AUDIT_LOG_N            9
+
+
+typedef struct {
+    time_t                             last;       /* second of last line */
+    ngx_uint_t                         suppressed; /* failures since */
+    ngx_uint_t                         level;
+    ngx_err_t                          err;
+    size_t                             len;
+    u_char                             msg[256];   /* the latest failure */
+} ngx_octopus_audit_throttle_t;
+
+
 typedef enum {
     NGX_OCTOPUS_AUDIT_PG_DOWN = 0,     /* waiting for the next attempt */
     NGX_OCTOPUS_AUDIT_PG_CONNECTING,
@@ -181,6 +215,8 @@ typedef struct {
     ngx_octopus_audit_main_conf_t     *amcf;
     ngx_log_t                         *log;
     ngx_pid_t                          pid;
+    ngx_int_t                          slot;         /* ngx_process_slot */
+    ngx_atomic_t                      *queue_depth;  /* of the slot */
 
     /* hash chain */
     u_char                             chain_id[128];
@@ -192,9 +228,10 @@ typedef struct {
     ngx_octopus_audit_mac_t           *mac;
     ngx_event_t                        tick;
 
-    /* syslog */
-    ngx_socket_t                       syslog_fd;
-    time_t                             syslog_opened;
+    ngx_octopus_audit_throttle_t       throttle[NGX_OCTOPUS_AUDIT_LOG_N];
+
+    /* syslog (ngx_octopus_audit_syslog.c) */
+    ngx_octopus_audit_syslog_t        *syslog;
 
     /* PostgreSQL */
     PGconn                            *conn;
@@ -238,7 +275,7 @@ typedef struct {
     ngx_thread_pool_t                 *thread_pool;
     ngx_thread_task_t                 *sync_task;
 #endif
-    time_t                             spool_full_logged;
+    time_t                             spool_failed;  /* open failed */
 
     /* spool being replayed */
     ngx_fd_t                           replay_fd;
@@ -251,6 +288,12 @@ typedef struct {
 
 extern ngx_module_t  ngx_octopus_audit_module;
 
+
+/* ngx_octopus_audit_log.c */
+void ngx_octopus_audit_log(ngx_octopus_audit_worker_t *w, ngx_uint_t site,
+    ngx_uint_t level, ngx_err_t err, const char *fmt, ...);
+void ngx_octopus_audit_log_flush(ngx_octopus_audit_worker_t *w,
+    ngx_uint_t all);
 
 /* ngx_octopus_audit_pg.c */
 ngx_int_t ngx_octopus_audit_pg_init(ngx_octopus_audit_worker_t *w);
@@ -276,12 +319,16 @@ void ngx_octopus_audit_spool_done(ngx_octopus_audit_worker_t *w,
     ngx_uint_t ok);
 void ngx_octopus_audit_spool_reject(ngx_octopus_audit_worker_t *w);
 off_t ngx_octopus_audit_spool_size(ngx_str_t *dir);
+ngx_int_t ngx_octopus_audit_spool_check_conf(ngx_cycle_t *cycle,
+    ngx_path_t *path, ngx_log_t *log);
+ngx_int_t ngx_octopus_audit_spool_probe(ngx_octopus_audit_worker_t *w);
 
 /* ngx_octopus_audit_syslog.c */
 ngx_int_t ngx_octopus_audit_syslog_init(ngx_octopus_audit_worker_t *w);
 void ngx_octopus_audit_syslog_send(ngx_octopus_audit_worker_t *w,
     int64_t ts_us, ngx_uint_t severity, const char *msgid, u_char *msg,
     size_t len);
+void ngx_octopus_audit_syslog_tick(ngx_octopus_audit_worker_t *w);
 void ngx_octopus_audit_syslog_close(ngx_octopus_audit_worker_t *w);
 
 /* ngx_octopus_audit_buf.c helpers live in ngx_octopus_audit_pg.c */

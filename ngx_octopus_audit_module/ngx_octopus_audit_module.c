@@ -481,9 +481,10 @@ ngx_octopus_audit_log_handler(ngx_http_request_t *r)
             } else {
                 (void) ngx_atomic_fetch_add(
                     &amcf->sh->sink_errors[NGX_OCTOPUS_AUDIT_SINK_FILE], 1);
-                ngx_log_error(NGX_LOG_ERR, r->connection->log, ngx_errno,
-                              "octopus audit: write to \"%s\" failed",
-                              amcf->file->name.data);
+                ngx_octopus_audit_log(w, NGX_OCTOPUS_AUDIT_LOG_FILE,
+                                      NGX_LOG_ERR, ngx_errno,
+                                      "octopus audit: write to \"%s\" "
+                                      "failed", amcf->file->name.data);
             }
         }
 
@@ -764,9 +765,10 @@ ngx_octopus_audit_checkpoint(ngx_octopus_audit_worker_t *w)
 
     if (amcf->file) {
         if (ngx_write_fd(amcf->file->fd, buf, p - buf) != p - buf) {
-            ngx_log_error(NGX_LOG_ERR, w->log, ngx_errno,
-                          "octopus audit: write to \"%s\" failed",
-                          amcf->file->name.data);
+            ngx_octopus_audit_log(w, NGX_OCTOPUS_AUDIT_LOG_FILE,
+                                  NGX_LOG_ERR, ngx_errno,
+                                  "octopus audit: write to \"%s\" failed",
+                                  amcf->file->name.data);
         }
     }
 
@@ -801,9 +803,14 @@ ngx_octopus_audit_tick(ngx_event_t *ev)
         return;
     }
 
-    /* every second: spool fsync; every "checkpoint": the chain head */
+    /*
+     * every second: spool fsync, the counts of throttled error lines;
+     * every "checkpoint": the chain head
+     */
 
     ngx_octopus_audit_spool_sync(w);
+    ngx_octopus_audit_syslog_tick(w);
+    ngx_octopus_audit_log_flush(w, 0);
 
     /* the queue of a worker that died, if any */
 
@@ -824,12 +831,35 @@ ngx_octopus_audit_tick(ngx_event_t *ev)
 }
 
 
+/*
+ * A slot's queue counts while its process lives: a worker killed by a
+ * signal keeps its slot's pid until the master respawns a worker there,
+ * which resets it.
+ */
+
+static ngx_uint_t
+ngx_octopus_audit_worker_live(ngx_octopus_audit_shm_t *sh, ngx_uint_t i)
+{
+    ngx_pid_t  pid;
+
+    pid = sh->queue_pid[i];
+
+    if (pid <= 0) {
+        return 0;
+    }
+
+    return pid == ngx_pid || kill(pid, 0) == 0 || ngx_errno == NGX_EPERM;
+}
+
+
 static ngx_int_t
 ngx_octopus_audit_metrics_handler(ngx_http_request_t *r)
 {
     size_t                          size;
     uint64_t                        n, cum, rbac, rej, redis, lat;
     ngx_int_t                       rc;
+    ngx_uint_t                      live;
+    ngx_atomic_int_t                depth;
     ngx_buf_t                      *b;
     ngx_uint_t                      a, l, i;
     ngx_chain_t                     out;
@@ -848,7 +878,20 @@ ngx_octopus_audit_metrics_handler(ngx_http_request_t *r)
     amcf = ngx_http_get_module_main_conf(r, ngx_octopus_audit_module);
     sh = amcf->sh;
 
-    size = 16384 + NGX_OCTOPUS_AUDIT_AUTH_N * NGX_OCTOPUS_AUDIT_RL_N * 128;
+    /* the queues of live workers only: a killed one's count is not kept */
+
+    depth = 0;
+    live = 0;
+
+    for (i = 0; i < NGX_MAX_PROCESSES; i++) {
+        if (ngx_octopus_audit_worker_live(sh, i)) {
+            depth += (ngx_atomic_int_t) sh->queue_depth[i];
+            live++;
+        }
+    }
+
+    size = 16384 + NGX_OCTOPUS_AUDIT_AUTH_N * NGX_OCTOPUS_AUDIT_RL_N * 128
+           + live * 128;
 
     b = ngx_create_temp_buf(r->pool, size);
     if (b == NULL) {
@@ -958,7 +1001,7 @@ ngx_octopus_audit_metrics_handler(ngx_http_request_t *r)
                     "# TYPE octopus_audit_records_dropped_total counter\n"
                     "octopus_audit_records_dropped_total %uA\n"
                     "# HELP octopus_audit_queue_depth Records queued in "
-                    "memory for the database.\n"
+                    "memory for the database, all live workers.\n"
                     "# TYPE octopus_audit_queue_depth gauge\n"
                     "octopus_audit_queue_depth %A\n"
                     "# HELP octopus_audit_spool_bytes Bytes in the spool.\n"
@@ -973,10 +1016,23 @@ ngx_octopus_audit_metrics_handler(ngx_http_request_t *r)
                     "# TYPE octopus_audit_db_connections gauge\n"
                     "octopus_audit_db_connections %A\n",
                     sh->spooled, sh->replayed, sh->dropped,
-                    (ngx_atomic_int_t) sh->queue_depth,
+                    depth,
                     (ngx_atomic_int_t) sh->spool_bytes,
                     sh->db_errors,
                     (ngx_atomic_int_t) sh->db_connected);
+
+    ngx_octopus_out("# HELP octopus_audit_worker_queue_depth Records queued "
+                    "in memory for the database, by live worker (process "
+                    "slot).\n"
+                    "# TYPE octopus_audit_worker_queue_depth gauge\n");
+
+    for (i = 0; i < NGX_MAX_PROCESSES; i++) {
+        if (ngx_octopus_audit_worker_live(sh, i)) {
+            ngx_octopus_out("octopus_audit_worker_queue_depth{worker=\"%ui\","
+                            "pid=\"%P\"} %A\n", i, sh->queue_pid[i],
+                            (ngx_atomic_int_t) sh->queue_depth[i]);
+        }
+    }
 
     ngx_octopus_out("# HELP octopus_request_duration_seconds Request time.\n"
                     "# TYPE octopus_request_duration_seconds histogram\n");
@@ -1031,6 +1087,20 @@ ngx_octopus_audit_init_zone(ngx_shm_zone_t *shm_zone, void *data)
     ngx_octopus_audit_main_conf_t  *amcf;
 
     amcf = shm_zone->data;
+
+    /*
+     * the zone is initialized after nginx created its paths, with "user"
+     * known, also for "nginx -t" and a reload (which then fails, the old
+     * workers going on): the place to check the spool folder
+     */
+
+    if (amcf->enabled && amcf->spool
+        && ngx_octopus_audit_spool_check_conf(amcf->cycle, amcf->spool,
+                                              shm_zone->shm.log)
+           != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
 
     if (oamcf) {
         /* reload with the same size: counters go on */
@@ -1099,14 +1169,25 @@ ngx_octopus_audit_init_process(ngx_cycle_t *cycle)
     w->amcf = amcf;
     w->log = cycle->log;
     w->pid = ngx_pid;
-    w->syslog_fd = (ngx_socket_t) -1;
     w->spool_fd = NGX_INVALID_FILE;
     w->replay_fd = NGX_INVALID_FILE;
+
+    /* a predecessor killed in this slot left its count: it is not ours */
+
+    w->slot = (ngx_process_slot >= 0 && ngx_process_slot < NGX_MAX_PROCESSES)
+              ? ngx_process_slot : 0;
+    w->queue_depth = &amcf->sh->queue_depth[w->slot];
+    *w->queue_depth = 0;
+    amcf->sh->queue_pid[w->slot] = ngx_pid;
 
     if (amcf->spool && amcf->spool_fsync
         && ngx_octopus_audit_spool_init(w, cycle) != NGX_OK)
     {
         return NGX_ERROR;
+    }
+
+    if (amcf->spool) {
+        (void) ngx_octopus_audit_spool_probe(w);
     }
 
     /* one chain per worker process: node, pid and start time */
@@ -1171,6 +1252,12 @@ ngx_octopus_audit_exit_process(ngx_cycle_t *cycle)
 
     ngx_octopus_audit_checkpoint(w);
     ngx_octopus_audit_syslog_close(w);
+    ngx_octopus_audit_log_flush(w, 1);
+
+    if (w->amcf->sh->queue_pid[w->slot] == w->pid) {
+        w->amcf->sh->queue_pid[w->slot] = 0;
+        *w->queue_depth = 0;
+    }
 
     ngx_octopus_audit_mac_free(w->mac);
     w->mac = NULL;
@@ -1208,6 +1295,7 @@ ngx_octopus_audit_postconfiguration(ngx_conf_t *cf)
 
     amcf->shm_zone->init = ngx_octopus_audit_init_zone;
     amcf->shm_zone->data = amcf;
+    amcf->cycle = cf->cycle;
 
     if (!amcf->enabled) {
         return NGX_OK;
@@ -1226,7 +1314,6 @@ ngx_octopus_audit_postconfiguration(ngx_conf_t *cf)
 
         amcf->queue_zone->init = ngx_octopus_audit_init_queue_zone;
         amcf->queue_zone->data = amcf;
-        amcf->cycle = cf->cycle;
     }
 
     /* the JSON lines file is the sink when there is no database */
@@ -1916,9 +2003,10 @@ ngx_octopus_audit_syslog_cmd(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_octopus_audit_main_conf_t *amcf = conf;
 
+    ssize_t      size;
     ngx_str_t   *value, key, val;
     ngx_url_t    u;
-    ngx_uint_t   i, f;
+    ngx_uint_t   i, f, buffer;
 
     static const char  *facilities[] = {
         "kern", "user", "mail", "daemon", "auth", "syslog", "lpr", "news",
@@ -1957,6 +2045,8 @@ ngx_octopus_audit_syslog_cmd(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     amcf->syslog_text = value[1];
     amcf->syslog_facility = 4;                 /* auth */
     ngx_str_set(&amcf->syslog_tag, "octopus");
+    amcf->syslog_buffer = 1024 * 1024;
+    buffer = 0;
 
     for (i = 2; i < cf->args->nelts; i++) {
 
@@ -2005,6 +2095,16 @@ ngx_octopus_audit_syslog_cmd(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
             amcf->syslog_tag = val;
 
+        } else if (key.len == 6 && ngx_strncmp(key.data, "buffer", 6) == 0) {
+            size = ngx_parse_size(&val);
+            if (size == NGX_ERROR || size < 65536 || size > 1024 * 1024 * 1024)
+            {
+                goto invalid;
+            }
+
+            amcf->syslog_buffer = (size_t) size;
+            buffer = i;
+
         } else if (key.len == 6 && ngx_strncmp(key.data, "events", 6) == 0) {
             if (val.len == 3 && ngx_strncmp(val.data, "all", 3) == 0) {
                 amcf->syslog_all = 1;
@@ -2021,6 +2121,13 @@ ngx_octopus_audit_syslog_cmd(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         } else {
             goto invalid;
         }
+    }
+
+    if (buffer && !amcf->syslog_tcp) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"%V\" needs proto=tcp (UDP is not buffered)",
+                           &value[buffer]);
+        return NGX_CONF_ERROR;
     }
 
     return NGX_CONF_OK;

@@ -30,6 +30,7 @@
 #define NGX_OCTOPUS_AUDIT_REPLAY_MAX   (1024 * 1024)
 #define NGX_OCTOPUS_AUDIT_SCAN_MS      1000
 #define NGX_OCTOPUS_AUDIT_BACKOFF_MIN  100
+#define NGX_OCTOPUS_AUDIT_RETRY_DROPPING  500       /* see retry_soon() */
 
 
 static void ngx_octopus_audit_pg_connect(ngx_octopus_audit_worker_t *w);
@@ -64,6 +65,7 @@ static ngx_octopus_audit_ring_t *ngx_octopus_audit_pg_ring(
 static ngx_uint_t ngx_octopus_audit_pg_dead(uint64_t pid);
 static void ngx_octopus_audit_pg_ring_attach(ngx_octopus_audit_worker_t *w);
 static void ngx_octopus_audit_pg_ring_detach(ngx_octopus_audit_worker_t *w);
+static void ngx_octopus_audit_pg_retry_soon(ngx_octopus_audit_worker_t *w);
 
 
 ngx_int_t
@@ -639,10 +641,6 @@ ngx_octopus_audit_pg_close(ngx_octopus_audit_worker_t *w)
 static void
 ngx_octopus_audit_pg_release(ngx_octopus_audit_worker_t *w)
 {
-    ngx_octopus_audit_shm_t  *sh;
-
-    sh = w->amcf->sh;
-
     if (w->inflight_replay) {
         ngx_octopus_audit_spool_done(w, 0);
         w->inflight_replay = 0;
@@ -651,7 +649,7 @@ ngx_octopus_audit_pg_release(ngx_octopus_audit_worker_t *w)
         (void) ngx_octopus_audit_spool_write(w, w->inflight.data,
                                              w->inflight.len,
                                              w->inflight.count);
-        (void) ngx_atomic_fetch_add(&sh->queue_depth,
+        (void) ngx_atomic_fetch_add(w->queue_depth,
                                     - (ngx_atomic_int_t) w->inflight.count);
     }
 
@@ -662,7 +660,7 @@ ngx_octopus_audit_pg_release(ngx_octopus_audit_worker_t *w)
         (void) ngx_octopus_audit_spool_write(w, w->pending.data,
                                              w->pending.len,
                                              w->pending.count);
-        (void) ngx_atomic_fetch_add(&sh->queue_depth,
+        (void) ngx_atomic_fetch_add(w->queue_depth,
                                     - (ngx_atomic_int_t) w->pending.count);
     }
 
@@ -713,9 +711,10 @@ ngx_octopus_audit_pg_fail(ngx_octopus_audit_worker_t *w, const char *what)
     level = (w->state == NGX_OCTOPUS_AUDIT_PG_CONNECTING && w->backoff)
             ? NGX_LOG_INFO : NGX_LOG_ERR;
 
-    ngx_log_error(level, w->log, 0,
-                  "octopus audit: PostgreSQL %s%s%*s, records go to the "
-                  "spool", what, last > buf ? ": " : "", last - buf, buf);
+    ngx_octopus_audit_log(w, NGX_OCTOPUS_AUDIT_LOG_PG, level, 0,
+                          "octopus audit: PostgreSQL %s%s%*s, records go to "
+                          "the spool", what, last > buf ? ": " : "",
+                          last - buf, buf);
 
     (void) ngx_atomic_fetch_add(&amcf->sh->db_errors, 1);
 
@@ -908,9 +907,10 @@ ngx_octopus_audit_pg_results(ngx_octopus_audit_worker_t *w)
         }
 
         if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
-            ngx_log_error(NGX_LOG_ERR, w->log, 0,
-                          "octopus audit: PostgreSQL: %s",
-                          PQresultErrorMessage(res));
+            ngx_octopus_audit_log(w, NGX_OCTOPUS_AUDIT_LOG_PG_RESULT,
+                                  NGX_LOG_ERR, 0,
+                                  "octopus audit: PostgreSQL: %s",
+                                  PQresultErrorMessage(res));
 
             /*
              * 2: the data itself was refused (classes 22, data exception,
@@ -1051,7 +1051,7 @@ ngx_octopus_audit_pg_done(ngx_octopus_audit_worker_t *w)
             w->inflight_replay = 0;
 
         } else {
-            (void) ngx_atomic_fetch_add(&sh->queue_depth,
+            (void) ngx_atomic_fetch_add(w->queue_depth,
                                   - (ngx_atomic_int_t) w->inflight.count);
 
             /* the batch is the oldest part of the ring */
@@ -1290,6 +1290,29 @@ ngx_octopus_audit_pg_batch(ngx_octopus_audit_worker_t *w, ngx_uint_t replay)
 }
 
 
+/*
+ * Records are being dropped (the spool cannot take them) while the
+ * database is down: the next connection attempt is at most half a second
+ * away whatever the backoff, so the drops end within about half a second
+ * of the database's return rather than up to "backoff" later.
+ */
+
+static void
+ngx_octopus_audit_pg_retry_soon(ngx_octopus_audit_worker_t *w)
+{
+    if (!w->flush.timer_set
+        || (ngx_msec_int_t) (w->flush.timer.key - ngx_current_msec)
+           <= NGX_OCTOPUS_AUDIT_RETRY_DROPPING)
+    {
+        return;
+    }
+
+    w->backoff = NGX_OCTOPUS_AUDIT_RETRY_DROPPING / 2;
+
+    ngx_add_timer(&w->flush, NGX_OCTOPUS_AUDIT_RETRY_DROPPING);
+}
+
+
 void
 ngx_octopus_audit_pg_enqueue(ngx_octopus_audit_worker_t *w, u_char *line,
     size_t len)
@@ -1312,7 +1335,12 @@ ngx_octopus_audit_pg_queue(ngx_octopus_audit_worker_t *w, u_char *line,
         || w->pending.count >= amcf->queue_max
         || (w->ring && ngx_octopus_audit_ring_room(w->ring) < len))
     {
-        (void) ngx_octopus_audit_spool_write(w, line, len, 1);
+        if (ngx_octopus_audit_spool_write(w, line, len, 1) != NGX_OK
+            && w->state == NGX_OCTOPUS_AUDIT_PG_DOWN)
+        {
+            ngx_octopus_audit_pg_retry_soon(w);
+        }
+
         return;
     }
 
@@ -1325,7 +1353,7 @@ ngx_octopus_audit_pg_queue(ngx_octopus_audit_worker_t *w, u_char *line,
         (void) ngx_octopus_audit_ring_put(w->ring, line, len);
     }
 
-    (void) ngx_atomic_fetch_add(&amcf->sh->queue_depth, 1);
+    (void) ngx_atomic_fetch_add(w->queue_depth, 1);
 
     if (own) {
         /* the record just chained is the last one queued */

@@ -19,10 +19,14 @@
 #include "ngx_octopus_audit.h"
 
 #include <dirent.h>
+#include <grp.h>
+#include <pwd.h>
 #include <sys/file.h>
 
 
 static ngx_int_t ngx_octopus_audit_spool_open(ngx_octopus_audit_worker_t *w);
+static ngx_uint_t ngx_octopus_audit_spool_may(struct stat *st, ngx_uid_t uid,
+    gid_t *groups, int ngroups, ngx_uint_t want);
 static ngx_int_t ngx_octopus_audit_spool_is_file(const char *name);
 
 
@@ -58,18 +62,24 @@ ngx_octopus_audit_spool_open(ngx_octopus_audit_worker_t *w)
                        O_WRONLY|O_CREAT|O_APPEND|O_CLOEXEC, 0600);
 
     if (w->spool_fd == NGX_INVALID_FILE) {
-        ngx_log_error(NGX_LOG_CRIT, w->log, ngx_errno,
-                      "octopus audit: cannot create spool file \"%s\"",
-                      w->spool_name);
+        ngx_octopus_audit_log(w, NGX_OCTOPUS_AUDIT_LOG_SPOOL_OPEN,
+                              NGX_LOG_CRIT, ngx_errno,
+                              "octopus audit: cannot create spool file "
+                              "\"%s\": audit records DROPPED",
+                              w->spool_name);
+        w->spool_failed = ngx_time();
         return NGX_ERROR;
     }
 
     if (flock(w->spool_fd, LOCK_EX|LOCK_NB) == -1) {
-        ngx_log_error(NGX_LOG_CRIT, w->log, ngx_errno,
-                      "octopus audit: cannot lock spool file \"%s\"",
-                      w->spool_name);
+        ngx_octopus_audit_log(w, NGX_OCTOPUS_AUDIT_LOG_SPOOL_OPEN,
+                              NGX_LOG_CRIT, ngx_errno,
+                              "octopus audit: cannot lock spool file "
+                              "\"%s\": audit records DROPPED",
+                              w->spool_name);
         ngx_close_file(w->spool_fd);
         w->spool_fd = NGX_INVALID_FILE;
+        w->spool_failed = ngx_time();
         return NGX_ERROR;
     }
 
@@ -103,31 +113,42 @@ ngx_octopus_audit_spool_write(ngx_octopus_audit_worker_t *w, u_char *data,
 
     if ((off_t) (sh->spool_bytes + len) > amcf->spool_max) {
 
-        if (w->spool_full_logged != ngx_time()) {
-            w->spool_full_logged = ngx_time();
-            ngx_log_error(NGX_LOG_CRIT, w->log, 0,
-                          "octopus audit: spool \"%V\" is full "
-                          "(max_size=%O): audit records DROPPED, "
-                          "%uA dropped so far",
-                          &amcf->spool->name, amcf->spool_max,
-                          sh->dropped + count);
-        }
-
+        ngx_octopus_audit_log(w, NGX_OCTOPUS_AUDIT_LOG_SPOOL_FULL,
+                              NGX_LOG_CRIT, 0,
+                              "octopus audit: spool \"%V\" is full "
+                              "(max_size=%O): audit records DROPPED, "
+                              "%uA dropped so far",
+                              &amcf->spool->name, amcf->spool_max,
+                              sh->dropped + count);
         goto drop;
     }
 
-    if (w->spool_fd == NGX_INVALID_FILE
-        && ngx_octopus_audit_spool_open(w) != NGX_OK)
-    {
-        goto drop;
+    if (w->spool_fd == NGX_INVALID_FILE) {
+
+        /* a spool file that cannot be created is tried again each second */
+
+        if (w->spool_failed == ngx_time()) {
+            ngx_octopus_audit_log(w, NGX_OCTOPUS_AUDIT_LOG_SPOOL_OPEN,
+                                  NGX_LOG_CRIT, 0,
+                                  "octopus audit: no spool file in \"%V\": "
+                                  "audit records DROPPED",
+                                  &amcf->spool->name);
+            goto drop;
+        }
+
+        if (ngx_octopus_audit_spool_open(w) != NGX_OK) {
+            goto drop;
+        }
     }
 
     n = write(w->spool_fd, data, len);
 
     if (n != (ssize_t) len) {
-        ngx_log_error(NGX_LOG_CRIT, w->log, ngx_errno,
-                      "octopus audit: write to spool file \"%s\" failed: "
-                      "audit records DROPPED", w->spool_name);
+        ngx_octopus_audit_log(w, NGX_OCTOPUS_AUDIT_LOG_SPOOL_WRITE,
+                              NGX_LOG_CRIT, n == -1 ? ngx_errno : NGX_ENOSPC,
+                              "octopus audit: write to spool file \"%s\" "
+                              "failed: audit records DROPPED",
+                              w->spool_name);
 
         if (n > 0) {
             /* a torn last line is ignored on replay */
@@ -193,8 +214,9 @@ ngx_octopus_audit_spool_sync_done(ngx_event_t *ev)
     ctx->w->spool_syncing = 0;
 
     if (ctx->rc == -1) {
-        ngx_log_error(NGX_LOG_ALERT, ctx->w->log, ctx->err,
-                      "octopus audit: fsync() of a spool file failed");
+        ngx_octopus_audit_log(ctx->w, NGX_OCTOPUS_AUDIT_LOG_SPOOL_SYNC,
+                              NGX_LOG_ALERT, ctx->err,
+                              "octopus audit: fsync() of a spool file failed");
     }
 }
 
@@ -285,8 +307,10 @@ ngx_octopus_audit_spool_sync(ngx_octopus_audit_worker_t *w)
 #endif
 
     if (fsync(w->spool_fd) == -1) {
-        ngx_log_error(NGX_LOG_ALERT, w->log, ngx_errno,
-                      "octopus audit: fsync(\"%s\") failed", w->spool_name);
+        ngx_octopus_audit_log(w, NGX_OCTOPUS_AUDIT_LOG_SPOOL_SYNC,
+                              NGX_LOG_ALERT, ngx_errno,
+                              "octopus audit: fsync(\"%s\") failed",
+                              w->spool_name);
     }
 
     w->spool_dirty = 0;
@@ -607,4 +631,222 @@ ngx_octopus_audit_spool_size(ngx_str_t *path)
     closedir(dir);
 
     return total;
+}
+
+
+/*
+ * At configuration time (nginx -t, start, reload; after nginx created the
+ * folder if it was missing and its parent exists), as root: the folder
+ * and every folder above it are checked against the permission bits for
+ * the configured "user" and its groups (ACLs are not read: the workers'
+ * probe below is the authority).  Not root: access(2) as ourselves.
+ */
+
+ngx_int_t
+ngx_octopus_audit_spool_check_conf(ngx_cycle_t *cycle, ngx_path_t *path,
+    ngx_log_t *log)
+{
+    int               ngroups;
+    u_char           *p, dir[NGX_MAX_PATH];
+    gid_t             groups[64];
+    ngx_uint_t        want;
+    struct stat       st;
+    ngx_core_conf_t  *ccf;
+
+    ccf = (ngx_core_conf_t *) ngx_get_conf(cycle->conf_ctx, ngx_core_module);
+
+    ngx_cpystrn(dir, path->name.data,
+                ngx_min(path->name.len + 1, NGX_MAX_PATH));
+
+    if (geteuid() != 0 || ccf == NULL
+        || ccf->user == (ngx_uid_t) NGX_CONF_UNSET_UINT)
+    {
+        if (access((char *) dir, R_OK|W_OK|X_OK) == -1) {
+            ngx_log_error(NGX_LOG_EMERG, log, ngx_errno,
+                          "octopus_audit_spool \"%s\" in %s:%ui is not "
+                          "usable by uid %d: access() failed",
+                          dir, path->conf_file, path->line, (int) geteuid());
+            return NGX_ERROR;
+        }
+
+        return NGX_OK;
+    }
+
+    if (ccf->user == 0) {
+        return NGX_OK;
+    }
+
+    ngroups = 64;
+
+    if (ccf->username == NULL
+        || getgrouplist(ccf->username, ccf->group, groups, &ngroups) == -1)
+    {
+        groups[0] = ccf->group;
+        ngroups = 1;
+    }
+
+    /* "/a/b/spool": "/a" and "/a/b" need x, "/a/b/spool" rwx */
+
+    for (p = dir + 1; ; p++) {
+
+        if (*p != '/' && *p != '\0') {
+            continue;
+        }
+
+        want = (*p == '\0') ? 7 : 1;
+
+        *p = '\0';
+
+        if (stat((char *) dir, &st) == -1) {
+            ngx_log_error(NGX_LOG_EMERG, log, ngx_errno,
+                          "octopus_audit_spool \"%V\" in %s:%ui: "
+                          "stat(\"%s\") failed",
+                          &path->name, path->conf_file, path->line, dir);
+            return NGX_ERROR;
+        }
+
+        if (!S_ISDIR(st.st_mode)) {
+            ngx_log_error(NGX_LOG_EMERG, log, 0,
+                          "octopus_audit_spool \"%V\" in %s:%ui: \"%s\" is "
+                          "not a folder", &path->name, path->conf_file,
+                          path->line, dir);
+            return NGX_ERROR;
+        }
+
+        if (!ngx_octopus_audit_spool_may(&st, ccf->user, groups, ngroups,
+                                         want))
+        {
+            ngx_log_error(NGX_LOG_EMERG, log, NGX_EACCES,
+                          "octopus_audit_spool \"%V\" in %s:%ui is not "
+                          "usable by user \"%s\" (uid %d): \"%s\" (mode "
+                          "%ui%ui%ui%ui, owner uid %d) is not %s by it",
+                          &path->name, path->conf_file, path->line,
+                          ccf->username, (int) ccf->user, dir,
+                          (ngx_uint_t) (st.st_mode >> 9) & 7,
+                          (ngx_uint_t) (st.st_mode >> 6) & 7,
+                          (ngx_uint_t) (st.st_mode >> 3) & 7,
+                          (ngx_uint_t) st.st_mode & 7,
+                          (int) st.st_uid,
+                          want == 1 ? "traversable" : "writable");
+            return NGX_ERROR;
+        }
+
+        if (want == 7) {
+            return NGX_OK;
+        }
+
+        *p = '/';
+    }
+}
+
+
+static ngx_uint_t
+ngx_octopus_audit_spool_may(struct stat *st, ngx_uid_t uid, gid_t *groups,
+    int ngroups, ngx_uint_t want)
+{
+    int         i;
+    ngx_uint_t  bits;
+
+    if (st->st_uid == uid) {
+        bits = (st->st_mode >> 6) & 7;
+
+    } else {
+        bits = st->st_mode & 7;
+
+        for (i = 0; i < ngroups; i++) {
+            if (st->st_gid == groups[i]) {
+                bits = (st->st_mode >> 3) & 7;
+                break;
+            }
+        }
+    }
+
+    return (bits & want) == want;
+}
+
+
+/*
+ * In each worker, after it dropped privileges: a probe file is created,
+ * written, fsync'ed, renamed and deleted, as spooling will.  A failure is
+ * one [alert] line naming the folder, the user and the errno; the worker
+ * goes on (the database may well be up): records that would be spooled
+ * are dropped and counted (octopus_audit_records_dropped_total), the
+ * spool is tried again at most once a second, throttled lines say so.
+ */
+
+ngx_int_t
+ngx_octopus_audit_spool_probe(ngx_octopus_audit_worker_t *w)
+{
+    u_char                         *p, name[NGX_MAX_PATH], to[NGX_MAX_PATH];
+    ngx_fd_t                        fd;
+    ngx_err_t                       err;
+    const char                     *step;
+    struct passwd                  *pw;
+    ngx_octopus_audit_main_conf_t  *amcf;
+
+    amcf = w->amcf;
+
+    p = ngx_snprintf(name, NGX_MAX_PATH - 1, "%V/.probe-%P", &amcf->spool->name,
+                     w->pid);
+    *p = '\0';
+    p = ngx_snprintf(to, NGX_MAX_PATH - 1, "%s.renamed", name);
+    *p = '\0';
+
+    step = "open";
+    fd = open((char *) name, O_WRONLY|O_CREAT|O_TRUNC|O_CLOEXEC, 0600);
+
+    if (fd == NGX_INVALID_FILE) {
+        goto failed;
+    }
+
+    step = "write";
+    if (write(fd, "probe\n", 6) != 6) {
+        err = ngx_errno ? ngx_errno : NGX_ENOSPC;
+        (void) close(fd);
+        (void) unlink((char *) name);
+        goto failed_err;
+    }
+
+    step = "fsync";
+    if (fsync(fd) == -1) {
+        err = ngx_errno;
+        (void) close(fd);
+        (void) unlink((char *) name);
+        goto failed_err;
+    }
+
+    (void) close(fd);
+
+    step = "rename";
+    if (rename((char *) name, (char *) to) == -1) {
+        err = ngx_errno;
+        (void) unlink((char *) name);
+        goto failed_err;
+    }
+
+    step = "unlink";
+    if (unlink((char *) to) == -1) {
+        goto failed;
+    }
+
+    return NGX_OK;
+
+failed:
+
+    err = ngx_errno;
+
+failed_err:
+
+    pw = getpwuid(geteuid());
+
+    ngx_log_error(NGX_LOG_ALERT, w->log, err,
+                  "octopus audit: spool folder \"%V\" is not usable by user "
+                  "\"%s\" (uid %d): %s() of a probe file failed, records "
+                  "the database cannot take will be DROPPED",
+                  &amcf->spool->name, pw ? pw->pw_name : "?",
+                  (int) geteuid(), step);
+
+    w->spool_failed = ngx_time();
+
+    return NGX_ERROR;
 }

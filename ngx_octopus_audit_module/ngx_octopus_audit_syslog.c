@@ -3,68 +3,404 @@
  * Copyright (C) Octopus Guard authors
  *
  * The syslog sink: RFC 5424 messages carrying the JSON record, over UDP or
- * TCP (octet-counting framing, RFC 6587), on a non-blocking socket.  A
- * message that cannot be sent at once is counted as an error, never
- * waited for: the database and the file sink are the lossless sinks.
+ * TCP (octet-counting framing, RFC 6587), on non-blocking sockets.
+ *
+ * UDP is at most once: a datagram the kernel refuses is counted as an
+ * error, one the network loses is not known.
+ *
+ * TCP goes through a bounded send buffer ("buffer=", 1m by default) that
+ * outlives the connection: a message stays in it until the peer's TCP
+ * acknowledged it (SIOCOUTQ: the bytes of the stream not yet
+ * acknowledged), and when the stream is lost (the receiver closed it,
+ * reset it, or a connect failed) everything from the first message not
+ * acknowledged is sent again on the next connection, tried every second.
+ * A message that finds the buffer full, or is still unsent when the worker
+ * exits, is counted in octopus_audit_sink_errors_total{sink="syslog"};
+ * a message the receiver's TCP acknowledged but its process never read (a
+ * receiver killed with data in its socket) is the loss nobody can see
+ * without an application-level acknowledgement.  A message cut by a lost
+ * stream is sent again whole: the receiver may see a truncated frame.
  */
 
 
 #include "ngx_octopus_audit.h"
 
+#include <sys/ioctl.h>
+#include <linux/sockios.h>
 
-#define NGX_OCTOPUS_AUDIT_SYSLOG_MAX  65000
+
+#define NGX_OCTOPUS_AUDIT_SYSLOG_MAX        65000
+#define NGX_OCTOPUS_AUDIT_SYSLOG_RECONNECT  1000
+#define NGX_OCTOPUS_AUDIT_SYSLOG_CONNECT    3000
 
 
-static ngx_int_t ngx_octopus_audit_syslog_open(ngx_octopus_audit_worker_t *w);
+struct ngx_octopus_audit_syslog_s {
+    ngx_octopus_audit_worker_t        *w;
+
+    ngx_socket_t                       udp;
+
+    /* TCP */
+    ngx_peer_connection_t              peer;
+    ngx_connection_t                  *c;
+    ngx_uint_t                         connected;   /* unsigned:1 */
+    ngx_event_t                        reconnect;
+
+    /*
+     * data[0, pos): acknowledged, free; [pos, sent): handed to the kernel
+     * on this connection, not known acknowledged; [sent, last): to send
+     */
+    u_char                            *data;
+    size_t                             size;
+    size_t                             pos;
+    size_t                             sent;
+    size_t                             last;
+    ngx_uint_t                         queued;      /* messages in [pos,last) */
+};
+
+
+static ngx_int_t ngx_octopus_audit_syslog_udp(ngx_octopus_audit_syslog_t *s);
+static void ngx_octopus_audit_syslog_connect(ngx_event_t *ev);
+static void ngx_octopus_audit_syslog_write_handler(ngx_event_t *ev);
+static void ngx_octopus_audit_syslog_read_handler(ngx_event_t *ev);
+static void ngx_octopus_audit_syslog_flush(ngx_octopus_audit_syslog_t *s);
+static void ngx_octopus_audit_syslog_acked(ngx_octopus_audit_syslog_t *s);
+static void ngx_octopus_audit_syslog_lost(ngx_octopus_audit_syslog_t *s,
+    ngx_err_t err, const char *what);
+static void ngx_octopus_audit_syslog_error(ngx_octopus_audit_syslog_t *s,
+    ngx_uint_t n);
 
 
 ngx_int_t
 ngx_octopus_audit_syslog_init(ngx_octopus_audit_worker_t *w)
 {
-    return ngx_octopus_audit_syslog_open(w);
-}
-
-
-static ngx_int_t
-ngx_octopus_audit_syslog_open(ngx_octopus_audit_worker_t *w)
-{
-    ngx_socket_t                    s;
+    ngx_octopus_audit_syslog_t     *s;
     ngx_octopus_audit_main_conf_t  *amcf;
 
     amcf = w->amcf;
 
-    s = ngx_socket(amcf->syslog->sockaddr->sa_family,
-                   amcf->syslog_tcp ? SOCK_STREAM : SOCK_DGRAM, 0);
+    s = ngx_pcalloc(ngx_cycle->pool, sizeof(ngx_octopus_audit_syslog_t));
+    if (s == NULL) {
+        return NGX_ERROR;
+    }
 
-    if (s == (ngx_socket_t) -1) {
-        ngx_log_error(NGX_LOG_ERR, w->log, ngx_socket_errno,
+    s->w = w;
+    s->udp = (ngx_socket_t) -1;
+    w->syslog = s;
+
+    if (!amcf->syslog_tcp) {
+        return ngx_octopus_audit_syslog_udp(s);
+    }
+
+    s->size = amcf->syslog_buffer;
+    s->data = ngx_alloc(s->size, w->log);
+    if (s->data == NULL) {
+        return NGX_ERROR;
+    }
+
+    s->peer.sockaddr = amcf->syslog->sockaddr;
+    s->peer.socklen = amcf->syslog->socklen;
+    s->peer.name = &amcf->syslog_text;
+    s->peer.get = ngx_event_get_peer;
+    s->peer.log = w->log;
+    s->peer.log_error = NGX_ERROR_ERR;
+
+    s->reconnect.handler = ngx_octopus_audit_syslog_connect;
+    s->reconnect.data = s;
+    s->reconnect.log = w->log;
+    s->reconnect.cancelable = 1;
+
+    ngx_octopus_audit_syslog_connect(&s->reconnect);
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_octopus_audit_syslog_udp(ngx_octopus_audit_syslog_t *s)
+{
+    ngx_socket_t                    fd;
+    ngx_octopus_audit_main_conf_t  *amcf;
+
+    amcf = s->w->amcf;
+
+    fd = ngx_socket(amcf->syslog->sockaddr->sa_family, SOCK_DGRAM, 0);
+
+    if (fd == (ngx_socket_t) -1) {
+        ngx_log_error(NGX_LOG_ERR, s->w->log, ngx_socket_errno,
                       "octopus audit: syslog socket() failed");
         return NGX_ERROR;
     }
 
-    if (ngx_nonblocking(s) == -1) {
-        ngx_log_error(NGX_LOG_ERR, w->log, ngx_socket_errno,
-                      "octopus audit: syslog nonblocking failed");
-        ngx_close_socket(s);
-        return NGX_ERROR;
-    }
-
-    (void) fcntl(s, F_SETFD, FD_CLOEXEC);
-
-    if (connect(s, amcf->syslog->sockaddr, amcf->syslog->socklen) == -1
-        && ngx_socket_errno != NGX_EINPROGRESS)
+    if (ngx_nonblocking(fd) == -1
+        || fcntl(fd, F_SETFD, FD_CLOEXEC) == -1
+        || connect(fd, amcf->syslog->sockaddr, amcf->syslog->socklen) == -1)
     {
-        ngx_log_error(NGX_LOG_ERR, w->log, ngx_socket_errno,
-                      "octopus audit: syslog connect() to %V failed",
+        ngx_log_error(NGX_LOG_ERR, s->w->log, ngx_socket_errno,
+                      "octopus audit: syslog UDP socket to %V failed",
                       &amcf->syslog_text);
-        ngx_close_socket(s);
+        ngx_close_socket(fd);
         return NGX_ERROR;
     }
 
-    w->syslog_fd = s;
-    w->syslog_opened = ngx_time();
+    s->udp = fd;
 
     return NGX_OK;
+}
+
+
+static void
+ngx_octopus_audit_syslog_connect(ngx_event_t *ev)
+{
+    ngx_int_t                    rc;
+    ngx_connection_t            *c;
+    ngx_octopus_audit_syslog_t  *s;
+
+    s = ev->data;
+
+    if (s->c) {
+        return;
+    }
+
+    rc = ngx_event_connect_peer(&s->peer);
+
+    if (rc == NGX_ERROR || rc == NGX_BUSY || rc == NGX_DECLINED) {
+        if (s->peer.connection) {
+            ngx_close_connection(s->peer.connection);
+            s->peer.connection = NULL;
+        }
+
+        ngx_octopus_audit_syslog_lost(s, ngx_socket_errno, "connect()");
+        return;
+    }
+
+    c = s->peer.connection;
+    c->data = s;
+    c->read->handler = ngx_octopus_audit_syslog_read_handler;
+    c->write->handler = ngx_octopus_audit_syslog_write_handler;
+
+    s->c = c;
+    s->connected = 0;
+
+    ngx_log_debug1(NGX_LOG_DEBUG_EVENT, s->w->log, 0,
+                   "octopus audit: syslog connect rc:%i", rc);
+
+    if (rc == NGX_AGAIN) {
+        ngx_add_timer(c->write, NGX_OCTOPUS_AUDIT_SYSLOG_CONNECT);
+        return;
+    }
+
+    s->connected = 1;
+    ngx_octopus_audit_syslog_flush(s);
+}
+
+
+static void
+ngx_octopus_audit_syslog_write_handler(ngx_event_t *ev)
+{
+    int                          err;
+    socklen_t                    len;
+    ngx_connection_t            *c;
+    ngx_octopus_audit_syslog_t  *s;
+
+    c = ev->data;
+    s = c->data;
+
+    if (ev->timedout) {
+        ngx_octopus_audit_syslog_lost(s, NGX_ETIMEDOUT, "connect()");
+        return;
+    }
+
+    if (ev->timer_set) {
+        ngx_del_timer(ev);
+    }
+
+    if (!s->connected) {
+        err = 0;
+        len = sizeof(int);
+
+        if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, (void *) &err, &len)
+            == -1)
+        {
+            err = ngx_socket_errno;
+        }
+
+        if (err) {
+            ngx_octopus_audit_syslog_lost(s, err, "connect()");
+            return;
+        }
+
+        s->connected = 1;
+
+        ngx_log_debug0(NGX_LOG_DEBUG_EVENT, s->w->log, 0,
+                       "octopus audit: syslog connected");
+    }
+
+    ngx_octopus_audit_syslog_flush(s);
+}
+
+
+/* the receiver sends nothing: readable means closed, reset, or noise */
+
+static void
+ngx_octopus_audit_syslog_read_handler(ngx_event_t *ev)
+{
+    u_char                       buf[512];
+    ssize_t                      n;
+    ngx_connection_t            *c;
+    ngx_octopus_audit_syslog_t  *s;
+
+    c = ev->data;
+    s = c->data;
+
+    for ( ;; ) {
+        n = c->recv(c, buf, sizeof(buf));
+
+        if (n == NGX_AGAIN) {
+            if (ngx_handle_read_event(ev, 0) != NGX_OK) {
+                ngx_octopus_audit_syslog_lost(s, 0, "read event");
+            }
+
+            return;
+        }
+
+        if (n == 0) {
+            ngx_octopus_audit_syslog_lost(s, 0, "closed by the receiver");
+            return;
+        }
+
+        if (n == NGX_ERROR) {
+            ngx_octopus_audit_syslog_lost(s, ngx_socket_errno, "recv()");
+            return;
+        }
+    }
+}
+
+
+static void
+ngx_octopus_audit_syslog_flush(ngx_octopus_audit_syslog_t *s)
+{
+    ssize_t            n;
+    ngx_connection_t  *c;
+
+    c = s->c;
+
+    if (c == NULL || !s->connected) {
+        return;
+    }
+
+    while (s->sent < s->last) {
+        n = c->send(c, s->data + s->sent, s->last - s->sent);
+
+        if (n == NGX_AGAIN) {
+            if (ngx_handle_write_event(c->write, 0) != NGX_OK) {
+                ngx_octopus_audit_syslog_lost(s, 0, "write event");
+            }
+
+            return;
+        }
+
+        if (n == NGX_ERROR || n <= 0) {
+            ngx_octopus_audit_syslog_lost(s, ngx_socket_errno, "send()");
+            return;
+        }
+
+        s->sent += n;
+    }
+}
+
+
+/*
+ * Moves pos over the messages the peer's TCP acknowledged: those are
+ * "written"; it walks the octet-counting frames "LEN SP MSG".
+ */
+
+static void
+ngx_octopus_audit_syslog_acked(ngx_octopus_audit_syslog_t *s)
+{
+    int        outq;
+    size_t     acked, len, end;
+    u_char    *p;
+    ngx_uint_t n;
+
+    if (s->c == NULL || s->sent == s->pos) {
+        return;
+    }
+
+    if (ioctl(s->c->fd, SIOCOUTQ, &outq) == -1 || outq < 0) {
+        return;
+    }
+
+    if ((size_t) outq > s->sent - s->pos) {
+        return;
+    }
+
+    acked = s->sent - (size_t) outq;
+    n = 0;
+
+    while (s->pos < acked) {
+        len = 0;
+
+        for (p = s->data + s->pos; *p != ' '; p++) {
+            len = len * 10 + (*p - '0');
+        }
+
+        end = (p + 1 - s->data) + len;
+
+        if (end > acked) {
+            break;
+        }
+
+        s->pos = end;
+        n++;
+    }
+
+    if (n) {
+        s->queued -= n;
+        (void) ngx_atomic_fetch_add(
+            &s->w->amcf->sh->written[NGX_OCTOPUS_AUDIT_SINK_SYSLOG], n);
+    }
+
+    if (s->pos == s->last) {
+        s->pos = 0;
+        s->sent = 0;
+        s->last = 0;
+    }
+}
+
+
+static void
+ngx_octopus_audit_syslog_lost(ngx_octopus_audit_syslog_t *s, ngx_err_t err,
+    const char *what)
+{
+    if (s->c) {
+        /* what the peer acknowledged before the end is not sent again */
+        ngx_octopus_audit_syslog_acked(s);
+
+        ngx_close_connection(s->c);
+        s->c = NULL;
+        s->peer.connection = NULL;
+    }
+
+    s->connected = 0;
+    s->sent = s->pos;
+
+    ngx_octopus_audit_log(s->w, NGX_OCTOPUS_AUDIT_LOG_SYSLOG, NGX_LOG_ERR, err,
+                          "octopus audit: syslog stream to %V lost (%s), "
+                          "%ui messages buffered, reconnecting in %M ms",
+                          &s->w->amcf->syslog_text, what, s->queued,
+                          (ngx_msec_t) NGX_OCTOPUS_AUDIT_SYSLOG_RECONNECT);
+
+    if (!ngx_exiting && !ngx_terminate && !ngx_quit) {
+        ngx_add_timer(&s->reconnect, NGX_OCTOPUS_AUDIT_SYSLOG_RECONNECT);
+    }
+}
+
+
+static void
+ngx_octopus_audit_syslog_error(ngx_octopus_audit_syslog_t *s, ngx_uint_t n)
+{
+    (void) ngx_atomic_fetch_add(
+        &s->w->amcf->sh->sink_errors[NGX_OCTOPUS_AUDIT_SINK_SYSLOG], n);
 }
 
 
@@ -72,95 +408,206 @@ void
 ngx_octopus_audit_syslog_send(ngx_octopus_audit_worker_t *w, int64_t ts_us,
     ngx_uint_t severity, const char *msgid, u_char *msg, size_t len)
 {
-    u_char                         *p, *start, *buf;
-    size_t                          n, size;
+    u_char                         *p, *start, *buf, head[320];
+    size_t                          n, hlen, flen;
     ssize_t                         sent;
     time_t                          sec;
     ngx_tm_t                        tm;
+    ngx_octopus_audit_syslog_t     *s;
     ngx_octopus_audit_main_conf_t  *amcf;
 
     amcf = w->amcf;
+    s = w->syslog;
 
-    if (w->syslog_fd == (ngx_socket_t) -1) {
-
-        /* a lost TCP stream is opened again at most once a second */
-
-        if (w->syslog_opened == ngx_time()
-            || ngx_octopus_audit_syslog_open(w) != NGX_OK)
-        {
-            goto failed;
-        }
+    if (s == NULL) {
+        (void) ngx_atomic_fetch_add(
+            &amcf->sh->sink_errors[NGX_OCTOPUS_AUDIT_SINK_SYSLOG], 1);
+        return;
     }
 
     if (len > NGX_OCTOPUS_AUDIT_SYSLOG_MAX) {
         len = NGX_OCTOPUS_AUDIT_SYSLOG_MAX;
     }
 
-    size = 16 + 256 + amcf->node.len + amcf->syslog_tag.len + len;
-
-    buf = ngx_alloc(size, w->log);
-    if (buf == NULL) {
-        goto failed;
-    }
-
     sec = (time_t) (ts_us / 1000000);
     ngx_libc_gmtime(sec, &tm);
 
-    /* room for the TCP frame length */
-    start = buf + 16;
+    /* the header: room for the TCP frame length in front */
 
-    p = ngx_sprintf(start,
-                    "<%ui>1 %4d-%02d-%02dT%02d:%02d:%02d.%06dZ %V %V %P %s - ",
-                    amcf->syslog_facility * 8 + severity,
-                    tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
-                    tm.tm_hour, tm.tm_min, tm.tm_sec,
-                    (int) (ts_us % 1000000),
-                    &amcf->node, &amcf->syslog_tag, w->pid, msgid);
+    start = head + 16;
 
-    p = ngx_cpymem(p, msg, len);
+    p = ngx_slprintf(start, head + sizeof(head),
+                     "<%ui>1 %4d-%02d-%02dT%02d:%02d:%02d.%06dZ %V %V %P %s - ",
+                     amcf->syslog_facility * 8 + severity,
+                     tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
+                     tm.tm_hour, tm.tm_min, tm.tm_sec,
+                     (int) (ts_us % 1000000),
+                     &amcf->node, &amcf->syslog_tag, w->pid, msgid);
 
-    n = p - start;
+    hlen = p - start;
+    n = hlen + len;
 
-    if (amcf->syslog_tcp) {
-        u_char  frame[16];
-        size_t  flen;
+    if (!amcf->syslog_tcp) {
 
-        flen = ngx_sprintf(frame, "%uz ", n) - frame;
-        start -= flen;
-        ngx_memcpy(start, frame, flen);
-        n += flen;
-    }
+        /* UDP: one datagram now, or an error */
 
-    sent = send(w->syslog_fd, start, n, MSG_NOSIGNAL);
+        buf = ngx_alloc(n, w->log);
+        if (buf == NULL) {
+            ngx_octopus_audit_syslog_error(s, 1);
+            return;
+        }
 
-    ngx_free(buf);
+        ngx_memcpy(ngx_cpymem(buf, start, hlen), msg, len);
 
-    if (sent == (ssize_t) n) {
-        (void) ngx_atomic_fetch_add(
-            &amcf->sh->written[NGX_OCTOPUS_AUDIT_SINK_SYSLOG], 1);
+        sent = (s->udp == (ngx_socket_t) -1)
+               ? -1 : send(s->udp, buf, n, MSG_NOSIGNAL);
+
+        ngx_free(buf);
+
+        if (sent == (ssize_t) n) {
+            (void) ngx_atomic_fetch_add(
+                &amcf->sh->written[NGX_OCTOPUS_AUDIT_SINK_SYSLOG], 1);
+            return;
+        }
+
+        ngx_octopus_audit_log(w, NGX_OCTOPUS_AUDIT_LOG_SYSLOG, NGX_LOG_ERR,
+                              ngx_socket_errno,
+                              "octopus audit: syslog datagram to %V not "
+                              "sent", &amcf->syslog_text);
+        ngx_octopus_audit_syslog_error(s, 1);
         return;
     }
 
-    if (amcf->syslog_tcp
-        && (sent > 0 || (ngx_socket_errno != NGX_EAGAIN
-                         && ngx_socket_errno != ENOTCONN)))
-    {
-        /* a broken or partly written stream: start a new one */
-        ngx_octopus_audit_syslog_close(w);
+    /* TCP: "LEN SP" frame, into the buffer */
+
+    flen = ngx_sprintf(head, "%uz ", n) - head;
+    start -= flen;
+    ngx_memmove(start, head, flen);
+    hlen += flen;
+    n += flen;
+
+    if (s->size - s->last < n) {
+        ngx_octopus_audit_syslog_acked(s);
+
+        if (s->size - (s->last - s->pos) >= n && s->pos) {
+            /* room at the front: the unacknowledged data moves there */
+            ngx_memmove(s->data, s->data + s->pos, s->last - s->pos);
+            s->sent -= s->pos;
+            s->last -= s->pos;
+            s->pos = 0;
+        }
+
+        if (s->size - s->last < n) {
+            ngx_octopus_audit_log(w, NGX_OCTOPUS_AUDIT_LOG_SYSLOG_FULL,
+                                  NGX_LOG_ERR, 0,
+                                  "octopus audit: syslog buffer for %V full "
+                                  "(%uz bytes, %ui messages): message "
+                                  "DROPPED", &amcf->syslog_text, s->size,
+                                  s->queued);
+            ngx_octopus_audit_syslog_error(s, 1);
+            return;
+        }
     }
 
-failed:
+    p = ngx_cpymem(s->data + s->last, start, hlen);
+    ngx_memcpy(p, msg, len);
 
-    (void) ngx_atomic_fetch_add(
-        &amcf->sh->sink_errors[NGX_OCTOPUS_AUDIT_SINK_SYSLOG], 1);
+    s->last += n;
+    s->queued++;
+
+    ngx_octopus_audit_syslog_flush(s);
 }
 
+
+/* the worker's tick: messages acknowledged since are counted as written */
+
+void
+ngx_octopus_audit_syslog_tick(ngx_octopus_audit_worker_t *w)
+{
+    ngx_octopus_audit_syslog_t  *s;
+
+    s = w->syslog;
+
+    if (s && s->c) {
+        ngx_octopus_audit_syslog_acked(s);
+    }
+}
+
+
+/*
+ * Worker exit: a last non-blocking send; what the kernel took is counted
+ * as written (it delivers it after we are gone, if the receiver lives),
+ * what it did not take as errors.
+ */
 
 void
 ngx_octopus_audit_syslog_close(ngx_octopus_audit_worker_t *w)
 {
-    if (w->syslog_fd != (ngx_socket_t) -1) {
-        ngx_close_socket(w->syslog_fd);
-        w->syslog_fd = (ngx_socket_t) -1;
+    u_char                      *p;
+    size_t                       len;
+    ngx_uint_t                   unsent;
+    ngx_octopus_audit_syslog_t  *s;
+
+    s = w->syslog;
+
+    if (s == NULL) {
+        return;
     }
+
+    w->syslog = NULL;
+
+    if (s->udp != (ngx_socket_t) -1) {
+        ngx_close_socket(s->udp);
+        s->udp = (ngx_socket_t) -1;
+    }
+
+    if (s->reconnect.timer_set) {
+        ngx_del_timer(&s->reconnect);
+    }
+
+    if (s->data == NULL) {
+        return;
+    }
+
+    ngx_octopus_audit_syslog_flush(s);
+    ngx_octopus_audit_syslog_acked(s);
+
+    /* messages not wholly handed to the kernel */
+
+    unsent = 0;
+
+    for (p = s->data + s->pos; p < s->data + s->last; p += len) {
+        len = 0;
+
+        while (*p != ' ') {
+            len = len * 10 + (*p++ - '0');
+        }
+
+        p++;
+
+        if (s->c == NULL || p + len > s->data + s->sent) {
+            unsent++;
+        }
+    }
+
+    if (s->queued > unsent) {
+        (void) ngx_atomic_fetch_add(
+            &w->amcf->sh->written[NGX_OCTOPUS_AUDIT_SINK_SYSLOG],
+            s->queued - unsent);
+    }
+
+    if (unsent) {
+        ngx_log_error(NGX_LOG_ERR, w->log, 0,
+                      "octopus audit: %ui syslog messages to %V not sent at "
+                      "exit", unsent, &w->amcf->syslog_text);
+        ngx_octopus_audit_syslog_error(s, unsent);
+    }
+
+    if (s->c) {
+        ngx_close_connection(s->c);
+        s->c = NULL;
+    }
+
+    ngx_free(s->data);
+    s->data = NULL;
 }

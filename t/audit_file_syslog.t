@@ -288,6 +288,8 @@ my %bad = (
     'octopus_audit_spool /tmp/x max_size=1;' => 'invalid parameter "max_size=1"',
     'octopus_audit_syslog 127.0.0.1:514 proto=sctp;' => 'invalid parameter "proto=sctp"',
     'octopus_audit_syslog 127.0.0.1:514 facility=mars;' => 'invalid parameter "facility=mars"',
+    'octopus_audit_syslog 127.0.0.1:514 proto=tcp buffer=1k;' => 'invalid parameter "buffer=1k"',
+    'octopus_audit_syslog 127.0.0.1:514 buffer=64k;' => '"buffer=64k" needs proto=tcp (UDP is not buffered)',
     'octopus_audit_redact "(unclosed" "x";' => 'invalid redaction pattern "(unclosed"',
     'octopus_audit_anomaly bytes=lots;' => 'invalid parameter "bytes=lots"',
     'octopus_audit_chain_key %%PREFIX%%/short.key;' => 'shorter than 16 bytes',
