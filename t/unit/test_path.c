@@ -310,6 +310,25 @@ test_query(void **state)
                         "_methods=1&x_method=2");
     assert_int_equal(n, 0);
 
+    /* PHP's spellings of the name (Laravel, Symfony read them) */
+    assert_string_equal(qstrip("a=1&.method=DELETE", &n, &m, &c), "a=1");
+    assert_int_equal(m, NGX_OCTOPUS_METHOD_DELETE);
+    assert_string_equal(qstrip("%20_method=DELETE&b", &n, &m, &c), "b");
+    assert_int_equal(n, 1);
+    assert_string_equal(qstrip("++_method=PUT", &n, &m, &c), "");
+    assert_int_equal(n, 1);
+    assert_string_equal(qstrip("_method%00x=DELETE", &n, &m, &c), "");
+    assert_int_equal(n, 1);
+    assert_string_equal(qstrip("%2Emethod=PUT&_method%2e=1", &n, &m, &c),
+                        "_method%2e=1");
+    assert_int_equal(n, 1);
+    assert_string_equal(qstrip("_method[aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+                               "aaaaaaaa]=DELETE", &n, &m, &c), "");
+    assert_int_equal(n, 1);
+    assert_string_equal(qstrip("_METHOD=DELETE&x.method=1", &n, &m, &c),
+                        "_METHOD=DELETE&x.method=1");
+    assert_int_equal(n, 0);
+
     assert_string_equal(qstrip("&&a", &n, &m, &c), "a");
     assert_string_equal(qstrip("", &n, &m, &c), "");
 }
@@ -393,6 +412,36 @@ test_multipart(void **state)
            "Content-Disposition: form-data; name=\"_method\"\n\n"
            "DELETE\n"
            "--XyZ--\n", &m, &c);
+    assert_int_equal(n, -1);
+
+    /* PHP's spellings in a part the parse found */
+    n = mp("--XyZ\r\n"
+           "Content-Disposition: form-data; name=\".method\"\r\n\r\n"
+           "DELETE\r\n"
+           "--XyZ\r\n"
+           "Content-Disposition: form-data; name=\" _method\"\r\n\r\n"
+           "DELETE\r\n"
+           "--XyZ--\r\n", &m, &c);
+    assert_int_equal(n, 2);
+    assert_int_equal(m, NGX_OCTOPUS_METHOD_DELETE);
+
+    /* a name= the parse does not take as the part's name, name*= */
+    n = mp("--XyZ\r\n"
+           "Content-Disposition: form-data;\vname=\"_method\"\r\n\r\n"
+           "DELETE\r\n"
+           "--XyZ--\r\n", &m, &c);
+    assert_int_equal(n, -1);
+
+    n = mp("--XyZ\r\n"
+           "Content-Disposition: form-data; name*=UTF-8''%5Fmethod\r\n\r\n"
+           "DELETE\r\n"
+           "--XyZ--\r\n", &m, &c);
+    assert_int_equal(n, -1);
+
+    n = mp("--XyZ\r\n"
+           "Content-Disposition: form-data; NAME*=\"_method\"\r\n\r\n"
+           "DELETE\r\n"
+           "--XyZ--\r\n", &m, &c);
     assert_int_equal(n, -1);
 
     n = mp("no delimiter; name=\"_method\"", &m, &c);

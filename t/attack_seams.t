@@ -1,0 +1,147 @@
+#!/usr/bin/perl
+
+# Issue 12's seams attacked again after the fix, as a hostile client would,
+# against conf/nginx.conf's rule shapes (octopus_path_policy strict, RBAC
+# failing closed, the login lockout): what another parser of the same
+# request (PHP, Rack, qs) would read differently from the gateway.  Raw
+# sockets, so that no client library normalises the request.
+
+use strict;
+use warnings;
+
+use lib 't/lib';
+use Octopus::Test;
+use JSON::PP;
+
+my $t = Octopus::Test->new;
+
+my $secret = Octopus::Test::random_secret();
+$t->write_file('keys/hs.key', "$secret\n");
+
+my %tok = map {
+    $_->[0] => Octopus::Test::mint_hs256($secret,
+                   encode_json({ sub => $_->[1], role => $_->[0] }))
+} ['trader', 'alice'], ['admin', 'carol'], ['user', 'uma'];
+
+# conf/nginx.conf's API and login shapes (the trader has write, not delete)
+
+$t->nginx_conf(<<'EOF');
+events { }
+http {
+    octopus_auth_key hs256 kid=k1 file=%%PREFIX%%/keys/hs.key;
+    octopus_auth_role admin   read write delete manage_users system_admin;
+    octopus_auth_role trader  read write trade portfolio_manage;
+    octopus_auth_role user    read;
+
+    octopus_ratelimit_zone login key=$binary_remote_addr rate=10000r/m;
+
+    server {
+        listen 127.0.0.1:%%PORT_http%%;
+        octopus_path_policy strict;
+
+        add_header X-Login-User "$octopus_login_user" always;
+
+        location /api/ {
+            octopus_auth jwt;
+            octopus_auth_require system_admin;
+            proxy_pass http://%%BACKEND%%;
+        }
+
+        location /api/v1/accounts/ {
+            octopus_auth jwt;
+            octopus_auth_require read;
+            octopus_auth_require_method POST PUT PATCH write;
+            octopus_auth_require_method DELETE delete;
+            octopus_auth_rule ~* ^/api/v1/accounts/[^/]+/withdraw(?![a-z0-9_-]) POST trade;
+            proxy_pass http://%%BACKEND%%;
+        }
+
+        location = /auth/login {
+            octopus_ratelimit login;
+            octopus_ratelimit_login_field username;
+            octopus_ratelimit_lockout key=$octopus_login_user failures=3
+                                      within=1m for=1h status=401;
+            proxy_set_header X-Login-User $octopus_login_user;
+            proxy_pass http://%%BACKEND%%;
+        }
+    }
+}
+EOF
+
+$t->run;
+
+sub req {
+    my ($method, $uri, $who, $head, $body) = @_;
+    $body //= '';
+    my $raw = "$method $uri HTTP/1.1\r\nHost: localhost\r\n"
+            . "Connection: close\r\n";
+    $raw .= "Authorization: Bearer $tok{$who}\r\n" if $who;
+    $raw .= $head // '';
+    $raw .= 'Content-Length: ' . length($body) . "\r\n";
+    return $t->http(raw => "$raw\r\n$body");
+}
+
+sub reached {
+    my ($r) = @_;
+    return ref $r->{json} && defined $r->{json}{method};
+}
+
+my $FORM = "Content-Type: application/x-www-form-urlencoded\r\n";
+my $r;
+
+# ---- "_method" as PHP reads a parameter name --------------------------
+#
+# PHP registers " _method", ".method" and "_method\0..." as "_method"
+# (leading spaces dropped, ' ' and '.' read as '_', the name ends at a
+# NUL), and Laravel and Symfony take a POST's "_method" from $_GET and
+# $_POST: the trader (write, no delete) would delete.
+
+for my $q ('.method=DELETE', '%20_method=DELETE', '+_method=DELETE',
+           '_method%00=DELETE', '%2Emethod=DELETE',
+           '_method[' . ('a' x 40) . ']=DELETE')
+{
+    $r = req('POST', "/api/v1/accounts/42/notes?$q&x=1", 'trader');
+    is($r->{status}, 200, "query $q: the POST passes") or diag $r->{body};
+    is($r->{json}{uri}, '/api/v1/accounts/42/notes?x=1',
+       "query $q: removed before the upstream");
+}
+
+$r = req('POST', '/api/v1/accounts/42/notes?_METHOD=DELETE&x.method=1',
+         'trader');
+is($r->{json}{uri}, '/api/v1/accounts/42/notes?_METHOD=DELETE&x.method=1',
+   'other names stay (_METHOD, x.method)');
+
+for my $b ('.method=DELETE', 'a=1&+_method=DELETE', '_method%00=DELETE',
+           '%20%20_method=DELETE', '_method[' . ('a' x 40) . ']=DELETE')
+{
+    $r = req('POST', '/api/v1/accounts/42/notes', 'trader', $FORM, $b);
+    is($r->{status}, 400, "form body $b: refused") or diag $r->{body};
+    is($r->{json}{reason}, 'method_override', "form body $b: the reason");
+    ok(!reached($r), "form body $b: the upstream is not reached");
+}
+
+sub multipart {
+    my ($disposition) = @_;
+    return "--XyZ\r\nContent-Disposition: $disposition\r\n\r\n"
+         . "DELETE\r\n--XyZ--\r\n";
+}
+
+my $MP = "Content-Type: multipart/form-data; boundary=XyZ\r\n";
+
+for my $d ('form-data; name=".method"', 'form-data; name=" _method"',
+           "form-data;\x0bname=\"_method\"",
+           "form-data; name*=UTF-8''%5Fmethod",
+           'form-data; name*="_method"')
+{
+    (my $what = $d) =~ s/\x0b/\\v/;
+    $r = req('POST', '/api/v1/accounts/42/notes', 'trader', $MP,
+             multipart($d));
+    is($r->{status}, 400, "multipart $what: refused") or diag $r->{body};
+    ok(!reached($r), "multipart $what: the upstream is not reached");
+}
+
+$r = req('POST', '/api/v1/accounts/42/notes', 'trader', $MP,
+         multipart('form-data; name="note"; filename="_method"'));
+is($r->{status}, 200, 'multipart: a file named _method passes');
+
+$t->done;
