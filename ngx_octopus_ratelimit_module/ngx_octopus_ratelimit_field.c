@@ -34,6 +34,8 @@ static size_t ngx_octopus_rl_utf8(unsigned long c, u8 *buf);
 static int ngx_octopus_rl_hex(int c);
 static int ngx_octopus_rl_form_decode(const u8 *p, size_t len, u8 *out,
     size_t outsz, size_t *outlen);
+static int ngx_octopus_rl_key(const u8 *p, size_t len, int decode,
+    const u8 *name, size_t nlen);
 static const u8 *ngx_octopus_rl_ows(const u8 *p, const u8 *end);
 static int ngx_octopus_rl_ieq(const u8 *p, size_t len, const char *s);
 static const u8 *ngx_octopus_rl_param(const u8 *p, const u8 *end,
@@ -432,7 +434,13 @@ ngx_octopus_rl_field_form(const unsigned char *body, size_t len,
                 return NGX_OCTOPUS_RL_FIELD_MALFORMED;
             }
 
-            if (rc == 1 && klen == nlen && memcmp(key, name, nlen) == 0) {
+            rc = ngx_octopus_rl_key(p, kend - p, 1, name, nlen);
+
+            if (rc == 2) {
+                return NGX_OCTOPUS_RL_FIELD_NOT_STRING;
+            }
+
+            if (rc == 1) {
                 if (found) {
                     return NGX_OCTOPUS_RL_FIELD_DUPLICATE;
                 }
@@ -508,6 +516,68 @@ ngx_octopus_rl_form_decode(const u8 *p, size_t len, u8 *out, size_t outsz,
     *outlen = n;
 
     return 1;
+}
+
+
+/*
+ * How a framework may read a form key (percent-decoded, '+' a space, when
+ * decode is set): 1, the field, also as PHP registers a name (leading
+ * spaces dropped, ' ' and '.' read as '_', the name ends at a NUL); 2, the
+ * field as an array or a hash ("username[]", "username[0]": PHP, Rails,
+ * qs, and an ORM then looks the account up by its element); 0, another key.
+ */
+
+static int
+ngx_octopus_rl_key(const u8 *p, size_t len, int decode, const u8 *name,
+    size_t nlen)
+{
+    int     hi, lo, lead;
+    u8      c;
+    size_t  i, n;
+
+    lead = 1;
+    n = 0;
+
+    for (i = 0; i < len; i++) {
+        c = p[i];
+
+        if (decode) {
+            if (c == '+') {
+                c = ' ';
+
+            } else if (c == '%' && i + 2 < len
+                       && (hi = ngx_octopus_rl_hex(p[i + 1])) >= 0
+                       && (lo = ngx_octopus_rl_hex(p[i + 2])) >= 0)
+            {
+                c = (u8) (hi * 16 + lo);
+                i += 2;
+            }
+        }
+
+        if (c == '\0') {
+            break;
+        }
+
+        if (lead && c == ' ' && name[0] != ' ') {
+            continue;
+        }
+
+        lead = 0;
+
+        if (n == nlen) {
+            return (c == '[') ? 2 : 0;
+        }
+
+        if (c != name[n]
+            && !((c == ' ' || c == '.') && name[n] == '_'))
+        {
+            return 0;
+        }
+
+        n++;
+    }
+
+    return (n == nlen);
 }
 
 
@@ -627,6 +697,10 @@ ngx_octopus_rl_field_multipart(const unsigned char *body, size_t len,
             return NGX_OCTOPUS_RL_FIELD_MALFORMED;
         }
 
+        if (match == 2) {
+            return NGX_OCTOPUS_RL_FIELD_NOT_STRING;
+        }
+
         if (match) {
             if (found) {
                 return NGX_OCTOPUS_RL_FIELD_DUPLICATE;
@@ -689,7 +763,8 @@ ngx_octopus_rl_find_delim(const u8 *p, const u8 *end, const u8 *boundary,
 
 /*
  * Content-Disposition: form-data; name="field"; filename="..."
- * 1: names the field, 0: another field, -1: malformed, not form-data,
+ * 1: names the field, 2: the field as an array (ngx_octopus_rl_key()),
+ * 0: another field, -1: malformed, not form-data,
  * two names, or an RFC 5987 "name*" we do not decode
  */
 
@@ -751,7 +826,7 @@ ngx_octopus_rl_disposition(const u8 *p, const u8 *end, const u8 *name,
             buf[n++] = val[i];
         }
 
-        match = (i == vlen && n == nlen && memcmp(buf, name, nlen) == 0);
+        match = (i == vlen) ? ngx_octopus_rl_key(buf, n, 0, name, nlen) : 0;
     }
 }
 

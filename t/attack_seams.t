@@ -144,4 +144,47 @@ $r = req('POST', '/api/v1/accounts/42/notes', 'trader', $MP,
          multipart('form-data; name="note"; filename="_method"'));
 is($r->{status}, 200, 'multipart: a file named _method passes');
 
+# ---- the login name as PHP, Rails and qs read a form key ---------------
+#
+# "username[]=victim" is an array to PHP, Rails and qs (Express), and
+# Laravel, ActiveRecord and Mongoose then look the account up by its
+# element; " username" and "username\0x" are "username" to PHP: each was
+# a guess at "victim" that the lockout did not count.
+
+sub login {
+    my ($body, $query, $ctype) = @_;
+    return req('POST', '/auth/login' . ($query // ''), undef,
+               ($ctype // $FORM) . "X-Test-Status: 401\r\n", $body);
+}
+
+for my $c (['username[]=victim&password=x'],
+           ['a=1&username%5B0%5D=victim'],
+           ['', '?username[]=victim'],
+           ["--XyZ\r\nContent-Disposition: form-data; name=\"username[]\""
+            . "\r\n\r\nvictim\r\n--XyZ--\r\n", '', $MP])
+{
+    my $what = $c->[1] ? "query $c->[1]" : "body $c->[0]";
+    $what =~ s/\r\n.*//s;
+    $r = login(@$c);
+    is($r->{status}, 400, "login $what: refused") or diag $r->{body};
+    is($r->{json}{reason}, 'field_not_string', "login $what: the reason");
+    ok(!reached($r), "login $what: the upstream is not reached");
+}
+
+$r = login('username=a&+username=victim');
+is($r->{status}, 400, 'login: "username" and " username" are one field');
+is($r->{json}{reason}, 'duplicate_field', '... refused as a duplicate');
+
+for my $b ('+username=target', 'username%00x=target', '%20%20username=target')
+{
+    $r = login("$b&password=guess");
+    is($r->{status}, 401, "login $b: reaches the upstream");
+    is($r->{json}{headers}{'x-login-user'}, 'target',
+       "login $b: counted for \"target\"");
+}
+
+$r = login('username=target&password=guess');
+is($r->{status}, 429, 'the three spellings locked "target"');
+ok(!reached($r), '... the upstream is not reached');
+
 $t->done;

@@ -238,6 +238,21 @@ test_field_form_refused(void **state)
     assert_int_equal(form("username=%zz", "username"), MALFORMED);
     assert_int_equal(form("username=ab%4", "username"), MALFORMED);
     assert_int_equal(form("user%6=a", "username"), MALFORMED);
+
+    /* what PHP, Rails and qs read as the field, or as its array */
+    assert_int_equal(form("username[]=victim", "username"), NOT_STRING);
+    assert_int_equal(form("a=1&username%5B0%5D=victim", "username"),
+                     NOT_STRING);
+    assert_int_equal(form("username=a&+username=victim", "username"),
+                     DUPLICATE);
+    assert_int_equal(form("username=a&username%00x=victim", "username"),
+                     DUPLICATE);
+    assert_int_equal(form("user_name=a&user.name=b", "user_name"),
+                     DUPLICATE);
+    assert_int_equal(form("user[email]=a&user[email][]=b", "user[email]"),
+                     NOT_STRING);
+    assert_int_equal(form("usernames=a&xusername=b&user=c", "username"),
+                     ABSENT);
 }
 
 
@@ -287,6 +302,13 @@ test_field_multipart_refused(void **state)
                         "name=\"username\"\r\n"
                         "Content-Transfer-Encoding: base64\r\n\r\n"
                         "YWxpY2U=\r\n--XyZ--", "username"), ENCODING);
+
+    /* PHP's spellings of the part's name, the field as an array */
+    assert_int_equal(mp(MP_PART("\"username\"", "a")
+                        MP_PART("\" username\"", "b") "--XyZ--", "username"),
+                     DUPLICATE);
+    assert_int_equal(mp(MP_PART("\"username[]\"", "victim") "--XyZ--",
+                        "username"), NOT_STRING);
 
     /* no close delimiter, no headers end, bad headers */
 
