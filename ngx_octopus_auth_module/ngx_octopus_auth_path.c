@@ -55,6 +55,7 @@ static ngx_int_t ngx_octopus_auth_form(ngx_http_request_t *r,
     ngx_octopus_auth_loc_conf_t *alcf, ngx_octopus_auth_path_state_t *state);
 static ngx_table_elt_t *ngx_octopus_auth_content_encoding(
     ngx_http_request_t *r);
+static ngx_uint_t ngx_octopus_auth_content_types(ngx_http_request_t *r);
 static void ngx_octopus_auth_form_body_handler(ngx_http_request_t *r);
 static ngx_int_t ngx_octopus_auth_form_scan(ngx_http_request_t *r,
     ngx_octopus_auth_loc_conf_t *alcf, ngx_octopus_auth_path_state_t *state,
@@ -603,13 +604,49 @@ ngx_octopus_auth_content_encoding(ngx_http_request_t *r)
 }
 
 
+/* nginx keeps the first Content-Type, a backend may read the last */
+
+static ngx_uint_t
+ngx_octopus_auth_content_types(ngx_http_request_t *r)
+{
+    ngx_uint_t        i, n;
+    ngx_list_part_t  *part;
+    ngx_table_elt_t  *h;
+
+    n = 0;
+    part = &r->headers_in.headers.part;
+    h = part->elts;
+
+    for (i = 0; /* void */; i++) {
+
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                return n;
+            }
+
+            part = part->next;
+            h = part->elts;
+            i = 0;
+        }
+
+        if (h[i].key.len == 12
+            && ngx_strncasecmp(h[i].key.data, (u_char *) "Content-Type", 12)
+               == 0)
+        {
+            n++;
+        }
+    }
+}
+
+
 /*
  * A POST form body (urlencoded or multipart) may carry "_method", which
  * cannot be removed without rewriting the body: the body is read (up to
  * octopus_auth_form_body_max) and the field found, to be refused or
  * honoured like the headers.  A body that cannot be read one way (over
- * the limit, an unknown Content-Encoding, a multipart body without a
- * parsable structure around a "_method") is refused.
+ * the limit, an unknown Content-Encoding, two Content-Type headers, a
+ * multipart body without a parsable structure around a "_method") is
+ * refused.
  */
 
 static ngx_int_t
@@ -624,6 +661,16 @@ ngx_octopus_auth_form(ngx_http_request_t *r, ngx_octopus_auth_loc_conf_t *alcf,
     if (alcf->form_body_max == 0 || r->headers_in.content_type == NULL) {
         state->form_checked = 1;
         return NGX_DECLINED;
+    }
+
+    if (ngx_octopus_auth_content_types(r) > 1) {
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "octopus auth: a POST with two Content-Type headers "
+                      "is refused");
+
+        return ngx_octopus_auth_path_send(r, NGX_HTTP_BAD_REQUEST,
+                                          "invalid_request",
+                                          "duplicate_content_type");
     }
 
     ct = r->headers_in.content_type->value;

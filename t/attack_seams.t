@@ -144,6 +144,18 @@ $r = req('POST', '/api/v1/accounts/42/notes', 'trader', $MP,
          multipart('form-data; name="note"; filename="_method"'));
 is($r->{status}, 200, 'multipart: a file named _method passes');
 
+# two Content-Type headers: nginx reads the first, gunicorn the last
+
+$r = req('POST', '/api/v1/accounts/42/notes', 'trader',
+         "Content-Type: text/plain\r\n$FORM", '_method=DELETE');
+is($r->{status}, 400, 'two Content-Type headers on a POST: refused');
+is($r->{json}{reason}, 'duplicate_content_type', '... with the reason');
+ok(!reached($r), '... the upstream is not reached');
+
+$r = req('POST', '/api/v1/accounts/42/notes', 'trader',
+         "Content-Type: text/plain\r\n", '_method=DELETE');
+is($r->{status}, 200, 'one text/plain body is not a form: passes');
+
 # ---- the login name as PHP, Rails and qs read a form key ---------------
 #
 # "username[]=victim" is an array to PHP, Rails and qs (Express), and
