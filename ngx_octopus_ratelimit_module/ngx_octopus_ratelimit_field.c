@@ -32,6 +32,8 @@ static const u8 *ngx_octopus_rl_json_string(const u8 *p, const u8 *end,
 static const u8 *ngx_octopus_rl_json_skip(const u8 *p, const u8 *end);
 static size_t ngx_octopus_rl_utf8(unsigned long c, u8 *buf);
 static int ngx_octopus_rl_hex(int c);
+static int ngx_octopus_rl_field_pairs(const u8 *body, size_t len, int semi,
+    const u8 *name, size_t nlen, u8 *out, size_t outsz, size_t *outlen);
 static int ngx_octopus_rl_form_decode(const u8 *p, size_t len, u8 *out,
     size_t outsz, size_t *outlen);
 static int ngx_octopus_rl_key(const u8 *p, size_t len, int decode,
@@ -408,6 +410,54 @@ ngx_octopus_rl_field_form(const unsigned char *body, size_t len,
     const unsigned char *name, size_t nlen, unsigned char *out, size_t outsz,
     size_t *outlen)
 {
+    return ngx_octopus_rl_field_pairs(body, len, 0, name, nlen, out, outsz,
+                                      outlen);
+}
+
+
+int
+ngx_octopus_rl_field_query(const unsigned char *args, size_t len,
+    const unsigned char *name, size_t nlen, unsigned char *out, size_t outsz,
+    size_t *outlen)
+{
+    int     rc, semi;
+    u8      alt[NGX_OCTOPUS_RL_KEY_MAX];
+    size_t  altlen;
+
+    rc = ngx_octopus_rl_field_pairs(args, len, 0, name, nlen, out, outsz,
+                                    outlen);
+
+    if (rc < 0 || memchr(args, ';', len) == NULL) {
+        return rc;
+    }
+
+    altlen = 0;
+
+    semi = ngx_octopus_rl_field_pairs(args, len, 1, name, nlen, alt,
+                                      outsz < sizeof(alt) ? outsz
+                                                          : sizeof(alt),
+                                      &altlen);
+    if (semi < 0) {
+        return semi;
+    }
+
+    if (semi != rc
+        || (rc == NGX_OCTOPUS_RL_FIELD_FOUND
+            && (altlen != *outlen || memcmp(alt, out, altlen) != 0)))
+    {
+        return NGX_OCTOPUS_RL_FIELD_MALFORMED;
+    }
+
+    return rc;
+}
+
+
+/* name=value pairs separated by '&' (and ';' when semi is set) */
+
+static int
+ngx_octopus_rl_field_pairs(const u8 *body, size_t len, int semi,
+    const u8 *name, size_t nlen, u8 *out, size_t outsz, size_t *outlen)
+{
     int        rc, found, toolong;
     u8         key[NGX_OCTOPUS_RL_KEY_MAX];
     size_t     klen;
@@ -419,9 +469,10 @@ ngx_octopus_rl_field_form(const unsigned char *body, size_t len,
     toolong = 0;
 
     while (p < end) {
-        amp = memchr(p, '&', end - p);
-        if (amp == NULL) {
-            amp = end;
+        for (amp = p; amp < end && *amp != '&' && !(semi && *amp == ';');
+             amp++)
+        {
+            /* void */
         }
 
         eq = memchr(p, '=', amp - p);

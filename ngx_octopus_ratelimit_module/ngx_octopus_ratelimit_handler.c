@@ -482,9 +482,9 @@ ngx_octopus_rl_login_user(ngx_http_request_t *r, ngx_octopus_rl_ctx_t *ctx,
     qrc = NGX_OCTOPUS_RL_FIELD_ABSENT;
 
     if (r->args.len) {
-        qrc = ngx_octopus_rl_field_form(r->args.data, r->args.len,
-                                        field->data, field->len, raw,
-                                        sizeof(raw), &n);
+        qrc = ngx_octopus_rl_field_query(r->args.data, r->args.len,
+                                         field->data, field->len, raw,
+                                         sizeof(raw), &n);
 
         if (qrc == NGX_OCTOPUS_RL_FIELD_MALFORMED) {
             return "malformed_query";

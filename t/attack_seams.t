@@ -199,4 +199,22 @@ $r = login('username=target&password=guess');
 is($r->{status}, 429, 'the three spellings locked "target"');
 ok(!reached($r), '... the upstream is not reached');
 
+# Rack 2 (Rails before 7.1) splits a query string at ';' too: it reads
+# "victim" where Spring and PHP read "a;username=victim"
+
+for my $q ('?username=a;username=victim', '?username=victim;x=1') {
+    $r = login('', $q);
+    is($r->{status}, 400, "login query $q: refused") or diag $r->{body};
+    ok(!reached($r), "login query $q: the upstream is not reached");
+}
+
+is(login('', '?username=a;username=victim')->{json}{reason}, 'duplicate_field',
+   'the field twice once ";" separates: duplicate_field');
+is(login('', '?username=victim;x=1')->{json}{reason}, 'malformed_query',
+   'a name Rack reads shorter: malformed_query');
+
+$r = login('', '?a=1;b=2&username=qq');
+is($r->{status}, 401, '";" elsewhere in the query: the name is read');
+is($r->{json}{headers}{'x-login-user'}, 'qq', '... and counted');
+
 $t->done;

@@ -72,6 +72,23 @@ form(const char *body, const char *name)
 
 
 static int
+query(const char *args, const char *name)
+{
+    int     rc;
+    size_t  n;
+
+    n = 0;
+    rc = ngx_octopus_rl_field_query((const unsigned char *) args,
+                                    strlen(args), (const unsigned char *) name,
+                                    strlen(name), (unsigned char *) out, 16,
+                                    &n);
+    out[rc == FOUND ? n : 0] = '\0';
+
+    return rc;
+}
+
+
+static int
 mp(const char *body, const char *name)
 {
     int     rc;
@@ -253,6 +270,16 @@ test_field_form_refused(void **state)
                      NOT_STRING);
     assert_int_equal(form("usernames=a&xusername=b&user=c", "username"),
                      ABSENT);
+
+    /* the query string as Rack 2 reads it too: ';' separates */
+    assert_int_equal(query("username=a;username=vic", "username"),
+                     DUPLICATE);
+    assert_int_equal(query("username=a;b", "username"), MALFORMED);
+    assert_int_equal(query("x=1;y=2&username=bob", "username"), FOUND);
+    assert_string_equal(out, "bob");
+    assert_int_equal(query("username=bob;x=1", "username"), MALFORMED);
+    assert_int_equal(query("a;b=1&c", "username"), ABSENT);
+    assert_int_equal(form("username=a;username=v", "username"), FOUND);
 }
 
 
