@@ -569,7 +569,10 @@ ngx_octopus_auth_override(ngx_http_request_t *r,
 }
 
 
-/* nginx 1.22 keeps no pointer to Content-Encoding */
+/*
+ * nginx 1.22 keeps no pointer to Content-Encoding: the first one that is
+ * not "identity" (of every such header: a backend may read the last)
+ */
 
 static ngx_table_elt_t *
 ngx_octopus_auth_content_encoding(ngx_http_request_t *r)
@@ -596,7 +599,10 @@ ngx_octopus_auth_content_encoding(ngx_http_request_t *r)
         if (h[i].key.len == 16
             && ngx_strncasecmp(h[i].key.data, (u_char *) "Content-Encoding",
                                16)
-               == 0)
+               == 0
+            && !(h[i].value.len == 8
+                 && ngx_strncasecmp(h[i].value.data, (u_char *) "identity", 8)
+                    == 0))
         {
             return &h[i];
         }
@@ -701,10 +707,7 @@ ngx_octopus_auth_form(ngx_http_request_t *r, ngx_octopus_auth_loc_conf_t *alcf,
 
     h = ngx_octopus_auth_content_encoding(r);
 
-    if (h && !(h->value.len == 8
-               && ngx_strncasecmp(h->value.data, (u_char *) "identity", 8)
-                  == 0))
-    {
+    if (h) {
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                       "octopus auth: a form body with Content-Encoding "
                       "\"%V\" is refused", &h->value);

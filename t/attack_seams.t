@@ -156,6 +156,18 @@ $r = req('POST', '/api/v1/accounts/42/notes', 'trader',
          "Content-Type: text/plain\r\n", '_method=DELETE');
 is($r->{status}, 200, 'one text/plain body is not a form: passes');
 
+# a second Content-Encoding after "identity": the one a backend may read
+
+$r = req('POST', '/api/v1/accounts/42/notes', 'trader',
+         "Content-Encoding: identity\r\nContent-Encoding: gzip\r\n$FORM",
+         'qty=1');
+is($r->{status}, 400, 'identity then gzip: a form body refused');
+is($r->{json}{reason}, 'form_encoding', '... form_encoding');
+
+$r = req('POST', '/api/v1/accounts/42/notes', 'trader',
+         "Content-Encoding: identity\r\n$FORM", 'qty=1');
+is($r->{status}, 200, 'identity alone passes');
+
 # ---- the login name as PHP, Rails and qs read a form key ---------------
 #
 # "username[]=victim" is an array to PHP, Rails and qs (Express), and
