@@ -225,6 +225,42 @@ is(login('', '?username=a;username=victim')->{json}{reason}, 'duplicate_field',
 is(login('', '?username=victim;x=1')->{json}{reason}, 'malformed_query',
    'a name Rack reads shorter: malformed_query');
 
+# HTTP Basic credentials on the login location: Spring Security's
+# httpBasic() checks them on every path, with or without a body
+
+use MIME::Base64 ();
+
+sub basic {
+    my ($cred, $body) = @_;
+    return req('POST', '/auth/login', undef,
+               'Authorization: Basic ' . MIME::Base64::encode_base64($cred, '')
+               . "\r\n$FORM" . "X-Test-Status: 401\r\n", $body // '');
+}
+
+for my $i (1 .. 3) {
+    $r = basic(($i == 2 ? 'BasicVictim' : 'basicvictim') . ":guess$i");
+    is($r->{status}, 401, "Basic guess $i: reaches the upstream");
+    is($r->{json}{headers}{'x-login-user'}, 'basicvictim',
+       "Basic guess $i: counted for the account (canonical)");
+}
+
+$r = basic('basicvictim:guess4');
+is($r->{status}, 429, 'Basic: the account is locked after 3 guesses');
+ok(!reached($r), '... the upstream is not reached');
+
+$r = basic('basicvictim:guess5', 'username=someone-else&password=x');
+is($r->{status}, 400, 'Basic and a body naming another account: refused');
+is($r->{json}{reason}, 'basic_auth_conflict', '... basic_auth_conflict');
+
+$r = basic('bob2:x', 'username=Bob2&password=x');
+is($r->{status}, 401, 'Basic and the body naming one account: passes');
+is($r->{json}{headers}{'x-login-user'}, 'bob2', '... counted once for it');
+
+$r = req('POST', '/auth/login', undef,
+         "Authorization: Basic %%%\r\n$FORM", 'username=x');
+is($r->{status}, 400, 'Basic credentials that are not base64: refused');
+is($r->{json}{reason}, 'malformed_authorization', '... the reason');
+
 $r = login('', '?a=1;b=2&username=qq');
 is($r->{status}, 401, '";" elsewhere in the query: the name is read');
 is($r->{json}{headers}{'x-login-user'}, 'qq', '... and counted');
