@@ -26,6 +26,9 @@
 typedef unsigned char  u8;
 
 
+#define ngx_octopus_rl_lower(c)  ((c) >= 'A' && (c) <= 'Z' ? (c) | 0x20 : (c))
+
+
 static const u8 *ngx_octopus_rl_json_ws(const u8 *p, const u8 *end);
 static const u8 *ngx_octopus_rl_json_string(const u8 *p, const u8 *end,
     u8 *out, size_t outsz, size_t *outlen, int *overflow);
@@ -38,6 +41,8 @@ static int ngx_octopus_rl_form_decode(const u8 *p, size_t len, u8 *out,
     size_t outsz, size_t *outlen);
 static int ngx_octopus_rl_key(const u8 *p, size_t len, int decode,
     const u8 *name, size_t nlen);
+static int ngx_octopus_rl_key_byte(const u8 *p, size_t len, size_t *i,
+    int decode);
 static const u8 *ngx_octopus_rl_ows(const u8 *p, const u8 *end);
 static int ngx_octopus_rl_ieq(const u8 *p, size_t len, const char *s);
 static const u8 *ngx_octopus_rl_param(const u8 *p, const u8 *end,
@@ -100,7 +105,7 @@ ngx_octopus_rl_field_json(const unsigned char *body, size_t len,
             return NGX_OCTOPUS_RL_FIELD_MALFORMED;
         }
 
-        if (!overflow && klen == nlen && memcmp(key, name, nlen) == 0) {
+        if (!overflow && ngx_octopus_rl_key(key, klen, 0, name, nlen) == 1) {
             if (found) {
                 return NGX_OCTOPUS_RL_FIELD_DUPLICATE;
             }
@@ -571,43 +576,28 @@ ngx_octopus_rl_form_decode(const u8 *p, size_t len, u8 *out, size_t outsz,
 
 
 /*
- * How a framework may read a form key (percent-decoded, '+' a space, when
- * decode is set): 1, the field, also as PHP registers a name (leading
- * spaces dropped, ' ' and '.' read as '_', the name ends at a NUL); 2, the
- * field as an array or a hash ("username[]", "username[0]": PHP, Rails,
- * qs, and an ORM then looks the account up by its element); 0, another key.
+ * How a framework may read a key (percent-decoded, '+' a space, when
+ * decode is set): 1, the field, in any ASCII case and with "ı" and "ſ"
+ * as "i" and "s" (ASP.NET Core binds JSON, form and query keys with
+ * OrdinalIgnoreCase), and as PHP registers a name (leading spaces
+ * dropped, ' ' and '.' read as '_', the name ends at a NUL); 2, the field
+ * as an array or a hash ("username[]", "username[0]": PHP, Rails, qs, and
+ * an ORM then looks the account up by its element); 0, another key.
  */
 
 static int
 ngx_octopus_rl_key(const u8 *p, size_t len, int decode, const u8 *name,
     size_t nlen)
 {
-    int     hi, lo, lead;
-    u8      c;
+    int     c, d, lead;
+    u8      want;
     size_t  i, n;
 
     lead = 1;
     n = 0;
+    i = 0;
 
-    for (i = 0; i < len; i++) {
-        c = p[i];
-
-        if (decode) {
-            if (c == '+') {
-                c = ' ';
-
-            } else if (c == '%' && i + 2 < len
-                       && (hi = ngx_octopus_rl_hex(p[i + 1])) >= 0
-                       && (lo = ngx_octopus_rl_hex(p[i + 2])) >= 0)
-            {
-                c = (u8) (hi * 16 + lo);
-                i += 2;
-            }
-        }
-
-        if (c == '\0') {
-            break;
-        }
+    while ((c = ngx_octopus_rl_key_byte(p, len, &i, decode)) > 0) {
 
         if (lead && c == ' ' && name[0] != ' ') {
             continue;
@@ -619,16 +609,67 @@ ngx_octopus_rl_key(const u8 *p, size_t len, int decode, const u8 *name,
             return (c == '[') ? 2 : 0;
         }
 
-        if (c != name[n]
-            && !((c == ' ' || c == '.') && name[n] == '_'))
+        want = name[n++];
+
+        if (c == want
+            || ((c == ' ' || c == '.') && want == '_')
+            || (ngx_octopus_rl_lower(c) == ngx_octopus_rl_lower(want)
+                && ngx_octopus_rl_lower(c) >= 'a'
+                && ngx_octopus_rl_lower(c) <= 'z'))
         {
-            return 0;
+            continue;
         }
 
-        n++;
+        /* U+0131 dotless i, U+017F long s: OrdinalIgnoreCase's I and S */
+
+        if (c == 0xc4 || c == 0xc5) {
+            d = ngx_octopus_rl_key_byte(p, len, &i, decode);
+
+            if ((c == 0xc4 && d == 0xb1 && ngx_octopus_rl_lower(want) == 'i')
+                || (c == 0xc5 && d == 0xbf
+                    && ngx_octopus_rl_lower(want) == 's'))
+            {
+                continue;
+            }
+        }
+
+        return 0;
     }
 
     return (n == nlen);
+}
+
+
+/* the next byte of a key, decoded; 0 at its end or at a NUL */
+
+static int
+ngx_octopus_rl_key_byte(const u8 *p, size_t len, size_t *i, int decode)
+{
+    int  c, hi, lo;
+
+    if (*i >= len) {
+        return 0;
+    }
+
+    c = p[(*i)++];
+
+    if (!decode) {
+        return c;
+    }
+
+    if (c == '+') {
+        return ' ';
+    }
+
+    if (c == '%' && *i + 1 < len
+        && (hi = ngx_octopus_rl_hex(p[*i])) >= 0
+        && (lo = ngx_octopus_rl_hex(p[*i + 1])) >= 0)
+    {
+        *i += 2;
+        return hi * 16 + lo;
+    }
+
+    return c;
 }
 
 

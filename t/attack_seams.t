@@ -211,6 +211,25 @@ $r = login('username=target&password=guess');
 is($r->{status}, 429, 'the three spellings locked "target"');
 ok(!reached($r), '... the upstream is not reached');
 
+# ASP.NET Core binds JSON, form and query keys with OrdinalIgnoreCase:
+# "USERNAME" (or "u\x{17f}ername", long s) is its username
+
+my $JSON = "Content-Type: application/json\r\n";
+
+$r = login('{"username":"a","UserName":"victim"}', '', $JSON);
+is($r->{status}, 400, 'JSON "username" and "UserName": refused');
+is($r->{json}{reason}, 'duplicate_field', '... duplicate_field');
+
+$r = login(qq({"username":"a","u\\u017fername":"victim"}), '', $JSON);
+is($r->{json}{reason}, 'duplicate_field', 'JSON "u\\u017fername" too');
+
+$r = login('{"USERNAME":"casey","password":"x"}', '', $JSON);
+is($r->{status}, 401, 'JSON "USERNAME" alone: reaches the upstream');
+is($r->{json}{headers}{'x-login-user'}, 'casey', '... counted for it');
+
+$r = login('USERNAME=casey2&password=x');
+is($r->{json}{headers}{'x-login-user'}, 'casey2', 'form "USERNAME" too');
+
 # Rack 2 (Rails before 7.1) splits a query string at ';' too: it reads
 # "victim" where Spring and PHP read "a;username=victim"
 

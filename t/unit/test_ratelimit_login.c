@@ -156,6 +156,12 @@ test_field_json_refused(void **state)
     assert_int_equal(json("{\"username\":{\"a\":1}}", "username"),
                      NOT_STRING);
     assert_int_equal(json("{\"username\":true}", "username"), NOT_STRING);
+    assert_int_equal(json("{\"username\":\"a\",\"UserName\":\"b\"}",
+                          "username"), DUPLICATE);
+    assert_int_equal(json("{\"username\":\"a\",\"u\u017fername\":\"b\"}",
+                          "username"), DUPLICATE);
+    assert_int_equal(json("{\"USERNAME\":\"c\"}", "username"), FOUND);
+    assert_int_equal(json("{\"username[]\":\"c\"}", "username"), ABSENT);
 
     /* too long: never truncated, still scanned for a duplicate */
 
@@ -270,6 +276,14 @@ test_field_form_refused(void **state)
                      NOT_STRING);
     assert_int_equal(form("usernames=a&xusername=b&user=c", "username"),
                      ABSENT);
+
+    /* ASP.NET Core binds keys with OrdinalIgnoreCase */
+    assert_int_equal(form("USERNAME=bob", "username"), FOUND);
+    assert_string_equal(out, "bob");
+    assert_int_equal(form("username=a&UserName=b", "username"), DUPLICATE);
+    assert_int_equal(form("u%C5%BFername=a&username=b", "username"),
+                     DUPLICATE);
+    assert_int_equal(form("u%C5%BEername=a", "username"), ABSENT);
 
     /* the query string as Rack 2 reads it too: ';' separates */
     assert_int_equal(query("username=a;username=vic", "username"),
