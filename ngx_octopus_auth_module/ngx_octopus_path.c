@@ -457,9 +457,10 @@ ngx_octopus_path_query_decode(const unsigned char *p, size_t len,
 
 /*
  * Whether a form or query parameter name is "_method" as the frameworks
- * read it: percent-decoded ('+' a space) when decode is set, and as PHP
- * registers it (Laravel, Symfony): leading spaces dropped, ' ' and '.'
- * read as '_', the name ending at a NUL; "_method[...]" too.
+ * read it: percent-decoded ('+' a space) when decode is set, in any case
+ * (ASP.NET Core's form field "_METHOD" is read with OrdinalIgnoreCase),
+ * and as PHP registers it (Laravel, Symfony): leading spaces dropped, ' '
+ * and '.' read as '_', the name ending at a NUL; "_method[...]" too.
  */
 
 static int
@@ -504,6 +505,9 @@ ngx_octopus_path_method_name(const unsigned char *p, size_t len, int decode)
 
         if (c == ' ' || c == '.') {
             c = '_';
+
+        } else if (c >= 'A' && c <= 'Z') {
+            c |= 0x20;
         }
 
         if (c != (unsigned char) "_method"[n]) {
