@@ -449,6 +449,22 @@ ngx_octopus_rl_login_user(ngx_http_request_t *r, ngx_octopus_rl_ctx_t *ctx,
             break;
 
         case NGX_OCTOPUS_RL_CT_FORM:
+
+            /*
+             * JSON sent as a form: no form has a key that starts with '{'
+             * or '[', and Flask's get_json(force=True) reads it as JSON
+             */
+
+            for (p = body; p < body + len
+                           && (*p == ' ' || *p == '\t' || *p == '\r'
+                               || *p == '\n');
+                 p++)
+            { /* void */ }
+
+            if (p < body + len && (*p == '{' || *p == '[')) {
+                return "malformed_body";
+            }
+
             brc = ngx_octopus_rl_field_form(body, len, field->data,
                                             field->len, raw, sizeof(raw), &n);
             break;

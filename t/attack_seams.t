@@ -234,6 +234,14 @@ is($r->{json}{headers}{'x-login-user'}, 'casey', '... counted for it');
 $r = login('USERNAME=casey2&password=x');
 is($r->{json}{headers}{'x-login-user'}, 'casey2', 'form "USERNAME" too');
 
+# JSON with a form Content-Type: Flask's get_json(force=True) reads it
+
+for my $b (' {"username":"victim"}', '[{"username":"victim"}]') {
+    $r = login($b);
+    is($r->{status}, 400, "form-typed JSON $b: refused");
+    is($r->{json}{reason}, 'malformed_body', '... malformed_body');
+}
+
 # Rack 2 (Rails before 7.1) splits a query string at ';' too: it reads
 # "victim" where Spring and PHP read "a;username=victim"
 
