@@ -43,6 +43,7 @@ static int ngx_octopus_rl_key(const u8 *p, size_t len, int decode,
     const u8 *name, size_t nlen);
 static int ngx_octopus_rl_key_byte(const u8 *p, size_t len, size_t *i,
     int decode);
+static const u8 *ngx_octopus_rl_php_boundary(const u8 *ct, size_t len);
 static const u8 *ngx_octopus_rl_ows(const u8 *p, const u8 *end);
 static int ngx_octopus_rl_ieq(const u8 *p, size_t len, const char *s);
 static const u8 *ngx_octopus_rl_param(const u8 *p, const u8 *end,
@@ -1014,10 +1015,11 @@ ngx_octopus_rl_field_ctype(const unsigned char *ct, size_t len,
 {
     int        type, quoted, charset, seen_charset, seen_boundary;
     size_t     tlen, pnlen, vlen;
-    const u8  *p, *end, *t, *pname, *val;
+    const u8  *p, *end, *t, *pname, *val, *bname;
 
     p = ct;
     end = ct + len;
+    bname = NULL;
 
     p = ngx_octopus_rl_ows(p, end);
 
@@ -1073,13 +1075,28 @@ ngx_octopus_rl_field_ctype(const unsigned char *ct, size_t len,
                       || ngx_octopus_rl_ieq(val, vlen, "utf8");
 
         } else if (ngx_octopus_rl_ieq(pname, pnlen, "boundary")) {
-            if (seen_boundary++ || (quoted && memchr(val, '\\', vlen))) {
+            if (seen_boundary++ || (quoted && memchr(val, '\\', vlen))
+                || memchr(val, ',', vlen))
+            {
                 return NGX_OCTOPUS_RL_CT_MALFORMED;
             }
 
+            bname = pname;
             *boundary = val;
             *blen = vlen;
         }
+    }
+
+    /*
+     * PHP takes the boundary after the first "boundary" in the whole
+     * value (case-sensitive, else in any case) up to ',' or ';': another
+     * one before ours ("xboundary=") is another reading of the body
+     */
+
+    if (type == NGX_OCTOPUS_RL_CT_MULTIPART && seen_boundary
+        && ngx_octopus_rl_php_boundary(ct, len) != bname)
+    {
+        return NGX_OCTOPUS_RL_CT_MALFORMED;
     }
 
     if (!charset) {
@@ -1211,6 +1228,29 @@ ngx_octopus_rl_json_transcode(const unsigned char *in, size_t len,
     *outlen = n;
 
     return 0;
+}
+
+
+/* where PHP's rfc1867.c finds "boundary" in a Content-Type value */
+
+static const u8 *
+ngx_octopus_rl_php_boundary(const u8 *ct, size_t len)
+{
+    size_t  i;
+
+    for (i = 0; i + 8 <= len; i++) {
+        if (memcmp(ct + i, "boundary", 8) == 0) {
+            return ct + i;
+        }
+    }
+
+    for (i = 0; i + 8 <= len; i++) {
+        if (ngx_octopus_rl_ieq(ct + i, 8, "boundary")) {
+            return ct + i;
+        }
+    }
+
+    return NULL;
 }
 
 

@@ -242,6 +242,18 @@ for my $b (' {"username":"victim"}', '[{"username":"victim"}]') {
     is($r->{json}{reason}, 'malformed_body', '... malformed_body');
 }
 
+# PHP takes the boundary after the first "boundary" in the Content-Type:
+# "xboundary=AAA" hides a body whose AAA parts name the account
+
+$r = login("--XyZ\r\nContent-Disposition: form-data; name=\"x\"\r\n\r\n"
+           . "--AAA\r\nContent-Disposition: form-data; name=\"username\""
+           . "\r\n\r\nvictim\r\n--AAA--\r\n\r\n--XyZ--\r\n", '',
+           "Content-Type: multipart/form-data; xboundary=AAA; "
+           . "boundary=XyZ\r\n");
+is($r->{status}, 400, 'multipart with "xboundary=" first: refused');
+is($r->{json}{reason}, 'malformed_content_type', '... the reason');
+ok(!reached($r), '... the upstream is not reached');
+
 # Rack 2 (Rails before 7.1) splits a query string at ';' too: it reads
 # "victim" where Spring and PHP read "a;username=victim"
 

@@ -437,6 +437,19 @@ test_ctype(void **state)
                      NGX_OCTOPUS_RL_CT_MALFORMED);
     assert_int_equal(ctype("application/json x", &b, &blen),
                      NGX_OCTOPUS_RL_CT_MALFORMED);
+
+    /* PHP reads the boundary after the first "boundary" anywhere */
+    assert_int_equal(ctype("multipart/form-data; xboundary=A; boundary=B",
+                           &b, &blen), NGX_OCTOPUS_RL_CT_MALFORMED);
+    assert_int_equal(ctype("multipart/form-data; BOUNDARY=B; x=boundary",
+                           &b, &blen), NGX_OCTOPUS_RL_CT_MALFORMED);
+    assert_int_equal(ctype("multipart/form-data; boundary=Xy,Z", &b, &blen),
+                     NGX_OCTOPUS_RL_CT_MALFORMED);
+    assert_int_equal(ctype("multipart/form-data; BOUNDARY=B", &b, &blen),
+                     NGX_OCTOPUS_RL_CT_MULTIPART);
+    assert_int_equal(ctype("multipart/form-data; "
+                           "boundary=----WebKitFormBoundaryx7", &b, &blen),
+                     NGX_OCTOPUS_RL_CT_MULTIPART);
 }
 
 
