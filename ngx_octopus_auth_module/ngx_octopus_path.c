@@ -869,3 +869,95 @@ ngx_octopus_path_multipart_method(const unsigned char *body, size_t len,
 
     return (found == seen) ? found : -1;
 }
+
+
+/*
+ * A JSON body: the number of its strings (keys or values, at any depth)
+ * that unescape to a "_method" name (ngx_octopus_path_method_name()):
+ * Laravel reads "_method" from a JSON body, Express's method-override
+ * with a getter from req.body.  Lexical: what does not parse as JSON
+ * still has its strings counted.
+ */
+
+int
+ngx_octopus_path_json_method(const unsigned char *body, size_t len)
+{
+    int            found, hi, k;
+    size_t         i, n;
+    unsigned int   u;
+    unsigned char  c, buf[64];
+
+    found = 0;
+
+    for (i = 0; i < len; i++) {
+
+        if (body[i] != '"') {
+            continue;
+        }
+
+        /* a string: unescaped into buf as far as it fits */
+
+        n = 0;
+
+        for (i++; i < len && body[i] != '"'; i++) {
+            c = body[i];
+
+            if (c == '\\' && i + 1 < len) {
+                c = body[++i];
+
+                switch (c) {
+
+                case 'u':
+                    for (u = 0, k = 1; k <= 4 && i + k < len; k++) {
+                        hi = ngx_octopus_path_hex(body[i + k]);
+                        if (hi < 0) {
+                            break;
+                        }
+
+                        u = u << 4 | (unsigned int) hi;
+                    }
+
+                    if (k > 4) {
+                        i += 4;
+                        c = (u < 0x80) ? (unsigned char) u : 0x80;
+                    }
+
+                    break;
+
+                case 'b':
+                    c = '\b';
+                    break;
+
+                case 'f':
+                    c = '\f';
+                    break;
+
+                case 'n':
+                    c = '\n';
+                    break;
+
+                case 'r':
+                    c = '\r';
+                    break;
+
+                case 't':
+                    c = '\t';
+                    break;
+
+                default: /* '"', '\\', '/' */
+                    break;
+                }
+            }
+
+            if (n < sizeof(buf)) {
+                buf[n++] = c;
+            }
+        }
+
+        if (ngx_octopus_path_method_name(buf, n, 0)) {
+            found++;
+        }
+    }
+
+    return found;
+}

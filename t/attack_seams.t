@@ -148,6 +148,43 @@ $r = req('POST', '/api/v1/accounts/42/notes', 'trader', $MP,
          multipart('form-data; name="note"; filename="_method"'));
 is($r->{status}, 200, 'multipart: a file named _method passes');
 
+# Laravel reads a POST's "_method" from a JSON body too (its request bag
+# is the JSON), Express's method-override with a getter from req.body
+
+for my $c (['application/json', '{"qty":1,"_method":"DELETE"}'],
+           ['application/vnd.api+json', '{"\\u005fmethod":"DELETE"}'],
+           ['text/json; charset=utf-8', '{"a":{"_method":"DELETE"}}'])
+{
+    $r = req('POST', '/api/v1/accounts/42/notes', 'trader',
+             "Content-Type: $c->[0]\r\n", $c->[1]);
+    is($r->{status}, 400, "$c->[0] $c->[1]: refused") or diag $r->{body};
+    is($r->{json}{reason}, 'method_override', '... method_override');
+    ok(!reached($r), '... the upstream is not reached');
+}
+
+$r = req('POST', '/api/v1/accounts/42/notes', 'trader',
+         "Content-Type: application/json\r\n",
+         '{"pad":"' . ('x' x 40000) . '","_method":"DELETE"}');
+is($r->{status}, 400, 'JSON _method after 40 KB (a temp file): refused');
+
+$r = req('POST', '/api/v1/accounts/42/notes', undef,
+         "Content-Type: application/json\r\n", '{"_method":"DELETE"}');
+is($r->{status}, 401, 'no token: 401 before the JSON body is read');
+
+$r = req('POST', '/api/v1/accounts/42/notes', undef,
+         "Content-Type: application/json\r\n", 'x' x 100000);
+is($r->{status}, 401, 'no token, a JSON body over the limit: 401');
+
+$r = req('POST', '/api/v1/accounts/42/notes', 'trader',
+         "Content-Type: application/json\r\n", '{"qty":1,"method":"x"}');
+is($r->{status}, 200, 'a JSON body without _method passes');
+is($r->{json}{body}, '{"qty":1,"method":"x"}', '... unchanged');
+
+$r = req('POST', '/api/v1/accounts/42/notes', 'trader',
+         "Content-Type: application/json\r\nContent-Encoding: gzip\r\n",
+         'x');
+is($r->{status}, 400, 'a JSON body with Content-Encoding: refused');
+
 # two Content-Type headers: nginx reads the first, gunicorn the last
 
 $r = req('POST', '/api/v1/accounts/42/notes', 'trader',

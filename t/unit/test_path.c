@@ -462,6 +462,28 @@ test_multipart(void **state)
 }
 
 
+static int
+jm(const char *body)
+{
+    return ngx_octopus_path_json_method((const unsigned char *) body,
+                                        strlen(body));
+}
+
+
+static void
+test_json(void **state)
+{
+    assert_int_equal(jm("{\"qty\":1,\"side\":\"buy\"}"), 0);
+    assert_int_equal(jm("{\"qty\":1,\"_method\":\"DELETE\"}"), 1);
+    assert_int_equal(jm("{\"\\u005fmethod\":\"DELETE\"}"), 1);
+    assert_int_equal(jm("{\"_\\u006Dethod\":1,\"_METHOD\":2}"), 2);
+    assert_int_equal(jm("{\"a\":{\"b\":[\"_method\"]}}"), 1);
+    assert_int_equal(jm("{\"_me\\thod\":1,\"_methods\":2,\"x_method\":3}"), 0);
+    assert_int_equal(jm("not json \"_method"), 1);
+    assert_int_equal(jm("{\"\\\"_method\":1}"), 0);
+}
+
+
 int
 main(void)
 {
@@ -474,6 +496,7 @@ main(void)
         cmocka_unit_test(test_method),
         cmocka_unit_test(test_query),
         cmocka_unit_test(test_multipart),
+        cmocka_unit_test(test_json),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
