@@ -21,8 +21,11 @@
  *   other bytes  8 bits
  *
  * A secret that repeats its start ("secretsecret...", "ab12-...-ab12-")
- * costs that start and log2 of the count.  Costs are kept in hundredths
- * of a bit.
+ * costs that start and log2 of the count.  A secret that is hex or base64
+ * of printable text ("correct horse battery staple" in base64) costs what
+ * that text costs, a few layers deep: a guesser tries the usual encodings
+ * of its words, and random bytes never decode to text.  Costs are kept in
+ * hundredths of a bit.
  */
 
 
@@ -40,10 +43,17 @@
 #define NGX_OCTOPUS_CB_SYMBOL_AGAIN 100
 #define NGX_OCTOPUS_CB_BYTE         800
 
+#define NGX_OCTOPUS_SECRET_DECODE    1024   /* longest secret decoded */
+#define NGX_OCTOPUS_SECRET_LAYERS    3
+
 
 typedef unsigned char  u8;
 
 
+static unsigned ngx_octopus_secret_estimate(const u8 *s, size_t len);
+static size_t ngx_octopus_secret_text(const u8 *s, size_t len, u8 *out);
+static int ngx_octopus_secret_hex(u8 c);
+static int ngx_octopus_secret_b64(u8 c);
 static unsigned ngx_octopus_secret_cost(const u8 *s, size_t len);
 static unsigned ngx_octopus_secret_letters(const u8 *t, size_t n,
     unsigned letter);
@@ -62,6 +72,148 @@ static unsigned ngx_octopus_secret_log2(size_t n);
 
 unsigned
 ngx_octopus_secret_bits(const unsigned char *s, size_t len)
+{
+    u8        buf[2][NGX_OCTOPUS_SECRET_DECODE];
+    size_t    n, k;
+    unsigned  bits, b;
+
+    bits = ngx_octopus_secret_estimate(s, len);
+
+    for (k = 0; k < NGX_OCTOPUS_SECRET_LAYERS; k++) {
+        if (len > NGX_OCTOPUS_SECRET_DECODE) {
+            break;
+        }
+
+        n = ngx_octopus_secret_text(s, len, buf[k & 1]);
+        if (n == 0) {
+            break;
+        }
+
+        s = buf[k & 1];
+        len = n;
+
+        b = ngx_octopus_secret_estimate(s, len);
+
+        if (b < bits) {
+            bits = b;
+        }
+    }
+
+    return bits;
+}
+
+
+/*
+ * The text a secret encodes, in hex or in base64 (RFC 4648 sections 4 and
+ * 5, padded or not): its length, or 0 when the secret is neither or the
+ * bytes it encodes are not all printable ASCII.  out has room for len.
+ */
+
+static size_t
+ngx_octopus_secret_text(const u8 *s, size_t len, u8 *out)
+{
+    int       v;
+    size_t    i, n, bits;
+    unsigned  acc;
+
+    n = 0;
+
+    for (i = 0; i < len && ngx_octopus_secret_hex(s[i]) >= 0; i++) {
+        /* void */
+    }
+
+    if (i == len && len >= 2 && len % 2 == 0) {
+        for (i = 0; i < len; i += 2) {
+            out[n++] = (u8) (ngx_octopus_secret_hex(s[i]) << 4
+                             | ngx_octopus_secret_hex(s[i + 1]));
+        }
+
+    } else {
+        while (len && s[len - 1] == '=' && n < 2) {
+            len--;
+            n++;
+        }
+
+        n = 0;
+        acc = 0;
+        bits = 0;
+
+        for (i = 0; i < len; i++) {
+            v = ngx_octopus_secret_b64(s[i]);
+            if (v < 0) {
+                return 0;
+            }
+
+            acc = (acc << 6 | (unsigned) v) & 0xffffff;
+            bits += 6;
+
+            if (bits >= 8) {
+                bits -= 8;
+                out[n++] = (u8) (acc >> bits);
+            }
+        }
+
+        if (len % 4 == 1) {
+            return 0;
+        }
+    }
+
+    for (i = 0; i < n; i++) {
+        if ((out[i] < 0x20 || out[i] > 0x7e) && out[i] != '\t'
+            && out[i] != '\n' && out[i] != '\r')
+        {
+            return 0;
+        }
+    }
+
+    return n;
+}
+
+
+static int
+ngx_octopus_secret_hex(u8 c)
+{
+    if (ngx_octopus_is_digit(c)) {
+        return c - '0';
+    }
+
+    c = ngx_octopus_lower(c);
+
+    return (c >= 'a' && c <= 'f') ? c - 'a' + 10 : -1;
+}
+
+
+/* a base64 or base64url digit's value, or -1 */
+
+static int
+ngx_octopus_secret_b64(u8 c)
+{
+    if (ngx_octopus_is_upper(c)) {
+        return c - 'A';
+    }
+
+    if (ngx_octopus_is_lower(c)) {
+        return c - 'a' + 26;
+    }
+
+    if (ngx_octopus_is_digit(c)) {
+        return c - '0' + 52;
+    }
+
+    if (c == '+' || c == '-') {
+        return 62;
+    }
+
+    if (c == '/' || c == '_') {
+        return 63;
+    }
+
+    return -1;
+}
+
+
+static unsigned
+ngx_octopus_secret_estimate(const u8 *s, size_t len)
 {
     size_t  p, i;
 

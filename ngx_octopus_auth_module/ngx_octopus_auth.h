@@ -163,6 +163,8 @@ ngx_int_t ngx_octopus_auth_path_init(ngx_conf_t *cf);
 ngx_int_t ngx_octopus_auth_strip(ngx_http_request_t *r);
 ngx_int_t ngx_octopus_auth_override(ngx_http_request_t *r,
     ngx_octopus_auth_loc_conf_t *alcf);
+ngx_int_t ngx_octopus_auth_override_json(ngx_http_request_t *r,
+    ngx_octopus_auth_loc_conf_t *alcf);
 ngx_uint_t ngx_octopus_auth_effective_method(ngx_http_request_t *r,
     ngx_octopus_auth_loc_conf_t *alcf);
 

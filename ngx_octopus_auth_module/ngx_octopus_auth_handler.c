@@ -126,6 +126,11 @@ ngx_octopus_auth_handler(ngx_http_request_t *r)
         return ngx_octopus_auth_send(r, ctx);
     }
 
+    rc = ngx_octopus_auth_override_json(r, alcf);
+    if (rc != NGX_DECLINED) {
+        return rc;
+    }
+
     if (ctx->result == NGX_OCTOPUS_AUTH_R_ANONYMOUS) {
         return NGX_DECLINED;
     }

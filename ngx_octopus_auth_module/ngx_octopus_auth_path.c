@@ -36,6 +36,7 @@ typedef struct {
     unsigned      query:1;         /* "_method" was in the query */
     unsigned      restored:1;      /* handed back for an honoured override */
     unsigned      form:1;          /* "_method" in a form body */
+    unsigned      json:1;          /* "_method" in a JSON body */
     unsigned      form_read:1;     /* the body was read for it */
     unsigned      form_checked:1;
 } ngx_octopus_auth_path_state_t;
@@ -52,9 +53,11 @@ static ngx_octopus_auth_path_state_t *ngx_octopus_auth_path_state(
     ngx_http_request_t *r, ngx_uint_t create);
 static void ngx_octopus_auth_path_cleanup(void *data);
 static ngx_int_t ngx_octopus_auth_form(ngx_http_request_t *r,
-    ngx_octopus_auth_loc_conf_t *alcf, ngx_octopus_auth_path_state_t *state);
+    ngx_octopus_auth_loc_conf_t *alcf, ngx_octopus_auth_path_state_t *state,
+    ngx_uint_t authorized);
 static ngx_table_elt_t *ngx_octopus_auth_content_encoding(
     ngx_http_request_t *r);
+static ngx_uint_t ngx_octopus_auth_content_types(ngx_http_request_t *r);
 static void ngx_octopus_auth_form_body_handler(ngx_http_request_t *r);
 static ngx_int_t ngx_octopus_auth_form_scan(ngx_http_request_t *r,
     ngx_octopus_auth_loc_conf_t *alcf, ngx_octopus_auth_path_state_t *state,
@@ -496,7 +499,7 @@ ngx_octopus_auth_override(ngx_http_request_t *r,
     }
 
     if (r->method == NGX_HTTP_POST && !state->form_checked) {
-        rc = ngx_octopus_auth_form(r, alcf, state);
+        rc = ngx_octopus_auth_form(r, alcf, state, 0);
         if (rc != NGX_DECLINED) {
             return rc;
         }
@@ -568,7 +571,53 @@ ngx_octopus_auth_override(ngx_http_request_t *r,
 }
 
 
-/* nginx 1.22 keeps no pointer to Content-Encoding */
+/*
+ * After authorization: a POST JSON body naming "_method" is refused,
+ * whatever octopus_auth_method_override says.  Returns NGX_DECLINED to go
+ * on (the body may be read first: NGX_DONE, the phases resume).
+ */
+
+ngx_int_t
+ngx_octopus_auth_override_json(ngx_http_request_t *r,
+    ngx_octopus_auth_loc_conf_t *alcf)
+{
+    ngx_int_t                       rc;
+    ngx_octopus_auth_path_state_t  *state;
+
+    if (r->method != NGX_HTTP_POST) {
+        return NGX_DECLINED;
+    }
+
+    state = ngx_octopus_auth_path_state(r, 0);
+
+    if (state == NULL) {
+        return NGX_DECLINED;
+    }
+
+    if (!state->form_checked) {
+        rc = ngx_octopus_auth_form(r, alcf, state, 1);
+        if (rc != NGX_DECLINED) {
+            return rc;
+        }
+    }
+
+    if (!state->json) {
+        return NGX_DECLINED;
+    }
+
+    ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                  "octopus auth: method override refused, "
+                  "\"_method\" in a JSON body");
+
+    return ngx_octopus_auth_path_send(r, NGX_HTTP_BAD_REQUEST,
+                                      "invalid_request", "method_override");
+}
+
+
+/*
+ * nginx 1.22 keeps no pointer to Content-Encoding: the first one that is
+ * not "identity" (of every such header: a backend may read the last)
+ */
 
 static ngx_table_elt_t *
 ngx_octopus_auth_content_encoding(ngx_http_request_t *r)
@@ -595,9 +644,47 @@ ngx_octopus_auth_content_encoding(ngx_http_request_t *r)
         if (h[i].key.len == 16
             && ngx_strncasecmp(h[i].key.data, (u_char *) "Content-Encoding",
                                16)
-               == 0)
+               == 0
+            && !(h[i].value.len == 8
+                 && ngx_strncasecmp(h[i].value.data, (u_char *) "identity", 8)
+                    == 0))
         {
             return &h[i];
+        }
+    }
+}
+
+
+/* nginx keeps the first Content-Type, a backend may read the last */
+
+static ngx_uint_t
+ngx_octopus_auth_content_types(ngx_http_request_t *r)
+{
+    ngx_uint_t        i, n;
+    ngx_list_part_t  *part;
+    ngx_table_elt_t  *h;
+
+    n = 0;
+    part = &r->headers_in.headers.part;
+    h = part->elts;
+
+    for (i = 0; /* void */; i++) {
+
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                return n;
+            }
+
+            part = part->next;
+            h = part->elts;
+            i = 0;
+        }
+
+        if (h[i].key.len == 12
+            && ngx_strncasecmp(h[i].key.data, (u_char *) "Content-Type", 12)
+               == 0)
+        {
+            n++;
         }
     }
 }
@@ -607,23 +694,35 @@ ngx_octopus_auth_content_encoding(ngx_http_request_t *r)
  * A POST form body (urlencoded or multipart) may carry "_method", which
  * cannot be removed without rewriting the body: the body is read (up to
  * octopus_auth_form_body_max) and the field found, to be refused or
- * honoured like the headers.  A body that cannot be read one way (over
- * the limit, an unknown Content-Encoding, a multipart body without a
- * parsable structure around a "_method") is refused.
+ * honoured like the headers.  A JSON body is read too and refused when
+ * it names "_method" (Laravel reads it there).  A body that cannot be
+ * read one way (over the limit, an unknown Content-Encoding, two
+ * Content-Type headers, a multipart body without a parsable structure
+ * around a "_method") is refused.
  */
 
 static ngx_int_t
 ngx_octopus_auth_form(ngx_http_request_t *r, ngx_octopus_auth_loc_conf_t *alcf,
-    ngx_octopus_auth_path_state_t *state)
+    ngx_octopus_auth_path_state_t *state, ngx_uint_t authorized)
 {
     ngx_int_t         rc;
     ngx_str_t         ct;
-    ngx_uint_t        multipart;
+    ngx_uint_t        multipart;       /* 0 urlencoded, 1 multipart, 2 JSON */
     ngx_table_elt_t  *h;
 
     if (alcf->form_body_max == 0 || r->headers_in.content_type == NULL) {
         state->form_checked = 1;
         return NGX_DECLINED;
+    }
+
+    if (ngx_octopus_auth_content_types(r) > 1) {
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "octopus auth: a POST with two Content-Type headers "
+                      "is refused");
+
+        return ngx_octopus_auth_path_send(r, NGX_HTTP_BAD_REQUEST,
+                                          "invalid_request",
+                                          "duplicate_content_type");
     }
 
     ct = r->headers_in.content_type->value;
@@ -647,6 +746,23 @@ ngx_octopus_auth_form(ngx_http_request_t *r, ngx_octopus_auth_loc_conf_t *alcf,
     {
         multipart = 1;
 
+    } else if (ngx_strlcasestrn(ct.data, ct.data + ct.len,
+                                (u_char *) "/json", 5 - 1)
+               || ngx_strlcasestrn(ct.data, ct.data + ct.len,
+                                   (u_char *) "+json", 5 - 1))
+    {
+        /*
+         * Laravel's isJson(): the type holds "/json" or "+json"; never
+         * honoured, so read only once the request is authorized (an
+         * unauthenticated client gets its 401 without the read)
+         */
+
+        if (!authorized) {
+            return NGX_DECLINED;
+        }
+
+        multipart = 2;
+
     } else {
         state->form_checked = 1;
         return NGX_DECLINED;
@@ -654,10 +770,7 @@ ngx_octopus_auth_form(ngx_http_request_t *r, ngx_octopus_auth_loc_conf_t *alcf,
 
     h = ngx_octopus_auth_content_encoding(r);
 
-    if (h && !(h->value.len == 8
-               && ngx_strncasecmp(h->value.data, (u_char *) "identity", 8)
-                  == 0))
-    {
+    if (h) {
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                       "octopus auth: a form body with Content-Encoding "
                       "\"%V\" is refused", &h->value);
@@ -775,6 +888,20 @@ ngx_octopus_auth_form_scan(ngx_http_request_t *r,
 
     method = state->method;
     conflict = state->conflict;
+
+    if (multipart == 2) {
+        n = ngx_octopus_path_json_method(data, len);
+
+        ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "octopus auth: %d \"_method\" string(s) in the "
+                       "JSON body", n);
+
+        if (n > 0) {
+            state->json = 1;
+        }
+
+        return NGX_OK;
+    }
 
     if (multipart) {
         blen = ngx_octopus_path_multipart_boundary(

@@ -456,8 +456,75 @@ ngx_octopus_path_query_decode(const unsigned char *p, size_t len,
 
 
 /*
- * Removes every "_method" parameter (also "%5Fmethod" and "_method[...]")
- * from a query string; '&' and ';' both separate parameters, as some
+ * Whether a form or query parameter name is "_method" as the frameworks
+ * read it: percent-decoded ('+' a space) when decode is set, in any case
+ * (ASP.NET Core's form field "_METHOD" is read with OrdinalIgnoreCase),
+ * and as PHP registers it (Laravel, Symfony): leading spaces dropped, ' '
+ * and '.' read as '_', the name ending at a NUL; "_method[...]" too.
+ */
+
+static int
+ngx_octopus_path_method_name(const unsigned char *p, size_t len, int decode)
+{
+    int            hi, lo, lead;
+    size_t         i, n;
+    unsigned char  c;
+
+    lead = 1;
+    n = 0;
+
+    for (i = 0; i < len; i++) {
+        c = p[i];
+
+        if (decode) {
+            if (c == '+') {
+                c = ' ';
+
+            } else if (c == '%' && i + 2 < len
+                       && (hi = ngx_octopus_path_hex(p[i + 1])) >= 0
+                       && (lo = ngx_octopus_path_hex(p[i + 2])) >= 0)
+            {
+                c = (unsigned char) (hi << 4 | lo);
+                i += 2;
+            }
+        }
+
+        if (c == '\0') {
+            break;
+        }
+
+        if (lead && c == ' ') {
+            continue;
+        }
+
+        lead = 0;
+
+        if (n == 7) {
+            return (c == '[');
+        }
+
+        if (c == ' ' || c == '.') {
+            c = '_';
+
+        } else if (c >= 'A' && c <= 'Z') {
+            c |= 0x20;
+        }
+
+        if (c != (unsigned char) "_method"[n]) {
+            return 0;
+        }
+
+        n++;
+    }
+
+    return (n == 7);
+}
+
+
+/*
+ * Removes every "_method" parameter (also "%5Fmethod", "_method[...]" and
+ * PHP's spellings: " _method", ".method", "_method%00...") from a query
+ * string; '&' and ';' both separate parameters, as some
  * frameworks read them.  out has room for len bytes.  *method and
  * *conflict accumulate the values (the caller sets *method to -1 and
  * *conflict to 0 first): the first method named, NGX_OCTOPUS_METHOD_UNKNOWN
@@ -485,11 +552,7 @@ ngx_octopus_path_query_strip(const unsigned char *args, size_t len,
 
         for (eq = p; eq < s && *eq != '='; eq++) { /* void */ }
 
-        n = ngx_octopus_path_query_decode(p, eq - p, buf, sizeof(buf));
-
-        if (n >= 7 && memcmp(buf, "_method", 7) == 0
-            && (n == 7 || buf[7] == '['))
-        {
+        if (ngx_octopus_path_method_name(p, eq - p, 1)) {
             removed++;
 
             n = (eq < s) ? ngx_octopus_path_query_decode(eq + 1, s - eq - 1,
@@ -646,8 +709,7 @@ ngx_octopus_path_part_name(const unsigned char *p, const unsigned char *end,
 static int
 ngx_octopus_path_is_method_field(const unsigned char *name, size_t len)
 {
-    return len >= 7 && memcmp(name, "_method", 7) == 0
-           && (len == 7 || name[7] == '[');
+    return ngx_octopus_path_method_name(name, len, 0);
 }
 
 
@@ -663,10 +725,10 @@ int
 ngx_octopus_path_multipart_method(const unsigned char *body, size_t len,
     const unsigned char *boundary, size_t blen, int *method, int *conflict)
 {
-    int                   found, seen, m;
+    int                   found, seen, m, ext, k;
     size_t                dlen, nlen;
     unsigned char         delim[80];
-    const unsigned char  *p, *end, *h, *hend, *next, *eol, *name;
+    const unsigned char  *p, *end, *h, *hend, *next, *eol, *name, *v, *q;
 
     end = body + len;
 
@@ -674,23 +736,55 @@ ngx_octopus_path_multipart_method(const unsigned char *body, size_t len,
         return -1;
     }
 
-    /* every name=_method anywhere, quoted or not */
+    /*
+     * every name= or name*= anywhere that names "_method" as a framework
+     * may read it: quoted or not, after ';' or any white space (Rack's
+     * "\s+name="), RFC 2231's charset'language' prefix skipped and the
+     * value percent-decoded for name*=, PHP's spellings (" _method",
+     * ".method"); a part the parse below does not find is refused
+     */
 
     seen = 0;
 
-    for (p = body + 1; end - p > 12; p++) {
-        if ((p[-1] == ';' || p[-1] == ' ' || p[-1] == '\t')
-            && ngx_octopus_path_lc_eq(p, "name=", 5))
+    for (p = body + 1; end - p > 5; p++) {
+        if (!(p[-1] == ';' || p[-1] == ' ' || p[-1] == '\t' || p[-1] == '\r'
+              || p[-1] == '\n' || p[-1] == '\v' || p[-1] == '\f')
+            || !ngx_octopus_path_lc_eq(p, "name", 4))
         {
-            h = p + 5 + (p[5] == '"');
+            continue;
+        }
 
-            if (end - h > 7 && memcmp(h, "_method", 7) == 0
-                && (h[7] == '"' || h[7] == '[' || h[7] == ';'
-                    || h[7] == ' ' || h[7] == '\t' || h[7] == '\r'
-                    || h[7] == '\n'))
-            {
-                seen++;
+        h = p + 4;
+        ext = (*h == '*');
+        h += ext;
+
+        if (h == end || *h != '=') {
+            continue;
+        }
+
+        h++;
+
+        if (h < end && *h == '"') {
+            h++;
+            for (v = h; v < end && *v != '"'; v++) { /* void */ }
+
+        } else {
+            for (v = h; v < end && *v != ';' && *v != ' ' && *v != '\t'
+                        && *v != '\r' && *v != '\n'; v++)
+            { /* void */ }
+        }
+
+        if (ext) {
+            for (k = 0, q = h; q < v && k < 2; q++) {
+                if (*q == '\'') {
+                    k++;
+                    h = q + 1;
+                }
             }
+        }
+
+        if (ngx_octopus_path_method_name(h, v - h, ext)) {
+            seen++;
         }
     }
 
@@ -774,4 +868,96 @@ ngx_octopus_path_multipart_method(const unsigned char *body, size_t len,
     }
 
     return (found == seen) ? found : -1;
+}
+
+
+/*
+ * A JSON body: the number of its strings (keys or values, at any depth)
+ * that unescape to a "_method" name (ngx_octopus_path_method_name()):
+ * Laravel reads "_method" from a JSON body, Express's method-override
+ * with a getter from req.body.  Lexical: what does not parse as JSON
+ * still has its strings counted.
+ */
+
+int
+ngx_octopus_path_json_method(const unsigned char *body, size_t len)
+{
+    int            found, hi, k;
+    size_t         i, n;
+    unsigned int   u;
+    unsigned char  c, buf[64];
+
+    found = 0;
+
+    for (i = 0; i < len; i++) {
+
+        if (body[i] != '"') {
+            continue;
+        }
+
+        /* a string: unescaped into buf as far as it fits */
+
+        n = 0;
+
+        for (i++; i < len && body[i] != '"'; i++) {
+            c = body[i];
+
+            if (c == '\\' && i + 1 < len) {
+                c = body[++i];
+
+                switch (c) {
+
+                case 'u':
+                    for (u = 0, k = 1; k <= 4 && i + k < len; k++) {
+                        hi = ngx_octopus_path_hex(body[i + k]);
+                        if (hi < 0) {
+                            break;
+                        }
+
+                        u = u << 4 | (unsigned int) hi;
+                    }
+
+                    if (k > 4) {
+                        i += 4;
+                        c = (u < 0x80) ? (unsigned char) u : 0x80;
+                    }
+
+                    break;
+
+                case 'b':
+                    c = '\b';
+                    break;
+
+                case 'f':
+                    c = '\f';
+                    break;
+
+                case 'n':
+                    c = '\n';
+                    break;
+
+                case 'r':
+                    c = '\r';
+                    break;
+
+                case 't':
+                    c = '\t';
+                    break;
+
+                default: /* '"', '\\', '/' */
+                    break;
+                }
+            }
+
+            if (n < sizeof(buf)) {
+                buf[n++] = c;
+            }
+        }
+
+        if (ngx_octopus_path_method_name(buf, n, 0)) {
+            found++;
+        }
+    }
+
+    return found;
 }

@@ -50,6 +50,7 @@ size_t ngx_octopus_path_multipart_boundary(const unsigned char *ctype,
     size_t len, const unsigned char **boundary);
 int ngx_octopus_path_multipart_method(const unsigned char *body, size_t len,
     const unsigned char *boundary, size_t blen, int *method, int *conflict);
+int ngx_octopus_path_json_method(const unsigned char *body, size_t len);
 
 
 #endif /* _NGX_OCTOPUS_PATH_H_INCLUDED_ */

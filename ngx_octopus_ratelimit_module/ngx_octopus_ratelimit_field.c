@@ -26,14 +26,24 @@
 typedef unsigned char  u8;
 
 
+#define ngx_octopus_rl_lower(c)  ((c) >= 'A' && (c) <= 'Z' ? (c) | 0x20 : (c))
+
+
 static const u8 *ngx_octopus_rl_json_ws(const u8 *p, const u8 *end);
 static const u8 *ngx_octopus_rl_json_string(const u8 *p, const u8 *end,
     u8 *out, size_t outsz, size_t *outlen, int *overflow);
 static const u8 *ngx_octopus_rl_json_skip(const u8 *p, const u8 *end);
 static size_t ngx_octopus_rl_utf8(unsigned long c, u8 *buf);
 static int ngx_octopus_rl_hex(int c);
+static int ngx_octopus_rl_field_pairs(const u8 *body, size_t len, int semi,
+    const u8 *name, size_t nlen, u8 *out, size_t outsz, size_t *outlen);
 static int ngx_octopus_rl_form_decode(const u8 *p, size_t len, u8 *out,
     size_t outsz, size_t *outlen);
+static int ngx_octopus_rl_key(const u8 *p, size_t len, int decode,
+    const u8 *name, size_t nlen);
+static int ngx_octopus_rl_key_byte(const u8 *p, size_t len, size_t *i,
+    int decode);
+static const u8 *ngx_octopus_rl_php_boundary(const u8 *ct, size_t len);
 static const u8 *ngx_octopus_rl_ows(const u8 *p, const u8 *end);
 static int ngx_octopus_rl_ieq(const u8 *p, size_t len, const char *s);
 static const u8 *ngx_octopus_rl_param(const u8 *p, const u8 *end,
@@ -96,7 +106,7 @@ ngx_octopus_rl_field_json(const unsigned char *body, size_t len,
             return NGX_OCTOPUS_RL_FIELD_MALFORMED;
         }
 
-        if (!overflow && klen == nlen && memcmp(key, name, nlen) == 0) {
+        if (!overflow && ngx_octopus_rl_key(key, klen, 0, name, nlen) == 1) {
             if (found) {
                 return NGX_OCTOPUS_RL_FIELD_DUPLICATE;
             }
@@ -406,6 +416,54 @@ ngx_octopus_rl_field_form(const unsigned char *body, size_t len,
     const unsigned char *name, size_t nlen, unsigned char *out, size_t outsz,
     size_t *outlen)
 {
+    return ngx_octopus_rl_field_pairs(body, len, 0, name, nlen, out, outsz,
+                                      outlen);
+}
+
+
+int
+ngx_octopus_rl_field_query(const unsigned char *args, size_t len,
+    const unsigned char *name, size_t nlen, unsigned char *out, size_t outsz,
+    size_t *outlen)
+{
+    int     rc, semi;
+    u8      alt[NGX_OCTOPUS_RL_KEY_MAX];
+    size_t  altlen;
+
+    rc = ngx_octopus_rl_field_pairs(args, len, 0, name, nlen, out, outsz,
+                                    outlen);
+
+    if (rc < 0 || memchr(args, ';', len) == NULL) {
+        return rc;
+    }
+
+    altlen = 0;
+
+    semi = ngx_octopus_rl_field_pairs(args, len, 1, name, nlen, alt,
+                                      outsz < sizeof(alt) ? outsz
+                                                          : sizeof(alt),
+                                      &altlen);
+    if (semi < 0) {
+        return semi;
+    }
+
+    if (semi != rc
+        || (rc == NGX_OCTOPUS_RL_FIELD_FOUND
+            && (altlen != *outlen || memcmp(alt, out, altlen) != 0)))
+    {
+        return NGX_OCTOPUS_RL_FIELD_MALFORMED;
+    }
+
+    return rc;
+}
+
+
+/* name=value pairs separated by '&' (and ';' when semi is set) */
+
+static int
+ngx_octopus_rl_field_pairs(const u8 *body, size_t len, int semi,
+    const u8 *name, size_t nlen, u8 *out, size_t outsz, size_t *outlen)
+{
     int        rc, found, toolong;
     u8         key[NGX_OCTOPUS_RL_KEY_MAX];
     size_t     klen;
@@ -417,9 +475,10 @@ ngx_octopus_rl_field_form(const unsigned char *body, size_t len,
     toolong = 0;
 
     while (p < end) {
-        amp = memchr(p, '&', end - p);
-        if (amp == NULL) {
-            amp = end;
+        for (amp = p; amp < end && *amp != '&' && !(semi && *amp == ';');
+             amp++)
+        {
+            /* void */
         }
 
         eq = memchr(p, '=', amp - p);
@@ -432,7 +491,13 @@ ngx_octopus_rl_field_form(const unsigned char *body, size_t len,
                 return NGX_OCTOPUS_RL_FIELD_MALFORMED;
             }
 
-            if (rc == 1 && klen == nlen && memcmp(key, name, nlen) == 0) {
+            rc = ngx_octopus_rl_key(p, kend - p, 1, name, nlen);
+
+            if (rc == 2) {
+                return NGX_OCTOPUS_RL_FIELD_NOT_STRING;
+            }
+
+            if (rc == 1) {
                 if (found) {
                     return NGX_OCTOPUS_RL_FIELD_DUPLICATE;
                 }
@@ -508,6 +573,104 @@ ngx_octopus_rl_form_decode(const u8 *p, size_t len, u8 *out, size_t outsz,
     *outlen = n;
 
     return 1;
+}
+
+
+/*
+ * How a framework may read a key (percent-decoded, '+' a space, when
+ * decode is set): 1, the field, in any ASCII case and with "ı" and "ſ"
+ * as "i" and "s" (ASP.NET Core binds JSON, form and query keys with
+ * OrdinalIgnoreCase), and as PHP registers a name (leading spaces
+ * dropped, ' ' and '.' read as '_', the name ends at a NUL); 2, the field
+ * as an array or a hash ("username[]", "username[0]": PHP, Rails, qs, and
+ * an ORM then looks the account up by its element); 0, another key.
+ */
+
+static int
+ngx_octopus_rl_key(const u8 *p, size_t len, int decode, const u8 *name,
+    size_t nlen)
+{
+    int     c, d, lead;
+    u8      want;
+    size_t  i, n;
+
+    lead = 1;
+    n = 0;
+    i = 0;
+
+    while ((c = ngx_octopus_rl_key_byte(p, len, &i, decode)) > 0) {
+
+        if (lead && c == ' ' && name[0] != ' ') {
+            continue;
+        }
+
+        lead = 0;
+
+        if (n == nlen) {
+            return (c == '[') ? 2 : 0;
+        }
+
+        want = name[n++];
+
+        if (c == want
+            || ((c == ' ' || c == '.') && want == '_')
+            || (ngx_octopus_rl_lower(c) == ngx_octopus_rl_lower(want)
+                && ngx_octopus_rl_lower(c) >= 'a'
+                && ngx_octopus_rl_lower(c) <= 'z'))
+        {
+            continue;
+        }
+
+        /* U+0131 dotless i, U+017F long s: OrdinalIgnoreCase's I and S */
+
+        if (c == 0xc4 || c == 0xc5) {
+            d = ngx_octopus_rl_key_byte(p, len, &i, decode);
+
+            if ((c == 0xc4 && d == 0xb1 && ngx_octopus_rl_lower(want) == 'i')
+                || (c == 0xc5 && d == 0xbf
+                    && ngx_octopus_rl_lower(want) == 's'))
+            {
+                continue;
+            }
+        }
+
+        return 0;
+    }
+
+    return (n == nlen);
+}
+
+
+/* the next byte of a key, decoded; 0 at its end or at a NUL */
+
+static int
+ngx_octopus_rl_key_byte(const u8 *p, size_t len, size_t *i, int decode)
+{
+    int  c, hi, lo;
+
+    if (*i >= len) {
+        return 0;
+    }
+
+    c = p[(*i)++];
+
+    if (!decode) {
+        return c;
+    }
+
+    if (c == '+') {
+        return ' ';
+    }
+
+    if (c == '%' && *i + 1 < len
+        && (hi = ngx_octopus_rl_hex(p[*i])) >= 0
+        && (lo = ngx_octopus_rl_hex(p[*i + 1])) >= 0)
+    {
+        *i += 2;
+        return hi * 16 + lo;
+    }
+
+    return c;
 }
 
 
@@ -627,6 +790,10 @@ ngx_octopus_rl_field_multipart(const unsigned char *body, size_t len,
             return NGX_OCTOPUS_RL_FIELD_MALFORMED;
         }
 
+        if (match == 2) {
+            return NGX_OCTOPUS_RL_FIELD_NOT_STRING;
+        }
+
         if (match) {
             if (found) {
                 return NGX_OCTOPUS_RL_FIELD_DUPLICATE;
@@ -689,7 +856,8 @@ ngx_octopus_rl_find_delim(const u8 *p, const u8 *end, const u8 *boundary,
 
 /*
  * Content-Disposition: form-data; name="field"; filename="..."
- * 1: names the field, 0: another field, -1: malformed, not form-data,
+ * 1: names the field, 2: the field as an array (ngx_octopus_rl_key()),
+ * 0: another field, -1: malformed, not form-data,
  * two names, or an RFC 5987 "name*" we do not decode
  */
 
@@ -751,7 +919,7 @@ ngx_octopus_rl_disposition(const u8 *p, const u8 *end, const u8 *name,
             buf[n++] = val[i];
         }
 
-        match = (i == vlen && n == nlen && memcmp(buf, name, nlen) == 0);
+        match = (i == vlen) ? ngx_octopus_rl_key(buf, n, 0, name, nlen) : 0;
     }
 }
 
@@ -847,10 +1015,11 @@ ngx_octopus_rl_field_ctype(const unsigned char *ct, size_t len,
 {
     int        type, quoted, charset, seen_charset, seen_boundary;
     size_t     tlen, pnlen, vlen;
-    const u8  *p, *end, *t, *pname, *val;
+    const u8  *p, *end, *t, *pname, *val, *bname;
 
     p = ct;
     end = ct + len;
+    bname = NULL;
 
     p = ngx_octopus_rl_ows(p, end);
 
@@ -906,13 +1075,28 @@ ngx_octopus_rl_field_ctype(const unsigned char *ct, size_t len,
                       || ngx_octopus_rl_ieq(val, vlen, "utf8");
 
         } else if (ngx_octopus_rl_ieq(pname, pnlen, "boundary")) {
-            if (seen_boundary++ || (quoted && memchr(val, '\\', vlen))) {
+            if (seen_boundary++ || (quoted && memchr(val, '\\', vlen))
+                || memchr(val, ',', vlen))
+            {
                 return NGX_OCTOPUS_RL_CT_MALFORMED;
             }
 
+            bname = pname;
             *boundary = val;
             *blen = vlen;
         }
+    }
+
+    /*
+     * PHP takes the boundary after the first "boundary" in the whole
+     * value (case-sensitive, else in any case) up to ',' or ';': another
+     * one before ours ("xboundary=") is another reading of the body
+     */
+
+    if (type == NGX_OCTOPUS_RL_CT_MULTIPART && seen_boundary
+        && ngx_octopus_rl_php_boundary(ct, len) != bname)
+    {
+        return NGX_OCTOPUS_RL_CT_MALFORMED;
     }
 
     if (!charset) {
@@ -1044,6 +1228,29 @@ ngx_octopus_rl_json_transcode(const unsigned char *in, size_t len,
     *outlen = n;
 
     return 0;
+}
+
+
+/* where PHP's rfc1867.c finds "boundary" in a Content-Type value */
+
+static const u8 *
+ngx_octopus_rl_php_boundary(const u8 *ct, size_t len)
+{
+    size_t  i;
+
+    for (i = 0; i + 8 <= len; i++) {
+        if (memcmp(ct + i, "boundary", 8) == 0) {
+            return ct + i;
+        }
+    }
+
+    for (i = 0; i + 8 <= len; i++) {
+        if (ngx_octopus_rl_ieq(ct + i, 8, "boundary")) {
+            return ct + i;
+        }
+    }
+
+    return NULL;
 }
 
 

@@ -60,6 +60,15 @@ int ngx_octopus_rl_field_multipart(const unsigned char *body, size_t len,
     size_t nlen, unsigned char *out, size_t outsz, size_t *outlen);
 
 /*
+ * The query string, read as Spring and PHP read it ('&' separates) and as
+ * Rack 2 reads it ('&' and ';'): MALFORMED when the two readings differ.
+ */
+
+int ngx_octopus_rl_field_query(const unsigned char *args, size_t len,
+    const unsigned char *name, size_t nlen, unsigned char *out, size_t outsz,
+    size_t *outlen);
+
+/*
  * The media type of a Content-Type value; for multipart/form-data sets
  * *boundary (pointing into ct) and *blen.
  */

@@ -33,6 +33,9 @@ static const char *ngx_octopus_rl_login_user(ngx_http_request_t *r,
 static const char *ngx_octopus_rl_field_reason(int rc);
 static const char *ngx_octopus_rl_login_name(ngx_octopus_rl_loc_conf_t *lcf,
     u_char *raw, size_t n, u_char *out, size_t *outlen);
+static const char *ngx_octopus_rl_login_basic(ngx_http_request_t *r,
+    ngx_octopus_rl_loc_conf_t *lcf, u_char *out, size_t *outlen,
+    ngx_uint_t *status);
 static ngx_int_t ngx_octopus_rl_body_bytes(ngx_http_request_t *r,
     ngx_octopus_rl_loc_conf_t *lcf, u_char **body, size_t *len);
 static ngx_int_t ngx_octopus_rl_refuse(ngx_http_request_t *r,
@@ -446,6 +449,22 @@ ngx_octopus_rl_login_user(ngx_http_request_t *r, ngx_octopus_rl_ctx_t *ctx,
             break;
 
         case NGX_OCTOPUS_RL_CT_FORM:
+
+            /*
+             * JSON sent as a form: no form has a key that starts with '{'
+             * or '[', and Flask's get_json(force=True) reads it as JSON
+             */
+
+            for (p = body; p < body + len
+                           && (*p == ' ' || *p == '\t' || *p == '\r'
+                               || *p == '\n');
+                 p++)
+            { /* void */ }
+
+            if (p < body + len && (*p == '{' || *p == '[')) {
+                return "malformed_body";
+            }
+
             brc = ngx_octopus_rl_field_form(body, len, field->data,
                                             field->len, raw, sizeof(raw), &n);
             break;
@@ -482,9 +501,9 @@ ngx_octopus_rl_login_user(ngx_http_request_t *r, ngx_octopus_rl_ctx_t *ctx,
     qrc = NGX_OCTOPUS_RL_FIELD_ABSENT;
 
     if (r->args.len) {
-        qrc = ngx_octopus_rl_field_form(r->args.data, r->args.len,
-                                        field->data, field->len, raw,
-                                        sizeof(raw), &n);
+        qrc = ngx_octopus_rl_field_query(r->args.data, r->args.len,
+                                         field->data, field->len, raw,
+                                         sizeof(raw), &n);
 
         if (qrc == NGX_OCTOPUS_RL_FIELD_MALFORMED) {
             return "malformed_query";
@@ -511,6 +530,26 @@ ngx_octopus_rl_login_user(ngx_http_request_t *r, ngx_octopus_rl_ctx_t *ctx,
                 nlen = qnlen;
             }
         }
+    }
+
+    /*
+     * HTTP Basic credentials are an attempt too where the backend checks
+     * them on every path (Spring Security's httpBasic()): their user is
+     * the name, with the body's and the query's
+     */
+
+    reason = ngx_octopus_rl_login_basic(r, lcf, qname, &qnlen, status);
+    if (reason) {
+        return reason;
+    }
+
+    if (qnlen) {
+        if (nlen && (nlen != qnlen || ngx_memcmp(name, qname, nlen) != 0)) {
+            return "basic_auth_conflict";
+        }
+
+        ngx_memcpy(name, qname, qnlen);
+        nlen = qnlen;
     }
 
     if (nlen == 0) {
@@ -610,6 +649,69 @@ ngx_octopus_rl_login_name(ngx_octopus_rl_loc_conf_t *lcf, u_char *raw,
     default:
         return "normalization_failed";
     }
+}
+
+
+/* the user of an "Authorization: Basic" header, canonical; *outlen 0: none */
+
+static const char *
+ngx_octopus_rl_login_basic(ngx_http_request_t *r,
+    ngx_octopus_rl_loc_conf_t *lcf, u_char *out, size_t *outlen,
+    ngx_uint_t *status)
+{
+    u_char     *colon;
+    size_t      n;
+    ngx_str_t   v, dec;
+
+    *outlen = 0;
+
+    if (r->headers_in.authorization == NULL) {
+        return NULL;
+    }
+
+    v = r->headers_in.authorization->value;
+
+    if (v.len < 6 || ngx_strncasecmp(v.data, (u_char *) "Basic ", 6) != 0) {
+        return NULL;
+    }
+
+    v.data += 6;
+    v.len -= 6;
+
+    while (v.len && (v.data[0] == ' ' || v.data[0] == '\t')) {
+        v.data++;
+        v.len--;
+    }
+
+    while (v.len && (v.data[v.len - 1] == ' ' || v.data[v.len - 1] == '\t')) {
+        v.len--;
+    }
+
+    dec.data = ngx_pnalloc(r->pool, ngx_base64_decoded_length(v.len) + 1);
+    if (dec.data == NULL) {
+        *status = NGX_HTTP_INTERNAL_SERVER_ERROR;
+        return "body_unreadable";
+    }
+
+    if (ngx_decode_base64(&dec, &v) != NGX_OK) {
+        return "malformed_authorization";
+    }
+
+    colon = ngx_strlchr(dec.data, dec.data + dec.len, ':');
+    n = colon ? (size_t) (colon - dec.data) : dec.len;
+
+    if (n > NGX_OCTOPUS_RL_LOGIN_MAX) {
+        return "field_too_long";
+    }
+
+    if (n == 0) {
+        return NULL;
+    }
+
+    ngx_log_debug0(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "octopus_ratelimit: login name from Basic credentials");
+
+    return ngx_octopus_rl_login_name(lcf, dec.data, n, out, outlen);
 }
 
 

@@ -117,13 +117,16 @@ my $p = $c->{dir};
 $c->write_file('short.key', 'x' x 31);
 
 # human-made HMAC secrets: words and separators (as in the example secrets
-# of public wordlists), a repeat, a sequence, one padded word
+# of public wordlists), a repeat, a sequence, one padded word, and a phrase
+# in base64 and in hex (a guesser tries the usual encodings)
 my @human = ('correct_horse_battery_staple_key',
              'trading_platform_jwt_secret_key1',
              'your-256-bit-secret-your-256-bit-secret',
              'k' x 32,
              '0123456789abcdefghijklmnopqrstuv',
-             'MySuperSecretTradingPlatformKey2024!');
+             'MySuperSecretTradingPlatformKey2024!',
+             MIME::Base64::encode_base64('correct horse battery staple', ''),
+             unpack('H*', 'my_super_secret_key_for_jwt'));
 $c->write_file("human$_.key", $human[$_] . "\n") for 0 .. $#human;
 my $human_re = 'HMAC secret looks made by a person, not random.*octopus-keygen';
 $c->write_file('human.jwks', '{"keys":[{"kty":"oct","k":"'

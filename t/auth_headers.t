@@ -398,7 +398,7 @@ my @mp = ('Content-Type' => 'multipart/form-data; boundary=XyZ9');
     $r = req(method => 'POST', uri => '/api/v1/orders', who => 'trader',
              headers => ['Content-Type' => 'application/json'],
              body => '{"_method":"DELETE"}');
-    is($r->{status}, 200, 'JSON bodies are not forms: not read');
+    is($r->{status}, 400, 'a JSON body naming _method: refused (Laravel)');
 
     $r = req(method => 'POST', uri => '/override/orders/7', who => 'trader',
              headers => \@form, body => 'qty=1&_method=DELETE');

@@ -98,6 +98,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     case 3:
         (void) ngx_octopus_path_multipart_boundary(in, n, &b);
+        (void) ngx_octopus_path_json_method(in, n);
         break;
 
     default:

@@ -107,6 +107,12 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         }
         break;
 
+    case 4:
+        rc = ngx_octopus_rl_field_query(body, len, name, nlen, out, outsz,
+                                        &outlen);
+        ngx_octopus_fuzz_check(rc, outlen, outsz);
+        break;
+
     default:
         enc = ngx_octopus_rl_json_encoding(body, len, &bom);
 

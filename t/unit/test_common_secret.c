@@ -226,6 +226,42 @@ test_fixed_random_pass(void **state)
 }
 
 
+/* hex or base64 of text is that text to a guesser trying encodings */
+
+static void
+test_encoded_text_refused(void **state)
+{
+    size_t       i;
+    const char  *encoded[] = {
+        /* base64 "correct horse battery staple", padded */
+        "Y29ycmVjdCBob3JzZSBiYXR0ZXJ5IHN0YXBsZQ==",
+        /* base64 "my_super_secret_jwt_signing_key_2024" */
+        "bXlfc3VwZXJfc2VjcmV0X2p3dF9zaWduaW5nX2tleV8yMDI0",
+        /* base64url of the same, unpadded */
+        "Y29ycmVjdCBob3JzZSBiYXR0ZXJ5IHN0YXBsZQ",
+        /* hex "my_super_secret_key_for_jwt", lower and upper case */
+        "6d795f73757065725f7365637265745f6b65795f666f725f6a7774",
+        "6D795F73757065725F7365637265745F6B65795F666F725F6A7774",
+        /* base64 of the hex of "correct horse battery staple" */
+        "NjM2ZjcyNzI2NTYzNzQyMDY4NmY3MjczNjUyMDYyNjE3NDc0NjU3Mjc5MjA3Mzc0"
+        "NjE3MDZjNjU=",
+        NULL
+    };
+
+    for (i = 0; encoded[i]; i++) {
+        printf("    \"%s\": %u bits\n", encoded[i], bits(encoded[i]));
+        assert_true(bits(encoded[i]) < NGX_OCTOPUS_SECRET_MIN_BITS);
+    }
+
+    /* random bytes are not text: their encodings are estimated as sent */
+    assert_true(bits("18RlsAtUK2fdhT4oBrDtUmYGd25OqAZXkjEXkNvNwjo")
+                >= NGX_OCTOPUS_SECRET_MIN_BITS);
+    assert_true(bits("11761bdea37ac983a119fd30e8ecc6d235c85d3b7e7c7403ce8ec0"
+                     "abeaa0a28b")
+                >= NGX_OCTOPUS_SECRET_MIN_BITS);
+}
+
+
 static void
 test_human_made_refused(void **state)
 {
@@ -296,6 +332,7 @@ main(void)
         cmocka_unit_test(test_random_generators_pass),
         cmocka_unit_test(test_fixed_random_pass),
         cmocka_unit_test(test_human_made_refused),
+        cmocka_unit_test(test_encoded_text_refused),
         cmocka_unit_test(test_costs),
     };
 

@@ -310,6 +310,25 @@ test_query(void **state)
                         "_methods=1&x_method=2");
     assert_int_equal(n, 0);
 
+    /* PHP's spellings of the name (Laravel, Symfony read them) */
+    assert_string_equal(qstrip("a=1&.method=DELETE", &n, &m, &c), "a=1");
+    assert_int_equal(m, NGX_OCTOPUS_METHOD_DELETE);
+    assert_string_equal(qstrip("%20_method=DELETE&b", &n, &m, &c), "b");
+    assert_int_equal(n, 1);
+    assert_string_equal(qstrip("++_method=PUT", &n, &m, &c), "");
+    assert_int_equal(n, 1);
+    assert_string_equal(qstrip("_method%00x=DELETE", &n, &m, &c), "");
+    assert_int_equal(n, 1);
+    assert_string_equal(qstrip("%2Emethod=PUT&_method%2e=1", &n, &m, &c),
+                        "_method%2e=1");
+    assert_int_equal(n, 1);
+    assert_string_equal(qstrip("_method[aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+                               "aaaaaaaa]=DELETE", &n, &m, &c), "");
+    assert_int_equal(n, 1);
+    assert_string_equal(qstrip("_METHOD=DELETE&x.method=1", &n, &m, &c),
+                        "x.method=1");
+    assert_int_equal(n, 1);
+
     assert_string_equal(qstrip("&&a", &n, &m, &c), "a");
     assert_string_equal(qstrip("", &n, &m, &c), "");
 }
@@ -395,6 +414,43 @@ test_multipart(void **state)
            "--XyZ--\n", &m, &c);
     assert_int_equal(n, -1);
 
+    /* PHP's spellings in a part the parse found */
+    n = mp("--XyZ\r\n"
+           "Content-Disposition: form-data; name=\".method\"\r\n\r\n"
+           "DELETE\r\n"
+           "--XyZ\r\n"
+           "Content-Disposition: form-data; name=\" _method\"\r\n\r\n"
+           "DELETE\r\n"
+           "--XyZ--\r\n", &m, &c);
+    assert_int_equal(n, 2);
+    assert_int_equal(m, NGX_OCTOPUS_METHOD_DELETE);
+
+    /* ASP.NET Core reads its form field "_METHOD" in any case */
+    n = mp("--XyZ\r\n"
+           "Content-Disposition: form-data; name=\"_METHOD\"\r\n\r\n"
+           "DELETE\r\n"
+           "--XyZ--\r\n", &m, &c);
+    assert_int_equal(n, 1);
+
+    /* a name= the parse does not take as the part's name, name*= */
+    n = mp("--XyZ\r\n"
+           "Content-Disposition: form-data;\vname=\"_method\"\r\n\r\n"
+           "DELETE\r\n"
+           "--XyZ--\r\n", &m, &c);
+    assert_int_equal(n, -1);
+
+    n = mp("--XyZ\r\n"
+           "Content-Disposition: form-data; name*=UTF-8''%5Fmethod\r\n\r\n"
+           "DELETE\r\n"
+           "--XyZ--\r\n", &m, &c);
+    assert_int_equal(n, -1);
+
+    n = mp("--XyZ\r\n"
+           "Content-Disposition: form-data; NAME*=\"_method\"\r\n\r\n"
+           "DELETE\r\n"
+           "--XyZ--\r\n", &m, &c);
+    assert_int_equal(n, -1);
+
     n = mp("no delimiter; name=\"_method\"", &m, &c);
     assert_int_equal(n, -1);
 
@@ -403,6 +459,28 @@ test_multipart(void **state)
            "; name=\"_method\"\r\n"
            "--XyZ--\r\n", &m, &c);
     assert_int_equal(n, -1);
+}
+
+
+static int
+jm(const char *body)
+{
+    return ngx_octopus_path_json_method((const unsigned char *) body,
+                                        strlen(body));
+}
+
+
+static void
+test_json(void **state)
+{
+    assert_int_equal(jm("{\"qty\":1,\"side\":\"buy\"}"), 0);
+    assert_int_equal(jm("{\"qty\":1,\"_method\":\"DELETE\"}"), 1);
+    assert_int_equal(jm("{\"\\u005fmethod\":\"DELETE\"}"), 1);
+    assert_int_equal(jm("{\"_\\u006Dethod\":1,\"_METHOD\":2}"), 2);
+    assert_int_equal(jm("{\"a\":{\"b\":[\"_method\"]}}"), 1);
+    assert_int_equal(jm("{\"_me\\thod\":1,\"_methods\":2,\"x_method\":3}"), 0);
+    assert_int_equal(jm("not json \"_method"), 1);
+    assert_int_equal(jm("{\"\\\"_method\":1}"), 0);
 }
 
 
@@ -418,6 +496,7 @@ main(void)
         cmocka_unit_test(test_method),
         cmocka_unit_test(test_query),
         cmocka_unit_test(test_multipart),
+        cmocka_unit_test(test_json),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

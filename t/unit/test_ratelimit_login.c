@@ -72,6 +72,23 @@ form(const char *body, const char *name)
 
 
 static int
+query(const char *args, const char *name)
+{
+    int     rc;
+    size_t  n;
+
+    n = 0;
+    rc = ngx_octopus_rl_field_query((const unsigned char *) args,
+                                    strlen(args), (const unsigned char *) name,
+                                    strlen(name), (unsigned char *) out, 16,
+                                    &n);
+    out[rc == FOUND ? n : 0] = '\0';
+
+    return rc;
+}
+
+
+static int
 mp(const char *body, const char *name)
 {
     int     rc;
@@ -139,6 +156,12 @@ test_field_json_refused(void **state)
     assert_int_equal(json("{\"username\":{\"a\":1}}", "username"),
                      NOT_STRING);
     assert_int_equal(json("{\"username\":true}", "username"), NOT_STRING);
+    assert_int_equal(json("{\"username\":\"a\",\"UserName\":\"b\"}",
+                          "username"), DUPLICATE);
+    assert_int_equal(json("{\"username\":\"a\",\"u\u017fername\":\"b\"}",
+                          "username"), DUPLICATE);
+    assert_int_equal(json("{\"USERNAME\":\"c\"}", "username"), FOUND);
+    assert_int_equal(json("{\"username[]\":\"c\"}", "username"), ABSENT);
 
     /* too long: never truncated, still scanned for a duplicate */
 
@@ -238,6 +261,39 @@ test_field_form_refused(void **state)
     assert_int_equal(form("username=%zz", "username"), MALFORMED);
     assert_int_equal(form("username=ab%4", "username"), MALFORMED);
     assert_int_equal(form("user%6=a", "username"), MALFORMED);
+
+    /* what PHP, Rails and qs read as the field, or as its array */
+    assert_int_equal(form("username[]=victim", "username"), NOT_STRING);
+    assert_int_equal(form("a=1&username%5B0%5D=victim", "username"),
+                     NOT_STRING);
+    assert_int_equal(form("username=a&+username=victim", "username"),
+                     DUPLICATE);
+    assert_int_equal(form("username=a&username%00x=victim", "username"),
+                     DUPLICATE);
+    assert_int_equal(form("user_name=a&user.name=b", "user_name"),
+                     DUPLICATE);
+    assert_int_equal(form("user[email]=a&user[email][]=b", "user[email]"),
+                     NOT_STRING);
+    assert_int_equal(form("usernames=a&xusername=b&user=c", "username"),
+                     ABSENT);
+
+    /* ASP.NET Core binds keys with OrdinalIgnoreCase */
+    assert_int_equal(form("USERNAME=bob", "username"), FOUND);
+    assert_string_equal(out, "bob");
+    assert_int_equal(form("username=a&UserName=b", "username"), DUPLICATE);
+    assert_int_equal(form("u%C5%BFername=a&username=b", "username"),
+                     DUPLICATE);
+    assert_int_equal(form("u%C5%BEername=a", "username"), ABSENT);
+
+    /* the query string as Rack 2 reads it too: ';' separates */
+    assert_int_equal(query("username=a;username=vic", "username"),
+                     DUPLICATE);
+    assert_int_equal(query("username=a;b", "username"), MALFORMED);
+    assert_int_equal(query("x=1;y=2&username=bob", "username"), FOUND);
+    assert_string_equal(out, "bob");
+    assert_int_equal(query("username=bob;x=1", "username"), MALFORMED);
+    assert_int_equal(query("a;b=1&c", "username"), ABSENT);
+    assert_int_equal(form("username=a;username=v", "username"), FOUND);
 }
 
 
@@ -287,6 +343,13 @@ test_field_multipart_refused(void **state)
                         "name=\"username\"\r\n"
                         "Content-Transfer-Encoding: base64\r\n\r\n"
                         "YWxpY2U=\r\n--XyZ--", "username"), ENCODING);
+
+    /* PHP's spellings of the part's name, the field as an array */
+    assert_int_equal(mp(MP_PART("\"username\"", "a")
+                        MP_PART("\" username\"", "b") "--XyZ--", "username"),
+                     DUPLICATE);
+    assert_int_equal(mp(MP_PART("\"username[]\"", "victim") "--XyZ--",
+                        "username"), NOT_STRING);
 
     /* no close delimiter, no headers end, bad headers */
 
@@ -374,6 +437,19 @@ test_ctype(void **state)
                      NGX_OCTOPUS_RL_CT_MALFORMED);
     assert_int_equal(ctype("application/json x", &b, &blen),
                      NGX_OCTOPUS_RL_CT_MALFORMED);
+
+    /* PHP reads the boundary after the first "boundary" anywhere */
+    assert_int_equal(ctype("multipart/form-data; xboundary=A; boundary=B",
+                           &b, &blen), NGX_OCTOPUS_RL_CT_MALFORMED);
+    assert_int_equal(ctype("multipart/form-data; BOUNDARY=B; x=boundary",
+                           &b, &blen), NGX_OCTOPUS_RL_CT_MALFORMED);
+    assert_int_equal(ctype("multipart/form-data; boundary=Xy,Z", &b, &blen),
+                     NGX_OCTOPUS_RL_CT_MALFORMED);
+    assert_int_equal(ctype("multipart/form-data; BOUNDARY=B", &b, &blen),
+                     NGX_OCTOPUS_RL_CT_MULTIPART);
+    assert_int_equal(ctype("multipart/form-data; "
+                           "boundary=----WebKitFormBoundaryx7", &b, &blen),
+                     NGX_OCTOPUS_RL_CT_MULTIPART);
 }
 
 
