@@ -30,7 +30,7 @@ my $CONNS = $ENV{SOAK_CONNECTIONS} || 16;
 my $t = Octopus::Test->new;
 my $d = $t->{dir};
 
-my $secret = 'soak-secret-0123456789abcdefghijklmnopqrstuvw';
+my $secret = Octopus::Test::random_secret();
 $t->write_file('keys/hs.key', $secret);
 $t->write_file('api-keys', "svc ${\ sha256_hex('svc-key-0001')} analyst\n");
 $t->write_file('chain.key', Octopus::Test::random_secret() . "\n");

@@ -24,7 +24,7 @@ $ENV{OCTOPUS_NGINX} = abs_path('t/soak/ngx_octopus_valgrind_nginx');
 my $t = Octopus::Test->new;
 $t->{nginx} = $ENV{OCTOPUS_NGINX};
 
-my $secret = 'valgrind-secret-0123456789abcdefghijklmnopq';
+my $secret = Octopus::Test::random_secret();
 $t->write_file('keys/hs.key', $secret);
 $t->write_file('api-keys', "svc ${\ sha256_hex('svc-key-0001')} user\n");
 $t->write_file('chain.key', Octopus::Test::random_secret() . "\n");
