@@ -24,12 +24,12 @@ $t->pg_start;
 $t->psql($t->read_file(Cwd::abs_path('conf/sql/001_audit_schema.sql')));
 $t->write_file('chain.key', Octopus::Test::random_secret() . "\n");
 
-$t->nginx_conf(<<'EOF');
+my $tpl = <<'EOF';
 worker_processes 2;
 events { }
 http {
     octopus_audit_pg "host=127.0.0.1 port=%%PG_PORT%% dbname=octopus user=octopus_app";
-    octopus_audit_batch size=50 interval=200ms timeout=3s backoff=300ms shm=4m;
+    octopus_audit_batch size=50 interval=200ms timeout=3s backoff=300ms shm=SHM_SIZE;
     octopus_audit_spool %%PREFIX%%/spool;
     octopus_audit_chain_key %%PREFIX%%/chain.key checkpoint=1s;
     octopus_audit on;
@@ -50,6 +50,10 @@ http {
     }
 }
 EOF
+
+sub conf { $t->nginx_conf($tpl =~ s/SHM_SIZE/$_[0]/r) }
+
+conf('4m');
 
 $t->allow_log(qr/is not a valid queue file \(bad magic\)/);
 $t->allow_log(qr/the queue of worker \d+ is torn after \d+ records/);
@@ -121,7 +125,7 @@ sub check {
     diag(sprintf "%s: %d answered 2xx, %d rows, %d missing, %d duplicates",
                  $tag, scalar(@$paths), $rows, $missing, $dups);
     my @miss = $missing ? missing($tag, $paths) : ();
-    diag("$tag: no row for $_ (a client's last request)") for @miss;
+    diag("$tag: no row for $_") for @miss;
     ok(unaccepted($paths, $workers, @miss),
        "$tag: no accepted record lost (none missing but a client's last "
        . "answer, killed in its log phase)");
@@ -165,9 +169,15 @@ my $q = queued();
 diag("$n processes killed, $q bytes queued in the rings file");
 cmp_ok($q, '>', 0, 'records were queued in the rings at the kill');
 
+# started with another shm size: the file, holding records, is kept as it
+# is for now
+
+conf('6m');
 $t->run;
 $t->pg_signal('CONT');
 check('kill', \@killed, 20, $n - 1);
+like($t->error_log, qr/holds 6 queues of \d+ bytes with records: kept/,
+     'a file of another size holding records is kept');
 like($t->error_log,
      qr/records queued by worker \d+, which died, recovered from the queue file/,
      'the queues of the killed nginx recovered from the file');
@@ -189,6 +199,17 @@ like($t->get('/metrics')->{body}, qr/^octopus_audit_records_dropped_total 0$/m,
 # recovered exactly once: the rings are empty, nothing is queued again
 
 ok($t->wait_for(sub { queued() == 0 }, 10), 'the rings are empty');
+
+# a reload, with another size too, goes on with the master's file
+
+conf('4m');
+ok($t->reload, 'reload');
+my ($gen) = read_rings();
+is($gen, $gen2, 'a reload is the same generation');
+$t->get('/after-reload', 'X-Sim-User' => 'reload') for 1 .. 3;
+ok($t->wait_for(sub { $t->psql("SELECT count(*) FROM audit.api_calls "
+                               . "WHERE user_name = 'reload'") == 3 }, 10),
+   'audited after the reload');
 
 # 2. a ring torn in the middle: cut at the last good record
 
