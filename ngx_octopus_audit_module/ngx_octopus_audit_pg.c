@@ -222,6 +222,7 @@ ngx_octopus_audit_pg_rings_file(ngx_shm_zone_t *shm_zone,
     u_char                          *map, bad[NGX_MAX_PATH];
     size_t                           size, rsize;
     ngx_fd_t                         fd;
+    ngx_err_t                        err;
     uint64_t                         generation;
     ngx_uint_t                       i, reset, records;
     struct stat                      st;
@@ -342,7 +343,14 @@ ngx_octopus_audit_pg_rings_file(ngx_shm_zone_t *shm_zone,
 
     size = NGX_OCTOPUS_AUDIT_RINGS_HEADER + n * stride;
 
-    if (posix_fallocate(fd, 0, (off_t) size) != 0) {
+    err = posix_fallocate(fd, 0, (off_t) size);
+    if (err) {
+        /* what it got is the spool's again */
+        if (ftruncate(fd, 0) == -1) {
+            /* the file stays, the next start tries again */
+        }
+
+        ngx_set_errno(err);
         goto failed;
     }
 
@@ -365,11 +373,16 @@ mapped:
 
     h = (ngx_octopus_audit_rings_file_t *) map;
 
-    /* the blocks of a kept file too (it may have been copied sparse) */
+    /*
+     * the blocks of a kept file too (it may have been copied sparse); if
+     * the disk is full, its records matter more: it goes on as it is
+     */
 
-    if (posix_fallocate(fd, 0, (off_t) size) != 0) {
-        (void) munmap(map, size);
-        goto failed;
+    err = posix_fallocate(fd, 0, (off_t) size);
+    if (err) {
+        ngx_log_error(NGX_LOG_WARN, shm_zone->shm.log, err,
+                      "octopus audit: posix_fallocate(\"%s\") failed",
+                      name);
     }
 
     /* a ring a crash left out of bounds starts empty */
@@ -408,7 +421,7 @@ mapped:
 
 failed:
 
-    ngx_log_error(NGX_LOG_ALERT, shm_zone->shm.log, ngx_errno,
+    ngx_log_error(NGX_LOG_WARN, shm_zone->shm.log, ngx_errno,
                   "octopus audit: cannot use \"%s\" as the queue file: the "
                   "queue is in shared memory only", name);
 
