@@ -242,6 +242,7 @@ typedef struct {
     ngx_octopus_audit_buf_t            pending;
     ngx_octopus_audit_buf_t            inflight;
     ngx_octopus_audit_ring_t          *ring;      /* pending + inflight */
+    ngx_uint_t                         fields;    /* of a COPY line */
     ngx_uint_t                         ring_warned;      /* unsigned:1 */
     ngx_uint_t                         inflight_replay;  /* unsigned:1 */
     ngx_uint_t                         result_error;     /* unsigned:2 */

@@ -141,6 +141,16 @@ ngx_octopus_audit_pg_init(ngx_octopus_audit_worker_t *w)
         return NGX_ERROR;
     }
 
+    /* the fields of a COPY line, checked in a recovered ring */
+
+    w->fields = 1;
+
+    for (p = (u_char *) cols; *p; p++) {
+        if (*p == ',') {
+            w->fields++;
+        }
+    }
+
     len = 512 + 3 * ngx_strlen(cols) + ngx_strlen(defs)
           + 3 * amcf->table.len;
 
@@ -690,8 +700,8 @@ ngx_octopus_audit_pg_recover(ngx_octopus_audit_worker_t *w)
 
             used = ngx_octopus_audit_ring_copy(r, buf);
 
-            /* a page a machine crash did not write back: cut there */
-            good = ngx_octopus_audit_ring_good(buf, used);
+            /* bytes a machine crash did not write back: cut there */
+            good = ngx_octopus_audit_ring_good(buf, used, w->fields);
             last = buf + good;
 
             for (p = buf; p < last; p = nl + 1) {

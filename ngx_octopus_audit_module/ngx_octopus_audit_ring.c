@@ -11,8 +11,9 @@
  *
  * In the queue file the rings outlive every process (the kernel keeps the
  * dirty pages of a shared file mapping): at the next start the header and
- * each ring are checked, and records are cut at the first byte that no
- * record holds (a NUL: a page the kernel never wrote back, a crash).
+ * each ring are checked, and records are cut at the first one that is
+ * not a record (a NUL: a page the kernel never wrote back, a crash; the
+ * wrong number of fields: bytes of an earlier lap).
  */
 
 
@@ -232,22 +233,37 @@ ngx_octopus_audit_ring_claim(ngx_octopus_audit_ring_t *r, uint64_t from,
 }
 
 
-/* the bytes of the whole records before the first NUL byte */
+/*
+ * The bytes of the whole records before the first bad one: a record with
+ * a NUL byte, or, if fields is not 0, without fields tab-separated fields
+ * (a COPY text line escapes the tabs of its values): the bytes of a page
+ * never written back, or of an earlier lap of the ring.
+ */
 
 size_t
-ngx_octopus_audit_ring_good(const unsigned char *p, size_t len)
+ngx_octopus_audit_ring_good(const unsigned char *p, size_t len,
+    size_t fields)
 {
-    size_t                good, i;
+    size_t  good, i, tabs;
 
     good = 0;
+    tabs = 0;
 
     for (i = 0; i < len; i++) {
         if (p[i] == '\0') {
             break;
         }
 
-        if (p[i] == '\n') {
+        if (p[i] == '\t') {
+            tabs++;
+
+        } else if (p[i] == '\n') {
+            if (fields && tabs + 1 != fields) {
+                break;
+            }
+
             good = i + 1;
+            tabs = 0;
         }
     }
 

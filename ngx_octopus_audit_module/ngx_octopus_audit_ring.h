@@ -56,7 +56,8 @@ uint64_t ngx_octopus_audit_rings_file_sum(ngx_octopus_audit_rings_file_t *h);
 int ngx_octopus_audit_ring_valid(ngx_octopus_audit_ring_t *r, size_t size);
 int ngx_octopus_audit_ring_claim(ngx_octopus_audit_ring_t *r, uint64_t from,
     uint64_t to);
-size_t ngx_octopus_audit_ring_good(const unsigned char *p, size_t len);
+size_t ngx_octopus_audit_ring_good(const unsigned char *p, size_t len,
+    size_t fields);
 
 void ngx_octopus_audit_ring_init(ngx_octopus_audit_ring_t *r, size_t size);
 size_t ngx_octopus_audit_ring_used(ngx_octopus_audit_ring_t *r);

@@ -197,11 +197,22 @@ test_torn(void **state)
     static const unsigned char  ok[] = "a\tb\nc\td\n";
     static const unsigned char  torn[] = "a\tb\nc\0\0\0d\ne\n";
     static const unsigned char  zero[] = "\0\0\0a\n";
+    static const unsigned char  lap[] = "a\tb\nc\td\ne\nf\tg\n";
 
-    assert_int_equal(ngx_octopus_audit_ring_good(ok, sizeof(ok) - 1), 8);
-    assert_int_equal(ngx_octopus_audit_ring_good(torn, sizeof(torn) - 1), 4);
-    assert_int_equal(ngx_octopus_audit_ring_good(zero, sizeof(zero) - 1), 0);
-    assert_int_equal(ngx_octopus_audit_ring_good(ok, 6), 4);
+    assert_int_equal(ngx_octopus_audit_ring_good(ok, sizeof(ok) - 1, 2), 8);
+    assert_int_equal(ngx_octopus_audit_ring_good(torn, sizeof(torn) - 1, 2),
+                     4);
+    assert_int_equal(ngx_octopus_audit_ring_good(zero, sizeof(zero) - 1, 0),
+                     0);
+    assert_int_equal(ngx_octopus_audit_ring_good(ok, 6, 2), 4);
+
+    /* a line with another number of fields: the end of the good ones */
+    assert_int_equal(ngx_octopus_audit_ring_good(lap, sizeof(lap) - 1, 2),
+                     8);
+    assert_int_equal(ngx_octopus_audit_ring_good(lap, sizeof(lap) - 1, 3),
+                     0);
+    assert_int_equal(ngx_octopus_audit_ring_good(lap, sizeof(lap) - 1, 0),
+                     sizeof(lap) - 1);
 }
 
 
