@@ -178,8 +178,9 @@ $t->pg_signal('CONT');
 check('kill', \@killed, 20, $n - 1);
 like($t->error_log, qr/holds 6 queues of \d+ bytes with records: kept/,
      'a file of another size holding records is kept');
-like($t->error_log,
-     qr/records queued by worker \d+, which died, recovered from the queue file/,
+my $recovered = 'records queued by worker \d+, which died, recovered from '
+                . 'the queue file';
+like($t->error_log, qr/$recovered/,
      'the queues of the killed nginx recovered from the file');
 my ($gen2) = read_rings();
 is($gen2, $gen1 + 1, 'a start is a new generation');
@@ -258,7 +259,8 @@ diag(sprintf "torn: %d answered 2xx, %d rows, %d missing, %d cut by the tear",
              scalar(@torn), $rows, $missing, $lost);
 my @miss = grep { !$cutp{$_} } missing('torn', \@torn);
 diag("torn: no row for $_, not cut by the tear") for @miss;
-my @lines = $t->error_log =~ /(the queue of worker \d+ is torn after \d+ records[^\n]*)/g;
+my @lines = $t->error_log
+            =~ /(the queue of worker \d+ is torn after \d+ records[^\n]*)/g;
 is(scalar @lines, 1, 'one line for the torn ring') or diag join "\n", @lines;
 cmp_ok($lost, '>', 0, 'the tear cuts records');
 cmp_ok($missing, '>=', $lost, 'the records from the tear on are lost');
