@@ -730,7 +730,8 @@ ngx_octopus_audit_pg_recover(ngx_octopus_audit_worker_t *w)
                           n, owner & 0xffffffff,
                           (owner >> 32) != (rs->generation & 0xffffffff)
                           ? "the queue file, left by an earlier nginx"
-                          : "shared memory");
+                          : rs->generation ? "the queue file"
+                                           : "shared memory");
         }
     }
 }
