@@ -8,7 +8,9 @@
 # verify (a killed worker's chain just ends).  Then a ring torn in the
 # middle (a page a machine crash never wrote back) is cut at the last good
 # record, and a rings file with a bad header is moved aside: one line
-# each, nginx goes on.
+# each, nginx goes on.  A start with another shm size keeps a file holding
+# records; a reload goes on with the file; a second nginx on the same
+# spool folder finds the file locked and keeps its rings in its zone.
 
 use strict;
 use warnings;
@@ -295,5 +297,42 @@ $t->get('/after-bad', 'X-Sim-User' => 'bad') for 1 .. 3;
 ok($t->wait_for(sub { $t->psql("SELECT count(*) FROM audit.api_calls "
                                . "WHERE user_name = 'bad'") == 3 }, 10),
    'audited with the new rings file');
+
+# 4. a second nginx on the same spool folder: the file is taken, its
+# rings stay in its own zone
+
+{
+    my $conf = $t->_expand($tpl =~ s/SHM_SIZE/4m/r
+                                =~ s/%%PORT_http%%/%%PORT_second%%/r);
+    $conf =~ s{^pid .*$}{pid $t->{dir}/nginx2.pid;}m;
+    $conf =~ s{^error_log \S+}{error_log $t->{dir}/error2.log}m;
+    my $file = $t->write_file('nginx2.conf', $conf);
+
+    my %env = $t->_nginx_env;
+    local @ENV{keys %env} = values %env;
+    my ($rc, $o) = Octopus::Test::capture($t->{nginx}, '-p', "$t->{dir}/",
+                                          '-c', $file, '-e',
+                                          "$t->{dir}/error2.log");
+    is($rc, 0, 'a second nginx on the same spool folder starts') or diag $o;
+    ok($t->wait_for(sub { $t->read_file('error2.log') =~ /is in use by/ }, 5),
+       'it says the rings file is in use');
+    $t->wait_for(sub { $t->http(port => $t->port('second'), uri => '/x',
+                                timeout => 1)->{status} }, 10);
+    is($t->http(port => $t->port('second'), uri => '/second',
+                headers => ['X-Sim-User' => 'second'])->{status}, 200,
+       'it serves');
+    ok($t->wait_for(sub { $t->psql("SELECT count(*) FROM audit.api_calls "
+                                   . "WHERE user_name = 'second'") == 1 },
+                    10), 'and audits');
+    my ($g) = read_rings();
+    is($g, 1, 'the first one\'s file untouched');
+
+    chomp(my $pid2 = $t->read_file('nginx2.pid') // '');
+    kill 'QUIT', $pid2 if $pid2;
+    $t->wait_for(sub { !kill 0, $pid2 }, 10) if $pid2;
+    unlike($t->read_file('error2.log'),
+           qr/\[alert\]|\[emerg\]|Sanitizer|runtime error/,
+           'error2.log clean');
+}
 
 $t->done;
