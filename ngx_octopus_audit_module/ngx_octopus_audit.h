@@ -75,12 +75,14 @@ typedef struct {
 /*
  * the "octopus_audit_queue" zone: one ring of queued records per worker
  * (twice worker_processes and 2, for the workers of a reload), allocated
- * from its slab pool, whose mutex guards the owners
+ * from its slab pool, or in the queue file "<spool>/queue.rings" mapped
+ * by the master; owners are claimed with a compare-and-swap
  */
 typedef struct {
     ngx_uint_t                         nrings;
     size_t                             stride;    /* bytes per ring */
     u_char                            *rings;
+    uint64_t                           generation;  /* of the file */
 } ngx_octopus_audit_rings_t;
 
 
@@ -240,6 +242,7 @@ typedef struct {
     ngx_octopus_audit_buf_t            pending;
     ngx_octopus_audit_buf_t            inflight;
     ngx_octopus_audit_ring_t          *ring;      /* pending + inflight */
+    ngx_uint_t                         fields;    /* of a COPY line */
     ngx_uint_t                         ring_warned;      /* unsigned:1 */
     ngx_uint_t                         inflight_replay;  /* unsigned:1 */
     ngx_uint_t                         result_error;     /* unsigned:2 */

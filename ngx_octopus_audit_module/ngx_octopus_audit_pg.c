@@ -19,11 +19,16 @@
  * moves when a batch is committed or the queue is written to the spool.
  * A worker killed with SIGKILL leaves its ring behind; its successor, or
  * any worker on its next tick, queues the records again (the table's
- * ON CONFLICT drops those that were committed already).
+ * ON CONFLICT drops those that were committed already).  With a spool
+ * folder the rings are in a file, "<spool>/queue.rings", that outlives
+ * the whole nginx: after a kill of the master and its workers, a worker
+ * of the next start queues them again the same way.
  */
 
 
 #include "ngx_octopus_audit.h"
+
+#include <sys/file.h>
 
 
 #define NGX_OCTOPUS_AUDIT_COPY_CHUNK   65536
@@ -62,7 +67,9 @@ static void ngx_octopus_audit_pg_queue(ngx_octopus_audit_worker_t *w,
     u_char *line, size_t len, ngx_uint_t own);
 static ngx_octopus_audit_ring_t *ngx_octopus_audit_pg_ring(
     ngx_octopus_audit_rings_t *rs, ngx_uint_t i);
-static ngx_uint_t ngx_octopus_audit_pg_dead(uint64_t pid);
+static ngx_uint_t ngx_octopus_audit_pg_dead(ngx_octopus_audit_rings_t *rs,
+    uint64_t owner);
+static uint64_t ngx_octopus_audit_pg_me(ngx_octopus_audit_rings_t *rs);
 static void ngx_octopus_audit_pg_ring_attach(ngx_octopus_audit_worker_t *w);
 static void ngx_octopus_audit_pg_ring_detach(ngx_octopus_audit_worker_t *w);
 static void ngx_octopus_audit_pg_retry_soon(ngx_octopus_audit_worker_t *w);
@@ -134,6 +141,16 @@ ngx_octopus_audit_pg_init(ngx_octopus_audit_worker_t *w)
         return NGX_ERROR;
     }
 
+    /* the fields of a COPY line, checked in a recovered ring */
+
+    w->fields = 1;
+
+    for (p = (u_char *) cols; *p; p++) {
+        if (*p == ',') {
+            w->fields++;
+        }
+    }
+
     len = 512 + 3 * ngx_strlen(cols) + ngx_strlen(defs)
           + 3 * amcf->table.len;
 
@@ -195,17 +212,250 @@ ngx_octopus_audit_pg_init(ngx_octopus_audit_worker_t *w)
 }
 
 
+/*
+ * The queue file "<spool>/queue.rings", mapped MAP_SHARED by the master
+ * before it forks, so that the rings outlive the whole nginx: the kernel
+ * keeps the pages a killed process wrote.  Mapped once per master (a
+ * reload goes on with it); the master's flock() on it, which its workers
+ * share, says whether processes of an earlier nginx still use it.
+ */
+
+static ngx_fd_t   ngx_octopus_audit_rings_fd = NGX_INVALID_FILE;
+static u_char    *ngx_octopus_audit_rings_map;
+static size_t     ngx_octopus_audit_rings_map_size;
+
+
+static ngx_int_t
+ngx_octopus_audit_pg_rings_file(ngx_shm_zone_t *shm_zone,
+    ngx_octopus_audit_rings_t *rs, ngx_uint_t n, size_t stride)
+{
+    u_char                          *map, bad[NGX_MAX_PATH];
+    size_t                           size, rsize;
+    ngx_fd_t                         fd;
+    ngx_err_t                        err;
+    uint64_t                         generation;
+    ngx_uint_t                       i, reset, records;
+    struct stat                      st;
+    const char                      *why;
+    ngx_octopus_audit_ring_t        *r;
+    ngx_octopus_audit_main_conf_t   *amcf;
+    ngx_octopus_audit_rings_file_t  *h;
+    u_char                           name[NGX_MAX_PATH];
+
+    amcf = shm_zone->data;
+
+    *ngx_snprintf(name, NGX_MAX_PATH - 1, "%V/queue.rings",
+                  &amcf->spool->name) = '\0';
+
+    fd = open((char *) name, O_RDWR|O_CREAT|O_CLOEXEC, 0600);
+    if (fd == -1) {
+        ngx_log_error(NGX_LOG_WARN, shm_zone->shm.log, ngx_errno,
+                      "octopus audit: open(\"%s\") failed: the queue is in "
+                      "shared memory only", name);
+        return NGX_DECLINED;
+    }
+
+    if (flock(fd, LOCK_EX|LOCK_NB) == -1) {
+        ngx_log_error(NGX_LOG_WARN, shm_zone->shm.log, ngx_errno,
+                      "octopus audit: \"%s\" is in use by another nginx "
+                      "(or its workers still run): the queue is in shared "
+                      "memory only", name);
+        (void) close(fd);
+        return NGX_DECLINED;
+    }
+
+    if (fstat(fd, &st) == -1) {
+        goto failed;
+    }
+
+    generation = 1;
+    map = NULL;
+
+    if (st.st_size > 0) {
+        size = (size_t) st.st_size;
+
+        map = mmap(NULL, size, PROT_READ|PROT_WRITE, MAP_SHARED, fd, 0);
+        if (map == MAP_FAILED) {
+            goto failed;
+        }
+
+        h = (ngx_octopus_audit_rings_file_t *) map;
+        why = ngx_octopus_audit_rings_file_check(h, size);
+
+        if (why == NULL
+            && (h->nrings != n || h->stride != stride))
+        {
+            /* another size: kept while it holds records */
+            rsize = h->stride - offsetof(ngx_octopus_audit_ring_t, data);
+            records = 0;
+
+            for (i = 0; i < h->nrings; i++) {
+                r = (ngx_octopus_audit_ring_t *)
+                        (map + NGX_OCTOPUS_AUDIT_RINGS_HEADER
+                         + i * h->stride);
+
+                if (ngx_octopus_audit_ring_valid(r, rsize)
+                    && r->head != r->tail)
+                {
+                    records = 1;
+                }
+            }
+
+            if (records) {
+                ngx_log_error(NGX_LOG_NOTICE, shm_zone->shm.log, 0,
+                              "octopus audit: \"%s\" holds %uL queues of "
+                              "%uL bytes with records: kept as they are, "
+                              "the new size applies once they are empty "
+                              "at a start", name, h->nrings, h->stride);
+                n = (ngx_uint_t) h->nrings;
+                stride = (size_t) h->stride;
+
+            } else {
+                why = "";
+            }
+        }
+
+        if (why == NULL) {
+            generation = h->generation + 1;
+            goto mapped;
+        }
+
+        (void) munmap(map, size);
+        map = NULL;
+
+        if (why[0]) {
+            /* skipped, kept for a look: one line */
+            *ngx_snprintf(bad, NGX_MAX_PATH - 1, "%s.bad", name) = '\0';
+
+            ngx_log_error(NGX_LOG_ALERT, shm_zone->shm.log, 0,
+                          "octopus audit: \"%s\" is not a valid queue file "
+                          "(%s): moved to \"%s\", its records are not "
+                          "recovered", name, why, bad);
+
+            if (rename((char *) name, (char *) bad) == -1) {
+                goto failed;
+            }
+
+            (void) close(fd);
+
+            fd = open((char *) name, O_RDWR|O_CREAT|O_CLOEXEC, 0600);
+            if (fd == -1 || flock(fd, LOCK_EX|LOCK_NB) == -1) {
+                goto failed;
+            }
+        }
+
+        if (ftruncate(fd, 0) == -1) {
+            goto failed;
+        }
+    }
+
+    /* a new file: its blocks allocated, a write never meets a full disk */
+
+    size = NGX_OCTOPUS_AUDIT_RINGS_HEADER + n * stride;
+
+    err = posix_fallocate(fd, 0, (off_t) size);
+    if (err) {
+        /* what it got is the spool's again */
+        if (ftruncate(fd, 0) == -1) {
+            /* the file stays, the next start tries again */
+        }
+
+        ngx_set_errno(err);
+        goto failed;
+    }
+
+    map = mmap(NULL, size, PROT_READ|PROT_WRITE, MAP_SHARED, fd, 0);
+    if (map == MAP_FAILED) {
+        goto failed;
+    }
+
+    ngx_memzero(map, NGX_OCTOPUS_AUDIT_RINGS_HEADER);
+
+    rsize = stride - offsetof(ngx_octopus_audit_ring_t, data);
+
+    for (i = 0; i < n; i++) {
+        ngx_octopus_audit_ring_init((ngx_octopus_audit_ring_t *)
+                                    (map + NGX_OCTOPUS_AUDIT_RINGS_HEADER
+                                     + i * stride), rsize);
+    }
+
+mapped:
+
+    h = (ngx_octopus_audit_rings_file_t *) map;
+
+    /*
+     * the blocks of a kept file too (it may have been copied sparse); if
+     * the disk is full, its records matter more: it goes on as it is
+     */
+
+    err = posix_fallocate(fd, 0, (off_t) size);
+    if (err) {
+        ngx_log_error(NGX_LOG_WARN, shm_zone->shm.log, err,
+                      "octopus audit: posix_fallocate(\"%s\") failed",
+                      name);
+    }
+
+    /* a ring a crash left out of bounds starts empty */
+
+    rsize = stride - offsetof(ngx_octopus_audit_ring_t, data);
+    reset = 0;
+
+    for (i = 0; i < n; i++) {
+        r = (ngx_octopus_audit_ring_t *)
+                (map + NGX_OCTOPUS_AUDIT_RINGS_HEADER + i * stride);
+
+        if (!ngx_octopus_audit_ring_valid(r, rsize)) {
+            ngx_octopus_audit_ring_init(r, rsize);
+            reset++;
+        }
+    }
+
+    if (reset) {
+        ngx_log_error(NGX_LOG_ALERT, shm_zone->shm.log, 0,
+                      "octopus audit: %ui queues in \"%s\" had a damaged "
+                      "header: emptied, their records are not recovered",
+                      reset, name);
+    }
+
+    ngx_octopus_audit_rings_file_init(h, n, stride, generation);
+
+    ngx_octopus_audit_rings_fd = fd;
+    ngx_octopus_audit_rings_map = map;
+    ngx_octopus_audit_rings_map_size = size;
+
+    ngx_log_error(NGX_LOG_INFO, shm_zone->shm.log, 0,
+                  "octopus audit: queue file \"%s\", %ui queues of %uz "
+                  "bytes, generation %uL", name, n, stride, generation);
+
+    return NGX_OK;
+
+failed:
+
+    ngx_log_error(NGX_LOG_WARN, shm_zone->shm.log, ngx_errno,
+                  "octopus audit: cannot use \"%s\" as the queue file: the "
+                  "queue is in shared memory only", name);
+
+    if (fd != -1) {
+        (void) close(fd);
+    }
+
+    return NGX_DECLINED;
+}
+
+
 ngx_int_t
 ngx_octopus_audit_init_queue_zone(ngx_shm_zone_t *shm_zone, void *data)
 {
     ngx_octopus_audit_main_conf_t  *oamcf = data;
 
     size_t                          total, stride;
+    ngx_int_t                       rc;
     ngx_uint_t                      i, n;
     ngx_core_conf_t                *ccf;
     ngx_slab_pool_t                *shpool;
     ngx_octopus_audit_rings_t      *rs;
     ngx_octopus_audit_main_conf_t  *amcf;
+    ngx_octopus_audit_rings_file_t *h;
 
     amcf = shm_zone->data;
 
@@ -227,6 +477,47 @@ ngx_octopus_audit_init_queue_zone(ngx_shm_zone_t *shm_zone, void *data)
     if (rs == NULL) {
         return NGX_ERROR;
     }
+
+    shpool->log_ctx = (u_char *) " in octopus_audit_queue zone";
+
+    amcf->rings = rs;
+
+    if (ngx_octopus_audit_rings_map) {
+        /* a reload with another size: the master's queue file goes on */
+        h = (ngx_octopus_audit_rings_file_t *) ngx_octopus_audit_rings_map;
+        rs->nrings = (ngx_uint_t) h->nrings;
+        rs->stride = (size_t) h->stride;
+        rs->generation = h->generation;
+        rs->rings = ngx_octopus_audit_rings_map
+                    + NGX_OCTOPUS_AUDIT_RINGS_HEADER;
+        return NGX_OK;
+    }
+
+    /* the queue file, with a spool folder; not for "nginx -t" */
+
+    stride = ((shm_zone->shm.size - NGX_OCTOPUS_AUDIT_RINGS_HEADER) / n)
+             & ~(size_t) 63;
+
+    if (amcf->spool && stride >= 16384) {
+        if (ngx_test_config) {
+            return NGX_OK;
+        }
+
+        rc = ngx_octopus_audit_pg_rings_file(shm_zone, rs, n, stride);
+
+        if (rc == NGX_OK) {
+            h = (ngx_octopus_audit_rings_file_t *)
+                    ngx_octopus_audit_rings_map;
+            rs->nrings = (ngx_uint_t) h->nrings;
+            rs->stride = (size_t) h->stride;
+            rs->generation = h->generation;
+            rs->rings = ngx_octopus_audit_rings_map
+                        + NGX_OCTOPUS_AUDIT_RINGS_HEADER;
+            return NGX_OK;
+        }
+    }
+
+    /* anonymous shared memory: the rings go with the whole nginx */
 
     total = (shpool->pfree > 1) ? (shpool->pfree - 1) * ngx_pagesize : 0;
     stride = (total / n) & ~(size_t) 63;
@@ -251,10 +542,6 @@ ngx_octopus_audit_init_queue_zone(ngx_shm_zone_t *shm_zone, void *data)
                       stride - offsetof(ngx_octopus_audit_ring_t, data));
     }
 
-    shpool->log_ctx = (u_char *) " in octopus_audit_queue zone";
-
-    amcf->rings = rs;
-
     return NGX_OK;
 }
 
@@ -266,11 +553,26 @@ ngx_octopus_audit_pg_ring(ngx_octopus_audit_rings_t *rs, ngx_uint_t i)
 }
 
 
-static ngx_uint_t
-ngx_octopus_audit_pg_dead(uint64_t pid)
+/* the owner identity: the queue file's generation and the pid */
+
+static uint64_t
+ngx_octopus_audit_pg_me(ngx_octopus_audit_rings_t *rs)
 {
+    return (rs->generation << 32) | (uint64_t) (uint32_t) ngx_pid;
+}
+
+
+static ngx_uint_t
+ngx_octopus_audit_pg_dead(ngx_octopus_audit_rings_t *rs, uint64_t owner)
+{
+    /* a process of an earlier nginx: its pid may be anyone's now */
+    if ((owner >> 32) != (rs->generation & 0xffffffff)) {
+        return 1;
+    }
+
     /* reaped by the master (a zombie still answers): gone for good */
-    return kill((ngx_pid_t) pid, 0) == -1 && ngx_errno == NGX_ESRCH;
+    return kill((ngx_pid_t) (owner & 0xffffffff), 0) == -1
+           && ngx_errno == NGX_ESRCH;
 }
 
 
@@ -279,38 +581,39 @@ ngx_octopus_audit_pg_dead(uint64_t pid)
 static void
 ngx_octopus_audit_pg_ring_attach(ngx_octopus_audit_worker_t *w)
 {
+    uint64_t                    me, owner;
     ngx_uint_t                  i, pass;
-    ngx_slab_pool_t            *shpool;
     ngx_octopus_audit_ring_t   *r;
     ngx_octopus_audit_rings_t  *rs;
 
     rs = w->amcf->rings;
 
-    if (rs == NULL) {
+    if (rs == NULL || rs->rings == NULL) {
         return;
     }
 
-    shpool = (ngx_slab_pool_t *) w->amcf->queue_zone->shm.addr;
-
-    ngx_shmtx_lock(&shpool->mutex);
+    me = ngx_octopus_audit_pg_me(rs);
 
     for (pass = 0; pass < 2 && w->ring == NULL; pass++) {
         for (i = 0; i < rs->nrings; i++) {
             r = ngx_octopus_audit_pg_ring(rs, i);
+            owner = r->owner;
 
-            if ((pass == 0 && r->owner == 0)
-                || (pass == 1 && ngx_octopus_audit_ring_used(r) == 0
-                    && ngx_octopus_audit_pg_dead(r->owner)))
+            if ((pass == 0 && owner == 0)
+                || (pass == 1 && owner != me
+                    && ngx_octopus_audit_ring_used(r) == 0
+                    && ngx_octopus_audit_pg_dead(rs, owner)))
             {
+                if (!ngx_octopus_audit_ring_claim(r, owner, me)) {
+                    continue;
+                }
+
                 ngx_octopus_audit_ring_clear(r);
-                r->owner = (uint64_t) ngx_pid;
                 w->ring = r;
                 break;
             }
         }
     }
-
-    ngx_shmtx_unlock(&shpool->mutex);
 
     if (w->ring == NULL) {
         ngx_log_error(NGX_LOG_WARN, w->log, 0,
@@ -331,84 +634,75 @@ ngx_octopus_audit_pg_ring_attach(ngx_octopus_audit_worker_t *w)
 static void
 ngx_octopus_audit_pg_ring_detach(ngx_octopus_audit_worker_t *w)
 {
-    ngx_slab_pool_t  *shpool;
-
     if (w->ring == NULL) {
         return;
     }
 
-    shpool = (ngx_slab_pool_t *) w->amcf->queue_zone->shm.addr;
-
-    ngx_shmtx_lock(&shpool->mutex);
-
     ngx_octopus_audit_ring_clear(w->ring);
-    w->ring->owner = 0;
-
-    ngx_shmtx_unlock(&shpool->mutex);
+    __atomic_store_n(&w->ring->owner, 0, __ATOMIC_RELEASE);
 
     w->ring = NULL;
 }
 
 
 /*
- * The rings of dead workers: their records are queued here again, as if
+ * The rings of dead workers (of this nginx, or of one killed as a whole,
+ * in the queue file): their records are queued here again, as if
  * accepted now (to this worker's ring, or the spool), before the ring is
  * freed; dying in the middle leaves the ring to the next one, and the
- * table's ON CONFLICT drops what was stored twice.
+ * table's ON CONFLICT drops what was stored twice.  The compare-and-swap
+ * on the owner gives a ring to one worker only.
  */
 
 void
 ngx_octopus_audit_pg_recover(ngx_octopus_audit_worker_t *w)
 {
     u_char                     *buf, *p, *last, *nl;
-    size_t                      used;
-    uint64_t                    pid;
+    size_t                      used, good;
+    uint64_t                    owner, me;
     ngx_uint_t                  i, n;
-    ngx_slab_pool_t            *shpool;
     ngx_octopus_audit_ring_t   *r;
     ngx_octopus_audit_rings_t  *rs;
 
     rs = w->amcf->rings;
 
-    if (rs == NULL) {
+    if (rs == NULL || rs->rings == NULL) {
         return;
     }
 
-    shpool = (ngx_slab_pool_t *) w->amcf->queue_zone->shm.addr;
+    me = ngx_octopus_audit_pg_me(rs);
 
     for (i = 0; i < rs->nrings; i++) {
         r = ngx_octopus_audit_pg_ring(rs, i);
-        pid = r->owner;
+        owner = r->owner;
 
-        if (pid == 0 || pid == (uint64_t) ngx_pid
-            || !ngx_octopus_audit_pg_dead(pid))
+        if (owner == 0 || owner == me
+            || !ngx_octopus_audit_pg_dead(rs, owner))
         {
             continue;
         }
 
-        ngx_shmtx_lock(&shpool->mutex);
-
-        if (r->owner != pid) {
-            ngx_shmtx_unlock(&shpool->mutex);
+        if (!ngx_octopus_audit_ring_claim(r, owner, me)) {
             continue;
         }
 
-        r->owner = (uint64_t) ngx_pid;
-
-        ngx_shmtx_unlock(&shpool->mutex);
-
         used = ngx_octopus_audit_ring_used(r);
         n = 0;
+        good = 0;
 
         if (used) {
             buf = ngx_alloc(used, w->log);
             if (buf == NULL) {
                 /* the next tick tries again */
-                r->owner = pid;
+                __atomic_store_n(&r->owner, owner, __ATOMIC_RELEASE);
                 return;
             }
 
-            last = buf + ngx_octopus_audit_ring_copy(r, buf);
+            used = ngx_octopus_audit_ring_copy(r, buf);
+
+            /* bytes a machine crash did not write back: cut there */
+            good = ngx_octopus_audit_ring_good(buf, used, w->fields);
+            last = buf + good;
 
             for (p = buf; p < last; p = nl + 1) {
                 nl = ngx_strlchr(p, last, '\n');
@@ -419,18 +713,25 @@ ngx_octopus_audit_pg_recover(ngx_octopus_audit_worker_t *w)
             ngx_free(buf);
         }
 
-        ngx_shmtx_lock(&shpool->mutex);
-
         ngx_octopus_audit_ring_clear(r);
-        r->owner = 0;
+        __atomic_store_n(&r->owner, 0, __ATOMIC_RELEASE);
 
-        ngx_shmtx_unlock(&shpool->mutex);
+        if (good < used) {
+            ngx_log_error(NGX_LOG_ALERT, w->log, 0,
+                          "octopus audit: the queue of worker %uL is torn "
+                          "after %ui records: %uz bytes after them not "
+                          "recovered", owner & 0xffffffff, n, used - good);
+        }
 
         if (n) {
             ngx_log_error(NGX_LOG_WARN, w->log, 0,
                           "octopus audit: %ui records queued by worker %uL, "
-                          "which died, recovered from shared memory",
-                          n, pid);
+                          "which died, recovered from %s",
+                          n, owner & 0xffffffff,
+                          (owner >> 32) != (rs->generation & 0xffffffff)
+                          ? "the queue file, left by an earlier nginx"
+                          : rs->generation ? "the queue file"
+                                           : "shared memory");
         }
     }
 }
