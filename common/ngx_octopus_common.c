@@ -194,3 +194,73 @@ ngx_octopus_body_bytes(ngx_http_request_t *r, size_t max, u_char **body,
 
     return NGX_OK;
 }
+
+
+/*
+ * The headers that decide how a body reads: returns how many Content-Type
+ * headers the request has (nginx keeps the first, a backend may read the
+ * last) and sets *encoding to the first Content-Encoding other than
+ * "identity" (a body we would read still compressed), or NULL.
+ */
+
+ngx_uint_t
+ngx_octopus_body_headers(ngx_http_request_t *r, ngx_table_elt_t **encoding)
+{
+    u_char           *p, *last;
+    ngx_uint_t        i, ctypes;
+    ngx_list_part_t  *part;
+    ngx_table_elt_t  *h;
+
+    ctypes = 0;
+    *encoding = NULL;
+
+    part = &r->headers_in.headers.part;
+    h = part->elts;
+
+    for (i = 0; /* void */; i++) {
+
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                return ctypes;
+            }
+
+            part = part->next;
+            h = part->elts;
+            i = 0;
+        }
+
+        if (h[i].key.len == sizeof("Content-Type") - 1
+            && ngx_strncasecmp(h[i].key.data, (u_char *) "Content-Type",
+                               sizeof("Content-Type") - 1) == 0)
+        {
+            ctypes++;
+            continue;
+        }
+
+        if (*encoding
+            || h[i].key.len != sizeof("Content-Encoding") - 1
+            || ngx_strncasecmp(h[i].key.data, (u_char *) "Content-Encoding",
+                               sizeof("Content-Encoding") - 1) != 0)
+        {
+            continue;
+        }
+
+        p = h[i].value.data;
+        last = p + h[i].value.len;
+
+        while (p < last && (*p == ' ' || *p == '\t')) {
+            p++;
+        }
+
+        while (last > p && (last[-1] == ' ' || last[-1] == '\t')) {
+            last--;
+        }
+
+        if (last - p != sizeof("identity") - 1
+            || ngx_strncasecmp(p, (u_char *) "identity",
+                               sizeof("identity") - 1) != 0)
+        {
+            *encoding = &h[i];
+        }
+    }
+}

@@ -25,6 +25,8 @@ ngx_int_t ngx_octopus_add_variables(ngx_conf_t *cf,
     ngx_http_variable_t *vars);
 ngx_int_t ngx_octopus_body_bytes(ngx_http_request_t *r, size_t max,
     u_char **body, size_t *len);
+ngx_uint_t ngx_octopus_body_headers(ngx_http_request_t *r,
+    ngx_table_elt_t **encoding);
 ngx_int_t ngx_octopus_send_json_error(ngx_http_request_t *r,
     ngx_uint_t status, const char *error, const char *reason);
 

@@ -15,7 +15,7 @@
 
 
 static ngx_table_elt_t *ngx_octopus_auth_cors_origin(ngx_http_request_t *r,
-    ngx_octopus_auth_loc_conf_t *alcf);
+    ngx_octopus_auth_loc_conf_t *alcf, ngx_table_elt_t *origin);
 static ngx_int_t ngx_octopus_auth_cors_header_filter(ngx_http_request_t *r);
 static void ngx_octopus_auth_cors_drop(ngx_http_request_t *r);
 
@@ -30,17 +30,15 @@ static ngx_str_t  ngx_octopus_auth_cors_expose = ngx_string(
 static ngx_http_output_header_filter_pt  ngx_http_next_header_filter;
 
 
-/* the request's Origin when it is listed, else NULL */
+/* the request's Origin header when it is listed, else NULL */
 
 static ngx_table_elt_t *
 ngx_octopus_auth_cors_origin(ngx_http_request_t *r,
-    ngx_octopus_auth_loc_conf_t *alcf)
+    ngx_octopus_auth_loc_conf_t *alcf, ngx_table_elt_t *origin)
 {
-    ngx_str_t        *origins;
-    ngx_uint_t        i;
-    ngx_table_elt_t  *origin;
+    ngx_str_t   *origins;
+    ngx_uint_t   i;
 
-    origin = ngx_octopus_auth_find_header(r, (u_char *) "Origin", 6, NULL);
     if (origin == NULL) {
         return NULL;
     }
@@ -75,8 +73,9 @@ ngx_int_t
 ngx_octopus_auth_cors_preflight(ngx_http_request_t *r,
     ngx_octopus_auth_loc_conf_t *alcf, ngx_uint_t *preflight)
 {
-    u_char     *p;
-    ngx_str_t   age;
+    u_char           *p;
+    ngx_str_t         age;
+    ngx_table_elt_t  *origin;
 
     *preflight = 0;
 
@@ -85,9 +84,14 @@ ngx_octopus_auth_cors_preflight(ngx_http_request_t *r,
         || ngx_octopus_auth_find_header(r,
                                    (u_char *) "Access-Control-Request-Method",
                                    29, NULL)
-           == NULL
-        || ngx_octopus_auth_cors_origin(r, alcf) == NULL)
+           == NULL)
     {
+        return NGX_OK;
+    }
+
+    origin = ngx_octopus_auth_find_header(r, (u_char *) "Origin", 6, NULL);
+
+    if (ngx_octopus_auth_cors_origin(r, alcf, origin) == NULL) {
         return NGX_OK;
     }
 
@@ -157,9 +161,8 @@ ngx_octopus_auth_cors_header_filter(ngx_http_request_t *r)
 
     ngx_octopus_auth_cors_drop(r);
 
-    if (ngx_octopus_auth_find_header(r, (u_char *) "Origin", 6, NULL)
-        == NULL)
-    {
+    origin = ngx_octopus_auth_find_header(r, (u_char *) "Origin", 6, NULL);
+    if (origin == NULL) {
         return ngx_http_next_header_filter(r);
     }
 
@@ -172,7 +175,7 @@ ngx_octopus_auth_cors_header_filter(ngx_http_request_t *r)
         return NGX_ERROR;
     }
 
-    origin = ngx_octopus_auth_cors_origin(r, alcf);
+    origin = ngx_octopus_auth_cors_origin(r, alcf, origin);
 
     if (origin == NULL) {
         return ngx_http_next_header_filter(r);

@@ -55,9 +55,6 @@ static void ngx_octopus_auth_path_cleanup(void *data);
 static ngx_int_t ngx_octopus_auth_form(ngx_http_request_t *r,
     ngx_octopus_auth_loc_conf_t *alcf, ngx_octopus_auth_path_state_t *state,
     ngx_uint_t authorized);
-static ngx_table_elt_t *ngx_octopus_auth_content_encoding(
-    ngx_http_request_t *r);
-static ngx_uint_t ngx_octopus_auth_content_types(ngx_http_request_t *r);
 static void ngx_octopus_auth_form_body_handler(ngx_http_request_t *r);
 static ngx_int_t ngx_octopus_auth_form_scan(ngx_http_request_t *r,
     ngx_octopus_auth_loc_conf_t *alcf, ngx_octopus_auth_path_state_t *state,
@@ -615,82 +612,6 @@ ngx_octopus_auth_override_json(ngx_http_request_t *r,
 
 
 /*
- * nginx 1.22 keeps no pointer to Content-Encoding: the first one that is
- * not "identity" (of every such header: a backend may read the last)
- */
-
-static ngx_table_elt_t *
-ngx_octopus_auth_content_encoding(ngx_http_request_t *r)
-{
-    ngx_uint_t        i;
-    ngx_list_part_t  *part;
-    ngx_table_elt_t  *h;
-
-    part = &r->headers_in.headers.part;
-    h = part->elts;
-
-    for (i = 0; /* void */; i++) {
-
-        if (i >= part->nelts) {
-            if (part->next == NULL) {
-                return NULL;
-            }
-
-            part = part->next;
-            h = part->elts;
-            i = 0;
-        }
-
-        if (h[i].key.len == 16
-            && ngx_strncasecmp(h[i].key.data, (u_char *) "Content-Encoding",
-                               16)
-               == 0
-            && !(h[i].value.len == 8
-                 && ngx_strncasecmp(h[i].value.data, (u_char *) "identity", 8)
-                    == 0))
-        {
-            return &h[i];
-        }
-    }
-}
-
-
-/* nginx keeps the first Content-Type, a backend may read the last */
-
-static ngx_uint_t
-ngx_octopus_auth_content_types(ngx_http_request_t *r)
-{
-    ngx_uint_t        i, n;
-    ngx_list_part_t  *part;
-    ngx_table_elt_t  *h;
-
-    n = 0;
-    part = &r->headers_in.headers.part;
-    h = part->elts;
-
-    for (i = 0; /* void */; i++) {
-
-        if (i >= part->nelts) {
-            if (part->next == NULL) {
-                return n;
-            }
-
-            part = part->next;
-            h = part->elts;
-            i = 0;
-        }
-
-        if (h[i].key.len == 12
-            && ngx_strncasecmp(h[i].key.data, (u_char *) "Content-Type", 12)
-               == 0)
-        {
-            n++;
-        }
-    }
-}
-
-
-/*
  * A POST form body (urlencoded or multipart) may carry "_method", which
  * cannot be removed without rewriting the body: the body is read (up to
  * octopus_auth_form_body_max) and the field found, to be refused or
@@ -715,7 +636,7 @@ ngx_octopus_auth_form(ngx_http_request_t *r, ngx_octopus_auth_loc_conf_t *alcf,
         return NGX_DECLINED;
     }
 
-    if (ngx_octopus_auth_content_types(r) > 1) {
+    if (ngx_octopus_body_headers(r, &h) > 1) {
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                       "octopus auth: a POST with two Content-Type headers "
                       "is refused");
@@ -767,8 +688,6 @@ ngx_octopus_auth_form(ngx_http_request_t *r, ngx_octopus_auth_loc_conf_t *alcf,
         state->form_checked = 1;
         return NGX_DECLINED;
     }
-
-    h = ngx_octopus_auth_content_encoding(r);
 
     if (h) {
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,

@@ -300,65 +300,17 @@ ngx_octopus_rl_body_handler(ngx_http_request_t *r)
 static const char *
 ngx_octopus_rl_login_headers(ngx_http_request_t *r)
 {
-    u_char           *p, *last;
-    ngx_uint_t        i, ctypes;
-    ngx_list_part_t  *part;
-    ngx_table_elt_t  *h;
+    ngx_table_elt_t  *enc;
 
-    ctypes = 0;
-    part = &r->headers_in.headers.part;
-    h = part->elts;
+    if (ngx_octopus_body_headers(r, &enc) > 1) {
+        return "duplicate_content_type";
+    }
 
-    for (i = 0; /* void */; i++) {
-
-        if (i >= part->nelts) {
-            if (part->next == NULL) {
-                break;
-            }
-
-            part = part->next;
-            h = part->elts;
-            i = 0;
-        }
-
-        if (h[i].key.len == sizeof("Content-Type") - 1
-            && ngx_strncasecmp(h[i].key.data, (u_char *) "Content-Type",
-                               sizeof("Content-Type") - 1) == 0)
-        {
-            if (++ctypes > 1) {
-                return "duplicate_content_type";
-            }
-
-            continue;
-        }
-
-        if (h[i].key.len != sizeof("Content-Encoding") - 1
-            || ngx_strncasecmp(h[i].key.data, (u_char *) "Content-Encoding",
-                               sizeof("Content-Encoding") - 1) != 0)
-        {
-            continue;
-        }
-
-        p = h[i].value.data;
-        last = p + h[i].value.len;
-
-        while (p < last && (*p == ' ' || *p == '\t')) {
-            p++;
-        }
-
-        while (last > p && (last[-1] == ' ' || last[-1] == '\t')) {
-            last--;
-        }
-
-        if (last - p != sizeof("identity") - 1
-            || ngx_strncasecmp(p, (u_char *) "identity",
-                               sizeof("identity") - 1) != 0)
-        {
-            ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
-                           "octopus_ratelimit: login Content-Encoding "
-                           "\"%V\" not decoded", &h[i].value);
-            return "unsupported_content_encoding";
-        }
+    if (enc) {
+        ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "octopus_ratelimit: login Content-Encoding \"%V\" "
+                       "not decoded", &enc->value);
+        return "unsupported_content_encoding";
     }
 
     return NULL;
