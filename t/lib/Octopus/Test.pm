@@ -543,6 +543,15 @@ sub pg_start {
 
     my %user = _pg_user();
     my $base = "$self->{dir}/pg";
+
+    # the postgres user must reach its data: a prefix under a folder it
+    # cannot search (a clone in `mktemp -d`, 0700) gets a temp folder
+    if (%user && !$self->{pg_base} && !_searchable_by_all($self->{dir})) {
+        $self->{pg_base} = tempdir('octopus-pg-XXXXXXXX', TMPDIR => 1,
+                                   CLEANUP => !$ENV{OCTOPUS_KEEP});
+        chmod 0755, $self->{pg_base};
+    }
+    $base = "$self->{pg_base}/pg" if $self->{pg_base};
     my $data = "$base/data";
     my $port = $self->pg_port;
 
@@ -581,6 +590,21 @@ sub pg_start {
     }
 
     return $port;
+}
+
+
+# every folder from / down to $dir searchable by others
+
+sub _searchable_by_all {
+    my ($dir) = @_;
+
+    my $path = '';
+    for my $part ('', grep { length } split m{/}, $dir) {
+        $path .= "$part/";
+        my @st = stat $path or return 0;
+        return 0 unless $st[2] & 01;
+    }
+    return 1;
 }
 
 
