@@ -32,6 +32,7 @@ use POSIX qw(strftime);
 use Time::HiRes qw(time sleep);
 use Digest::SHA qw(sha256_hex);
 use File::Path qw(make_path);
+use File::Temp ();
 use Cwd qw(abs_path);
 
 my $TOP = abs_path("$FindBin::Bin/..");
@@ -70,6 +71,16 @@ $o{out} = abs_path($o{out});
 File::Path::remove_tree($o{workdir}) if -d $o{workdir};
 make_path($o{workdir});
 $o{workdir} = abs_path($o{workdir});
+
+# PostgreSQL and nginx's workers run as other users: a work folder they
+# cannot reach (a clone under a 0700 folder) is replaced by a temp folder
+unless (Octopus::Test::searchable_by_all($o{workdir})) {
+    $o{workdir} = File::Temp::tempdir('octopus-bench-XXXXXXXX', TMPDIR => 1,
+                                      CLEANUP => 1);
+    chmod 0755, $o{workdir};
+    print "work folder: $o{workdir} (the one asked for is not reachable "
+          . "by the postgres and nginx users)\n";
+}
 
 my $PY = '/usr/bin/python3';
 my $MODDIR = '/usr/lib/nginx/modules';

@@ -63,6 +63,8 @@ package Octopus::Test;
 #                          the claims as JSON text (escapes reach PyJWT as
 #                          written), iat (now) and exp (now + ttl) added
 #                          unless present
+#   Octopus::Test::searchable_by_all($dir)  every folder down to $dir
+#                          searchable by others
 #   Octopus::Test::random_secret([$bytes])   $bytes (32) random bytes,
 #                          base64url: secrets.token_urlsafe's recipe, for
 #                          HMAC keys (nginx -t refuses human-made ones)
@@ -546,7 +548,7 @@ sub pg_start {
 
     # the postgres user must reach its data: a prefix under a folder it
     # cannot search (a clone in `mktemp -d`, 0700) gets a temp folder
-    if (%user && !$self->{pg_base} && !_searchable_by_all($self->{dir})) {
+    if (%user && !$self->{pg_base} && !searchable_by_all($self->{dir})) {
         $self->{pg_base} = tempdir('octopus-pg-XXXXXXXX', TMPDIR => 1,
                                    CLEANUP => !$ENV{OCTOPUS_KEEP});
         chmod 0755, $self->{pg_base};
@@ -593,9 +595,10 @@ sub pg_start {
 }
 
 
-# every folder from / down to $dir searchable by others
+# every folder from / down to $dir searchable by others (the postgres user
+# and nginx's worker user must reach what lies there)
 
-sub _searchable_by_all {
+sub searchable_by_all {
     my ($dir) = @_;
 
     my $path = '';
