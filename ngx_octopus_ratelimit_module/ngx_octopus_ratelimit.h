@@ -116,6 +116,9 @@ typedef struct {
     ngx_octopus_redis_t        *conn;        /* per worker, after fork */
     uint64_t                    rid_base;    /* per worker, random */
     uint64_t                    rid_seq;     /* per worker */
+    ngx_queue_t                 orphans;     /* per worker: releases due */
+    ngx_uint_t                  norphans;
+    ngx_event_t                 orphan_timer;
     u_char                      sha_limit[41];
     u_char                      sha_reserve[41];
 } ngx_octopus_rl_main_conf_t;
@@ -219,7 +222,12 @@ ngx_int_t ngx_octopus_rl_lua_reserve(ngx_octopus_rl_main_conf_t *rmcf,
     ngx_str_t *rid, ngx_octopus_redis_handler_pt handler);
 ngx_int_t ngx_octopus_rl_lua_reserve_parse(redisReply *reply, uint64_t *ms);
 ngx_int_t ngx_octopus_rl_lua_release(ngx_octopus_rl_main_conf_t *rmcf,
-    ngx_str_t *rkey, ngx_str_t *rid);
+    ngx_str_t *rkey, ngx_str_t *rid, ngx_msec_t ttl);
+void ngx_octopus_rl_lua_orphan(ngx_octopus_rl_main_conf_t *rmcf,
+    ngx_str_t *rkey, ngx_str_t *rid, ngx_msec_t ttl);
+void ngx_octopus_rl_lua_orphans_init(ngx_octopus_rl_main_conf_t *rmcf,
+    ngx_log_t *log);
+void ngx_octopus_rl_lua_orphans_free(ngx_octopus_rl_main_conf_t *rmcf);
 ngx_int_t ngx_octopus_rl_lua_lock_fail(ngx_octopus_rl_main_conf_t *rmcf,
     ngx_str_t *rkey, ngx_str_t *rid, ngx_octopus_rl_lockout_t *lo,
     ngx_octopus_redis_handler_pt handler, void *data);

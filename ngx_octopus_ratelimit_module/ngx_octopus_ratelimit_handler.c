@@ -1147,7 +1147,9 @@ ngx_octopus_rl_lock_reply(void *data, redisReply *reply)
     item->cmd = NULL;
 
     if (reply == NULL) {
-        /* late or lost: a reservation it may have made expires by itself */
+        /* late or lost: released once Redis answers, if the script ran */
+        ngx_octopus_rl_lua_orphan(rmcf, &ctx->lock.rkey, &ctx->rid,
+                                  ctx->lockout->inflight_timeout);
         goto local;
     }
 
@@ -1677,7 +1679,8 @@ ngx_octopus_rl_lock_finish(ngx_octopus_rl_ctx_t *ctx, ngx_uint_t failed)
     if (!failed) {
         /* NGX_OCTOPUS_RL_RES_REDIS */
 
-        if (ngx_octopus_rl_lua_release(rmcf, &ctx->lock.rkey, &ctx->rid)
+        if (ngx_octopus_rl_lua_release(rmcf, &ctx->lock.rkey, &ctx->rid,
+                                       lo->inflight_timeout)
             != NGX_OK)
         {
             ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
@@ -1749,6 +1752,12 @@ ngx_octopus_rl_fail_reply(void *data, redisReply *reply)
         /* count on this node rather than lose the failure */
         left = ngx_octopus_rl_shm_finish(f->shm_zone, &f->key, f->lockout,
                                          0, 0, 1);
+
+        /* and free the reservation it held, once Redis answers */
+        ngx_octopus_rl_lua_orphan(ngx_http_cycle_get_module_main_conf(
+                                      ngx_cycle, ngx_octopus_ratelimit_module),
+                                  &f->rkey, &f->rid,
+                                  f->lockout->inflight_timeout);
 
     } else {
         left = reply->integer > 0 ? (uint64_t) reply->integer : 0;

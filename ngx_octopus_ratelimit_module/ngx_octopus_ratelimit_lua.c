@@ -410,55 +410,275 @@ ngx_octopus_rl_lua_reserve_parse(redisReply *reply, uint64_t *ms)
 }
 
 
-static void
-ngx_octopus_rl_lua_release_reply(void *data, redisReply *reply)
+/*
+ * Reservations that may be left in Redis: a reservation script that timed
+ * out or whose connection went (it may have run, or may still run when a
+ * frozen server wakes up), a release or a failed login that got no answer.
+ * Each is released with ZREM once Redis answers again, from a per-worker
+ * list, until it would have expired anyway (inflight_timeout).  The list is
+ * bounded: past NGX_OCTOPUS_RL_ORPHANS_MAX, a reservation expires by itself.
+ * A ZREM sent on a new connection may reach Redis before a script still
+ * buffered on the old one: an orphan whose ZREM removed nothing is sent
+ * once more a second later.
+ */
+
+#define NGX_OCTOPUS_RL_ORPHANS_MAX   4096
+#define NGX_OCTOPUS_RL_ORPHAN_RETRY  200
+#define NGX_OCTOPUS_RL_ORPHAN_AGAIN  1000
+
+
+typedef struct {
+    ngx_queue_t                  queue;
+    ngx_octopus_rl_main_conf_t  *rmcf;
+    ngx_msec_t                   expires;
+    ngx_msec_t                   next;
+    ngx_uint_t                   again;      /* a ZREM of 0 is sent again */
+    size_t                       klen;
+    size_t                       rlen;
+    u_char                       data[1];    /* key ":r", id */
+} ngx_octopus_rl_orphan_t;
+
+
+static void ngx_octopus_rl_orphan_reply(void *data, redisReply *reply);
+static void ngx_octopus_rl_orphan_handler(ngx_event_t *ev);
+
+
+static ngx_octopus_rl_orphan_t *
+ngx_octopus_rl_orphan_new(ngx_octopus_rl_main_conf_t *rmcf, ngx_str_t *rkey,
+    ngx_str_t *rid, ngx_msec_t ttl)
 {
-    if (reply == NULL || reply->type == REDIS_REPLY_ERROR) {
+    ngx_octopus_rl_orphan_t  *o;
+
+    o = ngx_alloc(sizeof(ngx_octopus_rl_orphan_t) + rkey->len + 2 + rid->len,
+                  ngx_cycle->log);
+    if (o == NULL) {
+        return NULL;
+    }
+
+    o->rmcf = rmcf;
+    o->expires = ngx_current_msec + ttl;
+    o->next = ngx_current_msec;
+    o->again = 0;
+    o->klen = rkey->len + 2;
+    o->rlen = rid->len;
+
+    ngx_memcpy(ngx_cpymem(ngx_cpymem(o->data, rkey->data, rkey->len),
+                          ":r", 2),
+               rid->data, rid->len);
+
+    return o;
+}
+
+
+static ngx_int_t
+ngx_octopus_rl_orphan_send(ngx_octopus_rl_orphan_t *o)
+{
+    size_t       argvlen[3];
+    const char  *argv[3];
+
+    argv[0] = "ZREM";
+    argvlen[0] = 4;
+    argv[1] = (const char *) o->data;
+    argvlen[1] = o->klen;
+    argv[2] = (const char *) o->data + o->klen;
+    argvlen[2] = o->rlen;
+
+    /* hiredis copies the arguments into its output buffer */
+
+    return ngx_octopus_redis_send(o->rmcf->conn, ngx_octopus_rl_orphan_reply,
+                                  o, 3, argv, argvlen)
+           ? NGX_OK : NGX_DECLINED;
+}
+
+
+static void
+ngx_octopus_rl_orphan_queue(ngx_octopus_rl_orphan_t *o, ngx_msec_t delay)
+{
+    ngx_octopus_rl_main_conf_t  *rmcf = o->rmcf;
+
+    if ((ngx_msec_int_t) (o->expires - ngx_current_msec) <= 0
+        || rmcf->conn == NULL)
+    {
+        ngx_free(o);
+        return;
+    }
+
+    if (rmcf->norphans >= NGX_OCTOPUS_RL_ORPHANS_MAX) {
         ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
                       "octopus_ratelimit: a lockout reservation was not "
                       "released in redis, it expires by itself");
+        ngx_free(o);
+        return;
     }
+
+    o->next = ngx_current_msec + delay;
+
+    ngx_queue_insert_tail(&rmcf->orphans, &o->queue);
+    rmcf->norphans++;
+
+    if (!rmcf->orphan_timer.timer_set) {
+        ngx_add_timer(&rmcf->orphan_timer, delay ? delay
+                                                 : NGX_OCTOPUS_RL_ORPHAN_RETRY);
+    }
+}
+
+
+static void
+ngx_octopus_rl_orphan_reply(void *data, redisReply *reply)
+{
+    ngx_octopus_rl_orphan_t  *o = data;
+
+    if (reply == NULL || reply->type != REDIS_REPLY_INTEGER) {
+        ngx_octopus_rl_orphan_queue(o, NGX_OCTOPUS_RL_ORPHAN_RETRY);
+        return;
+    }
+
+    if (reply->integer == 0 && o->again) {
+        o->again = 0;
+        ngx_octopus_rl_orphan_queue(o, NGX_OCTOPUS_RL_ORPHAN_AGAIN);
+        return;
+    }
+
+    ngx_free(o);
+}
+
+
+static void
+ngx_octopus_rl_orphan_handler(ngx_event_t *ev)
+{
+    ngx_msec_t                   wait;
+    ngx_queue_t                 *q, *next;
+    ngx_msec_int_t               d;
+    ngx_octopus_rl_orphan_t     *o;
+    ngx_octopus_rl_main_conf_t  *rmcf = ev->data;
+
+    wait = 0;
+
+    for (q = ngx_queue_head(&rmcf->orphans);
+         q != ngx_queue_sentinel(&rmcf->orphans);
+         q = next)
+    {
+        next = ngx_queue_next(q);
+        o = ngx_queue_data(q, ngx_octopus_rl_orphan_t, queue);
+
+        if ((ngx_msec_int_t) (o->expires - ngx_current_msec) <= 0) {
+            ngx_queue_remove(q);
+            rmcf->norphans--;
+            ngx_free(o);
+            continue;
+        }
+
+        d = (ngx_msec_int_t) (o->next - ngx_current_msec);
+
+        if (d > 0) {
+            if (wait == 0 || (ngx_msec_t) d < wait) {
+                wait = (ngx_msec_t) d;
+            }
+
+            continue;
+        }
+
+        if (ngx_octopus_rl_orphan_send(o) != NGX_OK) {
+            /* not connected: try again later */
+            wait = NGX_OCTOPUS_RL_ORPHAN_RETRY;
+            break;
+        }
+
+        /* in flight: the reply frees or queues it again */
+
+        ngx_queue_remove(q);
+        rmcf->norphans--;
+    }
+
+    if (!ngx_queue_empty(&rmcf->orphans) && !ev->timer_set) {
+        ngx_add_timer(ev, wait ? wait : NGX_OCTOPUS_RL_ORPHAN_RETRY);
+    }
+}
+
+
+void
+ngx_octopus_rl_lua_orphans_init(ngx_octopus_rl_main_conf_t *rmcf,
+    ngx_log_t *log)
+{
+    ngx_queue_init(&rmcf->orphans);
+    rmcf->norphans = 0;
+
+    rmcf->orphan_timer.handler = ngx_octopus_rl_orphan_handler;
+    rmcf->orphan_timer.data = rmcf;
+    rmcf->orphan_timer.log = log;
+    rmcf->orphan_timer.cancelable = 1;
+}
+
+
+/* at exit, after the connection is gone (its replies queued them back) */
+
+void
+ngx_octopus_rl_lua_orphans_free(ngx_octopus_rl_main_conf_t *rmcf)
+{
+    ngx_queue_t              *q;
+    ngx_octopus_rl_orphan_t  *o;
+
+    if (rmcf->orphan_timer.timer_set) {
+        ngx_del_timer(&rmcf->orphan_timer);
+    }
+
+    while (!ngx_queue_empty(&rmcf->orphans)) {
+        q = ngx_queue_head(&rmcf->orphans);
+        o = ngx_queue_data(q, ngx_octopus_rl_orphan_t, queue);
+        ngx_queue_remove(q);
+        ngx_free(o);
+    }
+
+    rmcf->norphans = 0;
+}
+
+
+/* a reservation the script may have made: released once Redis answers */
+
+void
+ngx_octopus_rl_lua_orphan(ngx_octopus_rl_main_conf_t *rmcf, ngx_str_t *rkey,
+    ngx_str_t *rid, ngx_msec_t ttl)
+{
+    ngx_octopus_rl_orphan_t  *o;
+
+    if (rid->len == 0 || rmcf->conn == NULL) {
+        return;
+    }
+
+    o = ngx_octopus_rl_orphan_new(rmcf, rkey, rid, ttl);
+    if (o == NULL) {
+        return;
+    }
+
+    o->again = 1;
+
+    ngx_octopus_rl_orphan_queue(o, 0);
 }
 
 
 /*
  * Releases a reservation: ZREM, a plain command; nobody waits for the
  * answer.  Sent on the connection that carried the reservation, so it is
- * executed after it.
+ * executed after it; if it gets no answer, it is sent again once Redis
+ * answers.
  */
 
 ngx_int_t
 ngx_octopus_rl_lua_release(ngx_octopus_rl_main_conf_t *rmcf,
-    ngx_str_t *rkey, ngx_str_t *rid)
+    ngx_str_t *rkey, ngx_str_t *rid, ngx_msec_t ttl)
 {
-    u_char      *k;
-    size_t       argvlen[3];
-    ngx_int_t    rc;
-    const char  *argv[3];
+    ngx_octopus_rl_orphan_t  *o;
 
-    k = ngx_alloc(rkey->len + 2, ngx_cycle->log);
-    if (k == NULL) {
+    o = ngx_octopus_rl_orphan_new(rmcf, rkey, rid, ttl);
+    if (o == NULL) {
         return NGX_ERROR;
     }
 
-    ngx_memcpy(ngx_cpymem(k, rkey->data, rkey->len), ":r", 2);
+    if (ngx_octopus_rl_orphan_send(o) != NGX_OK) {
+        ngx_octopus_rl_orphan_queue(o, NGX_OCTOPUS_RL_ORPHAN_RETRY);
+    }
 
-    argv[0] = "ZREM";
-    argvlen[0] = 4;
-    argv[1] = (const char *) k;
-    argvlen[1] = rkey->len + 2;
-    argv[2] = (const char *) rid->data;
-    argvlen[2] = rid->len;
-
-    /* hiredis has copied the arguments into its output buffer */
-
-    rc = ngx_octopus_redis_send(rmcf->conn, ngx_octopus_rl_lua_release_reply,
-                                NULL, 3, argv, argvlen)
-         ? NGX_OK : NGX_DECLINED;
-
-    ngx_free(k);
-
-    return rc;
+    return NGX_OK;
 }
 
 

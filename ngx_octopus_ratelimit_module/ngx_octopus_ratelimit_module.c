@@ -1177,6 +1177,8 @@ ngx_octopus_rl_init_process(ngx_cycle_t *cycle)
                      ^ (uint64_t) ngx_random() ^ ngx_octopus_rl_now();
     rmcf->rid_seq = 0;
 
+    ngx_octopus_rl_lua_orphans_init(rmcf, cycle->log);
+
     /* one connection per worker, shared by all its requests */
 
     rmcf->conn = ngx_octopus_redis_create(&rmcf->redis, cycle->pool,
@@ -1197,5 +1199,6 @@ ngx_octopus_rl_exit_process(ngx_cycle_t *cycle)
     if (rmcf && rmcf->conn) {
         ngx_octopus_redis_destroy(rmcf->conn);
         rmcf->conn = NULL;
+        ngx_octopus_rl_lua_orphans_free(rmcf);
     }
 }
