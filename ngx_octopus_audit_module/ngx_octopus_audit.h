@@ -55,6 +55,7 @@ typedef struct {
     ngx_atomic_t                       spool_bytes;
     ngx_atomic_t                       db_errors;
     ngx_atomic_t                       db_connected;
+    ngx_atomic_t                       batches_restaged;
 
     ngx_atomic_t                       latency[NGX_OCTOPUS_AUDIT_BUCKETS + 1];
     ngx_atomic_t                       latency_sum_ms;
@@ -246,6 +247,7 @@ typedef struct {
     ngx_uint_t                         ring_warned;      /* unsigned:1 */
     ngx_uint_t                         inflight_replay;  /* unsigned:1 */
     ngx_uint_t                         result_error;     /* unsigned:2 */
+    ngx_uint_t                         batch_direct;     /* unsigned:1 */
     ngx_uint_t                         copy_end_sent;    /* unsigned:1 */
     ngx_uint_t                         connected;        /* unsigned:1 */
     ngx_uint_t                         replay_turn;      /* unsigned:1 */
@@ -255,7 +257,8 @@ typedef struct {
     ngx_event_t                        flush;
     ngx_msec_t                         backoff;
     ngx_msec_t                         next_scan;
-    u_char                            *copy_sql;
+    u_char                            *copy_sql;         /* staging */
+    u_char                            *copy_direct_sql;  /* the table */
     u_char                            *insert_sql;
     u_char                            *insert_cp_sql;
     size_t                             insert_cp_size;

@@ -1014,12 +1014,20 @@ ngx_octopus_audit_metrics_handler(ngx_http_request_t *r)
                     "# HELP octopus_audit_db_connections Workers connected "
                     "to the database.\n"
                     "# TYPE octopus_audit_db_connections gauge\n"
-                    "octopus_audit_db_connections %A\n",
+                    "octopus_audit_db_connections %A\n"
+                    "# HELP octopus_audit_db_batches_restaged_total "
+                    "Batches refused by the direct COPY because some of "
+                    "their records were stored before (a replay), stored "
+                    "through the staging table.\n"
+                    "# TYPE octopus_audit_db_batches_restaged_total "
+                    "counter\n"
+                    "octopus_audit_db_batches_restaged_total %uA\n",
                     sh->spooled, sh->replayed, sh->dropped,
                     depth,
                     (ngx_atomic_int_t) sh->spool_bytes,
                     sh->db_errors,
-                    (ngx_atomic_int_t) sh->db_connected);
+                    (ngx_atomic_int_t) sh->db_connected,
+                    sh->batches_restaged);
 
     ngx_octopus_out("# HELP octopus_audit_worker_queue_depth Records queued "
                     "in memory for the database, by live worker (process "
@@ -1268,6 +1276,7 @@ static ngx_int_t
 ngx_octopus_audit_postconfiguration(ngx_conf_t *cf)
 {
     ngx_str_t                       name;
+    ngx_array_t                    *handlers;
     ngx_http_handler_pt            *h;
     ngx_http_core_main_conf_t      *cmcf;
     ngx_octopus_audit_main_conf_t  *amcf;
@@ -1329,12 +1338,23 @@ ngx_octopus_audit_postconfiguration(ngx_conf_t *cf)
 
     cmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_core_module);
 
-    h = ngx_array_push(&cmcf->phases[NGX_HTTP_LOG_PHASE].handlers);
+    /*
+     * first in the log phase, before the access_log: a worker killed
+     * between the two leaves a record without its access_log line, never
+     * an access_log line without its record
+     */
+
+    handlers = &cmcf->phases[NGX_HTTP_LOG_PHASE].handlers;
+
+    h = ngx_array_push(handlers);
     if (h == NULL) {
         return NGX_ERROR;
     }
 
-    *h = ngx_octopus_audit_log_handler;
+    h = handlers->elts;
+    ngx_memmove(&h[1], &h[0], (handlers->nelts - 1) * sizeof(*h));
+
+    h[0] = ngx_octopus_audit_log_handler;
 
     return NGX_OK;
 }

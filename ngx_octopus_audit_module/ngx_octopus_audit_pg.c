@@ -7,10 +7,15 @@
  * (PQsocket re-read after each poll), a timer on every wait.
  *
  * Records (COPY text lines) wait in a bounded in-memory queue and go to
- * the database in batches, on size or interval: COPY into a session
- * temporary staging table (non-blocking PQputCopyData), then
- * INSERT ... SELECT ... ON CONFLICT DO NOTHING into the table, so that a
- * batch sent twice (a timeout, a replay) is stored once.  When the
+ * the database in batches, on size or interval: COPY straight into the
+ * table (non-blocking PQputCopyData), one statement, so one transaction.
+ * A batch sent twice (a timeout, a replay, a dead worker's ring) breaks
+ * the table's primary key (chain_id, seq, ts): the COPY is refused as a
+ * whole (unique_violation), and that batch is sent again through a
+ * session temporary staging table and INSERT ... SELECT ... ON CONFLICT
+ * DO NOTHING, which stores the records that were not stored yet.  The
+ * direct COPY costs the server about a third of the staging path, which
+ * is taken only after a fault.  When the
  * database is down, slow, or the queue is full, records go to the spool;
  * spool files are replayed through the same path when it is back.
  *
@@ -58,6 +63,7 @@ static void ngx_octopus_audit_pg_next(ngx_octopus_audit_worker_t *w,
 static void ngx_octopus_audit_pg_batch(ngx_octopus_audit_worker_t *w,
     ngx_uint_t replay);
 static void ngx_octopus_audit_pg_release(ngx_octopus_audit_worker_t *w);
+static void ngx_octopus_audit_pg_stored(ngx_octopus_audit_worker_t *w);
 static void ngx_octopus_audit_pg_rejected(ngx_octopus_audit_worker_t *w);
 static u_char *ngx_octopus_audit_pg_insert(ngx_octopus_audit_worker_t *w);
 static void ngx_octopus_audit_pg_timeout(ngx_event_t *ev);
@@ -182,6 +188,9 @@ ngx_octopus_audit_pg_init(ngx_octopus_audit_worker_t *w)
     w->copy_sql = p;
     p = ngx_sprintf(p, "COPY pg_temp.octopus_staging (%s) FROM STDIN%Z",
                     cols);
+
+    w->copy_direct_sql = p;
+    p = ngx_sprintf(p, "COPY %V (%s) FROM STDIN%Z", &amcf->table, cols);
 
     /* INSERT privilege is all the writer needs (no SELECT, no UPDATE) */
 
@@ -1208,27 +1217,35 @@ ngx_octopus_audit_pg_results(ngx_octopus_audit_worker_t *w)
         }
 
         if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
-            ngx_octopus_audit_log(w, NGX_OCTOPUS_AUDIT_LOG_PG_RESULT,
-                                  NGX_LOG_ERR, 0,
-                                  "octopus audit: PostgreSQL: %s",
-                                  PQresultErrorMessage(res));
 
             /*
              * 2: the data itself was refused (classes 22, data exception,
              * and 23, integrity violation); 1: anything else (a timeout,
-             * a lock, a privilege) may pass on the next try
+             * a lock, a privilege) may pass on the next try; 3: a direct
+             * COPY met records stored before (a replay): not an error
              */
 
             sqlstate = PQresultErrorField(res, PG_DIAG_SQLSTATE);
 
-            if (sqlstate && (ngx_strncmp(sqlstate, "22", 2) == 0
-                             || ngx_strncmp(sqlstate, "23", 2) == 0))
+            if (sqlstate && w->batch_direct
+                && ngx_strcmp(sqlstate, "23505") == 0)
+            {
+                w->result_error = 3;
+
+            } else if (sqlstate && (ngx_strncmp(sqlstate, "22", 2) == 0
+                                    || ngx_strncmp(sqlstate, "23", 2) == 0))
             {
                 w->result_error = 2;
 
             } else if (w->result_error == 0) {
                 w->result_error = 1;
             }
+
+            ngx_octopus_audit_log(w, NGX_OCTOPUS_AUDIT_LOG_PG_RESULT,
+                                  w->result_error == 3 ? NGX_LOG_INFO
+                                                       : NGX_LOG_ERR, 0,
+                                  "octopus audit: PostgreSQL: %s",
+                                  PQresultErrorMessage(res));
         }
 
         PQclear(res);
@@ -1329,14 +1346,30 @@ ngx_octopus_audit_pg_done(ngx_octopus_audit_worker_t *w)
         return;
 
     case NGX_OCTOPUS_AUDIT_PG_COPY_RESULT:
+        if (w->result_error == 3) {
+            /* some records are stored already: the staging path */
+            w->batch_direct = 0;
+            (void) ngx_atomic_fetch_add(&sh->batches_restaged, 1);
+            (void) ngx_octopus_audit_pg_send(w, w->copy_sql,
+                                             NGX_OCTOPUS_AUDIT_PG_COPY_START);
+            return;
+        }
+
         if (w->result_error) {
             ngx_octopus_audit_pg_rejected(w);
             ngx_octopus_audit_pg_fail(w, "COPY failed");
             return;
         }
 
-        (void) ngx_octopus_audit_pg_send(w, ngx_octopus_audit_pg_insert(w),
-                                         NGX_OCTOPUS_AUDIT_PG_INSERT);
+        if (!w->batch_direct || w->batch_cp) {
+            /* staging -> table, or the checkpoint row after the rows */
+            (void) ngx_octopus_audit_pg_send(w,
+                                             ngx_octopus_audit_pg_insert(w),
+                                             NGX_OCTOPUS_AUDIT_PG_INSERT);
+            return;
+        }
+
+        ngx_octopus_audit_pg_stored(w);
         return;
 
     case NGX_OCTOPUS_AUDIT_PG_INSERT:
@@ -1346,44 +1379,57 @@ ngx_octopus_audit_pg_done(ngx_octopus_audit_worker_t *w)
             return;
         }
 
-        if (w->inflight_replay) {
-            (void) ngx_atomic_fetch_add(&sh->replayed, w->inflight.count);
-            ngx_octopus_audit_spool_done(w, 1);
-            w->inflight_replay = 0;
-
-        } else {
-            (void) ngx_atomic_fetch_add(w->queue_depth,
-                                  - (ngx_atomic_int_t) w->inflight.count);
-
-            /* the batch is the oldest part of the ring */
-            if (w->ring) {
-                ngx_octopus_audit_ring_consume(w->ring, w->inflight.len);
-            }
-        }
-
-        (void) ngx_atomic_fetch_add(&sh->written[NGX_OCTOPUS_AUDIT_SINK_PG],
-                                    w->inflight.count);
-
-        if (w->batch_cp) {
-            w->batch_cp = 0;
-            w->db_cp_time = ngx_current_msec;
-        }
-
-        w->inflight.len = 0;
-        w->inflight.count = 0;
-
-        w->state = NGX_OCTOPUS_AUDIT_PG_IDLE;
-
-        if (w->timeout.timer_set) {
-            ngx_del_timer(&w->timeout);
-        }
-
-        ngx_octopus_audit_pg_next(w, 0);
+        ngx_octopus_audit_pg_stored(w);
         return;
 
     default:
         return;
     }
+}
+
+
+/* the batch in flight is in the table */
+
+static void
+ngx_octopus_audit_pg_stored(ngx_octopus_audit_worker_t *w)
+{
+    ngx_octopus_audit_shm_t  *sh;
+
+    sh = w->amcf->sh;
+
+    if (w->inflight_replay) {
+        (void) ngx_atomic_fetch_add(&sh->replayed, w->inflight.count);
+        ngx_octopus_audit_spool_done(w, 1);
+        w->inflight_replay = 0;
+
+    } else {
+        (void) ngx_atomic_fetch_add(w->queue_depth,
+                                    - (ngx_atomic_int_t) w->inflight.count);
+
+        /* the batch is the oldest part of the ring */
+        if (w->ring) {
+            ngx_octopus_audit_ring_consume(w->ring, w->inflight.len);
+        }
+    }
+
+    (void) ngx_atomic_fetch_add(&sh->written[NGX_OCTOPUS_AUDIT_SINK_PG],
+                                w->inflight.count);
+
+    if (w->batch_cp) {
+        w->batch_cp = 0;
+        w->db_cp_time = ngx_current_msec;
+    }
+
+    w->inflight.len = 0;
+    w->inflight.count = 0;
+
+    w->state = NGX_OCTOPUS_AUDIT_PG_IDLE;
+
+    if (w->timeout.timer_set) {
+        ngx_del_timer(&w->timeout);
+    }
+
+    ngx_octopus_audit_pg_next(w, 0);
 }
 
 
@@ -1414,6 +1460,21 @@ ngx_octopus_audit_pg_insert(ngx_octopus_audit_worker_t *w)
 {
     u_char  *p, *q;
     size_t   len;
+
+    if (w->batch_direct) {
+        /* the rows are in: the checkpoint row alone */
+
+        (void) ngx_snprintf(w->insert_cp_sql, w->insert_cp_size,
+                            "INSERT INTO %V_checkpoints (chain_id, seq, "
+                            "hash) VALUES ('%*s', %uL, '%*s') "
+                            "ON CONFLICT DO NOTHING%Z",
+                            &w->amcf->table, w->chain_id_len, w->chain_id,
+                            w->batch_cp_seq,
+                            (size_t) NGX_OCTOPUS_AUDIT_HASH_LEN,
+                            w->batch_cp_hash);
+
+        return w->insert_cp_sql;
+    }
 
     if (!w->batch_cp) {
         return w->insert_sql;
@@ -1581,12 +1642,13 @@ ngx_octopus_audit_pg_batch(ngx_octopus_audit_worker_t *w, ngx_uint_t replay)
     }
 
     w->inflight_replay = replay;
+    w->batch_direct = 1;
 
     if (w->flush.timer_set) {
         ngx_del_timer(&w->flush);
     }
 
-    (void) ngx_octopus_audit_pg_send(w, w->copy_sql,
+    (void) ngx_octopus_audit_pg_send(w, w->copy_direct_sql,
                                      NGX_OCTOPUS_AUDIT_PG_COPY_START);
 }
 
