@@ -89,7 +89,7 @@ typedef struct {
 
 typedef struct {
     ngx_str_t                          name;
-    ngx_uint_t                         key;
+    ngx_int_t                          index;   /* NGX_ERROR: not defined */
 } ngx_octopus_audit_var_t;
 
 
@@ -158,6 +158,10 @@ typedef struct {
     ngx_octopus_audit_var_t            var_request_id;
     ngx_octopus_audit_var_t            var_upstream_status;
     ngx_octopus_audit_var_t            var_upstream_time;
+
+    /* $request_id: random bytes drawn by the block, per worker */
+    u_char                            *rand;
+    size_t                             rand_pos;
 } ngx_octopus_audit_main_conf_t;
 
 
@@ -293,6 +297,11 @@ typedef struct {
 
 
 extern ngx_module_t  ngx_octopus_audit_module;
+
+
+/* ngx_octopus_audit_vars.c */
+ngx_int_t ngx_octopus_audit_vars_init(ngx_conf_t *cf,
+    ngx_octopus_audit_main_conf_t *amcf);
 
 
 /* ngx_octopus_audit_log.c */

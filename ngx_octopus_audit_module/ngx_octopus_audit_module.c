@@ -520,9 +520,15 @@ ngx_octopus_audit_var(ngx_http_request_t *r, ngx_octopus_audit_var_t *v,
 {
     ngx_http_variable_value_t  *vv;
 
-    /* by name: a variable of a module that is not loaded is just empty */
+    /* a variable of a module that is not loaded is just empty */
 
-    vv = ngx_http_get_variable(r, &v->name, v->key);
+    if (v->index == NGX_ERROR) {
+        out->len = 0;
+        out->data = (u_char *) "";
+        return;
+    }
+
+    vv = ngx_http_get_flushed_variable(r, v->index);
 
     if (vv == NULL || vv->not_found || !vv->valid) {
         out->len = 0;
@@ -1344,6 +1350,10 @@ ngx_octopus_audit_postconfiguration(ngx_conf_t *cf)
      * an access_log line without its record
      */
 
+    if (ngx_octopus_audit_vars_init(cf, amcf) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
     handlers = &cmcf->phases[NGX_HTTP_LOG_PHASE].handlers;
 
     h = ngx_array_push(handlers);
@@ -1362,7 +1372,7 @@ ngx_octopus_audit_postconfiguration(ngx_conf_t *cf)
 
 #define ngx_octopus_audit_var_init(v, n)                                      \
     ngx_str_set(&(v)->name, n);                                               \
-    (v)->key = ngx_hash_key((v)->name.data, (v)->name.len)
+    (v)->index = NGX_ERROR
 
 
 static void *

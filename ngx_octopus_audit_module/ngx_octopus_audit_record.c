@@ -418,23 +418,64 @@ ngx_octopus_audit_copy_len(const ngx_octopus_audit_rec_t *rec)
 }
 
 
-/* one line of COPY text format; ts as a timestamptz, "" as NULL */
+static unsigned char *
+ngx_octopus_audit_digits(unsigned char *p, unsigned int v, int n)
+{
+    int  i;
+
+    for (i = n - 1; i >= 0; i--) {
+        p[i] = (unsigned char) ('0' + v % 10);
+        v /= 10;
+    }
+
+    return p + n;
+}
+
+
+/*
+ * One line of COPY text format; ts as a timestamptz, "" as NULL.  The date
+ * and time of day are formatted once per second (no printf per record):
+ * the cache is per process, and a worker formats records in one thread.
+ */
 
 unsigned char *
 ngx_octopus_audit_copy(unsigned char *dst, const ngx_octopus_audit_rec_t *rec)
 {
-    int        n;
-    size_t     i;
-    time_t     sec;
-    struct tm  tm;
+    size_t                i;
+    time_t                sec;
+    struct tm             tm;
+    unsigned char        *p;
+    static time_t         cached = (time_t) -1;
+    static unsigned char  date[19];     /* "1970-01-01 00:00:00" */
 
     sec = (time_t) (rec->ts_us / 1000000);
-    gmtime_r(&sec, &tm);
 
-    n = snprintf((char *) dst, 40, "%04d-%02d-%02d %02d:%02d:%02d.%06d+00",
-                 tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
-                 tm.tm_min, tm.tm_sec, (int) (rec->ts_us % 1000000));
-    dst += n;
+    if (sec != cached) {
+        gmtime_r(&sec, &tm);
+
+        p = ngx_octopus_audit_digits(date, (unsigned int) tm.tm_year + 1900,
+                                     4);
+        *p++ = '-';
+        p = ngx_octopus_audit_digits(p, (unsigned int) tm.tm_mon + 1, 2);
+        *p++ = '-';
+        p = ngx_octopus_audit_digits(p, (unsigned int) tm.tm_mday, 2);
+        *p++ = ' ';
+        p = ngx_octopus_audit_digits(p, (unsigned int) tm.tm_hour, 2);
+        *p++ = ':';
+        p = ngx_octopus_audit_digits(p, (unsigned int) tm.tm_min, 2);
+        *p++ = ':';
+        (void) ngx_octopus_audit_digits(p, (unsigned int) tm.tm_sec, 2);
+
+        cached = sec;
+    }
+
+    memcpy(dst, date, sizeof(date));
+    dst += sizeof(date);
+    *dst++ = '.';
+    dst = ngx_octopus_audit_digits(dst,
+                                   (unsigned int) (rec->ts_us % 1000000), 6);
+    memcpy(dst, "+00", 3);
+    dst += 3;
 
     for (i = 1; i < NGX_OCTOPUS_AUDIT_NFIELDS; i++) {
         *dst++ = '\t';

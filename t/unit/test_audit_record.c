@@ -212,6 +212,12 @@ test_json_copy(void **state)
         "2025-11-30 01:00:00.123456+00\t\\N\t"));
     assert_non_null(strstr((char *) buf, "\t/a\\tb\\\\\t\\N\t200\t"));
 
+    /* the date is cached per second: a record of another second */
+    rec.ts_us = (1764464400ULL + 86399) * 1000000 + 7;
+    end = ngx_octopus_audit_copy(buf, &rec);
+    *end = '\0';
+    assert_memory_equal(buf, "2025-12-01 00:59:59.000007+00\t", 30);
+
     assert_true(ngx_octopus_audit_columns(cols, sizeof(cols), 0) > 0);
     assert_non_null(strstr(cols, "ts, request_id, node,"));
     assert_non_null(strstr(cols, ", prev_hash, hash"));
