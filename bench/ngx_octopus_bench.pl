@@ -271,7 +271,8 @@ sub pgc_query {
 # no parallel workers for its scans: they would be postmaster children
 pgc_query('SET max_parallel_workers_per_gather = 0; SELECT 1;');
 my $pgc_backend = pgc_query('SELECT pg_backend_pid();');
-die "psql session: backend pid '$pgc_backend'\n" unless $pgc_backend =~ /^\d+$/;
+die "psql session: backend pid '$pgc_backend'\n"
+    unless $pgc_backend =~ /^\d+$/;
 
 END {
     if ($pgc_pid) {
@@ -1051,9 +1052,9 @@ for my $s (@S) {
                              grep { defined $_->{p99}
                                     && defined $_->{base_p99} } @r);
     $s->{cpu_worker_us} = median(map { $_->{cpu_worker_us} } @r);
-    $s->{cpu_worker_delta} = median(map { $_->{cpu_worker_us} - $_->{base_cpu} }
-                                    grep { defined $_->{cpu_worker_us}
-                                           && defined $_->{base_cpu} } @r);
+    $s->{cpu_worker_delta} = median(
+        map { $_->{cpu_worker_us} - $_->{base_cpu} }
+        grep { defined $_->{cpu_worker_us} && defined $_->{base_cpu} } @r);
     $s->{cpu_redis_us} = median(map { $_->{cpu_redis_us} } @r);
     $s->{cpu_pg_us} = median(map { $_->{cpu_pg_us} } @r);
     $s->{cpu_pg_us_row} = median(map { $_->{cpu_pg_us_row} } @r);
