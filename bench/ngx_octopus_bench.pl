@@ -1052,9 +1052,11 @@ for my $s (@S) {
                              grep { defined $_->{p99}
                                     && defined $_->{base_p99} } @r);
     $s->{cpu_worker_us} = median(map { $_->{cpu_worker_us} } @r);
-    $s->{cpu_worker_delta} = median(
+    $s->{cpu_worker_deltas} = [
         map { $_->{cpu_worker_us} - $_->{base_cpu} }
-        grep { defined $_->{cpu_worker_us} && defined $_->{base_cpu} } @r);
+        grep { defined $_->{cpu_worker_us} && defined $_->{base_cpu} } @r];
+    $s->{cpu_worker_delta} = median(@{$s->{cpu_worker_deltas}});
+    $s->{cpu_pg_us_rows} = [grep { defined } map { $_->{cpu_pg_us_row} } @r];
     $s->{cpu_redis_us} = median(map { $_->{cpu_redis_us} } @r);
     $s->{cpu_pg_us} = median(map { $_->{cpu_pg_us} } @r);
     $s->{cpu_pg_us_row} = median(map { $_->{cpu_pg_us_row} } @r);
@@ -1128,6 +1130,14 @@ for my $s (@S) {
 
 sub us { defined $_[0] ? sprintf($_[1] // '%.2f', $_[0]) : '–' }
 
+# a median with the range of the rounds when there are several
+sub us_range {
+    my ($med, $v, $fmt) = @_;
+    my @v = sort { $a <=> $b } @{$v || []};
+    return us($med, $fmt) if @v < 2 || $v[0] == $v[-1];
+    return sprintf "$fmt ($fmt to $fmt)", $med, $v[0], $v[-1];
+}
+
 push @lines, '', '## CPU per request', '',
     "CPU time (utime + stime from `/proc/PID/stat`, CLK_TCK $CLK_TCK, so "
     . sprintf('%.0f', 1e3 / $CLK_TCK) . " ms per tick) read around every "
@@ -1152,7 +1162,9 @@ push @lines, '', '## CPU per request', '',
     . "or exited in the windows of all rounds.  Work PostgreSQL defers "
     . "(checkpoints, autovacuum) counts where it falls; the cores are "
     . "shared (wrk, the upstream, the proxy, Redis, PostgreSQL), so this "
-    . "and not the ratio is each process's own cost.", '',
+    . "and not the ratio is each process's own cost"
+    . ($o{rounds} > 1 ? "; in parentheses: the range over the rounds" : '')
+    . '.', '',
     '| scenario | worker µs/request | worker − bare µs/request '
     . '| Redis µs/request | PostgreSQL µs/request | PostgreSQL µs/row '
     . '| rows in window | PostgreSQL processes |',
@@ -1171,8 +1183,9 @@ for my $s (@S) {
     push @lines, sprintf '| %s | %s%s | %s | %s | %s | %s | %s | %s |',
         $s->{label}, us($s->{cpu_worker_us}),
         $s->{cpu_worker_changed} ? ' (a worker was replaced)' : '',
-        us($s->{cpu_worker_delta}, '%+.2f'), us($s->{cpu_redis_us}),
-        us($s->{cpu_pg_us}), us($s->{cpu_pg_us_row}),
+        us_range($s->{cpu_worker_delta}, $s->{cpu_worker_deltas}, '%+.2f'),
+        us($s->{cpu_redis_us}), us($s->{cpu_pg_us}),
+        us_range($s->{cpu_pg_us_row}, $s->{cpu_pg_us_rows}, '%.2f'),
         us($s->{pg_rows_window}, '%.0f'), $procs;
 }
 
