@@ -4,7 +4,8 @@
 #
 #   perl bench/ngx_octopus_bench.pl [--quick] [--out DIR] [--rounds N]
 #       [--duration S] [--warmup S] [--connections C] [--threads T]
-#       [--jwt-bench PATH]
+#       [--jwt-bench PATH] [--only NAME,...]
+#       [--profile NAME [--profile-file FILE]]
 #
 # Starts one fast upstream (nginx answering `return 200` with a small JSON
 # body), Redis and PostgreSQL (through t/lib/Octopus/Test.pm, on free
@@ -16,6 +17,17 @@
 # proxy, the issue's targets, Redis commands per request, audit rows per
 # second reaching PostgreSQL, queue and spool, worker RSS before and after,
 # load average, the JWT verify microbenchmark) and DIR/latest.png.
+#
+# CPU per request: /proc/PID/stat (utime + stime, in CLK_TCK ticks) read
+# around every measured run for the worker(s) of the nginx under test
+# (HAProxy: its process) and Redis (the measured wrk run), and for the
+# PostgreSQL postmaster and all its children (from just before the measured
+# run until every row of the round is in the table; the bench's own
+# row-counting session is left out).  See bench/README.md.
+#
+# --profile NAME (make bench-profile SCENARIO=NAME): the bare proxy and NAME,
+# one round, `perf record -g` on NAME's worker during its measured run; the
+# top symbols go to --profile-file (default DIR/profile-NAME.txt).
 #
 # --quick (make bench QUICK=1): one short round; exits non-zero unless every
 # scenario ran and produced numbers with only 2xx answers.
@@ -34,6 +46,8 @@ use Digest::SHA qw(sha256_hex);
 use File::Path qw(make_path);
 use File::Temp ();
 use Cwd qw(abs_path);
+use IPC::Open2 qw(open2);
+use IO::Select;
 
 my $TOP = abs_path("$FindBin::Bin/..");
 
@@ -49,17 +63,27 @@ my %o = (
     only        => '',
     paired      => 1,
     workdir     => "$TOP/build/bench-run",
+    profile     => '',
+    profile_file => '',
 );
 
 GetOptions(\%o, 'quick!', 'out=s', 'rounds=i', 'duration=i', 'warmup=i',
            'connections=i', 'threads=i', 'jwt-bench=s' => \$o{jwt_bench},
-           'only=s', 'paired!', 'workdir=s')
+           'only=s', 'paired!', 'workdir=s', 'profile=s',
+           'profile-file=s' => \$o{profile_file})
     or die "usage: $0 [--quick] [--out DIR] ...\n";
 
 if ($o{quick}) {
     $o{rounds} = 1;
     $o{duration} = 2;
     $o{warmup} = 1;
+    $o{paired} = 0;
+}
+
+if ($o{profile}) {
+    die "--profile: one scenario name\n" unless $o{profile} =~ /^\w+$/;
+    $o{only} = $o{profile};
+    $o{rounds} = 1;
     $o{paired} = 0;
 }
 
@@ -166,6 +190,122 @@ for my $sql (sort glob("$TOP/conf/sql/*.sql")) {
 }
 my $PG_DSN = "host=127.0.0.1 port=$PG dbname=octopus user=postgres";
 progress("upstream :$BE, redis :$REDIS, postgresql :$PG");
+
+
+# CPU time from /proc/PID/stat: utime + stime of the process (all its
+# threads), cutime + cstime of its children it has waited for, in ticks of
+# CLK_TCK
+
+my $CLK_TCK = run_cmd('getconf', 'CLK_TCK');
+chomp $CLK_TCK;
+die "getconf CLK_TCK: '$CLK_TCK'\n" unless $CLK_TCK =~ /^\d+$/ && $CLK_TCK;
+
+sub pstat {
+    my ($pid) = @_;
+    open my $fh, '<', "/proc/$pid/stat" or return undef;
+    my $l = <$fh>;
+    close $fh;
+    # the name may hold spaces and parentheses: the fields follow the last ')'
+    return undef unless $l && $l =~ /^(\d+) \((.*)\) (.*)$/s;
+    my ($p, $comm, @f) = ($1, $2, split ' ', $3);   # $f[0]: field 3, state
+    return { pid => $p, comm => $comm, ppid => $f[1],
+             ticks => $f[11] + $f[12], cticks => $f[13] + $f[14],
+             start => $f[19] };
+}
+
+# a snapshot: "pid/starttime" => stat (a pid reused is another process)
+sub cpu_snap {
+    my %s;
+    for my $pid (@_) {
+        my $p = pstat($pid) or next;
+        $s{"$pid/$p->{start}"} = $p;
+    }
+    return \%s;
+}
+
+# ticks between two snapshots: the processes in both, plus the whole time
+# of those that appeared; (ticks, new, gone)
+sub cpu_delta {
+    my ($x, $y) = @_;
+    my ($t, $new) = (0, 0);
+    for my $k (keys %$y) {
+        if ($x->{$k}) {
+            $t += $y->{$k}{ticks} - $x->{$k}{ticks};
+        } else {
+            $t += $y->{$k}{ticks};
+            $new++;
+        }
+    }
+    my $gone = grep { !$y->{$_} } keys %$x;
+    return ($t, $new, $gone);
+}
+
+sub ticks_us { return $_[0] * 1e6 / $CLK_TCK }
+
+
+# one psql session for every row count of the bench: its backend (and the
+# count(*) scans it runs) is known and left out of PostgreSQL's CPU, where
+# a psql per count would add a backend start and exit each time
+
+my $PSQL = Octopus::Test::_pg_bin($svc, 'psql') || 'psql';
+my ($pgc_in, $pgc_out);
+my $pgc_pid = do {
+    local $ENV{PGCONNECT_TIMEOUT} = 5;
+    open2($pgc_out, $pgc_in, $PSQL, '-X', '-q', '-A', '-t',
+          '-v', 'ON_ERROR_STOP=1', '-h', '127.0.0.1', '-p', $PG,
+          '-U', 'postgres', '-d', 'octopus');
+};
+$pgc_in->autoflush(1);
+
+sub pgc_query {
+    my ($sql) = @_;
+    print $pgc_in "$sql\n" or die "psql session: $!\n";
+    IO::Select->new($pgc_out)->can_read(60)
+        or die "psql session: no answer in 60 s to: $sql\n";
+    my $l = <$pgc_out>;
+    die "psql session ended at: $sql\n" unless defined $l;
+    chomp $l;
+    return $l;
+}
+
+# no parallel workers for its scans: they would be postmaster children
+pgc_query('SET max_parallel_workers_per_gather = 0; SELECT 1;');
+my $pgc_backend = pgc_query('SELECT pg_backend_pid();');
+die "psql session: backend pid '$pgc_backend'\n"
+    unless $pgc_backend =~ /^\d+$/;
+
+END {
+    if ($pgc_pid) {
+        local $?;
+        close $pgc_in;
+        waitpid $pgc_pid, 0;
+    }
+}
+
+# the postmaster and all its children but the counting session's backend
+sub pg_snap {
+    my $pm = $svc->{procs}{pg};
+    my $s = cpu_snap($pm, grep { $_ != $pgc_backend }
+                          Octopus::Test::_children($pm));
+    my ($k) = grep { $s->{$_}{pid} == $pm } keys %$s;
+    $s->{postmaster} = $k;
+    return $s;
+}
+
+# the children that exited in between were waited for by the postmaster:
+# their whole time is in its cutime + cstime, less what they had at the
+# first snapshot
+sub pg_delta {
+    my %x = %{$_[0]};
+    my %y = %{$_[1]};
+    my $px = delete $x{postmaster};
+    my $py = delete $y{postmaster};
+    my ($t, $new, $gone) = cpu_delta(\%x, \%y);
+    return undef unless $px && $py && $px eq $py;
+    $t += $y{$py}{cticks} - $x{$px}{cticks};
+    $t -= $x{$_}{ticks} for grep { !$y{$_} } keys %x;
+    return ($t, $new, $gone, scalar keys %x, scalar keys %y);
+}
 
 
 # scenario configurations
@@ -467,6 +607,11 @@ $1};
 if ($o{only}) {
     my %want = map { $_ => 1 } 'bare', split /,/, $o{only};
     @S = grep { $want{$_->{name}} } @S;
+    for my $n (split /,/, $o{only}) {
+        die "no scenario '$n' (scenarios: "
+            . join(', ', map { $_->{name} } @S) . ")\n"
+            unless grep { $_->{name} eq $n } @S;
+    }
 }
 
 
@@ -612,8 +757,9 @@ sub redis_calls {
 
 
 sub pg_rows {
-    my $n = $svc->psql('SELECT count(*) FROM audit.api_calls');
-    return $n eq '0E0' ? 0 : $n + 0;
+    my $n = pgc_query('SELECT count(*) FROM audit.api_calls;');
+    die "row count: '$n'\n" unless $n =~ /^\d+$/;
+    return $n + 0;
 }
 
 
@@ -625,6 +771,96 @@ sub metrics {
         $m{$1} += $2;
     }
     return \%m;
+}
+
+
+# --profile: perf record on the worker(s) during the measured run
+
+my $perf_event;
+my $PERF_HZ = 999;      # the default 4000 Hz doubles the worker's time here
+
+sub profile_start {
+    my ($s, $pids) = @_;
+    return undef unless $o{profile} && $s->{name} eq $o{profile} && @$pids;
+
+    # hardware events are not supported on most VMs: the cpu-clock timer
+    unless (defined $perf_event) {
+        my ($rc, $out) = Octopus::Test::capture('perf', 'stat', '-e',
+                                                'instructions', 'true');
+        $perf_event = ($rc || $out =~ /not supported|not counted/)
+                      ? 'cpu-clock' : 'cycles';
+    }
+    my $data = "$o{workdir}/perf-$s->{name}.data";
+    my $log = "$o{workdir}/perf-$s->{name}.log";
+    my $pid = fork;
+    die "fork: $!" unless defined $pid;
+    if ($pid == 0) {
+        open STDIN, '<', '/dev/null';
+        open STDOUT, '>', $log;
+        open STDERR, '>&', \*STDOUT;
+        exec 'perf', 'record', '-e', $perf_event, '-F', $PERF_HZ, '-g', '-p',
+             join(',', @$pids), '-o', $data
+            or POSIX::_exit(127);
+    }
+    sleep 1;        # attached before the measured run starts
+    die "perf record exited at once:\n" . ($svc->read_file($log) // '')
+        if waitpid($pid, POSIX::WNOHANG()) == $pid;
+    return { pid => $pid, data => $data, log => $log, pids => $pids };
+}
+
+sub profile_end {
+    my ($s, $p) = @_;
+    kill 'INT', $p->{pid};
+    my $gone = $svc->wait_for(sub {
+        waitpid($p->{pid}, POSIX::WNOHANG()) == $p->{pid} }, 30);
+    unless ($gone) {
+        kill 'KILL', $p->{pid};
+        waitpid $p->{pid}, 0;
+    }
+    $s->{profile} = $p;
+}
+
+sub profile_write {
+    my ($s) = @_;
+    my $p = $s->{profile} or die "--profile $o{profile}: no profile taken\n";
+    my $file = $o{profile_file} || "$o{out}/profile-$s->{name}.txt";
+    my @rep = ('perf', 'report', '-i', $p->{data}, '--stdio',
+               '--no-children');
+    my $flat = run_cmd(@rep, '-g', 'none', '--sort', 'dso,symbol',
+                       '--percent-limit', '0');
+    my @head = grep { /^#/ && /Samples|Event count/ } split /\n/, $flat;
+    my @top = (grep { !/^#/ && /\S/ } split /\n/, $flat)[0 .. 39];
+    s/(?:\s+-)+\s*$// for grep { defined } @top;
+    my $dso = run_cmd(@rep, '-g', 'none', '--sort', 'dso',
+                      '--percent-limit', '0.5');
+    my @dso = grep { !/^#/ && /\S/ } split /\n/, $dso;
+    s/(?:\s+-)+\s*$// for @dso;
+    my $calls = run_cmd(@rep, '-g', 'caller,0.5,callee,function,percent',
+                        '--sort', 'symbol', '--percent-limit', '2');
+    my @calls = grep { !/^#/ } split /\n/, $calls;
+    $#calls = 399 if @calls > 400;
+    my $r = $s->{runs}[-1] || {};
+    make_path($1) if $file =~ m{^(.*)/};
+    open my $fh, '>', $file or die "$file: $!";
+    print $fh "# perf profile: $s->{label} ($s->{name})\n\n",
+        "`perf record -e $perf_event -F $PERF_HZ -g -p @{$p->{pids}}` "
+        . "during the "
+        . "measured run ($o{duration} s, wrk -t$o{threads} "
+        . "-c$o{connections}): "
+        . sprintf('%.0f req/s, worker %.2f us/request', $r->{rps} // 0,
+                  $r->{cpu_worker_us} // 0)
+        . " (perf's sampling adds to the worker's time).\n\n",
+        map({ "$_\n" } @head), "\n",
+        "## By object (perf report --sort dso, above 0.5 %)\n\n",
+        map({ "$_\n" } @dso), "\n",
+        "## Top 40 symbols (perf report --stdio --no-children "
+        . "--sort dso,symbol)\n\n",
+        map({ "$_\n" } grep { defined } @top), "\n",
+        "## Callers of the symbols above 2 % (first 400 lines)\n\n",
+        map({ "$_\n" } @calls);
+    close $fh;
+    progress("wrote $file");
+    return $file;
 }
 
 
@@ -647,11 +883,38 @@ sub measure {
 
     my $w = wrk($s, $o{warmup});
     push @loadavg, loadavg();
-    my $rows_start = $s->{pg} ? pg_rows() : 0;
+
+    # CPU windows: PostgreSQL from here until the rows are drained, the
+    # worker and Redis the measured run
+    my ($pg0, $rows_start);
+    if ($s->{pg}) {
+        $pg0 = pg_snap();
+        $rows_start = pg_rows();
+    }
+    my $rd0 = $s->{redis} ? cpu_snap($svc->{procs}{redis}) : undef;
+    my @wp = $s->{pids}->();
+    my $prof = profile_start($s, \@wp);
+    my $wk0 = cpu_snap(@wp);
     my $t0 = time;
     my $r = wrk($s, $o{duration});
     my $el = time - $t0;
+    my $wk1 = cpu_snap(@wp);
+    my $rd1 = $s->{redis} ? cpu_snap($svc->{procs}{redis}) : undef;
+    profile_end($s, $prof) if $prof;
+    my $wk_new = cpu_snap($s->{pids}->());
     $r->{warm_requests} = $w->{requests} // 0;
+
+    my $req = $r->{requests} // 0;
+    my ($wt, undef, $wgone) = cpu_delta($wk0, $wk1);
+    $r->{cpu_worker_ticks} = $wt;
+    # a worker that died (or was replaced) during the run: its time is lost
+    $r->{cpu_worker_changed} = $wgone || grep { !$wk0->{$_} } keys %$wk_new;
+    $r->{cpu_worker_us} = $req ? ticks_us($wt) / $req : undef;
+    if ($rd0) {
+        my ($rt) = cpu_delta($rd0, $rd1);
+        $r->{cpu_redis_ticks} = $rt;
+        $r->{cpu_redis_us} = $req ? ticks_us($rt) / $req : undef;
+    }
     $r->{non2xx} += $w->{non2xx};
     $r->{errors} += $w->{errors};
 
@@ -686,14 +949,31 @@ sub measure {
         my $td = time;
         my $rows;
         $svc->wait_for(sub { ($rows = pg_rows()) >= $want }, 60);
+        my $pg1 = pg_snap();
         $r->{drain_s} = time - $td;
         $r->{pg_missing} = $rows < $want ? $want - $rows : 0;
+
+        # the same window for PostgreSQL's CPU and for the rows counted
+        my ($pt, $new, $gone, $n0, $n1) = pg_delta($pg0, $pg1);
+        $r->{pg_rows_window} = $rows - $rows_start;
+        if (defined $pt) {
+            $r->{cpu_pg_ticks} = $pt;
+            $r->{cpu_pg_us} = $req ? ticks_us($pt) / $req : undef;
+            $r->{cpu_pg_us_row} = $r->{pg_rows_window}
+                ? ticks_us($pt) / $r->{pg_rows_window} : undef;
+        }
+        $r->{pg_procs} = [$n0, $n1, $new, $gone];
     }
 
     push @{$s->{runs}}, $r;
-    progress(sprintf "round %d %-12s %8.0f req/s p50 %.2f ms p99 %.2f ms%s",
+    progress(sprintf "round %d %-12s %8.0f req/s p50 %.2f ms p99 %.2f ms "
+                     . "worker %.2f us/req%s%s%s",
          $round, $s->{name}, $r->{rps} // 0, $r->{p50} // 0,
-         $r->{p99} // 0,
+         $r->{p99} // 0, $r->{cpu_worker_us} // 0,
+         defined $r->{cpu_redis_us}
+             ? sprintf(' redis %.2f us/req', $r->{cpu_redis_us}) : '',
+         defined $r->{cpu_pg_us_row}
+             ? sprintf(' pg %.2f us/row', $r->{cpu_pg_us_row}) : '',
          $r->{non2xx} ? " NON-2XX $r->{non2xx}" : '');
     return $r;
 }
@@ -714,16 +994,19 @@ for my $round (1 .. $o{rounds}) {
     my $b = measure($bare_s, $round);
     $b->{base_rps} = $b->{rps};
     $b->{base_p99} = $b->{p99};
+    $b->{base_cpu} = $b->{cpu_worker_us};
 
     for my $s (@order) {
         if ($o{paired} && $s != $order[0]) {
             $b = measure($bare_s, $round);
             $b->{base_rps} = $b->{rps};
             $b->{base_p99} = $b->{p99};
+            $b->{base_cpu} = $b->{cpu_worker_us};
         }
         my $r = measure($s, $round);
         $r->{base_rps} = $b->{rps};
         $r->{base_p99} = $b->{p99};
+        $r->{base_cpu} = $b->{cpu_worker_us};
     }
 }
 
@@ -732,6 +1015,11 @@ chomp $uptime1;
 
 for my $s (@S) {
     $s->{rss1} = rss($s->{pids}->());
+}
+
+if ($o{profile}) {
+    my ($ps) = grep { $_->{name} eq $o{profile} } @S;
+    profile_write($ps);
 }
 
 
@@ -763,6 +1051,17 @@ for my $s (@S) {
     $s->{p99_delta} = median(map { $_->{p99} - $_->{base_p99} }
                              grep { defined $_->{p99}
                                     && defined $_->{base_p99} } @r);
+    $s->{cpu_worker_us} = median(map { $_->{cpu_worker_us} } @r);
+    $s->{cpu_worker_deltas} = [
+        map { $_->{cpu_worker_us} - $_->{base_cpu} }
+        grep { defined $_->{cpu_worker_us} && defined $_->{base_cpu} } @r];
+    $s->{cpu_worker_delta} = median(@{$s->{cpu_worker_deltas}});
+    $s->{cpu_pg_us_rows} = [grep { defined } map { $_->{cpu_pg_us_row} } @r];
+    $s->{cpu_redis_us} = median(map { $_->{cpu_redis_us} } @r);
+    $s->{cpu_pg_us} = median(map { $_->{cpu_pg_us} } @r);
+    $s->{cpu_pg_us_row} = median(map { $_->{cpu_pg_us_row} } @r);
+    $s->{pg_rows_window} = median(map { $_->{pg_rows_window} } @r);
+    $s->{cpu_worker_changed} = grep { $_->{cpu_worker_changed} } @r;
     $s->{non2xx} = 0;
     $s->{errors} = 0;
     $s->{non2xx} += $_->{non2xx} for @r;
@@ -827,6 +1126,69 @@ for my $s (@S) {
         $s->{non2xx}, $s->{errors};
 }
 
+# CPU per request
+
+sub us { defined $_[0] ? sprintf($_[1] // '%.2f', $_[0]) : '–' }
+
+# a median with the range of the rounds when there are several
+sub us_range {
+    my ($med, $v, $fmt) = @_;
+    my @v = sort { $a <=> $b } @{$v || []};
+    return us($med, $fmt) if @v < 2 || $v[0] == $v[-1];
+    return sprintf "$fmt ($fmt to $fmt)", $med, $v[0], $v[-1];
+}
+
+push @lines, '', '## CPU per request', '',
+    "CPU time (utime + stime from `/proc/PID/stat`, CLK_TCK $CLK_TCK, so "
+    . sprintf('%.0f', 1e3 / $CLK_TCK) . " ms per tick) read around every "
+    . "measured run, divided by the requests wrk counted in it; medians "
+    . "over the rounds.  **Worker**: the worker process of the nginx under "
+    . "test (HAProxy: its process, all threads), during the measured run; "
+    . "**− bare**: less the same figure of the "
+    . ($o{paired} ? 'adjacent bare-proxy run' : 'bare-proxy run of the round')
+    . ".  **Redis**: the Redis server during the measured run (scenarios "
+    . "that use it).  **PostgreSQL**: the postmaster and every child of it "
+    . "(found by ppid in `/proc/*/stat`: backends, which are persistent, "
+    . "checkpointer, background and WAL writers, autovacuum; children that "
+    . "exit in the window through the postmaster's cutime + cstime, less "
+    . "what they had used before it), the bench's own row-counting psql "
+    . "session left out, in one window from just before the measured run "
+    . "until every request of the round (warm-up included) is in the "
+    . "table; **µs/row** divides it by the rows inserted in that same "
+    . "window (counted at both ends: the warm-up's last batches included, "
+    . "to within one batch at each end), **µs/request** by the measured "
+    . "run's requests.  **Processes**: PostgreSQL processes at the start "
+    . "and at the end of the window (last round), and how many appeared "
+    . "or exited in the windows of all rounds.  Work PostgreSQL defers "
+    . "(checkpoints, autovacuum) counts where it falls; the cores are "
+    . "shared (wrk, the upstream, the proxy, Redis, PostgreSQL), so this "
+    . "and not the ratio is each process's own cost"
+    . ($o{rounds} > 1 ? "; in parentheses: the range over the rounds" : '')
+    . '.', '',
+    '| scenario | worker µs/request | worker − bare µs/request '
+    . '| Redis µs/request | PostgreSQL µs/request | PostgreSQL µs/row '
+    . '| rows in window | PostgreSQL processes |',
+    '| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |';
+for my $s (@S) {
+    my $procs = '–';
+    if ($s->{pg} && (my $last = $s->{runs}[-1])) {
+        my ($new, $gone) = (0, 0);
+        for (@{$s->{runs}}) {
+            $new += $_->{pg_procs}[2] // 0;
+            $gone += $_->{pg_procs}[3] // 0;
+        }
+        $procs = sprintf '%d → %d, +%d −%d', $last->{pg_procs}[0] // 0,
+            $last->{pg_procs}[1] // 0, $new, $gone;
+    }
+    push @lines, sprintf '| %s | %s%s | %s | %s | %s | %s | %s | %s |',
+        $s->{label}, us($s->{cpu_worker_us}),
+        $s->{cpu_worker_changed} ? ' (a worker was replaced)' : '',
+        us_range($s->{cpu_worker_delta}, $s->{cpu_worker_deltas}, '%+.2f'),
+        us($s->{cpu_redis_us}), us($s->{cpu_pg_us}),
+        us_range($s->{cpu_pg_us_row}, $s->{cpu_pg_us_rows}, '%.2f'),
+        us($s->{pg_rows_window}, '%.0f'), $procs;
+}
+
 # targets
 
 my @targets;
@@ -853,6 +1215,25 @@ for my $n (qw(auth_hs256 auth_rs256 auth_apikey rl_shm rl_redis audit_pg
     my $rt = ratio($s, $bare);
     target("$s->{label} alone", "≥ $want × bare",
            defined $rt ? sprintf('%.2f ×', $rt) : undef, ($rt // 0) >= $want);
+}
+
+# issue 13 (audit cost)
+if (my $s = $by{audit_pg}) {
+    my $v = $s->{cpu_pg_us_row};
+    target('audit PostgreSQL: PostgreSQL CPU per row', '≤ 3 µs',
+           defined $v ? sprintf('%.2f µs', $v) : undef, ($v // 99) <= 3);
+    my $rt = ratio($s, $bare);
+    target('audit PostgreSQL: throughput', '≥ 0.85 × bare',
+           defined $rt ? sprintf('%.2f ×', $rt) : undef, ($rt // 0) >= 0.85);
+    my $d = $s->{p99_delta};
+    target('audit PostgreSQL: p99', '≤ bare + 1 ms',
+           defined $d ? sprintf('%+.2f ms', $d) : undef, ($d // 99) <= 1);
+}
+for my $n (qw(audit_pg audit_file)) {
+    my $s = $by{$n} or next;
+    my $d = $s->{cpu_worker_delta};
+    target("$s->{label}: worker CPU", '≤ bare + 2 µs per request',
+           defined $d ? sprintf('%+.2f µs', $d) : undef, ($d // 99) <= 2);
 }
 if ($by{rl_redis} && $by{lua_redis}) {
     my $rt = ratio($by{rl_redis}, $by{lua_redis});
@@ -994,14 +1375,20 @@ for my $s (@S) {
     push @bad, "$s->{name}: no req/s" unless $s->{rps};
     push @bad, "$s->{name}: no latency" unless defined $s->{p99};
     push @bad, "$s->{name}: $s->{non2xx} non-2xx answers" if $s->{non2xx};
+    push @bad, "$s->{name}: no worker CPU time measured"
+        unless ($s->{cpu_worker_us} // 0) > 0;
 }
 for my $s (grep { $_->{redis} } @S) {
     push @bad, "$s->{name}: no Redis commands counted"
         unless ($s->{runs}[-1]{redis_per_req} // 0) > 0;
+    push @bad, "$s->{name}: no Redis CPU time measured"
+        unless ($s->{cpu_redis_us} // 0) > 0;
 }
 for my $s (grep { $_->{pg} } @S) {
     push @bad, "$s->{name}: no rows reached PostgreSQL"
         unless ($s->{runs}[-1]{pg_rows_per_s} // 0) > 0;
+    push @bad, "$s->{name}: no PostgreSQL CPU time per row measured"
+        unless ($s->{cpu_pg_us_row} // 0) > 0;
 }
 push @bad, 'no chart' unless -s "$o{out}/latest.png";
 push @bad, 'no JWT microbenchmark output'
