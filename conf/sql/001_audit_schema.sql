@@ -13,14 +13,16 @@
 -- with INSERT ... ON CONFLICT DO NOTHING).
 --
 -- The indexes are what a COPY pays for, per row, on top of the row itself
--- (about 2 us of server CPU): the primary key grows at its right edge
--- within each chain (chain_id in the "C" collation: bytes compared, no
--- locale) and costs next to nothing; api_calls_user is a hash index
--- (equality: "what did this user do", with ts as a filter), about a third
--- of the B-tree (user_name, ts) it replaces, whose inserts land on random
--- pages; api_calls_event_ts only holds security events.  Run against a
--- database made by an earlier version of this file, it changes the keys
--- in place (version 2 in audit.schema_migrations).
+-- (about 2.5 us of server CPU): the primary key grows at its right edge
+-- within each chain and costs about 0.6 us; api_calls_user_ts about 0.6 us
+-- while few users make the traffic, up to 2.5 us with thousands of them
+-- (its inserts land on random pages: drop it where nobody looks records
+-- up by user); api_calls_event_ts only holds security events.  Text keys
+-- are in the "C" collation: bytes compared, no locale.  (A hash index on
+-- user_name costs less with many users but walks its whole overflow chain
+-- per insert when one user makes most of the traffic: not used.)  Run
+-- against a database made by an earlier version of this file, it moves
+-- the primary key in place (version 2 in audit.schema_migrations).
 --
 -- Roles: octopus_app may only INSERT (append-only: no UPDATE, DELETE,
 -- TRUNCATE); octopus_readonly may only SELECT.  Set their passwords with
@@ -42,7 +44,7 @@ DECLARE
         request_id        text        NOT NULL,
         node              text,
         client            text,
-        user_name         text,
+        user_name         text        COLLATE "C",
         role              text,
         auth_method       text,
         api_key_id        text,
@@ -110,8 +112,8 @@ CREATE TABLE IF NOT EXISTS audit.api_calls_checkpoints (
     PRIMARY KEY (chain_id, seq)
 );
 
--- version 1 keyed the table on (ts, request_id), with B-trees on
--- (user_name, ts) and (chain_id, seq): the key moves to (chain_id, seq, ts)
+-- version 1 keyed the table on (ts, request_id), with a B-tree on
+-- (chain_id, seq): the key moves to (chain_id, seq, ts), which serves both
 
 DO $v2$
 BEGIN
@@ -126,12 +128,11 @@ BEGIN
     END IF;
 
     DROP INDEX IF EXISTS audit.api_calls_chain_seq;
-    DROP INDEX IF EXISTS audit.api_calls_user_ts;
 END
 $v2$;
 
-CREATE INDEX IF NOT EXISTS api_calls_user
-    ON audit.api_calls USING hash (user_name);
+CREATE INDEX IF NOT EXISTS api_calls_user_ts
+    ON audit.api_calls (user_name, ts);
 CREATE INDEX IF NOT EXISTS api_calls_event_ts
     ON audit.api_calls (event_type, ts) WHERE event_type <> 'api_call';
 
