@@ -48,6 +48,10 @@ is(indexes('fresh'), 'api_calls_event_ts api_calls_pkey api_calls_user_ts',
 is($t->psql("SELECT string_agg(version::text, ',' ORDER BY version) "
             . "FROM audit.schema_migrations", db => 'fresh'), '1,2',
    'fresh: versions 1 and 2');
+like($t->psql("SELECT indexdef FROM pg_indexes WHERE indexname = "
+             . "'api_calls_user_ts'", db => 'fresh'),
+     qr/\(user_name, ts\) WHERE \(user_name IS NOT NULL\)/,
+     'fresh: records without a user are not in the user index');
 
 # version 1, with a row, then the current file
 

@@ -17,7 +17,8 @@
 -- within each chain and costs about 0.6 us; api_calls_user_ts about 0.6 us
 -- while few users make the traffic, up to 2.5 us with thousands of them
 -- (its inserts land on random pages: drop it where nobody looks records
--- up by user); api_calls_event_ts only holds security events.  Text keys
+-- up by user), nothing for records without a user (not indexed);
+-- api_calls_event_ts only holds security events.  Text keys
 -- are in the "C" collation: bytes compared, no locale.  (A hash index on
 -- user_name costs less with many users but walks its whole overflow chain
 -- per insert when one user makes most of the traffic: not used.)  Run
@@ -131,8 +132,10 @@ BEGIN
 END
 $v2$;
 
+-- requests without a user (anonymous, health checks) are not indexed: a
+-- lookup "user_name = ..." implies "user_name IS NOT NULL"
 CREATE INDEX IF NOT EXISTS api_calls_user_ts
-    ON audit.api_calls (user_name, ts);
+    ON audit.api_calls (user_name, ts) WHERE user_name IS NOT NULL;
 CREATE INDEX IF NOT EXISTS api_calls_event_ts
     ON audit.api_calls (event_type, ts) WHERE event_type <> 'api_call';
 
