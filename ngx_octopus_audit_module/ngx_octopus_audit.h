@@ -298,6 +298,14 @@ void ngx_octopus_audit_log(ngx_octopus_audit_worker_t *w, ngx_uint_t site,
 void ngx_octopus_audit_log_flush(ngx_octopus_audit_worker_t *w,
     ngx_uint_t all);
 
+/* ngx_octopus_audit_metrics.c */
+void ngx_octopus_audit_metrics_count(ngx_octopus_audit_main_conf_t *amcf,
+    ngx_str_t *auth, ngx_str_t *rl, ngx_uint_t event, ngx_msec_int_t ms);
+ngx_uint_t ngx_octopus_audit_worker_live(ngx_octopus_audit_shm_t *sh,
+    ngx_uint_t i);
+char *ngx_octopus_audit_metrics_cmd(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+
 /* ngx_octopus_audit_pg.c */
 ngx_int_t ngx_octopus_audit_pg_init(ngx_octopus_audit_worker_t *w);
 void ngx_octopus_audit_pg_enqueue(ngx_octopus_audit_worker_t *w, u_char *line,
