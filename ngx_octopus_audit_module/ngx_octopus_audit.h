@@ -35,10 +35,11 @@
                                             dry_run, fallback, error, other */
 #define NGX_OCTOPUS_AUDIT_BUCKETS    11
 
+/* room in shared memory for the counters of this many sinks */
+#define NGX_OCTOPUS_AUDIT_SINK_MAX     8
+
+/* the PostgreSQL sink is the first of ngx_octopus_audit_sinks[] */
 #define NGX_OCTOPUS_AUDIT_SINK_PG      0
-#define NGX_OCTOPUS_AUDIT_SINK_FILE    1
-#define NGX_OCTOPUS_AUDIT_SINK_SYSLOG  2
-#define NGX_OCTOPUS_AUDIT_SINK_N       3
 
 
 /* allocated from the zone's slab pool; its mutex guards the slots */
@@ -47,8 +48,8 @@ typedef struct {
                                                 [NGX_OCTOPUS_AUDIT_RL_N];
     ngx_atomic_t                       events[NGX_OCTOPUS_AUDIT_EV_N];
 
-    ngx_atomic_t                       written[NGX_OCTOPUS_AUDIT_SINK_N];
-    ngx_atomic_t                       sink_errors[NGX_OCTOPUS_AUDIT_SINK_N];
+    ngx_atomic_t                       written[NGX_OCTOPUS_AUDIT_SINK_MAX];
+    ngx_atomic_t                       sink_errors[NGX_OCTOPUS_AUDIT_SINK_MAX];
     ngx_atomic_t                       spooled;
     ngx_atomic_t                       replayed;
     ngx_atomic_t                       dropped;
@@ -175,7 +176,10 @@ typedef struct {
 } ngx_octopus_audit_buf_t;
 
 
-typedef struct ngx_octopus_audit_syslog_s  ngx_octopus_audit_syslog_t;
+typedef struct ngx_octopus_audit_worker_s  ngx_octopus_audit_worker_t;
+
+
+#include "ngx_octopus_audit_sink.h"
 
 
 /* call sites of throttled error lines (ngx_octopus_audit_log.c) */
@@ -213,7 +217,7 @@ typedef enum {
 } ngx_octopus_audit_pg_state_e;
 
 
-typedef struct {
+struct ngx_octopus_audit_worker_s {
     ngx_octopus_audit_main_conf_t     *amcf;
     ngx_log_t                         *log;
     ngx_pid_t                          pid;
@@ -232,8 +236,10 @@ typedef struct {
 
     ngx_octopus_audit_throttle_t       throttle[NGX_OCTOPUS_AUDIT_LOG_N];
 
-    /* syslog (ngx_octopus_audit_syslog.c) */
-    ngx_octopus_audit_syslog_t        *syslog;
+    /* the configured sinks, in ngx_octopus_audit_sinks[] order */
+    ngx_uint_t                         nsinks;
+    ngx_octopus_audit_sink_t          *sinks[NGX_OCTOPUS_AUDIT_SINK_MAX];
+    void                              *ctx[NGX_OCTOPUS_AUDIT_SINK_MAX];
 
     /* PostgreSQL */
     PGconn                            *conn;
@@ -286,7 +292,7 @@ typedef struct {
     off_t                              replay_next;
     off_t                              replay_size;
     u_char                             replay_name[NGX_MAX_PATH];
-} ngx_octopus_audit_worker_t;
+};
 
 
 extern ngx_module_t  ngx_octopus_audit_module;
@@ -334,13 +340,23 @@ ngx_int_t ngx_octopus_audit_spool_check_conf(ngx_cycle_t *cycle,
     ngx_path_t *path, ngx_log_t *log);
 ngx_int_t ngx_octopus_audit_spool_probe(ngx_octopus_audit_worker_t *w);
 
-/* ngx_octopus_audit_syslog.c */
-ngx_int_t ngx_octopus_audit_syslog_init(ngx_octopus_audit_worker_t *w);
-void ngx_octopus_audit_syslog_send(ngx_octopus_audit_worker_t *w,
-    int64_t ts_us, ngx_uint_t severity, const char *msgid, u_char *msg,
-    size_t len);
-void ngx_octopus_audit_syslog_tick(ngx_octopus_audit_worker_t *w);
-void ngx_octopus_audit_syslog_close(ngx_octopus_audit_worker_t *w);
+/* ngx_octopus_audit_module.c */
+ngx_int_t ngx_octopus_audit_read_secret(ngx_conf_t *cf, ngx_str_t *path,
+    ngx_str_t *out);
+
+/* the set handlers of the sinks' directives (commands[] of module.c) */
+char *ngx_octopus_audit_file_cmd(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_octopus_audit_syslog_cmd(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_octopus_audit_pg_cmd(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_octopus_audit_table_cmd(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_octopus_audit_batch_cmd(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_octopus_audit_spool_cmd(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
 
 /* ngx_octopus_audit_buf.c helpers live in ngx_octopus_audit_pg.c */
 ngx_int_t ngx_octopus_audit_buf_append(ngx_octopus_audit_buf_t *b,

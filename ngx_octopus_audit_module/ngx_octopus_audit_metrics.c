@@ -36,9 +36,6 @@ static const char  *ngx_octopus_audit_bucket_labels[] = {
     "10", "+Inf"
 };
 
-static const char  *ngx_octopus_audit_sink_names[NGX_OCTOPUS_AUDIT_SINK_N] = {
-    "postgresql", "file", "syslog"
-};
 
 
 
@@ -60,8 +57,8 @@ ngx_octopus_audit_label(ngx_str_t *s, const char **names, ngx_uint_t n)
 
 
 void
-ngx_octopus_audit_metrics_count(ngx_octopus_audit_main_conf_t *amcf, ngx_str_t *auth,
-    ngx_str_t *rl, ngx_uint_t event, ngx_msec_int_t ms)
+ngx_octopus_audit_metrics_count(ngx_octopus_audit_main_conf_t *amcf,
+    ngx_str_t *auth, ngx_str_t *rl, ngx_uint_t event, ngx_msec_int_t ms)
 {
     ngx_uint_t                a, l, b;
     ngx_octopus_audit_shm_t  *sh;
@@ -115,11 +112,11 @@ ngx_octopus_audit_metrics_handler(ngx_http_request_t *r)
     uint64_t                        n, cum, rbac, rej, redis, lat;
     ngx_int_t                       rc;
     ngx_uint_t                      live;
-    ngx_atomic_int_t                depth;
     ngx_buf_t                      *b;
     ngx_uint_t                      a, l, i;
     ngx_chain_t                     out;
     ngx_octopus_audit_shm_t        *sh;
+    ngx_octopus_audit_sink_t      **sinks, **k;
     ngx_octopus_audit_main_conf_t  *amcf;
 
     if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
@@ -134,20 +131,22 @@ ngx_octopus_audit_metrics_handler(ngx_http_request_t *r)
     amcf = ngx_http_get_module_main_conf(r, ngx_octopus_audit_module);
     sh = amcf->sh;
 
-    /* the queues of live workers only: a killed one's count is not kept */
+    /* a sink prints a line per live worker at most */
 
-    depth = 0;
     live = 0;
 
     for (i = 0; i < NGX_MAX_PROCESSES; i++) {
         if (ngx_octopus_audit_worker_live(sh, i)) {
-            depth += (ngx_atomic_int_t) sh->queue_depth[i];
             live++;
         }
     }
 
-    size = 16384 + NGX_OCTOPUS_AUDIT_AUTH_N * NGX_OCTOPUS_AUDIT_RL_N * 128
-           + live * 128;
+    sinks = ngx_octopus_audit_sinks;
+
+    for (k = sinks; *k; k++) { /* void */ }
+
+    size = 8192 + NGX_OCTOPUS_AUDIT_AUTH_N * NGX_OCTOPUS_AUDIT_RL_N * 128
+           + (k - sinks) * (NGX_OCTOPUS_AUDIT_SINK_METRICS + live * 128);
 
     b = ngx_create_temp_buf(r->pool, size);
     if (b == NULL) {
@@ -229,64 +228,25 @@ ngx_octopus_audit_metrics_handler(ngx_http_request_t *r)
                     "records written, by sink.\n"
                     "# TYPE octopus_audit_records_written_total counter\n");
 
-    for (i = 0; i < NGX_OCTOPUS_AUDIT_SINK_N; i++) {
-        ngx_octopus_out("octopus_audit_records_written_total{sink=\"%s\"} "
-                        "%uA\n", ngx_octopus_audit_sink_names[i],
-                        sh->written[i]);
+    for (k = ngx_octopus_audit_sinks; *k; k++) {
+        ngx_octopus_out("octopus_audit_records_written_total{sink=\"%V\"} "
+                        "%uA\n", &(*k)->name, sh->written[k - sinks]);
     }
 
     ngx_octopus_out("# HELP octopus_audit_sink_errors_total Failed writes, "
                     "by sink.\n"
                     "# TYPE octopus_audit_sink_errors_total counter\n");
 
-    for (i = 0; i < NGX_OCTOPUS_AUDIT_SINK_N; i++) {
-        ngx_octopus_out("octopus_audit_sink_errors_total{sink=\"%s\"} %uA\n",
-                        ngx_octopus_audit_sink_names[i], sh->sink_errors[i]);
+    for (k = ngx_octopus_audit_sinks; *k; k++) {
+        ngx_octopus_out("octopus_audit_sink_errors_total{sink=\"%V\"} %uA\n",
+                        &(*k)->name, sh->sink_errors[k - sinks]);
     }
 
-    ngx_octopus_out("# HELP octopus_audit_records_spooled_total Records "
-                    "written to the disk spool.\n"
-                    "# TYPE octopus_audit_records_spooled_total counter\n"
-                    "octopus_audit_records_spooled_total %uA\n"
-                    "# HELP octopus_audit_records_replayed_total Spooled "
-                    "records replayed into the database.\n"
-                    "# TYPE octopus_audit_records_replayed_total counter\n"
-                    "octopus_audit_records_replayed_total %uA\n"
-                    "# HELP octopus_audit_records_dropped_total Records lost "
-                    "because the spool was full or failed.\n"
-                    "# TYPE octopus_audit_records_dropped_total counter\n"
-                    "octopus_audit_records_dropped_total %uA\n"
-                    "# HELP octopus_audit_queue_depth Records queued in "
-                    "memory for the database, all live workers.\n"
-                    "# TYPE octopus_audit_queue_depth gauge\n"
-                    "octopus_audit_queue_depth %A\n"
-                    "# HELP octopus_audit_spool_bytes Bytes in the spool.\n"
-                    "# TYPE octopus_audit_spool_bytes gauge\n"
-                    "octopus_audit_spool_bytes %A\n"
-                    "# HELP octopus_audit_db_errors_total Database "
-                    "connection and query failures.\n"
-                    "# TYPE octopus_audit_db_errors_total counter\n"
-                    "octopus_audit_db_errors_total %uA\n"
-                    "# HELP octopus_audit_db_connections Workers connected "
-                    "to the database.\n"
-                    "# TYPE octopus_audit_db_connections gauge\n"
-                    "octopus_audit_db_connections %A\n",
-                    sh->spooled, sh->replayed, sh->dropped,
-                    depth,
-                    (ngx_atomic_int_t) sh->spool_bytes,
-                    sh->db_errors,
-                    (ngx_atomic_int_t) sh->db_connected);
+    /* each sink's own families */
 
-    ngx_octopus_out("# HELP octopus_audit_worker_queue_depth Records queued "
-                    "in memory for the database, by live worker (process "
-                    "slot).\n"
-                    "# TYPE octopus_audit_worker_queue_depth gauge\n");
-
-    for (i = 0; i < NGX_MAX_PROCESSES; i++) {
-        if (ngx_octopus_audit_worker_live(sh, i)) {
-            ngx_octopus_out("octopus_audit_worker_queue_depth{worker=\"%ui\","
-                            "pid=\"%P\"} %A\n", i, sh->queue_pid[i],
-                            (ngx_atomic_int_t) sh->queue_depth[i]);
+    for (k = ngx_octopus_audit_sinks; *k; k++) {
+        if ((*k)->metrics) {
+            b->last = (*k)->metrics(b->last, b->end, sh);
         }
     }
 

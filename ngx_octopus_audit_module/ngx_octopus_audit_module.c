@@ -46,28 +46,12 @@ static void ngx_octopus_audit_cleanup_re(void *data);
 
 static char *ngx_octopus_audit_node_cmd(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
-static char *ngx_octopus_audit_pg_cmd(ngx_conf_t *cf, ngx_command_t *cmd,
-    void *conf);
-static ngx_int_t ngx_octopus_audit_pg_resolve(ngx_conf_t *cf,
-    ngx_octopus_audit_main_conf_t *amcf);
-static char *ngx_octopus_audit_table_cmd(ngx_conf_t *cf, ngx_command_t *cmd,
-    void *conf);
-static char *ngx_octopus_audit_batch_cmd(ngx_conf_t *cf, ngx_command_t *cmd,
-    void *conf);
-static char *ngx_octopus_audit_spool_cmd(ngx_conf_t *cf, ngx_command_t *cmd,
-    void *conf);
-static char *ngx_octopus_audit_file_cmd(ngx_conf_t *cf, ngx_command_t *cmd,
-    void *conf);
-static char *ngx_octopus_audit_syslog_cmd(ngx_conf_t *cf, ngx_command_t *cmd,
-    void *conf);
 static char *ngx_octopus_audit_chain_key_cmd(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
 static char *ngx_octopus_audit_redact_cmd(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_octopus_audit_anomaly_cmd(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
-static ngx_int_t ngx_octopus_audit_read_secret(ngx_conf_t *cf,
-    ngx_str_t *path, ngx_str_t *out);
 
 
 static ngx_command_t  ngx_octopus_audit_commands[] = {
@@ -206,15 +190,16 @@ static ngx_int_t
 ngx_octopus_audit_log_handler(ngx_http_request_t *r)
 {
     int                             event, anomaly;
-    u_char                         *p, *buf, *json, *copy, *end;
+    u_char                         *p, *buf, *end;
     const char                     *ev;
-    size_t                          json_len, copy_len, len;
+    size_t                          len;
     ngx_str_t                       s, auth, rl, user, path, query;
     ngx_uint_t                      status, i;
     struct timeval                  tv;
     ngx_time_t                     *tp;
     ngx_msec_int_t                  ms;
     ngx_octopus_audit_rec_t         rec;
+    ngx_octopus_audit_out_t         out;
     ngx_octopus_audit_worker_t     *w;
     ngx_octopus_audit_loc_conf_t   *alcf;
     ngx_octopus_audit_main_conf_t  *amcf;
@@ -430,49 +415,14 @@ ngx_octopus_audit_log_handler(ngx_http_request_t *r)
 
     /* sinks */
 
-    if (amcf->file || amcf->syslog) {
-        json = ngx_pnalloc(r->pool, ngx_octopus_audit_json_len(&rec));
-        if (json == NULL) {
-            return NGX_ERROR;
-        }
+    out.rec = &rec;
+    out.event = event;
+    out.pool = r->pool;
+    out.json = NULL;
+    out.json_len = 0;
 
-        json_len = ngx_octopus_audit_json(json, &rec) - json;
-
-        if (amcf->file) {
-            if (ngx_write_fd(amcf->file->fd, json, json_len)
-                == (ssize_t) json_len)
-            {
-                (void) ngx_atomic_fetch_add(
-                    &amcf->sh->written[NGX_OCTOPUS_AUDIT_SINK_FILE], 1);
-
-            } else {
-                (void) ngx_atomic_fetch_add(
-                    &amcf->sh->sink_errors[NGX_OCTOPUS_AUDIT_SINK_FILE], 1);
-                ngx_octopus_audit_log(w, NGX_OCTOPUS_AUDIT_LOG_FILE,
-                                      NGX_LOG_ERR, ngx_errno,
-                                      "octopus audit: write to \"%s\" "
-                                      "failed", amcf->file->name.data);
-            }
-        }
-
-        if (amcf->syslog
-            && (amcf->syslog_all || event != NGX_OCTOPUS_AUDIT_EV_API_CALL))
-        {
-            ngx_octopus_audit_syslog_send(w, rec.ts_us,
-                event == NGX_OCTOPUS_AUDIT_EV_API_CALL ? 6 : 4,
-                ngx_octopus_audit_event_names[event], json, json_len - 1);
-        }
-    }
-
-    if (amcf->pg_conninfo.len) {
-        copy = ngx_pnalloc(r->pool, ngx_octopus_audit_copy_len(&rec));
-        if (copy == NULL) {
-            return NGX_ERROR;
-        }
-
-        copy_len = ngx_octopus_audit_copy(copy, &rec) - copy;
-
-        ngx_octopus_audit_pg_enqueue(w, copy, copy_len);
+    for (i = 0; i < w->nsinks; i++) {
+        (void) w->sinks[i]->write(w, w->ctx[i], &out);
     }
 
     ngx_octopus_audit_metrics_count(amcf, &auth, &rl, event, ms);
@@ -658,21 +608,19 @@ ngx_octopus_audit_redact_re(ngx_http_request_t *r,
     return NGX_OK;
 }
 
-/* a checkpoint: the head of this worker's chain, to the file and syslog */
+/* a checkpoint: the head of this worker's chain, to the sinks taking it */
 
 static void
 ngx_octopus_audit_checkpoint(ngx_octopus_audit_worker_t *w)
 {
-    u_char                         *p, buf[512];
-    int64_t                         ts_us;
-    struct timeval                  tv;
-    ngx_octopus_audit_main_conf_t  *amcf;
+    u_char          *p, buf[512];
+    int64_t          ts_us;
+    ngx_uint_t       i;
+    struct timeval   tv;
 
     if (w->seq == w->checkpoint_seq) {
         return;
     }
-
-    amcf = w->amcf;
 
     ngx_gettimeofday(&tv);
     ts_us = (int64_t) tv.tv_sec * 1000000 + tv.tv_usec;
@@ -684,18 +632,10 @@ ngx_octopus_audit_checkpoint(ngx_octopus_audit_worker_t *w)
                      (size_t) NGX_OCTOPUS_AUDIT_HASH_LEN, w->prev_hash,
                      ts_us);
 
-    if (amcf->file) {
-        if (ngx_write_fd(amcf->file->fd, buf, p - buf) != p - buf) {
-            ngx_octopus_audit_log(w, NGX_OCTOPUS_AUDIT_LOG_FILE,
-                                  NGX_LOG_ERR, ngx_errno,
-                                  "octopus audit: write to \"%s\" failed",
-                                  amcf->file->name.data);
+    for (i = 0; i < w->nsinks; i++) {
+        if (w->sinks[i]->checkpoint) {
+            w->sinks[i]->checkpoint(w, w->ctx[i], ts_us, buf, p - buf);
         }
-    }
-
-    if (amcf->syslog) {
-        ngx_octopus_audit_syslog_send(w, ts_us, 6, "checkpoint", buf,
-                                      p - buf - 1);
     }
 
     w->checkpoint_seq = w->seq;
@@ -705,39 +645,40 @@ ngx_octopus_audit_checkpoint(ngx_octopus_audit_worker_t *w)
 static void
 ngx_octopus_audit_tick(ngx_event_t *ev)
 {
+    ngx_uint_t                   i;
     ngx_octopus_audit_worker_t  *w;
 
     w = ev->data;
 
     if (ngx_exiting) {
         /*
-         * reload or quit: the tick is not cancelable while records are
-         * queued (ngx_octopus_audit_pg_enqueue), so the worker waits for
-         * it; the queue is sent now, the batch in flight keeps the worker
-         * until it is stored or timed out, the rest is spooled on exit
+         * reload or quit: the tick is not cancelable while a sink holds
+         * queued records, so the worker waits for it; the sinks send
+         * their queues now, what is left at exit is kept or counted
          */
 
-        if (w->amcf->pg_conninfo.len) {
-            ngx_octopus_audit_pg_flush_now(w);
+        for (i = 0; i < w->nsinks; i++) {
+            if (w->sinks[i]->exiting) {
+                w->sinks[i]->exiting(w, w->ctx[i]);
+            }
         }
 
         return;
     }
 
     /*
-     * every second: spool fsync, the counts of throttled error lines;
-     * every "checkpoint": the chain head
+     * every second: the sinks' work (spool fsync, the queues of dead
+     * workers, syslog acknowledgements), the counts of throttled error
+     * lines; every "checkpoint": the chain head
      */
 
-    ngx_octopus_audit_spool_sync(w);
-    ngx_octopus_audit_syslog_tick(w);
-    ngx_octopus_audit_log_flush(w, 0);
-
-    /* the queue of a worker that died, if any */
-
-    if (w->amcf->queue_zone) {
-        ngx_octopus_audit_pg_recover(w);
+    for (i = 0; i < w->nsinks; i++) {
+        if (w->sinks[i]->tick) {
+            w->sinks[i]->tick(w, w->ctx[i]);
+        }
     }
+
+    ngx_octopus_audit_log_flush(w, 0);
 
     /* never later than "checkpoint" after the previous one */
 
@@ -821,6 +762,7 @@ ngx_octopus_audit_init_process(ngx_cycle_t *cycle)
 {
     u_char                         *p;
     struct timeval                  tv;
+    ngx_octopus_audit_sink_t      **s;
     ngx_octopus_audit_worker_t     *w;
     ngx_octopus_audit_main_conf_t  *amcf;
 
@@ -892,13 +834,20 @@ ngx_octopus_audit_init_process(ngx_cycle_t *cycle)
 
     ngx_add_timer(&w->tick, NGX_OCTOPUS_AUDIT_SYNC_MS);
 
-    if (amcf->syslog && ngx_octopus_audit_syslog_init(w) != NGX_OK) {
-        ngx_log_error(NGX_LOG_ERR, cycle->log, 0,
-                      "octopus audit: syslog sink unavailable");
-    }
+    /* the configured sinks, each with its state */
 
-    if (amcf->pg_conninfo.len && ngx_octopus_audit_pg_init(w) != NGX_OK) {
-        return NGX_ERROR;
+    for (s = ngx_octopus_audit_sinks; *s; s++) {
+        if (!(*s)->enabled(amcf)) {
+            continue;
+        }
+
+        w->sinks[w->nsinks] = *s;
+
+        if ((*s)->init(w, &w->ctx[w->nsinks]) != NGX_OK) {
+            return NGX_ERROR;
+        }
+
+        w->nsinks++;
     }
 
     ngx_octopus_audit_worker = w;
@@ -910,6 +859,7 @@ ngx_octopus_audit_init_process(ngx_cycle_t *cycle)
 static void
 ngx_octopus_audit_exit_process(ngx_cycle_t *cycle)
 {
+    ngx_uint_t                   i;
     ngx_octopus_audit_worker_t  *w;
 
     w = ngx_octopus_audit_worker;
@@ -920,14 +870,16 @@ ngx_octopus_audit_exit_process(ngx_cycle_t *cycle)
 
     ngx_octopus_audit_worker = NULL;
 
-    if (w->amcf->pg_conninfo.len) {
-        ngx_octopus_audit_pg_exit(w);
-    }
-
-    ngx_octopus_audit_spool_seal(w);
+    /* the last chain head first, while every sink still takes it */
 
     ngx_octopus_audit_checkpoint(w);
-    ngx_octopus_audit_syslog_close(w);
+
+    for (i = 0; i < w->nsinks; i++) {
+        if (w->sinks[i]->exit) {
+            w->sinks[i]->exit(w, w->ctx[i]);
+        }
+    }
+
     ngx_octopus_audit_log_flush(w, 1);
 
     if (w->amcf->sh->queue_pid[w->slot] == w->pid) {
@@ -944,11 +896,26 @@ static ngx_int_t
 ngx_octopus_audit_postconfiguration(ngx_conf_t *cf)
 {
     ngx_str_t                       name;
+    ngx_uint_t                      i;
     ngx_http_handler_pt            *h;
+    ngx_octopus_audit_sink_t      **s;
     ngx_http_core_main_conf_t      *cmcf;
     ngx_octopus_audit_main_conf_t  *amcf;
 
     amcf = ngx_http_conf_get_module_main_conf(cf, ngx_octopus_audit_module);
+
+    /* a sink's counters are at its position in the registration */
+
+    for (i = 0; ngx_octopus_audit_sinks[i]; i++) {
+        if (i == NGX_OCTOPUS_AUDIT_SINK_MAX) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "octopus audit: more than %d sinks",
+                               NGX_OCTOPUS_AUDIT_SINK_MAX);
+            return NGX_ERROR;
+        }
+
+        ngx_octopus_audit_sinks[i]->index = i;
+    }
 
     if (!amcf->enabled && !amcf->metrics) {
         return NGX_OK;
@@ -977,28 +944,10 @@ ngx_octopus_audit_postconfiguration(ngx_conf_t *cf)
         return NGX_OK;
     }
 
-    /* shared memory: the database queue, which outlives a worker */
+    /* the sinks: defaults, their shared memory */
 
-    if (amcf->pg_conninfo.len && amcf->queue_shm) {
-        ngx_str_set(&name, "octopus_audit_queue");
-
-        amcf->queue_zone = ngx_shared_memory_add(cf, &name, amcf->queue_shm,
-                                                 &ngx_octopus_audit_module);
-        if (amcf->queue_zone == NULL) {
-            return NGX_ERROR;
-        }
-
-        amcf->queue_zone->init = ngx_octopus_audit_init_queue_zone;
-        amcf->queue_zone->data = amcf;
-    }
-
-    /* the JSON lines file is the sink when there is no database */
-
-    if (amcf->file == NULL && amcf->pg_conninfo.len == 0) {
-        ngx_str_set(&name, "logs/octopus-audit.jsonl");
-
-        amcf->file = ngx_conf_open_file(cf->cycle, &name);
-        if (amcf->file == NULL) {
+    for (s = ngx_octopus_audit_sinks; *s; s++) {
+        if ((*s)->postconf && (*s)->postconf(cf, amcf) != NGX_OK) {
             return NGX_ERROR;
         }
     }
@@ -1247,576 +1196,6 @@ invalid:
 
 
 static char *
-ngx_octopus_audit_pg_cmd(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
-{
-    ngx_octopus_audit_main_conf_t *amcf = conf;
-
-    ngx_str_t  *value, key, val;
-
-    if (amcf->pg_conninfo.data) {
-        return "is duplicate";
-    }
-
-    value = cf->args->elts;
-
-    if (value[1].len == 0) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "empty connection string in \"%V\"",
-                           &cmd->name);
-        return NGX_CONF_ERROR;
-    }
-
-    amcf->pg_conninfo = value[1];
-
-    if (cf->args->nelts == 3) {
-        if (ngx_octopus_parse_kv(&value[2], &key, &val) != NGX_OK
-            || key.len != sizeof("password_file") - 1
-            || ngx_strncmp(key.data, "password_file", key.len) != 0
-            || val.len == 0)
-        {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "invalid parameter \"%V\"", &value[2]);
-            return NGX_CONF_ERROR;
-        }
-
-        if (ngx_octopus_audit_read_secret(cf, &val, &amcf->pg_password)
-            != NGX_OK)
-        {
-            return NGX_CONF_ERROR;
-        }
-    }
-
-    if (ngx_octopus_audit_pg_resolve(cf, amcf) != NGX_OK) {
-        return NGX_CONF_ERROR;
-    }
-
-    return NGX_CONF_OK;
-}
-
-
-/*
- * libpq resolves a host name with a blocking getaddrinfo() inside
- * PQconnectStartParams(): the names are resolved here, once, and handed to
- * libpq as "hostaddr" (the name stays in "host" for TLS and .pgpass).
- */
-
-static ngx_int_t
-ngx_octopus_audit_pg_resolve(ngx_conf_t *cf,
-    ngx_octopus_audit_main_conf_t *amcf)
-{
-    char              *err;
-    u_char            *p, *last, *comma;
-    size_t             len;
-    ngx_str_t          host;
-    ngx_url_t          u;
-    PQconninfoOption  *opts, *o;
-    u_char             addr[NGX_SOCKADDR_STRLEN];
-
-    err = NULL;
-    opts = PQconninfoParse((const char *) amcf->pg_conninfo.data, &err);
-
-    if (opts == NULL) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "invalid connection string \"%V\": %s",
-                           &amcf->pg_conninfo,
-                           err ? err : "out of memory");
-        if (err) {
-            PQfreemem(err);
-        }
-
-        return NGX_ERROR;
-    }
-
-    ngx_str_null(&host);
-
-    for (o = opts; o->keyword; o++) {
-        if (o->val == NULL || o->val[0] == '\0') {
-            continue;
-        }
-
-        if (ngx_strcmp(o->keyword, "hostaddr") == 0) {
-            /* the operator gave addresses: nothing to resolve */
-            PQconninfoFree(opts);
-            return NGX_OK;
-        }
-
-        if (ngx_strcmp(o->keyword, "host") == 0) {
-            host.len = ngx_strlen(o->val);
-            host.data = ngx_pnalloc(cf->pool, host.len);
-            if (host.data == NULL) {
-                PQconninfoFree(opts);
-                return NGX_ERROR;
-            }
-
-            ngx_memcpy(host.data, o->val, host.len);
-        }
-    }
-
-    PQconninfoFree(opts);
-
-    if (host.len == 0) {
-        return NGX_OK;                       /* the default unix socket */
-    }
-
-    /* one address per host of a comma-separated list */
-
-    len = host.len * (NGX_SOCKADDR_STRLEN + 1) + 1;
-    amcf->pg_hostaddr.data = ngx_pnalloc(cf->pool, len);
-    if (amcf->pg_hostaddr.data == NULL) {
-        return NGX_ERROR;
-    }
-
-    p = amcf->pg_hostaddr.data;
-    last = host.data + host.len;
-
-    while (host.data < last) {
-        comma = ngx_strlchr(host.data, last, ',');
-        if (comma == NULL) {
-            comma = last;
-        }
-
-        ngx_memzero(&u, sizeof(ngx_url_t));
-        u.url.data = host.data;
-        u.url.len = comma - host.data;
-        u.default_port = 5432;
-
-        if (u.url.len == 0 || u.url.data[0] == '/' || u.url.data[0] == '@') {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "octopus_audit_pg: unix socket \"%V\" in a "
-                               "list of hosts is not supported", &u.url);
-            return NGX_ERROR;
-        }
-
-        if (ngx_parse_url(cf->pool, &u) != NGX_OK || u.naddrs == 0) {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "octopus_audit_pg: %s in host \"%V\"",
-                               u.err ? u.err : "no address", &u.url);
-            return NGX_ERROR;
-        }
-
-        if (p != amcf->pg_hostaddr.data) {
-            *p++ = ',';
-        }
-
-        len = ngx_sock_ntop(u.addrs[0].sockaddr, u.addrs[0].socklen, addr,
-                            NGX_SOCKADDR_STRLEN, 0);
-        p = ngx_cpymem(p, addr, len);
-
-        host.data = comma + 1;
-    }
-
-    *p = '\0';
-    amcf->pg_hostaddr.len = p - amcf->pg_hostaddr.data;
-
-    return NGX_OK;
-}
-
-
-static char *
-ngx_octopus_audit_table_cmd(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
-{
-    ngx_octopus_audit_main_conf_t *amcf = conf;
-
-    u_char      c;
-    ngx_str_t  *value;
-    ngx_uint_t  i, dots;
-
-    if (amcf->table.data) {
-        return "is duplicate";
-    }
-
-    value = cf->args->elts;
-    dots = 0;
-
-    /* an identifier, optionally schema-qualified: it goes into SQL text */
-
-    for (i = 0; i < value[1].len; i++) {
-        c = value[1].data[i];
-
-        if (c == '.' && i > 0 && i < value[1].len - 1 && dots++ == 0) {
-            continue;
-        }
-
-        if ((c >= 'a' && c <= 'z') || c == '_'
-            || (c >= '0' && c <= '9' && i > 0 && value[1].data[i - 1] != '.'))
-        {
-            continue;
-        }
-
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "invalid table name \"%V\", expected "
-                           "[schema.]name in lower case letters, digits and "
-                           "'_'", &value[1]);
-        return NGX_CONF_ERROR;
-    }
-
-    if (value[1].len == 0 || value[1].len > 120) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "invalid table name \"%V\"", &value[1]);
-        return NGX_CONF_ERROR;
-    }
-
-    amcf->table = value[1];
-
-    return NGX_CONF_OK;
-}
-
-
-static char *
-ngx_octopus_audit_batch_cmd(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
-{
-    ngx_octopus_audit_main_conf_t *amcf = conf;
-
-    ssize_t      size;
-    ngx_int_t    n;
-    ngx_str_t   *value, key, val;
-    ngx_msec_t   ms;
-    ngx_uint_t   i;
-
-    if (amcf->batch_size != NGX_CONF_UNSET_UINT) {
-        return "is duplicate";
-    }
-
-    value = cf->args->elts;
-
-    for (i = 1; i < cf->args->nelts; i++) {
-
-        if (ngx_octopus_parse_kv(&value[i], &key, &val) != NGX_OK) {
-            goto invalid;
-        }
-
-        if (key.len == 4 && ngx_strncmp(key.data, "size", 4) == 0) {
-            n = ngx_atoi(val.data, val.len);
-            if (n <= 0 || n > 100000) {
-                goto invalid;
-            }
-
-            amcf->batch_size = n;
-
-        } else if (key.len == 5 && ngx_strncmp(key.data, "queue", 5) == 0) {
-            n = ngx_atoi(val.data, val.len);
-            if (n <= 0 || n > 10000000) {
-                goto invalid;
-            }
-
-            amcf->queue_max = n;
-
-        } else if (key.len == 3 && ngx_strncmp(key.data, "shm", 3) == 0) {
-
-            if (val.len == 3 && ngx_strncmp(val.data, "off", 3) == 0) {
-                amcf->queue_shm = 0;
-
-            } else {
-                size = ngx_parse_size(&val);
-
-                /* at least 8 pages per ring of a few workers */
-                if (size == NGX_ERROR || size < 256 * 1024
-                    || size > (ssize_t) 4096 * 1024 * 1024)
-                {
-                    goto invalid;
-                }
-
-                amcf->queue_shm = size;
-            }
-
-        } else if ((key.len == 8
-                    && ngx_strncmp(key.data, "interval", 8) == 0)
-                   || (key.len == 7
-                       && ngx_strncmp(key.data, "timeout", 7) == 0)
-                   || (key.len == 7
-                       && ngx_strncmp(key.data, "backoff", 7) == 0))
-        {
-            ms = ngx_parse_time(&val, 0);
-            if (ms == (ngx_msec_t) NGX_ERROR || ms == 0) {
-                goto invalid;
-            }
-
-            if (key.data[0] == 'i') {
-                amcf->batch_interval = ms;
-
-            } else if (key.data[0] == 't') {
-                amcf->pg_timeout = ms;
-
-            } else {
-                amcf->backoff_max = ms;
-            }
-
-        } else {
-            goto invalid;
-        }
-    }
-
-    if (amcf->batch_size == NGX_CONF_UNSET_UINT) {
-        amcf->batch_size = 500;
-    }
-
-    return NGX_CONF_OK;
-
-invalid:
-
-    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "invalid parameter \"%V\"",
-                       &value[i]);
-    return NGX_CONF_ERROR;
-}
-
-
-static char *
-ngx_octopus_audit_spool_cmd(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
-{
-    ngx_octopus_audit_main_conf_t *amcf = conf;
-
-    off_t        size;
-    ngx_str_t   *value, key, val;
-    ngx_uint_t   i;
-    ngx_path_t  *path;
-
-    if (amcf->spool) {
-        return "is duplicate";
-    }
-
-    value = cf->args->elts;
-
-    path = ngx_pcalloc(cf->pool, sizeof(ngx_path_t));
-    if (path == NULL) {
-        return NGX_CONF_ERROR;
-    }
-
-    path->name = value[1];
-
-    if (path->name.len > 1 && path->name.data[path->name.len - 1] == '/') {
-        path->name.len--;
-    }
-
-    if (ngx_conf_full_name(cf->cycle, &path->name, 0) != NGX_OK) {
-        return NGX_CONF_ERROR;
-    }
-
-    if (path->name.len > NGX_MAX_PATH - 64) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "spool path \"%V\" too long",
-                           &value[1]);
-        return NGX_CONF_ERROR;
-    }
-
-    path->conf_file = cf->conf_file->file.name.data;
-    path->line = cf->conf_file->line;
-
-    for (i = 2; i < cf->args->nelts; i++) {
-
-        if (ngx_octopus_parse_kv(&value[i], &key, &val) != NGX_OK) {
-            goto invalid;
-        }
-
-        if (key.len == 8 && ngx_strncmp(key.data, "max_size", 8) == 0) {
-            size = ngx_parse_offset(&val);
-            if (size == NGX_ERROR || size < 65536) {
-                goto invalid;
-            }
-
-            amcf->spool_max = size;
-
-        } else if (key.len == 5 && ngx_strncmp(key.data, "fsync", 5) == 0) {
-            if (val.len == 2 && ngx_strncmp(val.data, "on", 2) == 0) {
-                amcf->spool_fsync = 1;
-
-            } else if (val.len == 3 && ngx_strncmp(val.data, "off", 3) == 0) {
-                amcf->spool_fsync = 0;
-
-            } else {
-                goto invalid;
-            }
-
-        } else {
-            goto invalid;
-        }
-    }
-
-    if (ngx_add_path(cf, &path) != NGX_OK) {
-        return NGX_CONF_ERROR;
-    }
-
-    amcf->spool = path;
-
-    return NGX_CONF_OK;
-
-invalid:
-
-    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "invalid parameter \"%V\"",
-                       &value[i]);
-    return NGX_CONF_ERROR;
-}
-
-
-static char *
-ngx_octopus_audit_file_cmd(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
-{
-    ngx_octopus_audit_main_conf_t *amcf = conf;
-
-    ngx_str_t  *value;
-
-    if (amcf->file) {
-        return "is duplicate";
-    }
-
-    value = cf->args->elts;
-
-    if (value[1].len == 0) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "invalid file \"%V\"",
-                           &value[1]);
-        return NGX_CONF_ERROR;
-    }
-
-    amcf->file = ngx_conf_open_file(cf->cycle, &value[1]);
-    if (amcf->file == NULL) {
-        return NGX_CONF_ERROR;
-    }
-
-    return NGX_CONF_OK;
-}
-
-
-static char *
-ngx_octopus_audit_syslog_cmd(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
-{
-    ngx_octopus_audit_main_conf_t *amcf = conf;
-
-    ssize_t      size;
-    ngx_str_t   *value, key, val;
-    ngx_url_t    u;
-    ngx_uint_t   i, f, buffer;
-
-    static const char  *facilities[] = {
-        "kern", "user", "mail", "daemon", "auth", "syslog", "lpr", "news",
-        "uucp", "cron", "authpriv", "ftp", "ntp", "security", "console",
-        "solaris-cron", "local0", "local1", "local2", "local3", "local4",
-        "local5", "local6", "local7", NULL
-    };
-
-    if (amcf->syslog) {
-        return "is duplicate";
-    }
-
-    value = cf->args->elts;
-
-    ngx_memzero(&u, sizeof(ngx_url_t));
-
-    u.url = value[1];
-    u.default_port = 514;
-
-    /* resolved here, once: no DNS in the workers */
-
-    if (ngx_parse_url(cf->pool, &u) != NGX_OK) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "invalid syslog address \"%V\": %s", &value[1],
-                           u.err ? u.err : "unknown error");
-        return NGX_CONF_ERROR;
-    }
-
-    if (u.naddrs == 0) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "syslog address \"%V\" has no address", &value[1]);
-        return NGX_CONF_ERROR;
-    }
-
-    amcf->syslog = &u.addrs[0];
-    amcf->syslog_text = value[1];
-    amcf->syslog_facility = 4;                 /* auth */
-    ngx_str_set(&amcf->syslog_tag, "octopus");
-    amcf->syslog_buffer = 1024 * 1024;
-    buffer = 0;
-
-    for (i = 2; i < cf->args->nelts; i++) {
-
-        if (ngx_octopus_parse_kv(&value[i], &key, &val) != NGX_OK) {
-            goto invalid;
-        }
-
-        if (key.len == 5 && ngx_strncmp(key.data, "proto", 5) == 0) {
-            if (val.len == 3 && ngx_strncmp(val.data, "udp", 3) == 0) {
-                amcf->syslog_tcp = 0;
-
-            } else if (val.len == 3 && ngx_strncmp(val.data, "tcp", 3) == 0) {
-                amcf->syslog_tcp = 1;
-
-            } else {
-                goto invalid;
-            }
-
-        } else if (key.len == 8
-                   && ngx_strncmp(key.data, "facility", 8) == 0)
-        {
-            for (f = 0; facilities[f]; f++) {
-                if (val.len == ngx_strlen(facilities[f])
-                    && ngx_strncmp(val.data, facilities[f], val.len) == 0)
-                {
-                    break;
-                }
-            }
-
-            if (facilities[f] == NULL) {
-                goto invalid;
-            }
-
-            amcf->syslog_facility = f;
-
-        } else if (key.len == 3 && ngx_strncmp(key.data, "tag", 3) == 0) {
-            if (val.len == 0 || val.len > 48) {
-                goto invalid;
-            }
-
-            for (f = 0; f < val.len; f++) {
-                if (val.data[f] <= 0x20 || val.data[f] >= 0x7f) {
-                    goto invalid;
-                }
-            }
-
-            amcf->syslog_tag = val;
-
-        } else if (key.len == 6 && ngx_strncmp(key.data, "buffer", 6) == 0) {
-            size = ngx_parse_size(&val);
-            if (size == NGX_ERROR || size < 65536 || size > 1024 * 1024 * 1024)
-            {
-                goto invalid;
-            }
-
-            amcf->syslog_buffer = (size_t) size;
-            buffer = i;
-
-        } else if (key.len == 6 && ngx_strncmp(key.data, "events", 6) == 0) {
-            if (val.len == 3 && ngx_strncmp(val.data, "all", 3) == 0) {
-                amcf->syslog_all = 1;
-
-            } else if (val.len == 8
-                       && ngx_strncmp(val.data, "security", 8) == 0)
-            {
-                amcf->syslog_all = 0;
-
-            } else {
-                goto invalid;
-            }
-
-        } else {
-            goto invalid;
-        }
-    }
-
-    if (buffer && !amcf->syslog_tcp) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"%V\" needs proto=tcp (UDP is not buffered)",
-                           &value[buffer]);
-        return NGX_CONF_ERROR;
-    }
-
-    return NGX_CONF_OK;
-
-invalid:
-
-    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "invalid parameter \"%V\"",
-                       &value[i]);
-    return NGX_CONF_ERROR;
-}
-
-
-static char *
 ngx_octopus_audit_chain_key_cmd(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf)
 {
@@ -2005,7 +1384,7 @@ invalid:
 
 /* a secret from a file, trailing white space removed; never logged */
 
-static ngx_int_t
+ngx_int_t
 ngx_octopus_audit_read_secret(ngx_conf_t *cf, ngx_str_t *path, ngx_str_t *out)
 {
     ssize_t          n;

@@ -850,3 +850,91 @@ failed_err:
 
     return NGX_ERROR;
 }
+
+
+/* "octopus_audit_spool": the folder, its bound, fsync */
+
+char *
+ngx_octopus_audit_spool_cmd(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_octopus_audit_main_conf_t *amcf = conf;
+
+    off_t        size;
+    ngx_str_t   *value, key, val;
+    ngx_uint_t   i;
+    ngx_path_t  *path;
+
+    if (amcf->spool) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    path = ngx_pcalloc(cf->pool, sizeof(ngx_path_t));
+    if (path == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    path->name = value[1];
+
+    if (path->name.len > 1 && path->name.data[path->name.len - 1] == '/') {
+        path->name.len--;
+    }
+
+    if (ngx_conf_full_name(cf->cycle, &path->name, 0) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    if (path->name.len > NGX_MAX_PATH - 64) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "spool path \"%V\" too long",
+                           &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    path->conf_file = cf->conf_file->file.name.data;
+    path->line = cf->conf_file->line;
+
+    for (i = 2; i < cf->args->nelts; i++) {
+
+        if (ngx_octopus_parse_kv(&value[i], &key, &val) != NGX_OK) {
+            goto invalid;
+        }
+
+        if (key.len == 8 && ngx_strncmp(key.data, "max_size", 8) == 0) {
+            size = ngx_parse_offset(&val);
+            if (size == NGX_ERROR || size < 65536) {
+                goto invalid;
+            }
+
+            amcf->spool_max = size;
+
+        } else if (key.len == 5 && ngx_strncmp(key.data, "fsync", 5) == 0) {
+            if (val.len == 2 && ngx_strncmp(val.data, "on", 2) == 0) {
+                amcf->spool_fsync = 1;
+
+            } else if (val.len == 3 && ngx_strncmp(val.data, "off", 3) == 0) {
+                amcf->spool_fsync = 0;
+
+            } else {
+                goto invalid;
+            }
+
+        } else {
+            goto invalid;
+        }
+    }
+
+    if (ngx_add_path(cf, &path) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    amcf->spool = path;
+
+    return NGX_CONF_OK;
+
+invalid:
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "invalid parameter \"%V\"",
+                       &value[i]);
+    return NGX_CONF_ERROR;
+}
