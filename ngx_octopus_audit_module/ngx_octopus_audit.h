@@ -15,10 +15,6 @@
 #include <ngx_core.h>
 #include <ngx_http.h>
 
-#if (NGX_THREADS)
-#include <ngx_thread_pool.h>
-#endif
-
 #include <libpq-fe.h>
 
 #include "ngx_octopus_common.h"
@@ -167,19 +163,11 @@ typedef struct {
 } ngx_octopus_audit_loc_conf_t;
 
 
-/* a growable buffer of COPY lines */
-typedef struct {
-    u_char                            *data;
-    size_t                             len;
-    size_t                             size;
-    ngx_uint_t                         count;
-} ngx_octopus_audit_buf_t;
-
-
 typedef struct ngx_octopus_audit_worker_s  ngx_octopus_audit_worker_t;
 
 
 #include "ngx_octopus_audit_sink.h"
+#include "ngx_octopus_audit_spool.h"
 
 
 /* call sites of throttled error lines (ngx_octopus_audit_log.c) */
@@ -275,23 +263,8 @@ struct ngx_octopus_audit_worker_s {
     u_char                             batch_cp_hash[NGX_OCTOPUS_AUDIT_HASH_LEN];
     ngx_msec_t                         db_cp_time;
 
-    /* spool being written */
-    ngx_fd_t                           spool_fd;
-    u_char                             spool_name[NGX_MAX_PATH];
-    ngx_uint_t                         spool_dirty;      /* unsigned:1 */
-    ngx_uint_t                         spool_syncing;    /* unsigned:1 */
-#if (NGX_THREADS)
-    ngx_thread_pool_t                 *thread_pool;
-    ngx_thread_task_t                 *sync_task;
-#endif
-    time_t                             spool_failed;  /* open failed */
-
-    /* spool being replayed */
-    ngx_fd_t                           replay_fd;
-    off_t                              replay_off;
-    off_t                              replay_next;
-    off_t                              replay_size;
-    u_char                             replay_name[NGX_MAX_PATH];
+    /* the spool of the PostgreSQL sink */
+    ngx_octopus_audit_spool_t         *spool;
 };
 
 
@@ -322,24 +295,6 @@ void ngx_octopus_audit_pg_recover(ngx_octopus_audit_worker_t *w);
 ngx_int_t ngx_octopus_audit_init_queue_zone(ngx_shm_zone_t *shm_zone,
     void *data);
 
-/* ngx_octopus_audit_spool.c */
-ngx_int_t ngx_octopus_audit_spool_init(ngx_octopus_audit_worker_t *w,
-    ngx_cycle_t *cycle);
-ngx_int_t ngx_octopus_audit_spool_write(ngx_octopus_audit_worker_t *w,
-    u_char *data, size_t len, ngx_uint_t count);
-void ngx_octopus_audit_spool_seal(ngx_octopus_audit_worker_t *w);
-void ngx_octopus_audit_spool_sync(ngx_octopus_audit_worker_t *w);
-ngx_int_t ngx_octopus_audit_spool_claim(ngx_octopus_audit_worker_t *w);
-ssize_t ngx_octopus_audit_spool_read(ngx_octopus_audit_worker_t *w,
-    ngx_octopus_audit_buf_t *b, size_t max);
-void ngx_octopus_audit_spool_done(ngx_octopus_audit_worker_t *w,
-    ngx_uint_t ok);
-void ngx_octopus_audit_spool_reject(ngx_octopus_audit_worker_t *w);
-off_t ngx_octopus_audit_spool_size(ngx_str_t *dir);
-ngx_int_t ngx_octopus_audit_spool_check_conf(ngx_cycle_t *cycle,
-    ngx_path_t *path, ngx_log_t *log);
-ngx_int_t ngx_octopus_audit_spool_probe(ngx_octopus_audit_worker_t *w);
-
 /* ngx_octopus_audit_module.c */
 ngx_int_t ngx_octopus_audit_read_secret(ngx_conf_t *cf, ngx_str_t *path,
     ngx_str_t *out);
@@ -358,10 +313,6 @@ char *ngx_octopus_audit_batch_cmd(ngx_conf_t *cf, ngx_command_t *cmd,
 char *ngx_octopus_audit_spool_cmd(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 
-/* ngx_octopus_audit_buf.c helpers live in ngx_octopus_audit_pg.c */
-ngx_int_t ngx_octopus_audit_buf_append(ngx_octopus_audit_buf_t *b,
-    u_char *data, size_t len, ngx_uint_t count);
-void ngx_octopus_audit_buf_free(ngx_octopus_audit_buf_t *b);
 
 
 #endif /* _NGX_OCTOPUS_AUDIT_H_INCLUDED_ */

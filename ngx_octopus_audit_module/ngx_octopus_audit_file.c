@@ -28,6 +28,8 @@ ngx_octopus_audit_sink_t  ngx_octopus_audit_file_sink = {
     ngx_string("file"),
     0,
     1,                                     /* stores */
+    NULL,                                  /* create_conf */
+    NULL,                                  /* init_conf */
     ngx_octopus_audit_file_enabled,
     ngx_octopus_audit_file_postconf,
     ngx_octopus_audit_file_init,

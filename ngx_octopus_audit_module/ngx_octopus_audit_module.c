@@ -787,8 +787,6 @@ ngx_octopus_audit_init_process(ngx_cycle_t *cycle)
     w->amcf = amcf;
     w->log = cycle->log;
     w->pid = ngx_pid;
-    w->spool_fd = NGX_INVALID_FILE;
-    w->replay_fd = NGX_INVALID_FILE;
 
     /* a predecessor killed in this slot left its count: it is not ours */
 
@@ -797,16 +795,6 @@ ngx_octopus_audit_init_process(ngx_cycle_t *cycle)
     w->queue_depth = &amcf->sh->queue_depth[w->slot];
     *w->queue_depth = 0;
     amcf->sh->queue_pid[w->slot] = ngx_pid;
-
-    if (amcf->spool && amcf->spool_fsync
-        && ngx_octopus_audit_spool_init(w, cycle) != NGX_OK)
-    {
-        return NGX_ERROR;
-    }
-
-    if (amcf->spool) {
-        (void) ngx_octopus_audit_spool_probe(w);
-    }
 
     /* one chain per worker process: node, pid and start time */
 
@@ -973,6 +961,7 @@ ngx_octopus_audit_postconfiguration(ngx_conf_t *cf)
 static void *
 ngx_octopus_audit_create_main_conf(ngx_conf_t *cf)
 {
+    ngx_octopus_audit_sink_t      **s;
     ngx_octopus_audit_main_conf_t  *amcf;
 
     amcf = ngx_pcalloc(cf->pool, sizeof(ngx_octopus_audit_main_conf_t));
@@ -996,14 +985,14 @@ ngx_octopus_audit_create_main_conf(ngx_conf_t *cf)
      *     amcf->enabled = 0;
      */
 
-    amcf->batch_size = NGX_CONF_UNSET_UINT;
-    amcf->batch_interval = NGX_CONF_UNSET_MSEC;
-    amcf->queue_max = NGX_CONF_UNSET_UINT;
-    amcf->queue_shm = NGX_CONF_UNSET_SIZE;
-    amcf->pg_timeout = NGX_CONF_UNSET_MSEC;
-    amcf->backoff_max = NGX_CONF_UNSET_MSEC;
-    amcf->spool_max = NGX_CONF_UNSET;
-    amcf->spool_fsync = NGX_CONF_UNSET;
+    /* the sinks' fields */
+
+    for (s = ngx_octopus_audit_sinks; *s; s++) {
+        if ((*s)->create_conf) {
+            (*s)->create_conf(amcf);
+        }
+    }
+
     amcf->checkpoint = NGX_CONF_UNSET_MSEC;
     amcf->anomaly_within = NGX_CONF_UNSET_MSEC;
     amcf->anomaly_users = NGX_CONF_UNSET_UINT;
@@ -1037,66 +1026,28 @@ ngx_octopus_audit_init_main_conf(ngx_conf_t *cf, void *conf)
 {
     ngx_octopus_audit_main_conf_t *amcf = conf;
 
-    ngx_str_t  name;
+    char                       *rv;
+    ngx_octopus_audit_sink_t  **s;
 
     if (amcf->node.data == NULL) {
         amcf->node = cf->cycle->hostname;
     }
 
-    if (amcf->table.data == NULL) {
-        ngx_str_set(&amcf->table, "audit.api_calls");
-    }
-
-    ngx_conf_init_uint_value(amcf->batch_size, 500);
-    ngx_conf_init_msec_value(amcf->batch_interval, 200);
-    ngx_conf_init_uint_value(amcf->queue_max, 10000);
-    ngx_conf_init_size_value(amcf->queue_shm, 16 * 1024 * 1024);
-    ngx_conf_init_msec_value(amcf->pg_timeout, 5000);
-    ngx_conf_init_msec_value(amcf->backoff_max, 5000);
-    ngx_conf_init_value(amcf->spool_max, 1024 * 1024 * 1024);
-    ngx_conf_init_value(amcf->spool_fsync, 1);
     ngx_conf_init_msec_value(amcf->checkpoint, 10000);
     ngx_conf_init_msec_value(amcf->anomaly_within, 60000);
     ngx_conf_init_uint_value(amcf->anomaly_users, 0);
 
-    if (amcf->queue_max < amcf->batch_size) {
-        amcf->queue_max = amcf->batch_size;
-    }
+    /* the sinks' defaults */
 
-    if (amcf->pg_conninfo.len && amcf->spool == NULL) {
-        /* nothing lost needs a spool: a default one under the prefix */
+    for (s = ngx_octopus_audit_sinks; *s; s++) {
+        if ((*s)->init_conf) {
+            rv = (*s)->init_conf(cf, amcf);
 
-        amcf->spool = ngx_pcalloc(cf->pool, sizeof(ngx_path_t));
-        if (amcf->spool == NULL) {
-            return NGX_CONF_ERROR;
-        }
-
-        ngx_str_set(&name, "octopus_audit_spool");
-        amcf->spool->name = name;
-
-        if (ngx_conf_full_name(cf->cycle, &amcf->spool->name, 0) != NGX_OK) {
-            return NGX_CONF_ERROR;
-        }
-
-        amcf->spool->conf_file = cf->conf_file->file.name.data;
-        amcf->spool->line = cf->conf_file->line;
-
-        if (ngx_add_path(cf, &amcf->spool) != NGX_OK) {
-            return NGX_CONF_ERROR;
+            if (rv != NGX_CONF_OK) {
+                return rv;
+            }
         }
     }
-
-#if (NGX_THREADS)
-
-    /* the spool's fsync runs in the "default" thread pool */
-
-    if (amcf->spool && amcf->spool_fsync
-        && ngx_thread_pool_add(cf, NULL) == NULL)
-    {
-        return NGX_CONF_ERROR;
-    }
-
-#endif
 
     return NGX_CONF_OK;
 }

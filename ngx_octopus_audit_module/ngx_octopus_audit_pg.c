@@ -27,6 +27,7 @@
 
 
 #include "ngx_octopus_audit.h"
+#include "ngx_octopus_audit_pg.h"
 
 #include <sys/file.h>
 
@@ -73,56 +74,6 @@ static uint64_t ngx_octopus_audit_pg_me(ngx_octopus_audit_rings_t *rs);
 static void ngx_octopus_audit_pg_ring_attach(ngx_octopus_audit_worker_t *w);
 static void ngx_octopus_audit_pg_ring_detach(ngx_octopus_audit_worker_t *w);
 static void ngx_octopus_audit_pg_retry_soon(ngx_octopus_audit_worker_t *w);
-
-
-ngx_int_t
-ngx_octopus_audit_buf_append(ngx_octopus_audit_buf_t *b, u_char *data,
-    size_t len, ngx_uint_t count)
-{
-    u_char  *p;
-    size_t   size;
-
-    if (b->len + len > b->size) {
-        size = ngx_max(b->size * 2, b->len + len);
-        size = ngx_max(size, 16384);
-
-        p = ngx_alloc(size, ngx_cycle->log);
-        if (p == NULL) {
-            return NGX_ERROR;
-        }
-
-        if (b->len) {
-            ngx_memcpy(p, b->data, b->len);
-        }
-
-        if (b->data) {
-            ngx_free(b->data);
-        }
-
-        b->data = p;
-        b->size = size;
-    }
-
-    if (data) {
-        ngx_memcpy(b->data + b->len, data, len);
-    }
-
-    b->len += len;
-    b->count += count;
-
-    return NGX_OK;
-}
-
-
-void
-ngx_octopus_audit_buf_free(ngx_octopus_audit_buf_t *b)
-{
-    if (b->data) {
-        ngx_free(b->data);
-    }
-
-    ngx_memzero(b, sizeof(ngx_octopus_audit_buf_t));
-}
 
 
 ngx_int_t
@@ -947,9 +898,9 @@ ngx_octopus_audit_pg_release(ngx_octopus_audit_worker_t *w)
         w->inflight_replay = 0;
 
     } else if (w->inflight.count) {
-        (void) ngx_octopus_audit_spool_write(w, w->inflight.data,
-                                             w->inflight.len,
-                                             w->inflight.count);
+        (void) ngx_octopus_audit_spool_append(w->spool, w->inflight.data,
+                                              w->inflight.len,
+                                              w->inflight.count);
         (void) ngx_atomic_fetch_add(w->queue_depth,
                                     - (ngx_atomic_int_t) w->inflight.count);
     }
@@ -958,9 +909,9 @@ ngx_octopus_audit_pg_release(ngx_octopus_audit_worker_t *w)
     w->inflight.count = 0;
 
     if (w->pending.count) {
-        (void) ngx_octopus_audit_spool_write(w, w->pending.data,
-                                             w->pending.len,
-                                             w->pending.count);
+        (void) ngx_octopus_audit_spool_append(w->spool, w->pending.data,
+                                              w->pending.len,
+                                              w->pending.count);
         (void) ngx_atomic_fetch_add(w->queue_depth,
                                     - (ngx_atomic_int_t) w->pending.count);
     }
@@ -1464,7 +1415,7 @@ ngx_octopus_audit_pg_next(ngx_octopus_audit_worker_t *w, ngx_uint_t force)
      * sealed to be replayed now rather than after a reconnect.
      */
 
-    if (w->spool_fd != NGX_INVALID_FILE && !ngx_exiting
+    if (ngx_octopus_audit_spool_writing(w->spool) && !ngx_exiting
         && w->pending.count <= amcf->queue_max / 2)
     {
         ngx_octopus_audit_spool_seal(w);
@@ -1480,7 +1431,7 @@ ngx_octopus_audit_pg_next(ngx_octopus_audit_worker_t *w, ngx_uint_t force)
     if (w->pending.count
         && (force || w->pending.count >= amcf->batch_size || ngx_exiting)
         && !(w->replay_turn && !ngx_exiting
-             && (w->replay_fd != NGX_INVALID_FILE
+             && (ngx_octopus_audit_spool_replaying(w->spool)
                  || (ngx_msec_int_t) (ngx_current_msec - w->next_scan)
                     >= 0)))
     {
@@ -1494,20 +1445,20 @@ ngx_octopus_audit_pg_next(ngx_octopus_audit_worker_t *w, ngx_uint_t force)
         return;
     }
 
-    if (w->replay_fd != NGX_INVALID_FILE
+    if (ngx_octopus_audit_spool_replaying(w->spool)
         || (ngx_msec_int_t) (ngx_current_msec - w->next_scan) >= 0)
     {
         w->replay_turn = 0;
 
         for ( ;; ) {
-            if (w->replay_fd == NGX_INVALID_FILE
-                && ngx_octopus_audit_spool_claim(w) != NGX_OK)
+            if (!ngx_octopus_audit_spool_replaying(w->spool)
+                && ngx_octopus_audit_spool_claim(w->spool) != NGX_OK)
             {
                 w->next_scan = ngx_current_msec + NGX_OCTOPUS_AUDIT_SCAN_MS;
                 break;
             }
 
-            n = ngx_octopus_audit_spool_read(w, &w->inflight,
+            n = ngx_octopus_audit_spool_read(w->spool, &w->inflight,
                                              NGX_OCTOPUS_AUDIT_REPLAY_MAX);
 
             if (n > 0) {
@@ -1636,7 +1587,7 @@ ngx_octopus_audit_pg_queue(ngx_octopus_audit_worker_t *w, u_char *line,
         || w->pending.count >= amcf->queue_max
         || (w->ring && ngx_octopus_audit_ring_room(w->ring) < len))
     {
-        if (ngx_octopus_audit_spool_write(w, line, len, 1) != NGX_OK
+        if (ngx_octopus_audit_spool_append(w->spool, line, len, 1) != NGX_OK
             && w->state == NGX_OCTOPUS_AUDIT_PG_DOWN)
         {
             ngx_octopus_audit_pg_retry_soon(w);
@@ -1646,7 +1597,7 @@ ngx_octopus_audit_pg_queue(ngx_octopus_audit_worker_t *w, u_char *line,
     }
 
     if (ngx_octopus_audit_buf_append(&w->pending, line, len, 1) != NGX_OK) {
-        (void) ngx_octopus_audit_spool_write(w, line, len, 1);
+        (void) ngx_octopus_audit_spool_append(w->spool, line, len, 1);
         return;
     }
 
@@ -1756,7 +1707,7 @@ ngx_octopus_audit_pg_exit(ngx_octopus_audit_worker_t *w)
     ngx_octopus_audit_pg_close(w);
     ngx_octopus_audit_pg_release(w);
 
-    if (w->replay_fd != NGX_INVALID_FILE) {
+    if (ngx_octopus_audit_spool_replaying(w->spool)) {
         ngx_octopus_audit_spool_done(w, 0);
     }
 
@@ -1777,6 +1728,82 @@ ngx_octopus_audit_pg_exit(ngx_octopus_audit_worker_t *w)
 
 static ngx_int_t ngx_octopus_audit_pg_resolve(ngx_conf_t *cf,
     ngx_octopus_audit_main_conf_t *amcf);
+
+
+static void
+ngx_octopus_audit_pg_create_conf(ngx_octopus_audit_main_conf_t *amcf)
+{
+    amcf->batch_size = NGX_CONF_UNSET_UINT;
+    amcf->batch_interval = NGX_CONF_UNSET_MSEC;
+    amcf->queue_max = NGX_CONF_UNSET_UINT;
+    amcf->queue_shm = NGX_CONF_UNSET_SIZE;
+    amcf->pg_timeout = NGX_CONF_UNSET_MSEC;
+    amcf->backoff_max = NGX_CONF_UNSET_MSEC;
+    amcf->spool_max = NGX_CONF_UNSET;
+    amcf->spool_fsync = NGX_CONF_UNSET;
+}
+
+
+static char *
+ngx_octopus_audit_pg_init_conf(ngx_conf_t *cf,
+    ngx_octopus_audit_main_conf_t *amcf)
+{
+    ngx_str_t  name;
+
+    if (amcf->table.data == NULL) {
+        ngx_str_set(&amcf->table, "audit.api_calls");
+    }
+
+    ngx_conf_init_uint_value(amcf->batch_size, 500);
+    ngx_conf_init_msec_value(amcf->batch_interval, 200);
+    ngx_conf_init_uint_value(amcf->queue_max, 10000);
+    ngx_conf_init_size_value(amcf->queue_shm, 16 * 1024 * 1024);
+    ngx_conf_init_msec_value(amcf->pg_timeout, 5000);
+    ngx_conf_init_msec_value(amcf->backoff_max, 5000);
+    ngx_conf_init_value(amcf->spool_max, 1024 * 1024 * 1024);
+    ngx_conf_init_value(amcf->spool_fsync, 1);
+
+    if (amcf->queue_max < amcf->batch_size) {
+        amcf->queue_max = amcf->batch_size;
+    }
+
+    if (amcf->pg_conninfo.len && amcf->spool == NULL) {
+        /* nothing lost needs a spool: a default one under the prefix */
+
+        amcf->spool = ngx_pcalloc(cf->pool, sizeof(ngx_path_t));
+        if (amcf->spool == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        ngx_str_set(&name, "octopus_audit_spool");
+        amcf->spool->name = name;
+
+        if (ngx_conf_full_name(cf->cycle, &amcf->spool->name, 0) != NGX_OK) {
+            return NGX_CONF_ERROR;
+        }
+
+        amcf->spool->conf_file = cf->conf_file->file.name.data;
+        amcf->spool->line = cf->conf_file->line;
+
+        if (ngx_add_path(cf, &amcf->spool) != NGX_OK) {
+            return NGX_CONF_ERROR;
+        }
+    }
+
+#if (NGX_THREADS)
+
+    /* the spool's fsync runs in the "default" thread pool */
+
+    if (amcf->spool && amcf->spool_fsync
+        && ngx_thread_pool_add(cf, NULL) == NULL)
+    {
+        return NGX_CONF_ERROR;
+    }
+
+#endif
+
+    return NGX_CONF_OK;
+}
 
 
 static ngx_uint_t
@@ -1816,9 +1843,53 @@ ngx_octopus_audit_pg_postconf(ngx_conf_t *cf,
 static ngx_int_t
 ngx_octopus_audit_pg_sink_init(ngx_octopus_audit_worker_t *w, void **ctx)
 {
+    ngx_octopus_audit_shm_t        *sh;
+    ngx_octopus_audit_main_conf_t  *amcf;
+
+    amcf = w->amcf;
+    sh = amcf->sh;
+
+    /* the records the database cannot take, as COPY lines */
+
+    w->spool = ngx_octopus_audit_spool_create(w, (ngx_cycle_t *) ngx_cycle,
+                                              amcf->spool, amcf->spool_max,
+                                              amcf->spool_fsync,
+                                              &sh->spool_bytes, &sh->spooled,
+                                              &sh->dropped);
+    if (w->spool == NULL) {
+        return NGX_ERROR;
+    }
+
     *ctx = w;
 
     return ngx_octopus_audit_pg_init(w);
+}
+
+
+/*
+ * The batch path's calls to its spool, by the names it has always used
+ * (so that it reads, and merges, as before): the worker's spool, opaque
+ * COPY lines.
+ */
+
+static void
+ngx_octopus_audit_spool_seal(ngx_octopus_audit_worker_t *w)
+{
+    ngx_octopus_audit_spool_close(w->spool);
+}
+
+
+static void
+ngx_octopus_audit_spool_done(ngx_octopus_audit_worker_t *w, ngx_uint_t ok)
+{
+    ngx_octopus_audit_spool_replayed(w->spool, ok);
+}
+
+
+static void
+ngx_octopus_audit_spool_reject(ngx_octopus_audit_worker_t *w)
+{
+    ngx_octopus_audit_spool_refused(w->spool);
 }
 
 
@@ -1849,7 +1920,7 @@ ngx_octopus_audit_pg_write(ngx_octopus_audit_worker_t *w, void *ctx,
 static void
 ngx_octopus_audit_pg_tick(ngx_octopus_audit_worker_t *w, void *ctx)
 {
-    ngx_octopus_audit_spool_sync(w);
+    ngx_octopus_audit_spool_sync(w->spool);
 
     if (w->amcf->queue_zone) {
         ngx_octopus_audit_pg_recover(w);
@@ -1875,7 +1946,7 @@ static void
 ngx_octopus_audit_pg_sink_exit(ngx_octopus_audit_worker_t *w, void *ctx)
 {
     ngx_octopus_audit_pg_exit(w);
-    ngx_octopus_audit_spool_seal(w);
+    ngx_octopus_audit_spool_close(w->spool);
 }
 
 
@@ -1896,7 +1967,8 @@ ngx_octopus_audit_pg_metrics(u_char *p, u_char *last,
         }
     }
 
-    p = ngx_slprintf(p, last, "# HELP octopus_audit_records_spooled_total Records "
+    p = ngx_slprintf(p, last,
+                     "# HELP octopus_audit_records_spooled_total Records "
                      "written to the disk spool.\n"
                      "# TYPE octopus_audit_records_spooled_total counter\n"
                      "octopus_audit_records_spooled_total %uA\n"
@@ -1929,14 +2001,16 @@ ngx_octopus_audit_pg_metrics(u_char *p, u_char *last,
                      sh->db_errors,
                      (ngx_atomic_int_t) sh->db_connected);
 
-    p = ngx_slprintf(p, last, "# HELP octopus_audit_worker_queue_depth Records queued "
+    p = ngx_slprintf(p, last,
+                     "# HELP octopus_audit_worker_queue_depth Records queued "
                      "in memory for the database, by live worker (process "
                      "slot).\n"
                      "# TYPE octopus_audit_worker_queue_depth gauge\n");
 
     for (i = 0; i < NGX_MAX_PROCESSES; i++) {
         if (ngx_octopus_audit_worker_live(sh, i)) {
-            p = ngx_slprintf(p, last, "octopus_audit_worker_queue_depth{worker=\"%ui\","
+            p = ngx_slprintf(p, last,
+                             "octopus_audit_worker_queue_depth{worker=\"%ui\","
                              "pid=\"%P\"} %A\n", i, sh->queue_pid[i],
                              (ngx_atomic_int_t) sh->queue_depth[i]);
         }
@@ -1950,6 +2024,8 @@ ngx_octopus_audit_sink_t  ngx_octopus_audit_pg_sink = {
     ngx_string("postgresql"),
     0,
     1,                                     /* stores */
+    ngx_octopus_audit_pg_create_conf,
+    ngx_octopus_audit_pg_init_conf,
     ngx_octopus_audit_pg_enabled,
     ngx_octopus_audit_pg_postconf,
     ngx_octopus_audit_pg_sink_init,

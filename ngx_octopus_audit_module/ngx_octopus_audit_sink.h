@@ -60,6 +60,15 @@ struct ngx_octopus_audit_sink_s {
      */
     ngx_uint_t                         stores;
 
+    /*
+     * the sink's part of the main configuration: create_conf marks its
+     * fields unset (before the directives are read), init_conf sets the
+     * defaults of those still unset; NULL: nothing to do
+     */
+    void        (*create_conf)(ngx_octopus_audit_main_conf_t *amcf);
+    char       *(*init_conf)(ngx_conf_t *cf,
+                             ngx_octopus_audit_main_conf_t *amcf);
+
     /* configured? (after the directives were read) */
     ngx_uint_t  (*enabled)(ngx_octopus_audit_main_conf_t *amcf);
 

@@ -95,6 +95,8 @@ ngx_octopus_audit_sink_t  ngx_octopus_audit_syslog_sink = {
     ngx_string("syslog"),
     0,
     0,                                     /* stores: security events */
+    NULL,                                  /* create_conf */
+    NULL,                                  /* init_conf */
     ngx_octopus_audit_syslog_enabled,
     NULL,                                  /* postconf */
     ngx_octopus_audit_syslog_init,
