@@ -229,7 +229,13 @@ struct ngx_octopus_audit_worker_s {
     ngx_octopus_audit_sink_t          *sinks[NGX_OCTOPUS_AUDIT_SINK_MAX];
     void                              *ctx[NGX_OCTOPUS_AUDIT_SINK_MAX];
 
-    /* PostgreSQL */
+    /*
+     * The state of the PostgreSQL sink (ngx_octopus_audit_pg.c), which
+     * is the only sink whose state is still in the worker: its batch path
+     * names it "w->..." throughout and is being rewritten (issue 13,
+     * "Cost"); it moves into a struct of its own, the sink's ctx, once
+     * that has landed.
+     */
     PGconn                            *conn;
     ngx_connection_t                  *c;
     ngx_octopus_audit_pg_state_e       state;
@@ -263,7 +269,6 @@ struct ngx_octopus_audit_worker_s {
     u_char                             batch_cp_hash[NGX_OCTOPUS_AUDIT_HASH_LEN];
     ngx_msec_t                         db_cp_time;
 
-    /* the spool of the PostgreSQL sink */
     ngx_octopus_audit_spool_t         *spool;
 };
 

@@ -3,11 +3,14 @@
  * Copyright (C) Octopus Guard authors
  *
  * ngx_octopus_audit_module: every API call and security event recorded,
- * in the log phase, to PostgreSQL (ngx_octopus_audit_pg.c, with a disk
- * spool in ngx_octopus_audit_spool.c), a JSON lines file and syslog
- * (ngx_octopus_audit_syslog.c), hash-chained, with Prometheus metrics from
- * shared memory (ngx_octopus_audit_metrics.c).  This file holds the
- * configuration and the log phase handler.
+ * in the log phase, hash-chained, to the configured sinks (the array
+ * ngx_octopus_audit_sinks[], see ngx_octopus_audit_sink.h): PostgreSQL
+ * (ngx_octopus_audit_pg.c, over the spool of ngx_octopus_audit_spool.c),
+ * a JSON lines file (ngx_octopus_audit_file.c) and syslog
+ * (ngx_octopus_audit_syslog.c), with Prometheus metrics from shared memory
+ * (ngx_octopus_audit_metrics.c).  This file holds the module definition,
+ * the directives table and the configuration, the log phase handler, the
+ * tick and the checkpoints of the chain.
  */
 
 

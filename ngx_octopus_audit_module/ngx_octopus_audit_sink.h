@@ -26,6 +26,12 @@
  * its line in ngx_octopus_audit_sinks[], its directive in commands[], and
  * its configuration fields in the main configuration.  The config file
  * builds every .c of the folder.
+ *
+ * Exceptions, until the PostgreSQL batch path is rewritten (issue 13,
+ * "Cost"): the PostgreSQL sink keeps its state in the worker
+ * (ngx_octopus_audit_worker_t) rather than in its ctx, and it alone sets
+ * w->tick.cancelable; a second sink that must hold a worker shutting down
+ * needs a count of holders there.
  */
 
 
@@ -85,7 +91,10 @@ struct ngx_octopus_audit_sink_s {
      */
     ngx_int_t   (*init)(ngx_octopus_audit_worker_t *w, void **ctx);
 
-    /* a record: counted written or failed by the sink itself */
+    /*
+     * a record: counted written or failed by the sink itself; NGX_ERROR
+     * (no memory) is not retried, the other sinks still get the record
+     */
     ngx_int_t   (*write)(ngx_octopus_audit_worker_t *w, void *ctx,
                          ngx_octopus_audit_out_t *out);
 

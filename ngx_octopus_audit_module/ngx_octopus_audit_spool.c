@@ -9,7 +9,9 @@
  *
  * Every worker appends to its own file "<start µs>-<pid>.spool", holding
  * flock(LOCK_EX) on it while it writes.  The file is sealed (closed) when
- * the database is back or the worker exits.  Any worker, of this nginx or
+ * the sink's output is back or the worker exits.  One folder per sink:
+ * the files hold no sink name.  The log lines name "the database", the
+ * only sink on a spool so far.  Any worker, of this nginx or
  * of a later one, replays an unlocked file: oldest name first, locked
  * while replayed, chunk by chunk (the sink hands a chunk to its output and
  * says whether it was stored), and unlinks it at the end.  A crash in the
