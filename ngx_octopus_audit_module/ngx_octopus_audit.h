@@ -15,10 +15,6 @@
 #include <ngx_core.h>
 #include <ngx_http.h>
 
-#if (NGX_THREADS)
-#include <ngx_thread_pool.h>
-#endif
-
 #include <libpq-fe.h>
 
 #include "ngx_octopus_common.h"
@@ -35,10 +31,11 @@
                                             dry_run, fallback, error, other */
 #define NGX_OCTOPUS_AUDIT_BUCKETS    11
 
+/* room in shared memory for the counters of this many sinks */
+#define NGX_OCTOPUS_AUDIT_SINK_MAX     8
+
+/* the PostgreSQL sink is the first of ngx_octopus_audit_sinks[] */
 #define NGX_OCTOPUS_AUDIT_SINK_PG      0
-#define NGX_OCTOPUS_AUDIT_SINK_FILE    1
-#define NGX_OCTOPUS_AUDIT_SINK_SYSLOG  2
-#define NGX_OCTOPUS_AUDIT_SINK_N       3
 
 
 /* allocated from the zone's slab pool; its mutex guards the slots */
@@ -47,8 +44,8 @@ typedef struct {
                                                 [NGX_OCTOPUS_AUDIT_RL_N];
     ngx_atomic_t                       events[NGX_OCTOPUS_AUDIT_EV_N];
 
-    ngx_atomic_t                       written[NGX_OCTOPUS_AUDIT_SINK_N];
-    ngx_atomic_t                       sink_errors[NGX_OCTOPUS_AUDIT_SINK_N];
+    ngx_atomic_t                       written[NGX_OCTOPUS_AUDIT_SINK_MAX];
+    ngx_atomic_t                       sink_errors[NGX_OCTOPUS_AUDIT_SINK_MAX];
     ngx_atomic_t                       spooled;
     ngx_atomic_t                       replayed;
     ngx_atomic_t                       dropped;
@@ -171,16 +168,11 @@ typedef struct {
 } ngx_octopus_audit_loc_conf_t;
 
 
-/* a growable buffer of COPY lines */
-typedef struct {
-    u_char                            *data;
-    size_t                             len;
-    size_t                             size;
-    ngx_uint_t                         count;
-} ngx_octopus_audit_buf_t;
+typedef struct ngx_octopus_audit_worker_s  ngx_octopus_audit_worker_t;
 
 
-typedef struct ngx_octopus_audit_syslog_s  ngx_octopus_audit_syslog_t;
+#include "ngx_octopus_audit_sink.h"
+#include "ngx_octopus_audit_spool.h"
 
 
 /* call sites of throttled error lines (ngx_octopus_audit_log.c) */
@@ -218,7 +210,7 @@ typedef enum {
 } ngx_octopus_audit_pg_state_e;
 
 
-typedef struct {
+struct ngx_octopus_audit_worker_s {
     ngx_octopus_audit_main_conf_t     *amcf;
     ngx_log_t                         *log;
     ngx_pid_t                          pid;
@@ -237,10 +229,18 @@ typedef struct {
 
     ngx_octopus_audit_throttle_t       throttle[NGX_OCTOPUS_AUDIT_LOG_N];
 
-    /* syslog (ngx_octopus_audit_syslog.c) */
-    ngx_octopus_audit_syslog_t        *syslog;
+    /* the configured sinks, in ngx_octopus_audit_sinks[] order */
+    ngx_uint_t                         nsinks;
+    ngx_octopus_audit_sink_t          *sinks[NGX_OCTOPUS_AUDIT_SINK_MAX];
+    void                              *ctx[NGX_OCTOPUS_AUDIT_SINK_MAX];
 
-    /* PostgreSQL */
+    /*
+     * The state of the PostgreSQL sink (ngx_octopus_audit_pg.c), which
+     * is the only sink whose state is still in the worker: its batch path
+     * names it "w->..." throughout and is being rewritten (issue 13,
+     * "Cost"); it moves into a struct of its own, the sink's ctx, once
+     * that has landed.
+     */
     PGconn                            *conn;
     ngx_connection_t                  *c;
     ngx_octopus_audit_pg_state_e       state;
@@ -276,24 +276,8 @@ typedef struct {
     u_char                             batch_cp_hash[NGX_OCTOPUS_AUDIT_HASH_LEN];
     ngx_msec_t                         db_cp_time;
 
-    /* spool being written */
-    ngx_fd_t                           spool_fd;
-    u_char                             spool_name[NGX_MAX_PATH];
-    ngx_uint_t                         spool_dirty;      /* unsigned:1 */
-    ngx_uint_t                         spool_syncing;    /* unsigned:1 */
-#if (NGX_THREADS)
-    ngx_thread_pool_t                 *thread_pool;
-    ngx_thread_task_t                 *sync_task;
-#endif
-    time_t                             spool_failed;  /* open failed */
-
-    /* spool being replayed */
-    ngx_fd_t                           replay_fd;
-    off_t                              replay_off;
-    off_t                              replay_next;
-    off_t                              replay_size;
-    u_char                             replay_name[NGX_MAX_PATH];
-} ngx_octopus_audit_worker_t;
+    ngx_octopus_audit_spool_t         *spool;
+};
 
 
 extern ngx_module_t  ngx_octopus_audit_module;
@@ -310,6 +294,14 @@ void ngx_octopus_audit_log(ngx_octopus_audit_worker_t *w, ngx_uint_t site,
 void ngx_octopus_audit_log_flush(ngx_octopus_audit_worker_t *w,
     ngx_uint_t all);
 
+/* ngx_octopus_audit_metrics.c */
+void ngx_octopus_audit_metrics_count(ngx_octopus_audit_main_conf_t *amcf,
+    ngx_str_t *auth, ngx_str_t *rl, ngx_uint_t event, ngx_msec_int_t ms);
+ngx_uint_t ngx_octopus_audit_worker_live(ngx_octopus_audit_shm_t *sh,
+    ngx_uint_t i);
+char *ngx_octopus_audit_metrics_cmd(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+
 /* ngx_octopus_audit_pg.c */
 ngx_int_t ngx_octopus_audit_pg_init(ngx_octopus_audit_worker_t *w);
 void ngx_octopus_audit_pg_enqueue(ngx_octopus_audit_worker_t *w, u_char *line,
@@ -320,36 +312,24 @@ void ngx_octopus_audit_pg_recover(ngx_octopus_audit_worker_t *w);
 ngx_int_t ngx_octopus_audit_init_queue_zone(ngx_shm_zone_t *shm_zone,
     void *data);
 
-/* ngx_octopus_audit_spool.c */
-ngx_int_t ngx_octopus_audit_spool_init(ngx_octopus_audit_worker_t *w,
-    ngx_cycle_t *cycle);
-ngx_int_t ngx_octopus_audit_spool_write(ngx_octopus_audit_worker_t *w,
-    u_char *data, size_t len, ngx_uint_t count);
-void ngx_octopus_audit_spool_seal(ngx_octopus_audit_worker_t *w);
-void ngx_octopus_audit_spool_sync(ngx_octopus_audit_worker_t *w);
-ngx_int_t ngx_octopus_audit_spool_claim(ngx_octopus_audit_worker_t *w);
-ssize_t ngx_octopus_audit_spool_read(ngx_octopus_audit_worker_t *w,
-    ngx_octopus_audit_buf_t *b, size_t max);
-void ngx_octopus_audit_spool_done(ngx_octopus_audit_worker_t *w,
-    ngx_uint_t ok);
-void ngx_octopus_audit_spool_reject(ngx_octopus_audit_worker_t *w);
-off_t ngx_octopus_audit_spool_size(ngx_str_t *dir);
-ngx_int_t ngx_octopus_audit_spool_check_conf(ngx_cycle_t *cycle,
-    ngx_path_t *path, ngx_log_t *log);
-ngx_int_t ngx_octopus_audit_spool_probe(ngx_octopus_audit_worker_t *w);
+/* ngx_octopus_audit_module.c */
+ngx_int_t ngx_octopus_audit_read_secret(ngx_conf_t *cf, ngx_str_t *path,
+    ngx_str_t *out);
 
-/* ngx_octopus_audit_syslog.c */
-ngx_int_t ngx_octopus_audit_syslog_init(ngx_octopus_audit_worker_t *w);
-void ngx_octopus_audit_syslog_send(ngx_octopus_audit_worker_t *w,
-    int64_t ts_us, ngx_uint_t severity, const char *msgid, u_char *msg,
-    size_t len);
-void ngx_octopus_audit_syslog_tick(ngx_octopus_audit_worker_t *w);
-void ngx_octopus_audit_syslog_close(ngx_octopus_audit_worker_t *w);
+/* the set handlers of the sinks' directives (commands[] of module.c) */
+char *ngx_octopus_audit_file_cmd(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_octopus_audit_syslog_cmd(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_octopus_audit_pg_cmd(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_octopus_audit_table_cmd(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_octopus_audit_batch_cmd(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_octopus_audit_spool_cmd(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
 
-/* ngx_octopus_audit_buf.c helpers live in ngx_octopus_audit_pg.c */
-ngx_int_t ngx_octopus_audit_buf_append(ngx_octopus_audit_buf_t *b,
-    u_char *data, size_t len, ngx_uint_t count);
-void ngx_octopus_audit_buf_free(ngx_octopus_audit_buf_t *b);
 
 
 #endif /* _NGX_OCTOPUS_AUDIT_H_INCLUDED_ */

@@ -3,11 +3,14 @@
  * Copyright (C) Octopus Guard authors
  *
  * ngx_octopus_audit_module: every API call and security event recorded,
- * in the log phase, to PostgreSQL (ngx_octopus_audit_pg.c, with a disk
- * spool in ngx_octopus_audit_spool.c), a JSON lines file and syslog
- * (ngx_octopus_audit_syslog.c), hash-chained, with Prometheus metrics from
- * shared memory.  This file holds the configuration, the log phase handler
- * and the metrics handler.
+ * in the log phase, hash-chained, to the configured sinks (the array
+ * ngx_octopus_audit_sinks[], see ngx_octopus_audit_sink.h): PostgreSQL
+ * (ngx_octopus_audit_pg.c, over the spool of ngx_octopus_audit_spool.c),
+ * a JSON lines file (ngx_octopus_audit_file.c) and syslog
+ * (ngx_octopus_audit_syslog.c), with Prometheus metrics from shared memory
+ * (ngx_octopus_audit_metrics.c).  This file holds the module definition,
+ * the directives table and the configuration, the log phase handler, the
+ * tick and the checkpoints of the chain.
  */
 
 
@@ -28,14 +31,8 @@ static ngx_int_t ngx_octopus_audit_path(ngx_http_request_t *r,
     ngx_octopus_audit_main_conf_t *amcf, ngx_str_t *path, ngx_str_t *query);
 static ngx_int_t ngx_octopus_audit_redact_re(ngx_http_request_t *r,
     ngx_octopus_audit_main_conf_t *amcf, ngx_str_t *s);
-static ngx_uint_t ngx_octopus_audit_label(ngx_str_t *s, const char **names,
-    ngx_uint_t n);
-static void ngx_octopus_audit_count(ngx_octopus_audit_main_conf_t *amcf,
-    ngx_str_t *auth, ngx_str_t *rl, ngx_uint_t event, ngx_msec_int_t ms);
 static void ngx_octopus_audit_checkpoint(ngx_octopus_audit_worker_t *w);
 static void ngx_octopus_audit_tick(ngx_event_t *ev);
-
-static ngx_int_t ngx_octopus_audit_metrics_handler(ngx_http_request_t *r);
 
 static ngx_int_t ngx_octopus_audit_init_zone(ngx_shm_zone_t *shm_zone,
     void *data);
@@ -52,30 +49,12 @@ static void ngx_octopus_audit_cleanup_re(void *data);
 
 static char *ngx_octopus_audit_node_cmd(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
-static char *ngx_octopus_audit_pg_cmd(ngx_conf_t *cf, ngx_command_t *cmd,
-    void *conf);
-static ngx_int_t ngx_octopus_audit_pg_resolve(ngx_conf_t *cf,
-    ngx_octopus_audit_main_conf_t *amcf);
-static char *ngx_octopus_audit_table_cmd(ngx_conf_t *cf, ngx_command_t *cmd,
-    void *conf);
-static char *ngx_octopus_audit_batch_cmd(ngx_conf_t *cf, ngx_command_t *cmd,
-    void *conf);
-static char *ngx_octopus_audit_spool_cmd(ngx_conf_t *cf, ngx_command_t *cmd,
-    void *conf);
-static char *ngx_octopus_audit_file_cmd(ngx_conf_t *cf, ngx_command_t *cmd,
-    void *conf);
-static char *ngx_octopus_audit_syslog_cmd(ngx_conf_t *cf, ngx_command_t *cmd,
-    void *conf);
 static char *ngx_octopus_audit_chain_key_cmd(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
 static char *ngx_octopus_audit_redact_cmd(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_octopus_audit_anomaly_cmd(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
-static char *ngx_octopus_audit_metrics_cmd(ngx_conf_t *cf, ngx_command_t *cmd,
-    void *conf);
-static ngx_int_t ngx_octopus_audit_read_secret(ngx_conf_t *cf,
-    ngx_str_t *path, ngx_str_t *out);
 
 
 static ngx_command_t  ngx_octopus_audit_commands[] = {
@@ -210,44 +189,20 @@ ngx_module_t  ngx_octopus_audit_module = {
 static ngx_octopus_audit_worker_t  *ngx_octopus_audit_worker;
 
 
-static const char  *ngx_octopus_audit_auth_labels[NGX_OCTOPUS_AUDIT_AUTH_N] = {
-    "", "ok", "missing", "invalid", "expired", "forbidden", "error", "other"
-};
-
-static const char  *ngx_octopus_audit_rl_labels[NGX_OCTOPUS_AUDIT_RL_N] = {
-    "", "pass", "limited", "banned", "locked", "dry_run", "fallback",
-    "error", "other"
-};
-
-static const ngx_msec_int_t
-    ngx_octopus_audit_buckets[NGX_OCTOPUS_AUDIT_BUCKETS] =
-{
-    5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000
-};
-
-static const char  *ngx_octopus_audit_bucket_labels[] = {
-    "0.005", "0.01", "0.025", "0.05", "0.1", "0.25", "0.5", "1", "2.5", "5",
-    "10", "+Inf"
-};
-
-static const char  *ngx_octopus_audit_sink_names[NGX_OCTOPUS_AUDIT_SINK_N] = {
-    "postgresql", "file", "syslog"
-};
-
-
 static ngx_int_t
 ngx_octopus_audit_log_handler(ngx_http_request_t *r)
 {
     int                             event, anomaly;
-    u_char                         *p, *buf, *json, *copy, *end;
+    u_char                         *p, *buf, *end;
     const char                     *ev;
-    size_t                          json_len, copy_len, len;
+    size_t                          len;
     ngx_str_t                       s, auth, rl, user, path, query;
     ngx_uint_t                      status, i;
     struct timeval                  tv;
     ngx_time_t                     *tp;
     ngx_msec_int_t                  ms;
     ngx_octopus_audit_rec_t         rec;
+    ngx_octopus_audit_out_t         out;
     ngx_octopus_audit_worker_t     *w;
     ngx_octopus_audit_loc_conf_t   *alcf;
     ngx_octopus_audit_main_conf_t  *amcf;
@@ -463,52 +418,17 @@ ngx_octopus_audit_log_handler(ngx_http_request_t *r)
 
     /* sinks */
 
-    if (amcf->file || amcf->syslog) {
-        json = ngx_pnalloc(r->pool, ngx_octopus_audit_json_len(&rec));
-        if (json == NULL) {
-            return NGX_ERROR;
-        }
+    out.rec = &rec;
+    out.event = event;
+    out.pool = r->pool;
+    out.json = NULL;
+    out.json_len = 0;
 
-        json_len = ngx_octopus_audit_json(json, &rec) - json;
-
-        if (amcf->file) {
-            if (ngx_write_fd(amcf->file->fd, json, json_len)
-                == (ssize_t) json_len)
-            {
-                (void) ngx_atomic_fetch_add(
-                    &amcf->sh->written[NGX_OCTOPUS_AUDIT_SINK_FILE], 1);
-
-            } else {
-                (void) ngx_atomic_fetch_add(
-                    &amcf->sh->sink_errors[NGX_OCTOPUS_AUDIT_SINK_FILE], 1);
-                ngx_octopus_audit_log(w, NGX_OCTOPUS_AUDIT_LOG_FILE,
-                                      NGX_LOG_ERR, ngx_errno,
-                                      "octopus audit: write to \"%s\" "
-                                      "failed", amcf->file->name.data);
-            }
-        }
-
-        if (amcf->syslog
-            && (amcf->syslog_all || event != NGX_OCTOPUS_AUDIT_EV_API_CALL))
-        {
-            ngx_octopus_audit_syslog_send(w, rec.ts_us,
-                event == NGX_OCTOPUS_AUDIT_EV_API_CALL ? 6 : 4,
-                ngx_octopus_audit_event_names[event], json, json_len - 1);
-        }
+    for (i = 0; i < w->nsinks; i++) {
+        (void) w->sinks[i]->write(w, w->ctx[i], &out);
     }
 
-    if (amcf->pg_conninfo.len) {
-        copy = ngx_pnalloc(r->pool, ngx_octopus_audit_copy_len(&rec));
-        if (copy == NULL) {
-            return NGX_ERROR;
-        }
-
-        copy_len = ngx_octopus_audit_copy(copy, &rec) - copy;
-
-        ngx_octopus_audit_pg_enqueue(w, copy, copy_len);
-    }
-
-    ngx_octopus_audit_count(amcf, &auth, &rl, event, ms);
+    ngx_octopus_audit_metrics_count(amcf, &auth, &rl, event, ms);
 
     return NGX_OK;
 }
@@ -697,67 +617,19 @@ ngx_octopus_audit_redact_re(ngx_http_request_t *r,
     return NGX_OK;
 }
 
-
-static ngx_uint_t
-ngx_octopus_audit_label(ngx_str_t *s, const char **names, ngx_uint_t n)
-{
-    ngx_uint_t  i;
-
-    for (i = 0; i < n - 1; i++) {
-        if (s->len == ngx_strlen(names[i])
-            && ngx_strncmp(s->data, names[i], s->len) == 0)
-        {
-            return i;
-        }
-    }
-
-    return n - 1;
-}
-
-
-static void
-ngx_octopus_audit_count(ngx_octopus_audit_main_conf_t *amcf, ngx_str_t *auth,
-    ngx_str_t *rl, ngx_uint_t event, ngx_msec_int_t ms)
-{
-    ngx_uint_t                a, l, b;
-    ngx_octopus_audit_shm_t  *sh;
-
-    sh = amcf->sh;
-
-    a = ngx_octopus_audit_label(auth, ngx_octopus_audit_auth_labels,
-                                NGX_OCTOPUS_AUDIT_AUTH_N);
-    l = ngx_octopus_audit_label(rl, ngx_octopus_audit_rl_labels,
-                                NGX_OCTOPUS_AUDIT_RL_N);
-
-    (void) ngx_atomic_fetch_add(&sh->requests[a][l], 1);
-    (void) ngx_atomic_fetch_add(&sh->events[event], 1);
-
-    for (b = 0; b < NGX_OCTOPUS_AUDIT_BUCKETS; b++) {
-        if (ms <= ngx_octopus_audit_buckets[b]) {
-            break;
-        }
-    }
-
-    (void) ngx_atomic_fetch_add(&sh->latency[b], 1);
-    (void) ngx_atomic_fetch_add(&sh->latency_sum_ms, (ngx_atomic_int_t) ms);
-}
-
-
-/* a checkpoint: the head of this worker's chain, to the file and syslog */
+/* a checkpoint: the head of this worker's chain, to the sinks taking it */
 
 static void
 ngx_octopus_audit_checkpoint(ngx_octopus_audit_worker_t *w)
 {
-    u_char                         *p, buf[512];
-    int64_t                         ts_us;
-    struct timeval                  tv;
-    ngx_octopus_audit_main_conf_t  *amcf;
+    u_char          *p, buf[512];
+    int64_t          ts_us;
+    ngx_uint_t       i;
+    struct timeval   tv;
 
     if (w->seq == w->checkpoint_seq) {
         return;
     }
-
-    amcf = w->amcf;
 
     ngx_gettimeofday(&tv);
     ts_us = (int64_t) tv.tv_sec * 1000000 + tv.tv_usec;
@@ -769,18 +641,10 @@ ngx_octopus_audit_checkpoint(ngx_octopus_audit_worker_t *w)
                      (size_t) NGX_OCTOPUS_AUDIT_HASH_LEN, w->prev_hash,
                      ts_us);
 
-    if (amcf->file) {
-        if (ngx_write_fd(amcf->file->fd, buf, p - buf) != p - buf) {
-            ngx_octopus_audit_log(w, NGX_OCTOPUS_AUDIT_LOG_FILE,
-                                  NGX_LOG_ERR, ngx_errno,
-                                  "octopus audit: write to \"%s\" failed",
-                                  amcf->file->name.data);
+    for (i = 0; i < w->nsinks; i++) {
+        if (w->sinks[i]->checkpoint) {
+            w->sinks[i]->checkpoint(w, w->ctx[i], ts_us, buf, p - buf);
         }
-    }
-
-    if (amcf->syslog) {
-        ngx_octopus_audit_syslog_send(w, ts_us, 6, "checkpoint", buf,
-                                      p - buf - 1);
     }
 
     w->checkpoint_seq = w->seq;
@@ -790,39 +654,40 @@ ngx_octopus_audit_checkpoint(ngx_octopus_audit_worker_t *w)
 static void
 ngx_octopus_audit_tick(ngx_event_t *ev)
 {
+    ngx_uint_t                   i;
     ngx_octopus_audit_worker_t  *w;
 
     w = ev->data;
 
     if (ngx_exiting) {
         /*
-         * reload or quit: the tick is not cancelable while records are
-         * queued (ngx_octopus_audit_pg_enqueue), so the worker waits for
-         * it; the queue is sent now, the batch in flight keeps the worker
-         * until it is stored or timed out, the rest is spooled on exit
+         * reload or quit: the tick is not cancelable while a sink holds
+         * queued records, so the worker waits for it; the sinks send
+         * their queues now, what is left at exit is kept or counted
          */
 
-        if (w->amcf->pg_conninfo.len) {
-            ngx_octopus_audit_pg_flush_now(w);
+        for (i = 0; i < w->nsinks; i++) {
+            if (w->sinks[i]->exiting) {
+                w->sinks[i]->exiting(w, w->ctx[i]);
+            }
         }
 
         return;
     }
 
     /*
-     * every second: spool fsync, the counts of throttled error lines;
-     * every "checkpoint": the chain head
+     * every second: the sinks' work (spool fsync, the queues of dead
+     * workers, syslog acknowledgements), the counts of throttled error
+     * lines; every "checkpoint": the chain head
      */
 
-    ngx_octopus_audit_spool_sync(w);
-    ngx_octopus_audit_syslog_tick(w);
-    ngx_octopus_audit_log_flush(w, 0);
-
-    /* the queue of a worker that died, if any */
-
-    if (w->amcf->queue_zone) {
-        ngx_octopus_audit_pg_recover(w);
+    for (i = 0; i < w->nsinks; i++) {
+        if (w->sinks[i]->tick) {
+            w->sinks[i]->tick(w, w->ctx[i]);
+        }
     }
+
+    ngx_octopus_audit_log_flush(w, 0);
 
     /* never later than "checkpoint" after the previous one */
 
@@ -834,259 +699,6 @@ ngx_octopus_audit_tick(ngx_event_t *ev)
     }
 
     ngx_add_timer(ev, NGX_OCTOPUS_AUDIT_SYNC_MS);
-}
-
-
-/*
- * A slot's queue counts while its process lives: a worker killed by a
- * signal keeps its slot's pid until the master respawns a worker there,
- * which resets it.
- */
-
-static ngx_uint_t
-ngx_octopus_audit_worker_live(ngx_octopus_audit_shm_t *sh, ngx_uint_t i)
-{
-    ngx_pid_t  pid;
-
-    pid = sh->queue_pid[i];
-
-    if (pid <= 0) {
-        return 0;
-    }
-
-    return pid == ngx_pid || kill(pid, 0) == 0 || ngx_errno == NGX_EPERM;
-}
-
-
-static ngx_int_t
-ngx_octopus_audit_metrics_handler(ngx_http_request_t *r)
-{
-    size_t                          size;
-    uint64_t                        n, cum, rbac, rej, redis, lat;
-    ngx_int_t                       rc;
-    ngx_uint_t                      live;
-    ngx_atomic_int_t                depth;
-    ngx_buf_t                      *b;
-    ngx_uint_t                      a, l, i;
-    ngx_chain_t                     out;
-    ngx_octopus_audit_shm_t        *sh;
-    ngx_octopus_audit_main_conf_t  *amcf;
-
-    if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
-        return NGX_HTTP_NOT_ALLOWED;
-    }
-
-    rc = ngx_http_discard_request_body(r);
-    if (rc != NGX_OK) {
-        return rc;
-    }
-
-    amcf = ngx_http_get_module_main_conf(r, ngx_octopus_audit_module);
-    sh = amcf->sh;
-
-    /* the queues of live workers only: a killed one's count is not kept */
-
-    depth = 0;
-    live = 0;
-
-    for (i = 0; i < NGX_MAX_PROCESSES; i++) {
-        if (ngx_octopus_audit_worker_live(sh, i)) {
-            depth += (ngx_atomic_int_t) sh->queue_depth[i];
-            live++;
-        }
-    }
-
-    size = 16384 + NGX_OCTOPUS_AUDIT_AUTH_N * NGX_OCTOPUS_AUDIT_RL_N * 128
-           + live * 128;
-
-    b = ngx_create_temp_buf(r->pool, size);
-    if (b == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-#define ngx_octopus_out(...)                                                  \
-    b->last = ngx_slprintf(b->last, b->end, __VA_ARGS__)
-
-    ngx_octopus_out("# HELP octopus_requests_total Requests seen by the audit "
-                    "module, by auth and rate limit result.\n"
-                    "# TYPE octopus_requests_total counter\n");
-
-    rbac = 0;
-    rej = 0;
-    redis = 0;
-
-    for (a = 0; a < NGX_OCTOPUS_AUDIT_AUTH_N; a++) {
-        for (l = 0; l < NGX_OCTOPUS_AUDIT_RL_N; l++) {
-            n = sh->requests[a][l];
-
-            if (a == 5) {
-                rbac += n;
-            }
-
-            if (l >= 2 && l <= 4) {
-                rej += n;
-            }
-
-            if (l == 6 || l == 7) {
-                redis += n;
-            }
-
-            if (n == 0) {
-                continue;
-            }
-
-            ngx_octopus_out("octopus_requests_total{auth_result=\"%s\","
-                            "ratelimit_result=\"%s\"} %uL\n",
-                            a ? ngx_octopus_audit_auth_labels[a] : "none",
-                            l ? ngx_octopus_audit_rl_labels[l] : "none", n);
-        }
-    }
-
-    ngx_octopus_out("# HELP octopus_security_events_total Security events "
-                    "by type.\n"
-                    "# TYPE octopus_security_events_total counter\n");
-
-    for (i = 1; i < NGX_OCTOPUS_AUDIT_EV_N; i++) {
-        ngx_octopus_out("octopus_security_events_total{event=\"%s\"} %uA\n",
-                        ngx_octopus_audit_event_names[i], sh->events[i]);
-    }
-
-    ngx_octopus_out("# HELP octopus_failed_login_total Failed login "
-                    "attempts.\n"
-                    "# TYPE octopus_failed_login_total counter\n"
-                    "octopus_failed_login_total %uA\n"
-                    "# HELP octopus_account_lockouts_total Requests refused "
-                    "by a login lockout.\n"
-                    "# TYPE octopus_account_lockouts_total counter\n"
-                    "octopus_account_lockouts_total %uA\n"
-                    "# HELP octopus_rbac_denials_total Requests denied by "
-                    "RBAC.\n"
-                    "# TYPE octopus_rbac_denials_total counter\n"
-                    "octopus_rbac_denials_total %uL\n"
-                    "# HELP octopus_ratelimit_rejections_total Requests "
-                    "limited, banned or locked.\n"
-                    "# TYPE octopus_ratelimit_rejections_total counter\n"
-                    "octopus_ratelimit_rejections_total %uL\n"
-                    "# HELP octopus_redis_errors_total Requests whose rate "
-                    "limit fell back because of Redis.\n"
-                    "# TYPE octopus_redis_errors_total counter\n"
-                    "octopus_redis_errors_total %uL\n",
-                    sh->events[NGX_OCTOPUS_AUDIT_EV_FAILED_LOGIN],
-                    sh->events[NGX_OCTOPUS_AUDIT_EV_ACCOUNT_LOCKOUT],
-                    rbac, rej, redis);
-
-    ngx_octopus_out("# HELP octopus_audit_records_written_total Audit "
-                    "records written, by sink.\n"
-                    "# TYPE octopus_audit_records_written_total counter\n");
-
-    for (i = 0; i < NGX_OCTOPUS_AUDIT_SINK_N; i++) {
-        ngx_octopus_out("octopus_audit_records_written_total{sink=\"%s\"} "
-                        "%uA\n", ngx_octopus_audit_sink_names[i],
-                        sh->written[i]);
-    }
-
-    ngx_octopus_out("# HELP octopus_audit_sink_errors_total Failed writes, "
-                    "by sink.\n"
-                    "# TYPE octopus_audit_sink_errors_total counter\n");
-
-    for (i = 0; i < NGX_OCTOPUS_AUDIT_SINK_N; i++) {
-        ngx_octopus_out("octopus_audit_sink_errors_total{sink=\"%s\"} %uA\n",
-                        ngx_octopus_audit_sink_names[i], sh->sink_errors[i]);
-    }
-
-    ngx_octopus_out("# HELP octopus_audit_records_spooled_total Records "
-                    "written to the disk spool.\n"
-                    "# TYPE octopus_audit_records_spooled_total counter\n"
-                    "octopus_audit_records_spooled_total %uA\n"
-                    "# HELP octopus_audit_records_replayed_total Spooled "
-                    "records replayed into the database.\n"
-                    "# TYPE octopus_audit_records_replayed_total counter\n"
-                    "octopus_audit_records_replayed_total %uA\n"
-                    "# HELP octopus_audit_records_dropped_total Records lost "
-                    "because the spool was full or failed.\n"
-                    "# TYPE octopus_audit_records_dropped_total counter\n"
-                    "octopus_audit_records_dropped_total %uA\n"
-                    "# HELP octopus_audit_queue_depth Records queued in "
-                    "memory for the database, all live workers.\n"
-                    "# TYPE octopus_audit_queue_depth gauge\n"
-                    "octopus_audit_queue_depth %A\n"
-                    "# HELP octopus_audit_spool_bytes Bytes in the spool.\n"
-                    "# TYPE octopus_audit_spool_bytes gauge\n"
-                    "octopus_audit_spool_bytes %A\n"
-                    "# HELP octopus_audit_db_errors_total Database "
-                    "connection and query failures.\n"
-                    "# TYPE octopus_audit_db_errors_total counter\n"
-                    "octopus_audit_db_errors_total %uA\n"
-                    "# HELP octopus_audit_db_connections Workers connected "
-                    "to the database.\n"
-                    "# TYPE octopus_audit_db_connections gauge\n"
-                    "octopus_audit_db_connections %A\n"
-                    "# HELP octopus_audit_db_batches_restaged_total "
-                    "Batches refused by the direct COPY because some of "
-                    "their records were stored before (a replay), stored "
-                    "through the staging table.\n"
-                    "# TYPE octopus_audit_db_batches_restaged_total "
-                    "counter\n"
-                    "octopus_audit_db_batches_restaged_total %uA\n",
-                    sh->spooled, sh->replayed, sh->dropped,
-                    depth,
-                    (ngx_atomic_int_t) sh->spool_bytes,
-                    sh->db_errors,
-                    (ngx_atomic_int_t) sh->db_connected,
-                    sh->batches_restaged);
-
-    ngx_octopus_out("# HELP octopus_audit_worker_queue_depth Records queued "
-                    "in memory for the database, by live worker (process "
-                    "slot).\n"
-                    "# TYPE octopus_audit_worker_queue_depth gauge\n");
-
-    for (i = 0; i < NGX_MAX_PROCESSES; i++) {
-        if (ngx_octopus_audit_worker_live(sh, i)) {
-            ngx_octopus_out("octopus_audit_worker_queue_depth{worker=\"%ui\","
-                            "pid=\"%P\"} %A\n", i, sh->queue_pid[i],
-                            (ngx_atomic_int_t) sh->queue_depth[i]);
-        }
-    }
-
-    ngx_octopus_out("# HELP octopus_request_duration_seconds Request time.\n"
-                    "# TYPE octopus_request_duration_seconds histogram\n");
-
-    cum = 0;
-
-    for (i = 0; i <= NGX_OCTOPUS_AUDIT_BUCKETS; i++) {
-        cum += sh->latency[i];
-        ngx_octopus_out("octopus_request_duration_seconds_bucket"
-                        "{le=\"%s\"} %uL\n",
-                        ngx_octopus_audit_bucket_labels[i], cum);
-    }
-
-    lat = sh->latency_sum_ms;
-
-    ngx_octopus_out("octopus_request_duration_seconds_sum %uL.%03uL\n"
-                    "octopus_request_duration_seconds_count %uL\n",
-                    lat / 1000, lat % 1000, cum);
-
-#undef ngx_octopus_out
-
-    r->headers_out.status = NGX_HTTP_OK;
-    r->headers_out.content_length_n = b->last - b->pos;
-    ngx_str_set(&r->headers_out.content_type,
-                "text/plain; version=0.0.4; charset=utf-8");
-    r->headers_out.content_type_len = r->headers_out.content_type.len;
-
-    rc = ngx_http_send_header(r);
-
-    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
-        return rc;
-    }
-
-    b->last_buf = (r == r->main) ? 1 : 0;
-    b->last_in_chain = 1;
-
-    out.buf = b;
-    out.next = NULL;
-
-    return ngx_http_output_filter(r, &out);
 }
 
 
@@ -1159,6 +771,7 @@ ngx_octopus_audit_init_process(ngx_cycle_t *cycle)
 {
     u_char                         *p;
     struct timeval                  tv;
+    ngx_octopus_audit_sink_t      **s;
     ngx_octopus_audit_worker_t     *w;
     ngx_octopus_audit_main_conf_t  *amcf;
 
@@ -1183,8 +796,6 @@ ngx_octopus_audit_init_process(ngx_cycle_t *cycle)
     w->amcf = amcf;
     w->log = cycle->log;
     w->pid = ngx_pid;
-    w->spool_fd = NGX_INVALID_FILE;
-    w->replay_fd = NGX_INVALID_FILE;
 
     /* a predecessor killed in this slot left its count: it is not ours */
 
@@ -1193,16 +804,6 @@ ngx_octopus_audit_init_process(ngx_cycle_t *cycle)
     w->queue_depth = &amcf->sh->queue_depth[w->slot];
     *w->queue_depth = 0;
     amcf->sh->queue_pid[w->slot] = ngx_pid;
-
-    if (amcf->spool && amcf->spool_fsync
-        && ngx_octopus_audit_spool_init(w, cycle) != NGX_OK)
-    {
-        return NGX_ERROR;
-    }
-
-    if (amcf->spool) {
-        (void) ngx_octopus_audit_spool_probe(w);
-    }
 
     /* one chain per worker process: node, pid and start time */
 
@@ -1230,13 +831,20 @@ ngx_octopus_audit_init_process(ngx_cycle_t *cycle)
 
     ngx_add_timer(&w->tick, NGX_OCTOPUS_AUDIT_SYNC_MS);
 
-    if (amcf->syslog && ngx_octopus_audit_syslog_init(w) != NGX_OK) {
-        ngx_log_error(NGX_LOG_ERR, cycle->log, 0,
-                      "octopus audit: syslog sink unavailable");
-    }
+    /* the configured sinks, each with its state */
 
-    if (amcf->pg_conninfo.len && ngx_octopus_audit_pg_init(w) != NGX_OK) {
-        return NGX_ERROR;
+    for (s = ngx_octopus_audit_sinks; *s; s++) {
+        if (!(*s)->enabled(amcf)) {
+            continue;
+        }
+
+        w->sinks[w->nsinks] = *s;
+
+        if ((*s)->init(w, &w->ctx[w->nsinks]) != NGX_OK) {
+            return NGX_ERROR;
+        }
+
+        w->nsinks++;
     }
 
     ngx_octopus_audit_worker = w;
@@ -1248,6 +856,7 @@ ngx_octopus_audit_init_process(ngx_cycle_t *cycle)
 static void
 ngx_octopus_audit_exit_process(ngx_cycle_t *cycle)
 {
+    ngx_uint_t                   i;
     ngx_octopus_audit_worker_t  *w;
 
     w = ngx_octopus_audit_worker;
@@ -1258,14 +867,16 @@ ngx_octopus_audit_exit_process(ngx_cycle_t *cycle)
 
     ngx_octopus_audit_worker = NULL;
 
-    if (w->amcf->pg_conninfo.len) {
-        ngx_octopus_audit_pg_exit(w);
-    }
-
-    ngx_octopus_audit_spool_seal(w);
+    /* the last chain head first, while every sink still takes it */
 
     ngx_octopus_audit_checkpoint(w);
-    ngx_octopus_audit_syslog_close(w);
+
+    for (i = 0; i < w->nsinks; i++) {
+        if (w->sinks[i]->exit) {
+            w->sinks[i]->exit(w, w->ctx[i]);
+        }
+    }
+
     ngx_octopus_audit_log_flush(w, 1);
 
     if (w->amcf->sh->queue_pid[w->slot] == w->pid) {
@@ -1282,12 +893,27 @@ static ngx_int_t
 ngx_octopus_audit_postconfiguration(ngx_conf_t *cf)
 {
     ngx_str_t                       name;
+    ngx_uint_t                      i;
     ngx_array_t                    *handlers;
     ngx_http_handler_pt            *h;
+    ngx_octopus_audit_sink_t      **s;
     ngx_http_core_main_conf_t      *cmcf;
     ngx_octopus_audit_main_conf_t  *amcf;
 
     amcf = ngx_http_conf_get_module_main_conf(cf, ngx_octopus_audit_module);
+
+    /* a sink's counters are at its position in the registration */
+
+    for (i = 0; ngx_octopus_audit_sinks[i]; i++) {
+        if (i == NGX_OCTOPUS_AUDIT_SINK_MAX) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "octopus audit: more than %d sinks",
+                               NGX_OCTOPUS_AUDIT_SINK_MAX);
+            return NGX_ERROR;
+        }
+
+        ngx_octopus_audit_sinks[i]->index = i;
+    }
 
     if (!amcf->enabled && !amcf->metrics) {
         return NGX_OK;
@@ -1316,28 +942,10 @@ ngx_octopus_audit_postconfiguration(ngx_conf_t *cf)
         return NGX_OK;
     }
 
-    /* shared memory: the database queue, which outlives a worker */
+    /* the sinks: defaults, their shared memory */
 
-    if (amcf->pg_conninfo.len && amcf->queue_shm) {
-        ngx_str_set(&name, "octopus_audit_queue");
-
-        amcf->queue_zone = ngx_shared_memory_add(cf, &name, amcf->queue_shm,
-                                                 &ngx_octopus_audit_module);
-        if (amcf->queue_zone == NULL) {
-            return NGX_ERROR;
-        }
-
-        amcf->queue_zone->init = ngx_octopus_audit_init_queue_zone;
-        amcf->queue_zone->data = amcf;
-    }
-
-    /* the JSON lines file is the sink when there is no database */
-
-    if (amcf->file == NULL && amcf->pg_conninfo.len == 0) {
-        ngx_str_set(&name, "logs/octopus-audit.jsonl");
-
-        amcf->file = ngx_conf_open_file(cf->cycle, &name);
-        if (amcf->file == NULL) {
+    for (s = ngx_octopus_audit_sinks; *s; s++) {
+        if ((*s)->postconf && (*s)->postconf(cf, amcf) != NGX_OK) {
             return NGX_ERROR;
         }
     }
@@ -1378,6 +986,7 @@ ngx_octopus_audit_postconfiguration(ngx_conf_t *cf)
 static void *
 ngx_octopus_audit_create_main_conf(ngx_conf_t *cf)
 {
+    ngx_octopus_audit_sink_t      **s;
     ngx_octopus_audit_main_conf_t  *amcf;
 
     amcf = ngx_pcalloc(cf->pool, sizeof(ngx_octopus_audit_main_conf_t));
@@ -1401,14 +1010,14 @@ ngx_octopus_audit_create_main_conf(ngx_conf_t *cf)
      *     amcf->enabled = 0;
      */
 
-    amcf->batch_size = NGX_CONF_UNSET_UINT;
-    amcf->batch_interval = NGX_CONF_UNSET_MSEC;
-    amcf->queue_max = NGX_CONF_UNSET_UINT;
-    amcf->queue_shm = NGX_CONF_UNSET_SIZE;
-    amcf->pg_timeout = NGX_CONF_UNSET_MSEC;
-    amcf->backoff_max = NGX_CONF_UNSET_MSEC;
-    amcf->spool_max = NGX_CONF_UNSET;
-    amcf->spool_fsync = NGX_CONF_UNSET;
+    /* the sinks' fields */
+
+    for (s = ngx_octopus_audit_sinks; *s; s++) {
+        if ((*s)->create_conf) {
+            (*s)->create_conf(amcf);
+        }
+    }
+
     amcf->checkpoint = NGX_CONF_UNSET_MSEC;
     amcf->anomaly_within = NGX_CONF_UNSET_MSEC;
     amcf->anomaly_users = NGX_CONF_UNSET_UINT;
@@ -1442,66 +1051,28 @@ ngx_octopus_audit_init_main_conf(ngx_conf_t *cf, void *conf)
 {
     ngx_octopus_audit_main_conf_t *amcf = conf;
 
-    ngx_str_t  name;
+    char                       *rv;
+    ngx_octopus_audit_sink_t  **s;
 
     if (amcf->node.data == NULL) {
         amcf->node = cf->cycle->hostname;
     }
 
-    if (amcf->table.data == NULL) {
-        ngx_str_set(&amcf->table, "audit.api_calls");
-    }
-
-    ngx_conf_init_uint_value(amcf->batch_size, 500);
-    ngx_conf_init_msec_value(amcf->batch_interval, 200);
-    ngx_conf_init_uint_value(amcf->queue_max, 10000);
-    ngx_conf_init_size_value(amcf->queue_shm, 16 * 1024 * 1024);
-    ngx_conf_init_msec_value(amcf->pg_timeout, 5000);
-    ngx_conf_init_msec_value(amcf->backoff_max, 5000);
-    ngx_conf_init_value(amcf->spool_max, 1024 * 1024 * 1024);
-    ngx_conf_init_value(amcf->spool_fsync, 1);
     ngx_conf_init_msec_value(amcf->checkpoint, 10000);
     ngx_conf_init_msec_value(amcf->anomaly_within, 60000);
     ngx_conf_init_uint_value(amcf->anomaly_users, 0);
 
-    if (amcf->queue_max < amcf->batch_size) {
-        amcf->queue_max = amcf->batch_size;
-    }
+    /* the sinks' defaults */
 
-    if (amcf->pg_conninfo.len && amcf->spool == NULL) {
-        /* nothing lost needs a spool: a default one under the prefix */
+    for (s = ngx_octopus_audit_sinks; *s; s++) {
+        if ((*s)->init_conf) {
+            rv = (*s)->init_conf(cf, amcf);
 
-        amcf->spool = ngx_pcalloc(cf->pool, sizeof(ngx_path_t));
-        if (amcf->spool == NULL) {
-            return NGX_CONF_ERROR;
-        }
-
-        ngx_str_set(&name, "octopus_audit_spool");
-        amcf->spool->name = name;
-
-        if (ngx_conf_full_name(cf->cycle, &amcf->spool->name, 0) != NGX_OK) {
-            return NGX_CONF_ERROR;
-        }
-
-        amcf->spool->conf_file = cf->conf_file->file.name.data;
-        amcf->spool->line = cf->conf_file->line;
-
-        if (ngx_add_path(cf, &amcf->spool) != NGX_OK) {
-            return NGX_CONF_ERROR;
+            if (rv != NGX_CONF_OK) {
+                return rv;
+            }
         }
     }
-
-#if (NGX_THREADS)
-
-    /* the spool's fsync runs in the "default" thread pool */
-
-    if (amcf->spool && amcf->spool_fsync
-        && ngx_thread_pool_add(cf, NULL) == NULL)
-    {
-        return NGX_CONF_ERROR;
-    }
-
-#endif
 
     return NGX_CONF_OK;
 }
@@ -1596,576 +1167,6 @@ invalid:
     ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                        "invalid node name \"%V\", expected 1 to 64 "
                        "printable characters without space", &value[1]);
-    return NGX_CONF_ERROR;
-}
-
-
-static char *
-ngx_octopus_audit_pg_cmd(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
-{
-    ngx_octopus_audit_main_conf_t *amcf = conf;
-
-    ngx_str_t  *value, key, val;
-
-    if (amcf->pg_conninfo.data) {
-        return "is duplicate";
-    }
-
-    value = cf->args->elts;
-
-    if (value[1].len == 0) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "empty connection string in \"%V\"",
-                           &cmd->name);
-        return NGX_CONF_ERROR;
-    }
-
-    amcf->pg_conninfo = value[1];
-
-    if (cf->args->nelts == 3) {
-        if (ngx_octopus_parse_kv(&value[2], &key, &val) != NGX_OK
-            || key.len != sizeof("password_file") - 1
-            || ngx_strncmp(key.data, "password_file", key.len) != 0
-            || val.len == 0)
-        {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "invalid parameter \"%V\"", &value[2]);
-            return NGX_CONF_ERROR;
-        }
-
-        if (ngx_octopus_audit_read_secret(cf, &val, &amcf->pg_password)
-            != NGX_OK)
-        {
-            return NGX_CONF_ERROR;
-        }
-    }
-
-    if (ngx_octopus_audit_pg_resolve(cf, amcf) != NGX_OK) {
-        return NGX_CONF_ERROR;
-    }
-
-    return NGX_CONF_OK;
-}
-
-
-/*
- * libpq resolves a host name with a blocking getaddrinfo() inside
- * PQconnectStartParams(): the names are resolved here, once, and handed to
- * libpq as "hostaddr" (the name stays in "host" for TLS and .pgpass).
- */
-
-static ngx_int_t
-ngx_octopus_audit_pg_resolve(ngx_conf_t *cf,
-    ngx_octopus_audit_main_conf_t *amcf)
-{
-    char              *err;
-    u_char            *p, *last, *comma;
-    size_t             len;
-    ngx_str_t          host;
-    ngx_url_t          u;
-    PQconninfoOption  *opts, *o;
-    u_char             addr[NGX_SOCKADDR_STRLEN];
-
-    err = NULL;
-    opts = PQconninfoParse((const char *) amcf->pg_conninfo.data, &err);
-
-    if (opts == NULL) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "invalid connection string \"%V\": %s",
-                           &amcf->pg_conninfo,
-                           err ? err : "out of memory");
-        if (err) {
-            PQfreemem(err);
-        }
-
-        return NGX_ERROR;
-    }
-
-    ngx_str_null(&host);
-
-    for (o = opts; o->keyword; o++) {
-        if (o->val == NULL || o->val[0] == '\0') {
-            continue;
-        }
-
-        if (ngx_strcmp(o->keyword, "hostaddr") == 0) {
-            /* the operator gave addresses: nothing to resolve */
-            PQconninfoFree(opts);
-            return NGX_OK;
-        }
-
-        if (ngx_strcmp(o->keyword, "host") == 0) {
-            host.len = ngx_strlen(o->val);
-            host.data = ngx_pnalloc(cf->pool, host.len);
-            if (host.data == NULL) {
-                PQconninfoFree(opts);
-                return NGX_ERROR;
-            }
-
-            ngx_memcpy(host.data, o->val, host.len);
-        }
-    }
-
-    PQconninfoFree(opts);
-
-    if (host.len == 0) {
-        return NGX_OK;                       /* the default unix socket */
-    }
-
-    /* one address per host of a comma-separated list */
-
-    len = host.len * (NGX_SOCKADDR_STRLEN + 1) + 1;
-    amcf->pg_hostaddr.data = ngx_pnalloc(cf->pool, len);
-    if (amcf->pg_hostaddr.data == NULL) {
-        return NGX_ERROR;
-    }
-
-    p = amcf->pg_hostaddr.data;
-    last = host.data + host.len;
-
-    while (host.data < last) {
-        comma = ngx_strlchr(host.data, last, ',');
-        if (comma == NULL) {
-            comma = last;
-        }
-
-        ngx_memzero(&u, sizeof(ngx_url_t));
-        u.url.data = host.data;
-        u.url.len = comma - host.data;
-        u.default_port = 5432;
-
-        if (u.url.len == 0 || u.url.data[0] == '/' || u.url.data[0] == '@') {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "octopus_audit_pg: unix socket \"%V\" in a "
-                               "list of hosts is not supported", &u.url);
-            return NGX_ERROR;
-        }
-
-        if (ngx_parse_url(cf->pool, &u) != NGX_OK || u.naddrs == 0) {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "octopus_audit_pg: %s in host \"%V\"",
-                               u.err ? u.err : "no address", &u.url);
-            return NGX_ERROR;
-        }
-
-        if (p != amcf->pg_hostaddr.data) {
-            *p++ = ',';
-        }
-
-        len = ngx_sock_ntop(u.addrs[0].sockaddr, u.addrs[0].socklen, addr,
-                            NGX_SOCKADDR_STRLEN, 0);
-        p = ngx_cpymem(p, addr, len);
-
-        host.data = comma + 1;
-    }
-
-    *p = '\0';
-    amcf->pg_hostaddr.len = p - amcf->pg_hostaddr.data;
-
-    return NGX_OK;
-}
-
-
-static char *
-ngx_octopus_audit_table_cmd(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
-{
-    ngx_octopus_audit_main_conf_t *amcf = conf;
-
-    u_char      c;
-    ngx_str_t  *value;
-    ngx_uint_t  i, dots;
-
-    if (amcf->table.data) {
-        return "is duplicate";
-    }
-
-    value = cf->args->elts;
-    dots = 0;
-
-    /* an identifier, optionally schema-qualified: it goes into SQL text */
-
-    for (i = 0; i < value[1].len; i++) {
-        c = value[1].data[i];
-
-        if (c == '.' && i > 0 && i < value[1].len - 1 && dots++ == 0) {
-            continue;
-        }
-
-        if ((c >= 'a' && c <= 'z') || c == '_'
-            || (c >= '0' && c <= '9' && i > 0 && value[1].data[i - 1] != '.'))
-        {
-            continue;
-        }
-
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "invalid table name \"%V\", expected "
-                           "[schema.]name in lower case letters, digits and "
-                           "'_'", &value[1]);
-        return NGX_CONF_ERROR;
-    }
-
-    if (value[1].len == 0 || value[1].len > 120) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "invalid table name \"%V\"", &value[1]);
-        return NGX_CONF_ERROR;
-    }
-
-    amcf->table = value[1];
-
-    return NGX_CONF_OK;
-}
-
-
-static char *
-ngx_octopus_audit_batch_cmd(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
-{
-    ngx_octopus_audit_main_conf_t *amcf = conf;
-
-    ssize_t      size;
-    ngx_int_t    n;
-    ngx_str_t   *value, key, val;
-    ngx_msec_t   ms;
-    ngx_uint_t   i;
-
-    if (amcf->batch_size != NGX_CONF_UNSET_UINT) {
-        return "is duplicate";
-    }
-
-    value = cf->args->elts;
-
-    for (i = 1; i < cf->args->nelts; i++) {
-
-        if (ngx_octopus_parse_kv(&value[i], &key, &val) != NGX_OK) {
-            goto invalid;
-        }
-
-        if (key.len == 4 && ngx_strncmp(key.data, "size", 4) == 0) {
-            n = ngx_atoi(val.data, val.len);
-            if (n <= 0 || n > 100000) {
-                goto invalid;
-            }
-
-            amcf->batch_size = n;
-
-        } else if (key.len == 5 && ngx_strncmp(key.data, "queue", 5) == 0) {
-            n = ngx_atoi(val.data, val.len);
-            if (n <= 0 || n > 10000000) {
-                goto invalid;
-            }
-
-            amcf->queue_max = n;
-
-        } else if (key.len == 3 && ngx_strncmp(key.data, "shm", 3) == 0) {
-
-            if (val.len == 3 && ngx_strncmp(val.data, "off", 3) == 0) {
-                amcf->queue_shm = 0;
-
-            } else {
-                size = ngx_parse_size(&val);
-
-                /* at least 8 pages per ring of a few workers */
-                if (size == NGX_ERROR || size < 256 * 1024
-                    || size > (ssize_t) 4096 * 1024 * 1024)
-                {
-                    goto invalid;
-                }
-
-                amcf->queue_shm = size;
-            }
-
-        } else if ((key.len == 8
-                    && ngx_strncmp(key.data, "interval", 8) == 0)
-                   || (key.len == 7
-                       && ngx_strncmp(key.data, "timeout", 7) == 0)
-                   || (key.len == 7
-                       && ngx_strncmp(key.data, "backoff", 7) == 0))
-        {
-            ms = ngx_parse_time(&val, 0);
-            if (ms == (ngx_msec_t) NGX_ERROR || ms == 0) {
-                goto invalid;
-            }
-
-            if (key.data[0] == 'i') {
-                amcf->batch_interval = ms;
-
-            } else if (key.data[0] == 't') {
-                amcf->pg_timeout = ms;
-
-            } else {
-                amcf->backoff_max = ms;
-            }
-
-        } else {
-            goto invalid;
-        }
-    }
-
-    if (amcf->batch_size == NGX_CONF_UNSET_UINT) {
-        amcf->batch_size = 500;
-    }
-
-    return NGX_CONF_OK;
-
-invalid:
-
-    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "invalid parameter \"%V\"",
-                       &value[i]);
-    return NGX_CONF_ERROR;
-}
-
-
-static char *
-ngx_octopus_audit_spool_cmd(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
-{
-    ngx_octopus_audit_main_conf_t *amcf = conf;
-
-    off_t        size;
-    ngx_str_t   *value, key, val;
-    ngx_uint_t   i;
-    ngx_path_t  *path;
-
-    if (amcf->spool) {
-        return "is duplicate";
-    }
-
-    value = cf->args->elts;
-
-    path = ngx_pcalloc(cf->pool, sizeof(ngx_path_t));
-    if (path == NULL) {
-        return NGX_CONF_ERROR;
-    }
-
-    path->name = value[1];
-
-    if (path->name.len > 1 && path->name.data[path->name.len - 1] == '/') {
-        path->name.len--;
-    }
-
-    if (ngx_conf_full_name(cf->cycle, &path->name, 0) != NGX_OK) {
-        return NGX_CONF_ERROR;
-    }
-
-    if (path->name.len > NGX_MAX_PATH - 64) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "spool path \"%V\" too long",
-                           &value[1]);
-        return NGX_CONF_ERROR;
-    }
-
-    path->conf_file = cf->conf_file->file.name.data;
-    path->line = cf->conf_file->line;
-
-    for (i = 2; i < cf->args->nelts; i++) {
-
-        if (ngx_octopus_parse_kv(&value[i], &key, &val) != NGX_OK) {
-            goto invalid;
-        }
-
-        if (key.len == 8 && ngx_strncmp(key.data, "max_size", 8) == 0) {
-            size = ngx_parse_offset(&val);
-            if (size == NGX_ERROR || size < 65536) {
-                goto invalid;
-            }
-
-            amcf->spool_max = size;
-
-        } else if (key.len == 5 && ngx_strncmp(key.data, "fsync", 5) == 0) {
-            if (val.len == 2 && ngx_strncmp(val.data, "on", 2) == 0) {
-                amcf->spool_fsync = 1;
-
-            } else if (val.len == 3 && ngx_strncmp(val.data, "off", 3) == 0) {
-                amcf->spool_fsync = 0;
-
-            } else {
-                goto invalid;
-            }
-
-        } else {
-            goto invalid;
-        }
-    }
-
-    if (ngx_add_path(cf, &path) != NGX_OK) {
-        return NGX_CONF_ERROR;
-    }
-
-    amcf->spool = path;
-
-    return NGX_CONF_OK;
-
-invalid:
-
-    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "invalid parameter \"%V\"",
-                       &value[i]);
-    return NGX_CONF_ERROR;
-}
-
-
-static char *
-ngx_octopus_audit_file_cmd(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
-{
-    ngx_octopus_audit_main_conf_t *amcf = conf;
-
-    ngx_str_t  *value;
-
-    if (amcf->file) {
-        return "is duplicate";
-    }
-
-    value = cf->args->elts;
-
-    if (value[1].len == 0) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "invalid file \"%V\"",
-                           &value[1]);
-        return NGX_CONF_ERROR;
-    }
-
-    amcf->file = ngx_conf_open_file(cf->cycle, &value[1]);
-    if (amcf->file == NULL) {
-        return NGX_CONF_ERROR;
-    }
-
-    return NGX_CONF_OK;
-}
-
-
-static char *
-ngx_octopus_audit_syslog_cmd(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
-{
-    ngx_octopus_audit_main_conf_t *amcf = conf;
-
-    ssize_t      size;
-    ngx_str_t   *value, key, val;
-    ngx_url_t    u;
-    ngx_uint_t   i, f, buffer;
-
-    static const char  *facilities[] = {
-        "kern", "user", "mail", "daemon", "auth", "syslog", "lpr", "news",
-        "uucp", "cron", "authpriv", "ftp", "ntp", "security", "console",
-        "solaris-cron", "local0", "local1", "local2", "local3", "local4",
-        "local5", "local6", "local7", NULL
-    };
-
-    if (amcf->syslog) {
-        return "is duplicate";
-    }
-
-    value = cf->args->elts;
-
-    ngx_memzero(&u, sizeof(ngx_url_t));
-
-    u.url = value[1];
-    u.default_port = 514;
-
-    /* resolved here, once: no DNS in the workers */
-
-    if (ngx_parse_url(cf->pool, &u) != NGX_OK) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "invalid syslog address \"%V\": %s", &value[1],
-                           u.err ? u.err : "unknown error");
-        return NGX_CONF_ERROR;
-    }
-
-    if (u.naddrs == 0) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "syslog address \"%V\" has no address", &value[1]);
-        return NGX_CONF_ERROR;
-    }
-
-    amcf->syslog = &u.addrs[0];
-    amcf->syslog_text = value[1];
-    amcf->syslog_facility = 4;                 /* auth */
-    ngx_str_set(&amcf->syslog_tag, "octopus");
-    amcf->syslog_buffer = 1024 * 1024;
-    buffer = 0;
-
-    for (i = 2; i < cf->args->nelts; i++) {
-
-        if (ngx_octopus_parse_kv(&value[i], &key, &val) != NGX_OK) {
-            goto invalid;
-        }
-
-        if (key.len == 5 && ngx_strncmp(key.data, "proto", 5) == 0) {
-            if (val.len == 3 && ngx_strncmp(val.data, "udp", 3) == 0) {
-                amcf->syslog_tcp = 0;
-
-            } else if (val.len == 3 && ngx_strncmp(val.data, "tcp", 3) == 0) {
-                amcf->syslog_tcp = 1;
-
-            } else {
-                goto invalid;
-            }
-
-        } else if (key.len == 8
-                   && ngx_strncmp(key.data, "facility", 8) == 0)
-        {
-            for (f = 0; facilities[f]; f++) {
-                if (val.len == ngx_strlen(facilities[f])
-                    && ngx_strncmp(val.data, facilities[f], val.len) == 0)
-                {
-                    break;
-                }
-            }
-
-            if (facilities[f] == NULL) {
-                goto invalid;
-            }
-
-            amcf->syslog_facility = f;
-
-        } else if (key.len == 3 && ngx_strncmp(key.data, "tag", 3) == 0) {
-            if (val.len == 0 || val.len > 48) {
-                goto invalid;
-            }
-
-            for (f = 0; f < val.len; f++) {
-                if (val.data[f] <= 0x20 || val.data[f] >= 0x7f) {
-                    goto invalid;
-                }
-            }
-
-            amcf->syslog_tag = val;
-
-        } else if (key.len == 6 && ngx_strncmp(key.data, "buffer", 6) == 0) {
-            size = ngx_parse_size(&val);
-            if (size == NGX_ERROR || size < 65536 || size > 1024 * 1024 * 1024)
-            {
-                goto invalid;
-            }
-
-            amcf->syslog_buffer = (size_t) size;
-            buffer = i;
-
-        } else if (key.len == 6 && ngx_strncmp(key.data, "events", 6) == 0) {
-            if (val.len == 3 && ngx_strncmp(val.data, "all", 3) == 0) {
-                amcf->syslog_all = 1;
-
-            } else if (val.len == 8
-                       && ngx_strncmp(val.data, "security", 8) == 0)
-            {
-                amcf->syslog_all = 0;
-
-            } else {
-                goto invalid;
-            }
-
-        } else {
-            goto invalid;
-        }
-    }
-
-    if (buffer && !amcf->syslog_tcp) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"%V\" needs proto=tcp (UDP is not buffered)",
-                           &value[buffer]);
-        return NGX_CONF_ERROR;
-    }
-
-    return NGX_CONF_OK;
-
-invalid:
-
-    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "invalid parameter \"%V\"",
-                       &value[i]);
     return NGX_CONF_ERROR;
 }
 
@@ -2357,25 +1358,9 @@ invalid:
 }
 
 
-static char *
-ngx_octopus_audit_metrics_cmd(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
-{
-    ngx_http_core_loc_conf_t       *clcf;
-    ngx_octopus_audit_main_conf_t  *amcf;
-
-    amcf = ngx_http_conf_get_module_main_conf(cf, ngx_octopus_audit_module);
-    amcf->metrics = 1;
-
-    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
-    clcf->handler = ngx_octopus_audit_metrics_handler;
-
-    return NGX_CONF_OK;
-}
-
-
 /* a secret from a file, trailing white space removed; never logged */
 
-static ngx_int_t
+ngx_int_t
 ngx_octopus_audit_read_secret(ngx_conf_t *cf, ngx_str_t *path, ngx_str_t *out)
 {
     ssize_t          n;

@@ -32,6 +32,7 @@
 
 
 #include "ngx_octopus_audit.h"
+#include "ngx_octopus_audit_pg.h"
 
 #include <sys/file.h>
 
@@ -79,56 +80,6 @@ static uint64_t ngx_octopus_audit_pg_me(ngx_octopus_audit_rings_t *rs);
 static void ngx_octopus_audit_pg_ring_attach(ngx_octopus_audit_worker_t *w);
 static void ngx_octopus_audit_pg_ring_detach(ngx_octopus_audit_worker_t *w);
 static void ngx_octopus_audit_pg_retry_soon(ngx_octopus_audit_worker_t *w);
-
-
-ngx_int_t
-ngx_octopus_audit_buf_append(ngx_octopus_audit_buf_t *b, u_char *data,
-    size_t len, ngx_uint_t count)
-{
-    u_char  *p;
-    size_t   size;
-
-    if (b->len + len > b->size) {
-        size = ngx_max(b->size * 2, b->len + len);
-        size = ngx_max(size, 16384);
-
-        p = ngx_alloc(size, ngx_cycle->log);
-        if (p == NULL) {
-            return NGX_ERROR;
-        }
-
-        if (b->len) {
-            ngx_memcpy(p, b->data, b->len);
-        }
-
-        if (b->data) {
-            ngx_free(b->data);
-        }
-
-        b->data = p;
-        b->size = size;
-    }
-
-    if (data) {
-        ngx_memcpy(b->data + b->len, data, len);
-    }
-
-    b->len += len;
-    b->count += count;
-
-    return NGX_OK;
-}
-
-
-void
-ngx_octopus_audit_buf_free(ngx_octopus_audit_buf_t *b)
-{
-    if (b->data) {
-        ngx_free(b->data);
-    }
-
-    ngx_memzero(b, sizeof(ngx_octopus_audit_buf_t));
-}
 
 
 ngx_int_t
@@ -956,9 +907,9 @@ ngx_octopus_audit_pg_release(ngx_octopus_audit_worker_t *w)
         w->inflight_replay = 0;
 
     } else if (w->inflight.count) {
-        (void) ngx_octopus_audit_spool_write(w, w->inflight.data,
-                                             w->inflight.len,
-                                             w->inflight.count);
+        (void) ngx_octopus_audit_spool_append(w->spool, w->inflight.data,
+                                              w->inflight.len,
+                                              w->inflight.count);
         (void) ngx_atomic_fetch_add(w->queue_depth,
                                     - (ngx_atomic_int_t) w->inflight.count);
     }
@@ -967,9 +918,9 @@ ngx_octopus_audit_pg_release(ngx_octopus_audit_worker_t *w)
     w->inflight.count = 0;
 
     if (w->pending.count) {
-        (void) ngx_octopus_audit_spool_write(w, w->pending.data,
-                                             w->pending.len,
-                                             w->pending.count);
+        (void) ngx_octopus_audit_spool_append(w->spool, w->pending.data,
+                                              w->pending.len,
+                                              w->pending.count);
         (void) ngx_atomic_fetch_add(w->queue_depth,
                                     - (ngx_atomic_int_t) w->pending.count);
     }
@@ -1525,7 +1476,7 @@ ngx_octopus_audit_pg_next(ngx_octopus_audit_worker_t *w, ngx_uint_t force)
      * sealed to be replayed now rather than after a reconnect.
      */
 
-    if (w->spool_fd != NGX_INVALID_FILE && !ngx_exiting
+    if (ngx_octopus_audit_spool_writing(w->spool) && !ngx_exiting
         && w->pending.count <= amcf->queue_max / 2)
     {
         ngx_octopus_audit_spool_seal(w);
@@ -1541,7 +1492,7 @@ ngx_octopus_audit_pg_next(ngx_octopus_audit_worker_t *w, ngx_uint_t force)
     if (w->pending.count
         && (force || w->pending.count >= amcf->batch_size || ngx_exiting)
         && !(w->replay_turn && !ngx_exiting
-             && (w->replay_fd != NGX_INVALID_FILE
+             && (ngx_octopus_audit_spool_replaying(w->spool)
                  || (ngx_msec_int_t) (ngx_current_msec - w->next_scan)
                     >= 0)))
     {
@@ -1555,20 +1506,20 @@ ngx_octopus_audit_pg_next(ngx_octopus_audit_worker_t *w, ngx_uint_t force)
         return;
     }
 
-    if (w->replay_fd != NGX_INVALID_FILE
+    if (ngx_octopus_audit_spool_replaying(w->spool)
         || (ngx_msec_int_t) (ngx_current_msec - w->next_scan) >= 0)
     {
         w->replay_turn = 0;
 
         for ( ;; ) {
-            if (w->replay_fd == NGX_INVALID_FILE
-                && ngx_octopus_audit_spool_claim(w) != NGX_OK)
+            if (!ngx_octopus_audit_spool_replaying(w->spool)
+                && ngx_octopus_audit_spool_claim(w->spool) != NGX_OK)
             {
                 w->next_scan = ngx_current_msec + NGX_OCTOPUS_AUDIT_SCAN_MS;
                 break;
             }
 
-            n = ngx_octopus_audit_spool_read(w, &w->inflight,
+            n = ngx_octopus_audit_spool_read(w->spool, &w->inflight,
                                              NGX_OCTOPUS_AUDIT_REPLAY_MAX);
 
             if (n > 0) {
@@ -1698,7 +1649,7 @@ ngx_octopus_audit_pg_queue(ngx_octopus_audit_worker_t *w, u_char *line,
         || w->pending.count >= amcf->queue_max
         || (w->ring && ngx_octopus_audit_ring_room(w->ring) < len))
     {
-        if (ngx_octopus_audit_spool_write(w, line, len, 1) != NGX_OK
+        if (ngx_octopus_audit_spool_append(w->spool, line, len, 1) != NGX_OK
             && w->state == NGX_OCTOPUS_AUDIT_PG_DOWN)
         {
             ngx_octopus_audit_pg_retry_soon(w);
@@ -1708,7 +1659,7 @@ ngx_octopus_audit_pg_queue(ngx_octopus_audit_worker_t *w, u_char *line,
     }
 
     if (ngx_octopus_audit_buf_append(&w->pending, line, len, 1) != NGX_OK) {
-        (void) ngx_octopus_audit_spool_write(w, line, len, 1);
+        (void) ngx_octopus_audit_spool_append(w->spool, line, len, 1);
         return;
     }
 
@@ -1818,7 +1769,7 @@ ngx_octopus_audit_pg_exit(ngx_octopus_audit_worker_t *w)
     ngx_octopus_audit_pg_close(w);
     ngx_octopus_audit_pg_release(w);
 
-    if (w->replay_fd != NGX_INVALID_FILE) {
+    if (ngx_octopus_audit_spool_replaying(w->spool)) {
         ngx_octopus_audit_spool_done(w, 0);
     }
 
@@ -1828,4 +1779,644 @@ ngx_octopus_audit_pg_exit(ngx_octopus_audit_worker_t *w)
     ngx_octopus_audit_pg_ring_detach(w);
 
     w->state = NGX_OCTOPUS_AUDIT_PG_DOWN;
+}
+
+
+/*
+ * The PostgreSQL sink (ngx_octopus_audit_sink.h): thin glue around the
+ * writer above, its metrics, and the set handlers of its directives.
+ */
+
+
+static ngx_int_t ngx_octopus_audit_pg_resolve(ngx_conf_t *cf,
+    ngx_octopus_audit_main_conf_t *amcf);
+
+
+static void
+ngx_octopus_audit_pg_create_conf(ngx_octopus_audit_main_conf_t *amcf)
+{
+    amcf->batch_size = NGX_CONF_UNSET_UINT;
+    amcf->batch_interval = NGX_CONF_UNSET_MSEC;
+    amcf->queue_max = NGX_CONF_UNSET_UINT;
+    amcf->queue_shm = NGX_CONF_UNSET_SIZE;
+    amcf->pg_timeout = NGX_CONF_UNSET_MSEC;
+    amcf->backoff_max = NGX_CONF_UNSET_MSEC;
+    amcf->spool_max = NGX_CONF_UNSET;
+    amcf->spool_fsync = NGX_CONF_UNSET;
+}
+
+
+static char *
+ngx_octopus_audit_pg_init_conf(ngx_conf_t *cf,
+    ngx_octopus_audit_main_conf_t *amcf)
+{
+    ngx_str_t  name;
+
+    if (amcf->table.data == NULL) {
+        ngx_str_set(&amcf->table, "audit.api_calls");
+    }
+
+    ngx_conf_init_uint_value(amcf->batch_size, 500);
+    ngx_conf_init_msec_value(amcf->batch_interval, 200);
+    ngx_conf_init_uint_value(amcf->queue_max, 10000);
+    ngx_conf_init_size_value(amcf->queue_shm, 16 * 1024 * 1024);
+    ngx_conf_init_msec_value(amcf->pg_timeout, 5000);
+    ngx_conf_init_msec_value(amcf->backoff_max, 5000);
+    ngx_conf_init_value(amcf->spool_max, 1024 * 1024 * 1024);
+    ngx_conf_init_value(amcf->spool_fsync, 1);
+
+    if (amcf->queue_max < amcf->batch_size) {
+        amcf->queue_max = amcf->batch_size;
+    }
+
+    if (amcf->pg_conninfo.len && amcf->spool == NULL) {
+        /* nothing lost needs a spool: a default one under the prefix */
+
+        amcf->spool = ngx_pcalloc(cf->pool, sizeof(ngx_path_t));
+        if (amcf->spool == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        ngx_str_set(&name, "octopus_audit_spool");
+        amcf->spool->name = name;
+
+        if (ngx_conf_full_name(cf->cycle, &amcf->spool->name, 0) != NGX_OK) {
+            return NGX_CONF_ERROR;
+        }
+
+        amcf->spool->conf_file = cf->conf_file->file.name.data;
+        amcf->spool->line = cf->conf_file->line;
+
+        if (ngx_add_path(cf, &amcf->spool) != NGX_OK) {
+            return NGX_CONF_ERROR;
+        }
+    }
+
+#if (NGX_THREADS)
+
+    /* the spool's fsync runs in the "default" thread pool */
+
+    if (amcf->spool && amcf->spool_fsync
+        && ngx_thread_pool_add(cf, NULL) == NULL)
+    {
+        return NGX_CONF_ERROR;
+    }
+
+#endif
+
+    return NGX_CONF_OK;
+}
+
+
+static ngx_uint_t
+ngx_octopus_audit_pg_enabled(ngx_octopus_audit_main_conf_t *amcf)
+{
+    return amcf->pg_conninfo.len != 0;
+}
+
+
+/* shared memory: the database queue, which outlives a worker */
+
+static ngx_int_t
+ngx_octopus_audit_pg_postconf(ngx_conf_t *cf,
+    ngx_octopus_audit_main_conf_t *amcf)
+{
+    ngx_str_t  name;
+
+    if (amcf->pg_conninfo.len == 0 || amcf->queue_shm == 0) {
+        return NGX_OK;
+    }
+
+    ngx_str_set(&name, "octopus_audit_queue");
+
+    amcf->queue_zone = ngx_shared_memory_add(cf, &name, amcf->queue_shm,
+                                             &ngx_octopus_audit_module);
+    if (amcf->queue_zone == NULL) {
+        return NGX_ERROR;
+    }
+
+    amcf->queue_zone->init = ngx_octopus_audit_init_queue_zone;
+    amcf->queue_zone->data = amcf;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_octopus_audit_pg_sink_init(ngx_octopus_audit_worker_t *w, void **ctx)
+{
+    ngx_octopus_audit_shm_t        *sh;
+    ngx_octopus_audit_main_conf_t  *amcf;
+
+    amcf = w->amcf;
+    sh = amcf->sh;
+
+    /* the records the database cannot take, as COPY lines */
+
+    w->spool = ngx_octopus_audit_spool_create(w, (ngx_cycle_t *) ngx_cycle,
+                                              amcf->spool, amcf->spool_max,
+                                              amcf->spool_fsync,
+                                              &sh->spool_bytes, &sh->spooled,
+                                              &sh->dropped);
+    if (w->spool == NULL) {
+        return NGX_ERROR;
+    }
+
+    *ctx = w;
+
+    return ngx_octopus_audit_pg_init(w);
+}
+
+
+/*
+ * The batch path's calls to its spool, by the names it has always used
+ * (so that it reads, and merges, as before): the worker's spool, opaque
+ * COPY lines.
+ */
+
+static void
+ngx_octopus_audit_spool_seal(ngx_octopus_audit_worker_t *w)
+{
+    ngx_octopus_audit_spool_close(w->spool);
+}
+
+
+static void
+ngx_octopus_audit_spool_done(ngx_octopus_audit_worker_t *w, ngx_uint_t ok)
+{
+    ngx_octopus_audit_spool_replayed(w->spool, ok);
+}
+
+
+static void
+ngx_octopus_audit_spool_reject(ngx_octopus_audit_worker_t *w)
+{
+    ngx_octopus_audit_spool_refused(w->spool);
+}
+
+
+/* a record as a COPY text line */
+
+static ngx_int_t
+ngx_octopus_audit_pg_write(ngx_octopus_audit_worker_t *w, void *ctx,
+    ngx_octopus_audit_out_t *out)
+{
+    u_char  *line;
+    size_t   len;
+
+    line = ngx_pnalloc(out->pool, ngx_octopus_audit_copy_len(out->rec));
+    if (line == NULL) {
+        return NGX_ERROR;
+    }
+
+    len = ngx_octopus_audit_copy(line, out->rec) - line;
+
+    ngx_octopus_audit_pg_enqueue(w, line, len);
+
+    return NGX_OK;
+}
+
+
+/* every second: the spool's fsync, the queue of a worker that died */
+
+static void
+ngx_octopus_audit_pg_tick(ngx_octopus_audit_worker_t *w, void *ctx)
+{
+    ngx_octopus_audit_spool_sync(w->spool);
+
+    if (w->amcf->queue_zone) {
+        ngx_octopus_audit_pg_recover(w);
+    }
+}
+
+
+/*
+ * shutting down: the tick is not cancelable while records are queued
+ * (pg_queue), so the worker waits for it; the queue is sent now, the
+ * batch in flight keeps the worker until it is stored or timed out, the
+ * rest is spooled on exit
+ */
+
+static void
+ngx_octopus_audit_pg_exiting(ngx_octopus_audit_worker_t *w, void *ctx)
+{
+    ngx_octopus_audit_pg_flush_now(w);
+}
+
+
+static void
+ngx_octopus_audit_pg_sink_exit(ngx_octopus_audit_worker_t *w, void *ctx)
+{
+    ngx_octopus_audit_pg_exit(w);
+    ngx_octopus_audit_spool_close(w->spool);
+}
+
+
+static u_char *
+ngx_octopus_audit_pg_metrics(u_char *p, u_char *last,
+    ngx_octopus_audit_shm_t *sh)
+{
+    ngx_uint_t        i;
+    ngx_atomic_int_t  depth;
+
+    /* the queues of live workers only: a killed one's count is not kept */
+
+    depth = 0;
+
+    for (i = 0; i < NGX_MAX_PROCESSES; i++) {
+        if (ngx_octopus_audit_worker_live(sh, i)) {
+            depth += (ngx_atomic_int_t) sh->queue_depth[i];
+        }
+    }
+
+    p = ngx_slprintf(p, last,
+                     "# HELP octopus_audit_records_spooled_total Records "
+                     "written to the disk spool.\n"
+                     "# TYPE octopus_audit_records_spooled_total counter\n"
+                     "octopus_audit_records_spooled_total %uA\n"
+                     "# HELP octopus_audit_records_replayed_total Spooled "
+                     "records replayed into the database.\n"
+                     "# TYPE octopus_audit_records_replayed_total counter\n"
+                     "octopus_audit_records_replayed_total %uA\n"
+                     "# HELP octopus_audit_records_dropped_total Records lost "
+                     "because the spool was full or failed.\n"
+                     "# TYPE octopus_audit_records_dropped_total counter\n"
+                     "octopus_audit_records_dropped_total %uA\n"
+                     "# HELP octopus_audit_queue_depth Records queued in "
+                     "memory for the database, all live workers.\n"
+                     "# TYPE octopus_audit_queue_depth gauge\n"
+                     "octopus_audit_queue_depth %A\n"
+                     "# HELP octopus_audit_spool_bytes Bytes in the spool.\n"
+                     "# TYPE octopus_audit_spool_bytes gauge\n"
+                     "octopus_audit_spool_bytes %A\n"
+                     "# HELP octopus_audit_db_errors_total Database "
+                     "connection and query failures.\n"
+                     "# TYPE octopus_audit_db_errors_total counter\n"
+                     "octopus_audit_db_errors_total %uA\n"
+                     "# HELP octopus_audit_db_connections Workers connected "
+                     "to the database.\n"
+                     "# TYPE octopus_audit_db_connections gauge\n"
+                     "octopus_audit_db_connections %A\n"
+                     "# HELP octopus_audit_db_batches_restaged_total "
+                     "Batches refused by the direct COPY because some of "
+                     "their records were stored before (a replay), stored "
+                     "through the staging table.\n"
+                     "# TYPE octopus_audit_db_batches_restaged_total "
+                     "counter\n"
+                     "octopus_audit_db_batches_restaged_total %uA\n",
+                     sh->spooled, sh->replayed, sh->dropped,
+                     depth,
+                     (ngx_atomic_int_t) sh->spool_bytes,
+                     sh->db_errors,
+                     (ngx_atomic_int_t) sh->db_connected,
+                     sh->batches_restaged);
+
+    p = ngx_slprintf(p, last,
+                     "# HELP octopus_audit_worker_queue_depth Records queued "
+                     "in memory for the database, by live worker (process "
+                     "slot).\n"
+                     "# TYPE octopus_audit_worker_queue_depth gauge\n");
+
+    for (i = 0; i < NGX_MAX_PROCESSES; i++) {
+        if (ngx_octopus_audit_worker_live(sh, i)) {
+            p = ngx_slprintf(p, last,
+                             "octopus_audit_worker_queue_depth{worker=\"%ui\","
+                             "pid=\"%P\"} %A\n", i, sh->queue_pid[i],
+                             (ngx_atomic_int_t) sh->queue_depth[i]);
+        }
+    }
+
+    return p;
+}
+
+
+ngx_octopus_audit_sink_t  ngx_octopus_audit_pg_sink = {
+    ngx_string("postgresql"),
+    0,
+    1,                                     /* stores */
+    ngx_octopus_audit_pg_create_conf,
+    ngx_octopus_audit_pg_init_conf,
+    ngx_octopus_audit_pg_enabled,
+    ngx_octopus_audit_pg_postconf,
+    ngx_octopus_audit_pg_sink_init,
+    ngx_octopus_audit_pg_write,
+    NULL,                                  /* checkpoint: in batches */
+    ngx_octopus_audit_pg_tick,
+    ngx_octopus_audit_pg_exiting,
+    ngx_octopus_audit_pg_sink_exit,
+    ngx_octopus_audit_pg_metrics
+};
+
+
+char *
+ngx_octopus_audit_pg_cmd(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_octopus_audit_main_conf_t *amcf = conf;
+
+    ngx_str_t  *value, key, val;
+
+    if (amcf->pg_conninfo.data) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    if (value[1].len == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "empty connection string in \"%V\"",
+                           &cmd->name);
+        return NGX_CONF_ERROR;
+    }
+
+    amcf->pg_conninfo = value[1];
+
+    if (cf->args->nelts == 3) {
+        if (ngx_octopus_parse_kv(&value[2], &key, &val) != NGX_OK
+            || key.len != sizeof("password_file") - 1
+            || ngx_strncmp(key.data, "password_file", key.len) != 0
+            || val.len == 0)
+        {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid parameter \"%V\"", &value[2]);
+            return NGX_CONF_ERROR;
+        }
+
+        if (ngx_octopus_audit_read_secret(cf, &val, &amcf->pg_password)
+            != NGX_OK)
+        {
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    if (ngx_octopus_audit_pg_resolve(cf, amcf) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+/*
+ * libpq resolves a host name with a blocking getaddrinfo() inside
+ * PQconnectStartParams(): the names are resolved here, once, and handed to
+ * libpq as "hostaddr" (the name stays in "host" for TLS and .pgpass).
+ */
+
+static ngx_int_t
+ngx_octopus_audit_pg_resolve(ngx_conf_t *cf,
+    ngx_octopus_audit_main_conf_t *amcf)
+{
+    char              *err;
+    u_char            *p, *last, *comma;
+    size_t             len;
+    ngx_str_t          host;
+    ngx_url_t          u;
+    PQconninfoOption  *opts, *o;
+    u_char             addr[NGX_SOCKADDR_STRLEN];
+
+    err = NULL;
+    opts = PQconninfoParse((const char *) amcf->pg_conninfo.data, &err);
+
+    if (opts == NULL) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid connection string \"%V\": %s",
+                           &amcf->pg_conninfo,
+                           err ? err : "out of memory");
+        if (err) {
+            PQfreemem(err);
+        }
+
+        return NGX_ERROR;
+    }
+
+    ngx_str_null(&host);
+
+    for (o = opts; o->keyword; o++) {
+        if (o->val == NULL || o->val[0] == '\0') {
+            continue;
+        }
+
+        if (ngx_strcmp(o->keyword, "hostaddr") == 0) {
+            /* the operator gave addresses: nothing to resolve */
+            PQconninfoFree(opts);
+            return NGX_OK;
+        }
+
+        if (ngx_strcmp(o->keyword, "host") == 0) {
+            host.len = ngx_strlen(o->val);
+            host.data = ngx_pnalloc(cf->pool, host.len);
+            if (host.data == NULL) {
+                PQconninfoFree(opts);
+                return NGX_ERROR;
+            }
+
+            ngx_memcpy(host.data, o->val, host.len);
+        }
+    }
+
+    PQconninfoFree(opts);
+
+    if (host.len == 0) {
+        return NGX_OK;                       /* the default unix socket */
+    }
+
+    /* one address per host of a comma-separated list */
+
+    len = host.len * (NGX_SOCKADDR_STRLEN + 1) + 1;
+    amcf->pg_hostaddr.data = ngx_pnalloc(cf->pool, len);
+    if (amcf->pg_hostaddr.data == NULL) {
+        return NGX_ERROR;
+    }
+
+    p = amcf->pg_hostaddr.data;
+    last = host.data + host.len;
+
+    while (host.data < last) {
+        comma = ngx_strlchr(host.data, last, ',');
+        if (comma == NULL) {
+            comma = last;
+        }
+
+        ngx_memzero(&u, sizeof(ngx_url_t));
+        u.url.data = host.data;
+        u.url.len = comma - host.data;
+        u.default_port = 5432;
+
+        if (u.url.len == 0 || u.url.data[0] == '/' || u.url.data[0] == '@') {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "octopus_audit_pg: unix socket \"%V\" in a "
+                               "list of hosts is not supported", &u.url);
+            return NGX_ERROR;
+        }
+
+        if (ngx_parse_url(cf->pool, &u) != NGX_OK || u.naddrs == 0) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "octopus_audit_pg: %s in host \"%V\"",
+                               u.err ? u.err : "no address", &u.url);
+            return NGX_ERROR;
+        }
+
+        if (p != amcf->pg_hostaddr.data) {
+            *p++ = ',';
+        }
+
+        len = ngx_sock_ntop(u.addrs[0].sockaddr, u.addrs[0].socklen, addr,
+                            NGX_SOCKADDR_STRLEN, 0);
+        p = ngx_cpymem(p, addr, len);
+
+        host.data = comma + 1;
+    }
+
+    *p = '\0';
+    amcf->pg_hostaddr.len = p - amcf->pg_hostaddr.data;
+
+    return NGX_OK;
+}
+
+
+char *
+ngx_octopus_audit_table_cmd(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_octopus_audit_main_conf_t *amcf = conf;
+
+    u_char      c;
+    ngx_str_t  *value;
+    ngx_uint_t  i, dots;
+
+    if (amcf->table.data) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+    dots = 0;
+
+    /* an identifier, optionally schema-qualified: it goes into SQL text */
+
+    for (i = 0; i < value[1].len; i++) {
+        c = value[1].data[i];
+
+        if (c == '.' && i > 0 && i < value[1].len - 1 && dots++ == 0) {
+            continue;
+        }
+
+        if ((c >= 'a' && c <= 'z') || c == '_'
+            || (c >= '0' && c <= '9' && i > 0 && value[1].data[i - 1] != '.'))
+        {
+            continue;
+        }
+
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid table name \"%V\", expected "
+                           "[schema.]name in lower case letters, digits and "
+                           "'_'", &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    if (value[1].len == 0 || value[1].len > 120) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid table name \"%V\"", &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    amcf->table = value[1];
+
+    return NGX_CONF_OK;
+}
+
+
+char *
+ngx_octopus_audit_batch_cmd(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_octopus_audit_main_conf_t *amcf = conf;
+
+    ssize_t      size;
+    ngx_int_t    n;
+    ngx_str_t   *value, key, val;
+    ngx_msec_t   ms;
+    ngx_uint_t   i;
+
+    if (amcf->batch_size != NGX_CONF_UNSET_UINT) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    for (i = 1; i < cf->args->nelts; i++) {
+
+        if (ngx_octopus_parse_kv(&value[i], &key, &val) != NGX_OK) {
+            goto invalid;
+        }
+
+        if (key.len == 4 && ngx_strncmp(key.data, "size", 4) == 0) {
+            n = ngx_atoi(val.data, val.len);
+            if (n <= 0 || n > 100000) {
+                goto invalid;
+            }
+
+            amcf->batch_size = n;
+
+        } else if (key.len == 5 && ngx_strncmp(key.data, "queue", 5) == 0) {
+            n = ngx_atoi(val.data, val.len);
+            if (n <= 0 || n > 10000000) {
+                goto invalid;
+            }
+
+            amcf->queue_max = n;
+
+        } else if (key.len == 3 && ngx_strncmp(key.data, "shm", 3) == 0) {
+
+            if (val.len == 3 && ngx_strncmp(val.data, "off", 3) == 0) {
+                amcf->queue_shm = 0;
+
+            } else {
+                size = ngx_parse_size(&val);
+
+                /* at least 8 pages per ring of a few workers */
+                if (size == NGX_ERROR || size < 256 * 1024
+                    || size > (ssize_t) 4096 * 1024 * 1024)
+                {
+                    goto invalid;
+                }
+
+                amcf->queue_shm = size;
+            }
+
+        } else if ((key.len == 8
+                    && ngx_strncmp(key.data, "interval", 8) == 0)
+                   || (key.len == 7
+                       && ngx_strncmp(key.data, "timeout", 7) == 0)
+                   || (key.len == 7
+                       && ngx_strncmp(key.data, "backoff", 7) == 0))
+        {
+            ms = ngx_parse_time(&val, 0);
+            if (ms == (ngx_msec_t) NGX_ERROR || ms == 0) {
+                goto invalid;
+            }
+
+            if (key.data[0] == 'i') {
+                amcf->batch_interval = ms;
+
+            } else if (key.data[0] == 't') {
+                amcf->pg_timeout = ms;
+
+            } else {
+                amcf->backoff_max = ms;
+            }
+
+        } else {
+            goto invalid;
+        }
+    }
+
+    if (amcf->batch_size == NGX_CONF_UNSET_UINT) {
+        amcf->batch_size = 500;
+    }
+
+    return NGX_CONF_OK;
+
+invalid:
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "invalid parameter \"%V\"",
+                       &value[i]);
+    return NGX_CONF_ERROR;
 }

@@ -2,21 +2,28 @@
 /*
  * Copyright (C) Octopus Guard authors
  *
- * The disk spool: records (COPY text lines) the database could not take.
+ * The disk spool: a durable queue of records any sink can sit on (the
+ * PostgreSQL sink: the records the database could not take).  Records are
+ * opaque, in the encoding of the sink (COPY text lines for PostgreSQL),
+ * framed as ngx_octopus_audit_frame.h says: no '\n' inside, one at the end.
  *
  * Every worker appends to its own file "<start µs>-<pid>.spool", holding
  * flock(LOCK_EX) on it while it writes.  The file is sealed (closed) when
- * the database is back or the worker exits.  Any worker, of this nginx or
+ * the sink's output is back or the worker exits.  One folder per sink:
+ * the files hold no sink name.  The log lines name "the database", the
+ * only sink on a spool so far.  Any worker, of this nginx or
  * of a later one, replays an unlocked file: oldest name first, locked
- * while replayed, chunk by chunk, and unlinks it at the end.  A crash in
- * the middle replays a chunk twice: the database drops the duplicates
- * (primary key (ts, request_id), INSERT ... ON CONFLICT DO NOTHING).
+ * while replayed, chunk by chunk (the sink hands a chunk to its output and
+ * says whether it was stored), and unlinks it at the end.  A crash in the
+ * middle replays a chunk twice: the sink's output must drop duplicates
+ * (PostgreSQL: primary key (ts, request_id), ON CONFLICT DO NOTHING).
  * Data is written with write(2) (it survives a crash of nginx at once) and
  * fsync'ed every second and when a file is sealed.
  */
 
 
 #include "ngx_octopus_audit.h"
+#include "ngx_octopus_audit_frame.h"
 
 #include <dirent.h>
 #include <grp.h>
@@ -24,10 +31,11 @@
 #include <sys/file.h>
 
 
-static ngx_int_t ngx_octopus_audit_spool_open(ngx_octopus_audit_worker_t *w);
+static ngx_int_t ngx_octopus_audit_spool_open(ngx_octopus_audit_spool_t *sp);
 static ngx_uint_t ngx_octopus_audit_spool_may(struct stat *st, ngx_uid_t uid,
     gid_t *groups, int ngroups, ngx_uint_t want);
 static ngx_int_t ngx_octopus_audit_spool_is_file(const char *name);
+static ngx_int_t ngx_octopus_audit_spool_probe(ngx_octopus_audit_spool_t *sp);
 
 
 static ngx_int_t
@@ -43,131 +51,123 @@ ngx_octopus_audit_spool_is_file(const char *name)
 
 
 static ngx_int_t
-ngx_octopus_audit_spool_open(ngx_octopus_audit_worker_t *w)
+ngx_octopus_audit_spool_open(ngx_octopus_audit_spool_t *sp)
 {
-    u_char                         *p;
-    struct timeval                  tv;
-    ngx_octopus_audit_main_conf_t  *amcf;
-
-    amcf = w->amcf;
+    u_char          *p;
+    struct timeval   tv;
 
     ngx_gettimeofday(&tv);
 
-    p = ngx_snprintf(w->spool_name, NGX_MAX_PATH - 1, "%V/%016L-%P.spool",
-                     &amcf->spool->name,
-                     (int64_t) tv.tv_sec * 1000000 + tv.tv_usec, w->pid);
+    p = ngx_snprintf(sp->name, NGX_MAX_PATH - 1, "%V/%016L-%P.spool",
+                     &sp->path->name,
+                     (int64_t) tv.tv_sec * 1000000 + tv.tv_usec, sp->w->pid);
     *p = '\0';
 
-    w->spool_fd = open((char *) w->spool_name,
-                       O_WRONLY|O_CREAT|O_APPEND|O_CLOEXEC, 0600);
+    sp->fd = open((char *) sp->name, O_WRONLY|O_CREAT|O_APPEND|O_CLOEXEC,
+                  0600);
 
-    if (w->spool_fd == NGX_INVALID_FILE) {
-        ngx_octopus_audit_log(w, NGX_OCTOPUS_AUDIT_LOG_SPOOL_OPEN,
+    if (sp->fd == NGX_INVALID_FILE) {
+        ngx_octopus_audit_log(sp->w, NGX_OCTOPUS_AUDIT_LOG_SPOOL_OPEN,
                               NGX_LOG_CRIT, ngx_errno,
                               "octopus audit: cannot create spool file "
                               "\"%s\": audit records DROPPED",
-                              w->spool_name);
-        w->spool_failed = ngx_time();
+                              sp->name);
+        sp->failed = ngx_time();
         return NGX_ERROR;
     }
 
-    if (flock(w->spool_fd, LOCK_EX|LOCK_NB) == -1) {
-        ngx_octopus_audit_log(w, NGX_OCTOPUS_AUDIT_LOG_SPOOL_OPEN,
+    if (flock(sp->fd, LOCK_EX|LOCK_NB) == -1) {
+        ngx_octopus_audit_log(sp->w, NGX_OCTOPUS_AUDIT_LOG_SPOOL_OPEN,
                               NGX_LOG_CRIT, ngx_errno,
                               "octopus audit: cannot lock spool file "
                               "\"%s\": audit records DROPPED",
-                              w->spool_name);
-        ngx_close_file(w->spool_fd);
-        w->spool_fd = NGX_INVALID_FILE;
-        w->spool_failed = ngx_time();
+                              sp->name);
+        ngx_close_file(sp->fd);
+        sp->fd = NGX_INVALID_FILE;
+        sp->failed = ngx_time();
         return NGX_ERROR;
     }
 
-    ngx_log_error(NGX_LOG_WARN, w->log, 0,
-                  "octopus audit: spooling to \"%s\"", w->spool_name);
+    ngx_log_error(NGX_LOG_WARN, sp->w->log, 0,
+                  "octopus audit: spooling to \"%s\"", sp->name);
 
     return NGX_OK;
 }
 
 
-/* count lines of COPY text: records in data */
+/* count: the records in data, framed */
 
 ngx_int_t
-ngx_octopus_audit_spool_write(ngx_octopus_audit_worker_t *w, u_char *data,
+ngx_octopus_audit_spool_append(ngx_octopus_audit_spool_t *sp, u_char *data,
     size_t len, ngx_uint_t count)
 {
-    ssize_t                         n;
-    ngx_octopus_audit_shm_t        *sh;
-    ngx_octopus_audit_main_conf_t  *amcf;
-
-    amcf = w->amcf;
-    sh = amcf->sh;
+    ssize_t  n;
 
     if (len == 0) {
         return NGX_OK;
     }
 
-    if (amcf->spool == NULL) {
+    if (sp->path == NULL) {
         goto drop;
     }
 
-    if ((off_t) (sh->spool_bytes + len) > amcf->spool_max) {
+    if ((off_t) (*sp->bytes + len) > sp->max) {
 
-        ngx_octopus_audit_log(w, NGX_OCTOPUS_AUDIT_LOG_SPOOL_FULL,
+        ngx_octopus_audit_log(sp->w, NGX_OCTOPUS_AUDIT_LOG_SPOOL_FULL,
                               NGX_LOG_CRIT, 0,
                               "octopus audit: spool \"%V\" is full "
                               "(max_size=%O): audit records DROPPED, "
                               "%uA dropped so far",
-                              &amcf->spool->name, amcf->spool_max,
-                              sh->dropped + count);
+                              &sp->path->name, sp->max,
+                              *sp->dropped + count);
         goto drop;
     }
 
-    if (w->spool_fd == NGX_INVALID_FILE) {
+    if (sp->fd == NGX_INVALID_FILE) {
 
         /* a spool file that cannot be created is tried again each second */
 
-        if (w->spool_failed == ngx_time()) {
-            ngx_octopus_audit_log(w, NGX_OCTOPUS_AUDIT_LOG_SPOOL_OPEN,
+        if (sp->failed == ngx_time()) {
+            ngx_octopus_audit_log(sp->w, NGX_OCTOPUS_AUDIT_LOG_SPOOL_OPEN,
                                   NGX_LOG_CRIT, 0,
                                   "octopus audit: no spool file in \"%V\": "
                                   "audit records DROPPED",
-                                  &amcf->spool->name);
+                                  &sp->path->name);
             goto drop;
         }
 
-        if (ngx_octopus_audit_spool_open(w) != NGX_OK) {
+        if (ngx_octopus_audit_spool_open(sp) != NGX_OK) {
             goto drop;
         }
     }
 
-    n = write(w->spool_fd, data, len);
+    n = write(sp->fd, data, len);
 
     if (n != (ssize_t) len) {
-        ngx_octopus_audit_log(w, NGX_OCTOPUS_AUDIT_LOG_SPOOL_WRITE,
+        ngx_octopus_audit_log(sp->w, NGX_OCTOPUS_AUDIT_LOG_SPOOL_WRITE,
                               NGX_LOG_CRIT, n == -1 ? ngx_errno : NGX_ENOSPC,
                               "octopus audit: write to spool file \"%s\" "
                               "failed: audit records DROPPED",
-                              w->spool_name);
+                              sp->name);
 
         if (n > 0) {
-            /* a torn last line is ignored on replay */
-            (void) ngx_atomic_fetch_add(&sh->spool_bytes, n);
+            /* a torn last record is ignored on replay */
+            (void) ngx_atomic_fetch_add(sp->bytes, n);
         }
 
         goto drop;
     }
 
-    (void) ngx_atomic_fetch_add(&sh->spool_bytes, len);
-    (void) ngx_atomic_fetch_add(&sh->spooled, count);
+    (void) ngx_atomic_fetch_add(sp->bytes, len);
+    (void) ngx_atomic_fetch_add(sp->spooled, count);
 
-    w->spool_dirty = 1;
+    sp->dirty = 1;
 
     return NGX_OK;
 
 drop:
 
-    (void) ngx_atomic_fetch_add(&sh->dropped, count);
+    (void) ngx_atomic_fetch_add(sp->dropped, count);
 
     return NGX_ERROR;
 }
@@ -183,7 +183,7 @@ drop:
 #if (NGX_THREADS)
 
 typedef struct {
-    ngx_octopus_audit_worker_t  *w;
+    ngx_octopus_audit_spool_t   *sp;
     ngx_fd_t                     fd;
     int                          rc;
     ngx_err_t                    err;
@@ -211,10 +211,10 @@ ngx_octopus_audit_spool_sync_done(ngx_event_t *ev)
     task = ev->data;
     ctx = task->ctx;
 
-    ctx->w->spool_syncing = 0;
+    ctx->sp->syncing = 0;
 
     if (ctx->rc == -1) {
-        ngx_octopus_audit_log(ctx->w, NGX_OCTOPUS_AUDIT_LOG_SPOOL_SYNC,
+        ngx_octopus_audit_log(ctx->sp->w, NGX_OCTOPUS_AUDIT_LOG_SPOOL_SYNC,
                               NGX_LOG_ALERT, ctx->err,
                               "octopus audit: fsync() of a spool file failed");
     }
@@ -223,80 +223,114 @@ ngx_octopus_audit_spool_sync_done(ngx_event_t *ev)
 #endif
 
 
-ngx_int_t
-ngx_octopus_audit_spool_init(ngx_octopus_audit_worker_t *w,
-    ngx_cycle_t *cycle)
+/*
+ * A sink's spool in this worker: path NULL is no spool (the records it
+ * would take are dropped and counted); the counters are the sink's, in
+ * shared memory.  The folder is probed once the worker runs as "user".
+ */
+
+ngx_octopus_audit_spool_t *
+ngx_octopus_audit_spool_create(ngx_octopus_audit_worker_t *w,
+    ngx_cycle_t *cycle, ngx_path_t *path, off_t max, ngx_uint_t sync,
+    ngx_atomic_t *bytes, ngx_atomic_t *spooled, ngx_atomic_t *dropped)
 {
+    ngx_octopus_audit_spool_t     *sp;
 #if (NGX_THREADS)
     ngx_str_t                      name;
     ngx_thread_task_t             *task;
     ngx_octopus_audit_sync_ctx_t  *ctx;
-
-    ngx_str_set(&name, "default");
-
-    w->thread_pool = ngx_thread_pool_get(cycle, &name);
-    if (w->thread_pool == NULL) {
-        return NGX_OK;
-    }
-
-    task = ngx_thread_task_alloc(cycle->pool,
-                                 sizeof(ngx_octopus_audit_sync_ctx_t));
-    if (task == NULL) {
-        return NGX_ERROR;
-    }
-
-    ctx = task->ctx;
-    ctx->w = w;
-
-    task->handler = ngx_octopus_audit_spool_sync_thread;
-    task->event.handler = ngx_octopus_audit_spool_sync_done;
-    task->event.data = task;
-    task->event.log = w->log;
-
-    w->sync_task = task;
 #endif
 
-    return NGX_OK;
+    sp = ngx_pcalloc(cycle->pool, sizeof(ngx_octopus_audit_spool_t));
+    if (sp == NULL) {
+        return NULL;
+    }
+
+    sp->w = w;
+    sp->path = path;
+    sp->max = max;
+    sp->fsync = sync;
+    sp->bytes = bytes;
+    sp->spooled = spooled;
+    sp->dropped = dropped;
+    sp->fd = NGX_INVALID_FILE;
+    sp->replay_fd = NGX_INVALID_FILE;
+
+    if (path == NULL) {
+        return sp;
+    }
+
+#if (NGX_THREADS)
+
+    if (sync) {
+        ngx_str_set(&name, "default");
+
+        sp->thread_pool = ngx_thread_pool_get(cycle, &name);
+    }
+
+    if (sp->thread_pool) {
+        task = ngx_thread_task_alloc(cycle->pool,
+                                     sizeof(ngx_octopus_audit_sync_ctx_t));
+        if (task == NULL) {
+            return NULL;
+        }
+
+        ctx = task->ctx;
+        ctx->sp = sp;
+
+        task->handler = ngx_octopus_audit_spool_sync_thread;
+        task->event.handler = ngx_octopus_audit_spool_sync_done;
+        task->event.data = task;
+        task->event.log = w->log;
+
+        sp->sync_task = task;
+    }
+
+#endif
+
+    (void) ngx_octopus_audit_spool_probe(sp);
+
+    return sp;
 }
 
 
 void
-ngx_octopus_audit_spool_sync(ngx_octopus_audit_worker_t *w)
+ngx_octopus_audit_spool_sync(ngx_octopus_audit_spool_t *sp)
 {
 #if (NGX_THREADS)
     ngx_fd_t                       fd;
     ngx_octopus_audit_sync_ctx_t  *ctx;
 #endif
 
-    if (w->spool_fd == NGX_INVALID_FILE || !w->spool_dirty) {
+    if (sp->fd == NGX_INVALID_FILE || !sp->dirty) {
         return;
     }
 
-    if (!w->amcf->spool_fsync) {
-        w->spool_dirty = 0;
+    if (!sp->fsync) {
+        sp->dirty = 0;
         return;
     }
 
 #if (NGX_THREADS)
 
-    if (w->sync_task) {
+    if (sp->sync_task) {
 
-        if (w->spool_syncing) {
+        if (sp->syncing) {
             /* the previous one still runs: this data waits for the next */
             return;
         }
 
-        fd = dup(w->spool_fd);
+        fd = dup(sp->fd);
 
         if (fd != -1) {
-            ctx = w->sync_task->ctx;
+            ctx = sp->sync_task->ctx;
             ctx->fd = fd;
 
-            if (ngx_thread_task_post(w->thread_pool, w->sync_task)
+            if (ngx_thread_task_post(sp->thread_pool, sp->sync_task)
                 == NGX_OK)
             {
-                w->spool_syncing = 1;
-                w->spool_dirty = 0;
+                sp->syncing = 1;
+                sp->dirty = 0;
                 return;
             }
 
@@ -306,67 +340,66 @@ ngx_octopus_audit_spool_sync(ngx_octopus_audit_worker_t *w)
 
 #endif
 
-    if (fsync(w->spool_fd) == -1) {
-        ngx_octopus_audit_log(w, NGX_OCTOPUS_AUDIT_LOG_SPOOL_SYNC,
+    if (fsync(sp->fd) == -1) {
+        ngx_octopus_audit_log(sp->w, NGX_OCTOPUS_AUDIT_LOG_SPOOL_SYNC,
                               NGX_LOG_ALERT, ngx_errno,
                               "octopus audit: fsync(\"%s\") failed",
-                              w->spool_name);
+                              sp->name);
     }
 
-    w->spool_dirty = 0;
+    sp->dirty = 0;
 }
 
 
+/* the file being written is closed: it may be replayed then */
+
 void
-ngx_octopus_audit_spool_seal(ngx_octopus_audit_worker_t *w)
+ngx_octopus_audit_spool_close(ngx_octopus_audit_spool_t *sp)
 {
-    if (w->spool_fd == NGX_INVALID_FILE) {
+    if (sp->fd == NGX_INVALID_FILE) {
         return;
     }
 
-    if (w->amcf->spool_fsync && w->spool_dirty
-        && fsync(w->spool_fd) == -1)
+    if (sp->fsync && sp->dirty
+        && fsync(sp->fd) == -1)
     {
-        ngx_log_error(NGX_LOG_ALERT, w->log, ngx_errno,
-                      "octopus audit: fsync(\"%s\") failed", w->spool_name);
+        ngx_log_error(NGX_LOG_ALERT, sp->w->log, ngx_errno,
+                      "octopus audit: fsync(\"%s\") failed", sp->name);
     }
 
-    w->spool_dirty = 0;
+    sp->dirty = 0;
 
     /*
      * closing releases the lock (once a running fsync closed its dup too):
      * the file may be replayed then
      */
 
-    ngx_close_file(w->spool_fd);
-    w->spool_fd = NGX_INVALID_FILE;
+    ngx_close_file(sp->fd);
+    sp->fd = NGX_INVALID_FILE;
 
-    ngx_log_error(NGX_LOG_INFO, w->log, 0,
-                  "octopus audit: spool file \"%s\" sealed", w->spool_name);
+    ngx_log_error(NGX_LOG_INFO, sp->w->log, 0,
+                  "octopus audit: spool file \"%s\" sealed", sp->name);
 }
 
 
 /* takes the oldest unlocked spool file for replay; NGX_DECLINED: none */
 
 ngx_int_t
-ngx_octopus_audit_spool_claim(ngx_octopus_audit_worker_t *w)
+ngx_octopus_audit_spool_claim(ngx_octopus_audit_spool_t *sp)
 {
-    DIR                            *dir;
-    u_char                         *p;
-    ngx_fd_t                        fd;
-    struct stat                     st;
-    struct dirent                  *de;
-    ngx_uint_t                      i, n;
-    ngx_octopus_audit_main_conf_t  *amcf;
-    char                            names[16][64];
+    DIR             *dir;
+    u_char          *p;
+    ngx_fd_t         fd;
+    struct stat      st;
+    struct dirent   *de;
+    ngx_uint_t       i, n;
+    char             names[16][64];
 
-    amcf = w->amcf;
-
-    if (amcf->spool == NULL || w->replay_fd != NGX_INVALID_FILE) {
+    if (sp->path == NULL || sp->replay_fd != NGX_INVALID_FILE) {
         return NGX_DECLINED;
     }
 
-    dir = opendir((char *) amcf->spool->name.data);
+    dir = opendir((char *) sp->path->name.data);
     if (dir == NULL) {
         return NGX_DECLINED;
     }
@@ -404,11 +437,11 @@ ngx_octopus_audit_spool_claim(ngx_octopus_audit_worker_t *w)
     closedir(dir);
 
     for (i = 0; i < n; i++) {
-        p = ngx_snprintf(w->replay_name, NGX_MAX_PATH - 1, "%V/%s",
-                         &amcf->spool->name, names[i]);
+        p = ngx_snprintf(sp->replay_name, NGX_MAX_PATH - 1, "%V/%s",
+                         &sp->path->name, names[i]);
         *p = '\0';
 
-        fd = open((char *) w->replay_name, O_RDONLY|O_CLOEXEC);
+        fd = open((char *) sp->replay_name, O_RDONLY|O_CLOEXEC);
         if (fd == -1) {
             continue;
         }
@@ -426,19 +459,19 @@ ngx_octopus_audit_spool_claim(ngx_octopus_audit_worker_t *w)
         }
 
         if (st.st_size == 0) {
-            (void) unlink((char *) w->replay_name);
+            (void) unlink((char *) sp->replay_name);
             close(fd);
             continue;
         }
 
-        w->replay_fd = fd;
-        w->replay_off = 0;
-        w->replay_next = 0;
-        w->replay_size = st.st_size;
+        sp->replay_fd = fd;
+        sp->replay_off = 0;
+        sp->replay_next = 0;
+        sp->replay_size = st.st_size;
 
-        ngx_log_error(NGX_LOG_NOTICE, w->log, 0,
+        ngx_log_error(NGX_LOG_NOTICE, sp->w->log, 0,
                       "octopus audit: replaying spool file \"%s\", %O bytes",
-                      w->replay_name, w->replay_size);
+                      sp->replay_name, sp->replay_size);
 
         return NGX_OK;
     }
@@ -448,28 +481,26 @@ ngx_octopus_audit_spool_claim(ngx_octopus_audit_worker_t *w)
 
 
 /*
- * Reads whole lines from replay_off, at most max bytes (at least one line)
- * into b; returns the number of bytes, 0 at the end.
+ * Reads whole records from replay_off, at most max bytes (at least one
+ * record) into b; returns the number of bytes, 0 at the end.
  */
 
 ssize_t
-ngx_octopus_audit_spool_read(ngx_octopus_audit_worker_t *w,
+ngx_octopus_audit_spool_read(ngx_octopus_audit_spool_t *sp,
     ngx_octopus_audit_buf_t *b, size_t max)
 {
-    u_char      *p, *last;
-    size_t       size;
-    ssize_t      n;
-    ngx_uint_t   count;
+    size_t   size, len, count;
+    ssize_t  n;
 
     size = max;
 
     for ( ;; ) {
-        if (w->replay_off >= w->replay_size) {
+        if (sp->replay_off >= sp->replay_size) {
             return 0;
         }
 
-        if ((off_t) size > w->replay_size - w->replay_off) {
-            size = (size_t) (w->replay_size - w->replay_off);
+        if ((off_t) size > sp->replay_size - sp->replay_off) {
+            size = (size_t) (sp->replay_size - sp->replay_off);
         }
 
         b->len = 0;
@@ -483,39 +514,31 @@ ngx_octopus_audit_spool_read(ngx_octopus_audit_worker_t *w,
             b->len = 0;
         }
 
-        n = pread(w->replay_fd, b->data, size, w->replay_off);
+        n = pread(sp->replay_fd, b->data, size, sp->replay_off);
 
         if (n <= 0) {
-            ngx_log_error(NGX_LOG_ERR, w->log, ngx_errno,
+            ngx_log_error(NGX_LOG_ERR, sp->w->log, ngx_errno,
                           "octopus audit: read of spool file \"%s\" failed",
-                          w->replay_name);
+                          sp->replay_name);
             return NGX_ERROR;
         }
 
-        last = NULL;
-        count = 0;
+        len = ngx_octopus_audit_frame_whole(b->data, n, &count);
 
-        for (p = b->data; p < b->data + n; p++) {
-            if (*p == '\n') {
-                last = p;
-                count++;
-            }
-        }
-
-        if (last) {
-            b->len = last + 1 - b->data;
+        if (len) {
+            b->len = len;
             b->count = count;
-            w->replay_next = w->replay_off + b->len;
+            sp->replay_next = sp->replay_off + b->len;
             return b->len;
         }
 
-        if (w->replay_off + n >= w->replay_size) {
+        if (sp->replay_off + n >= sp->replay_size) {
             /* a torn last line (crash while writing): nothing to replay */
-            ngx_log_error(NGX_LOG_WARN, w->log, 0,
+            ngx_log_error(NGX_LOG_WARN, sp->w->log, 0,
                           "octopus audit: torn last line of \"%s\" ignored",
-                          w->replay_name);
-            w->replay_off = w->replay_size;
-            w->replay_next = w->replay_size;
+                          sp->replay_name);
+            sp->replay_off = sp->replay_size;
+            sp->replay_next = sp->replay_size;
             return 0;
         }
 
@@ -525,78 +548,81 @@ ngx_octopus_audit_spool_read(ngx_octopus_audit_worker_t *w,
 }
 
 
-/* ok: the chunk read last is in the database; at the end unlink */
+/*
+ * ok: the chunk read last is stored (at the end of the file: unlink);
+ * not ok: the file is left, unlocked, to be replayed again
+ */
 
 void
-ngx_octopus_audit_spool_done(ngx_octopus_audit_worker_t *w, ngx_uint_t ok)
+ngx_octopus_audit_spool_replayed(ngx_octopus_audit_spool_t *sp, ngx_uint_t ok)
 {
-    if (w->replay_fd == NGX_INVALID_FILE) {
+    if (sp->replay_fd == NGX_INVALID_FILE) {
         return;
     }
 
     if (ok) {
-        w->replay_off = w->replay_next;
+        sp->replay_off = sp->replay_next;
 
-        if (w->replay_off < w->replay_size) {
+        if (sp->replay_off < sp->replay_size) {
             return;
         }
 
-        if (unlink((char *) w->replay_name) == -1) {
-            ngx_log_error(NGX_LOG_ERR, w->log, ngx_errno,
+        if (unlink((char *) sp->replay_name) == -1) {
+            ngx_log_error(NGX_LOG_ERR, sp->w->log, ngx_errno,
                           "octopus audit: unlink(\"%s\") failed",
-                          w->replay_name);
+                          sp->replay_name);
 
         } else {
-            (void) ngx_atomic_fetch_add(&w->amcf->sh->spool_bytes,
-                                        - (ngx_atomic_int_t) w->replay_size);
+            (void) ngx_atomic_fetch_add(sp->bytes,
+                                        - (ngx_atomic_int_t) sp->replay_size);
 
-            ngx_log_error(NGX_LOG_NOTICE, w->log, 0,
+            ngx_log_error(NGX_LOG_NOTICE, sp->w->log, 0,
                           "octopus audit: spool file \"%s\" replayed",
-                          w->replay_name);
+                          sp->replay_name);
         }
     }
 
     /* on failure the file stays, unlocked, to be replayed again */
 
-    close(w->replay_fd);
-    w->replay_fd = NGX_INVALID_FILE;
+    close(sp->replay_fd);
+    sp->replay_fd = NGX_INVALID_FILE;
 }
 
 
 /*
- * The database refused the data of the file (not a connection problem):
- * it is set aside as "*.rejected" for the operator instead of blocking the
+ * The output refused the data of the file (not a connection problem): it
+ * is set aside as "*.rejected" for the operator instead of blocking the
  * spool forever.
  */
 
 void
-ngx_octopus_audit_spool_reject(ngx_octopus_audit_worker_t *w)
+ngx_octopus_audit_spool_refused(ngx_octopus_audit_spool_t *sp)
 {
     u_char  *p, name[NGX_MAX_PATH + 16];
 
-    if (w->replay_fd == NGX_INVALID_FILE) {
+    if (sp->replay_fd == NGX_INVALID_FILE) {
         return;
     }
 
-    p = ngx_snprintf(name, NGX_MAX_PATH + 8, "%s.rejected", w->replay_name);
+    p = ngx_snprintf(name, NGX_MAX_PATH + 8, "%s.rejected", sp->replay_name);
     *p = '\0';
 
-    if (rename((char *) w->replay_name, (char *) name) == -1) {
-        ngx_log_error(NGX_LOG_CRIT, w->log, ngx_errno,
+    if (rename((char *) sp->replay_name, (char *) name) == -1) {
+        ngx_log_error(NGX_LOG_CRIT, sp->w->log, ngx_errno,
                       "octopus audit: rename(\"%s\") failed",
-                      w->replay_name);
+                      sp->replay_name);
 
     } else {
-        (void) ngx_atomic_fetch_add(&w->amcf->sh->spool_bytes,
-                                    - (ngx_atomic_int_t) w->replay_size);
+        (void) ngx_atomic_fetch_add(sp->bytes,
+                                    - (ngx_atomic_int_t) sp->replay_size);
 
-        ngx_log_error(NGX_LOG_CRIT, w->log, 0,
+        ngx_log_error(NGX_LOG_CRIT, sp->w->log, 0,
                       "octopus audit: the database rejected spool file "
-                      "\"%s\", kept as \"%s\"", w->replay_name, name);
+                      "\"%s\", kept as \"%s\"", sp->replay_name, name);
     }
 
-    close(w->replay_fd);
-    w->replay_fd = NGX_INVALID_FILE;
+    close(sp->replay_fd);
+    sp->replay_fd = NGX_INVALID_FILE;
 }
 
 
@@ -774,20 +800,17 @@ ngx_octopus_audit_spool_may(struct stat *st, ngx_uid_t uid, gid_t *groups,
  * spool is tried again at most once a second, throttled lines say so.
  */
 
-ngx_int_t
-ngx_octopus_audit_spool_probe(ngx_octopus_audit_worker_t *w)
+static ngx_int_t
+ngx_octopus_audit_spool_probe(ngx_octopus_audit_spool_t *sp)
 {
-    u_char                         *p, name[NGX_MAX_PATH], to[NGX_MAX_PATH];
-    ngx_fd_t                        fd;
-    ngx_err_t                       err;
-    const char                     *step;
-    struct passwd                  *pw;
-    ngx_octopus_audit_main_conf_t  *amcf;
+    u_char          *p, name[NGX_MAX_PATH], to[NGX_MAX_PATH];
+    ngx_fd_t         fd;
+    ngx_err_t        err;
+    const char      *step;
+    struct passwd   *pw;
 
-    amcf = w->amcf;
-
-    p = ngx_snprintf(name, NGX_MAX_PATH - 1, "%V/.probe-%P", &amcf->spool->name,
-                     w->pid);
+    p = ngx_snprintf(name, NGX_MAX_PATH - 1, "%V/.probe-%P", &sp->path->name,
+                     sp->w->pid);
     *p = '\0';
     p = ngx_snprintf(to, NGX_MAX_PATH - 1, "%s.renamed", name);
     *p = '\0';
@@ -839,14 +862,154 @@ failed_err:
 
     pw = getpwuid(geteuid());
 
-    ngx_log_error(NGX_LOG_ALERT, w->log, err,
+    ngx_log_error(NGX_LOG_ALERT, sp->w->log, err,
                   "octopus audit: spool folder \"%V\" is not usable by user "
                   "\"%s\" (uid %d): %s() of a probe file failed, records "
                   "the database cannot take will be DROPPED",
-                  &amcf->spool->name, pw ? pw->pw_name : "?",
+                  &sp->path->name, pw ? pw->pw_name : "?",
                   (int) geteuid(), step);
 
-    w->spool_failed = ngx_time();
+    sp->failed = ngx_time();
 
     return NGX_ERROR;
+}
+
+
+
+/* the buffer a chunk is read into */
+
+ngx_int_t
+ngx_octopus_audit_buf_append(ngx_octopus_audit_buf_t *b, u_char *data,
+    size_t len, ngx_uint_t count)
+{
+    u_char  *p;
+    size_t   size;
+
+    if (b->len + len > b->size) {
+        size = ngx_max(b->size * 2, b->len + len);
+        size = ngx_max(size, 16384);
+
+        p = ngx_alloc(size, ngx_cycle->log);
+        if (p == NULL) {
+            return NGX_ERROR;
+        }
+
+        if (b->len) {
+            ngx_memcpy(p, b->data, b->len);
+        }
+
+        if (b->data) {
+            ngx_free(b->data);
+        }
+
+        b->data = p;
+        b->size = size;
+    }
+
+    if (data) {
+        ngx_memcpy(b->data + b->len, data, len);
+    }
+
+    b->len += len;
+    b->count += count;
+
+    return NGX_OK;
+}
+
+
+void
+ngx_octopus_audit_buf_free(ngx_octopus_audit_buf_t *b)
+{
+    if (b->data) {
+        ngx_free(b->data);
+    }
+
+    ngx_memzero(b, sizeof(ngx_octopus_audit_buf_t));
+}
+
+/* "octopus_audit_spool": the folder, its bound, fsync */
+
+char *
+ngx_octopus_audit_spool_cmd(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_octopus_audit_main_conf_t *amcf = conf;
+
+    off_t        size;
+    ngx_str_t   *value, key, val;
+    ngx_uint_t   i;
+    ngx_path_t  *path;
+
+    if (amcf->spool) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    path = ngx_pcalloc(cf->pool, sizeof(ngx_path_t));
+    if (path == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    path->name = value[1];
+
+    if (path->name.len > 1 && path->name.data[path->name.len - 1] == '/') {
+        path->name.len--;
+    }
+
+    if (ngx_conf_full_name(cf->cycle, &path->name, 0) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    if (path->name.len > NGX_MAX_PATH - 64) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "spool path \"%V\" too long",
+                           &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    path->conf_file = cf->conf_file->file.name.data;
+    path->line = cf->conf_file->line;
+
+    for (i = 2; i < cf->args->nelts; i++) {
+
+        if (ngx_octopus_parse_kv(&value[i], &key, &val) != NGX_OK) {
+            goto invalid;
+        }
+
+        if (key.len == 8 && ngx_strncmp(key.data, "max_size", 8) == 0) {
+            size = ngx_parse_offset(&val);
+            if (size == NGX_ERROR || size < 65536) {
+                goto invalid;
+            }
+
+            amcf->spool_max = size;
+
+        } else if (key.len == 5 && ngx_strncmp(key.data, "fsync", 5) == 0) {
+            if (val.len == 2 && ngx_strncmp(val.data, "on", 2) == 0) {
+                amcf->spool_fsync = 1;
+
+            } else if (val.len == 3 && ngx_strncmp(val.data, "off", 3) == 0) {
+                amcf->spool_fsync = 0;
+
+            } else {
+                goto invalid;
+            }
+
+        } else {
+            goto invalid;
+        }
+    }
+
+    if (ngx_add_path(cf, &path) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    amcf->spool = path;
+
+    return NGX_CONF_OK;
+
+invalid:
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "invalid parameter \"%V\"",
+                       &value[i]);
+    return NGX_CONF_ERROR;
 }

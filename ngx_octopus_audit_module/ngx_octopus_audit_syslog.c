@@ -33,8 +33,11 @@
 #define NGX_OCTOPUS_AUDIT_SYSLOG_RECONNECT  1000
 #define NGX_OCTOPUS_AUDIT_SYSLOG_CONNECT    3000
 
+/* the counters of this sink in shared memory */
+#define NGX_OCTOPUS_AUDIT_SYSLOG_SINK       ngx_octopus_audit_syslog_sink.index
 
-struct ngx_octopus_audit_syslog_s {
+
+typedef struct {
     ngx_octopus_audit_worker_t        *w;
 
     ngx_socket_t                       udp;
@@ -55,9 +58,11 @@ struct ngx_octopus_audit_syslog_s {
     size_t                             sent;
     size_t                             last;
     ngx_uint_t                         queued;      /* messages in [pos,last) */
-};
+} ngx_octopus_audit_syslog_t;
 
 
+static ngx_int_t ngx_octopus_audit_syslog_start(ngx_octopus_audit_worker_t *w,
+    ngx_octopus_audit_syslog_t **sp);
 static ngx_int_t ngx_octopus_audit_syslog_udp(ngx_octopus_audit_syslog_t *s);
 static void ngx_octopus_audit_syslog_connect(ngx_event_t *ev);
 static void ngx_octopus_audit_syslog_write_handler(ngx_event_t *ev);
@@ -69,9 +74,243 @@ static void ngx_octopus_audit_syslog_lost(ngx_octopus_audit_syslog_t *s,
 static void ngx_octopus_audit_syslog_error(ngx_octopus_audit_syslog_t *s,
     ngx_uint_t n);
 
+static ngx_uint_t ngx_octopus_audit_syslog_enabled(
+    ngx_octopus_audit_main_conf_t *amcf);
+static ngx_int_t ngx_octopus_audit_syslog_init(ngx_octopus_audit_worker_t *w,
+    void **ctx);
+static ngx_int_t ngx_octopus_audit_syslog_write(ngx_octopus_audit_worker_t *w,
+    void *ctx, ngx_octopus_audit_out_t *out);
+static void ngx_octopus_audit_syslog_checkpoint(ngx_octopus_audit_worker_t *w,
+    void *ctx, int64_t ts_us, u_char *line, size_t len);
+static void ngx_octopus_audit_syslog_send(ngx_octopus_audit_worker_t *w,
+    ngx_octopus_audit_syslog_t *s, int64_t ts_us, ngx_uint_t severity,
+    const char *msgid, u_char *msg, size_t len);
+static void ngx_octopus_audit_syslog_tick(ngx_octopus_audit_worker_t *w,
+    void *ctx);
+static void ngx_octopus_audit_syslog_close(ngx_octopus_audit_worker_t *w,
+    void *ctx);
 
-ngx_int_t
-ngx_octopus_audit_syslog_init(ngx_octopus_audit_worker_t *w)
+
+ngx_octopus_audit_sink_t  ngx_octopus_audit_syslog_sink = {
+    ngx_string("syslog"),
+    0,
+    0,                                     /* stores: security events */
+    NULL,                                  /* create_conf */
+    NULL,                                  /* init_conf */
+    ngx_octopus_audit_syslog_enabled,
+    NULL,                                  /* postconf */
+    ngx_octopus_audit_syslog_init,
+    ngx_octopus_audit_syslog_write,
+    ngx_octopus_audit_syslog_checkpoint,
+    ngx_octopus_audit_syslog_tick,
+    NULL,                                  /* exiting */
+    ngx_octopus_audit_syslog_close,
+    NULL                                   /* metrics */
+};
+
+
+char *
+ngx_octopus_audit_syslog_cmd(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_octopus_audit_main_conf_t *amcf = conf;
+
+    ssize_t      size;
+    ngx_str_t   *value, key, val;
+    ngx_url_t    u;
+    ngx_uint_t   i, f, buffer;
+
+    static const char  *facilities[] = {
+        "kern", "user", "mail", "daemon", "auth", "syslog", "lpr", "news",
+        "uucp", "cron", "authpriv", "ftp", "ntp", "security", "console",
+        "solaris-cron", "local0", "local1", "local2", "local3", "local4",
+        "local5", "local6", "local7", NULL
+    };
+
+    if (amcf->syslog) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    ngx_memzero(&u, sizeof(ngx_url_t));
+
+    u.url = value[1];
+    u.default_port = 514;
+
+    /* resolved here, once: no DNS in the workers */
+
+    if (ngx_parse_url(cf->pool, &u) != NGX_OK) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid syslog address \"%V\": %s", &value[1],
+                           u.err ? u.err : "unknown error");
+        return NGX_CONF_ERROR;
+    }
+
+    if (u.naddrs == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "syslog address \"%V\" has no address", &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    amcf->syslog = &u.addrs[0];
+    amcf->syslog_text = value[1];
+    amcf->syslog_facility = 4;                 /* auth */
+    ngx_str_set(&amcf->syslog_tag, "octopus");
+    amcf->syslog_buffer = 1024 * 1024;
+    buffer = 0;
+
+    for (i = 2; i < cf->args->nelts; i++) {
+
+        if (ngx_octopus_parse_kv(&value[i], &key, &val) != NGX_OK) {
+            goto invalid;
+        }
+
+        if (key.len == 5 && ngx_strncmp(key.data, "proto", 5) == 0) {
+            if (val.len == 3 && ngx_strncmp(val.data, "udp", 3) == 0) {
+                amcf->syslog_tcp = 0;
+
+            } else if (val.len == 3 && ngx_strncmp(val.data, "tcp", 3) == 0) {
+                amcf->syslog_tcp = 1;
+
+            } else {
+                goto invalid;
+            }
+
+        } else if (key.len == 8
+                   && ngx_strncmp(key.data, "facility", 8) == 0)
+        {
+            for (f = 0; facilities[f]; f++) {
+                if (val.len == ngx_strlen(facilities[f])
+                    && ngx_strncmp(val.data, facilities[f], val.len) == 0)
+                {
+                    break;
+                }
+            }
+
+            if (facilities[f] == NULL) {
+                goto invalid;
+            }
+
+            amcf->syslog_facility = f;
+
+        } else if (key.len == 3 && ngx_strncmp(key.data, "tag", 3) == 0) {
+            if (val.len == 0 || val.len > 48) {
+                goto invalid;
+            }
+
+            for (f = 0; f < val.len; f++) {
+                if (val.data[f] <= 0x20 || val.data[f] >= 0x7f) {
+                    goto invalid;
+                }
+            }
+
+            amcf->syslog_tag = val;
+
+        } else if (key.len == 6 && ngx_strncmp(key.data, "buffer", 6) == 0) {
+            size = ngx_parse_size(&val);
+            if (size == NGX_ERROR || size < 65536 || size > 1024 * 1024 * 1024)
+            {
+                goto invalid;
+            }
+
+            amcf->syslog_buffer = (size_t) size;
+            buffer = i;
+
+        } else if (key.len == 6 && ngx_strncmp(key.data, "events", 6) == 0) {
+            if (val.len == 3 && ngx_strncmp(val.data, "all", 3) == 0) {
+                amcf->syslog_all = 1;
+
+            } else if (val.len == 8
+                       && ngx_strncmp(val.data, "security", 8) == 0)
+            {
+                amcf->syslog_all = 0;
+
+            } else {
+                goto invalid;
+            }
+
+        } else {
+            goto invalid;
+        }
+    }
+
+    if (buffer && !amcf->syslog_tcp) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"%V\" needs proto=tcp (UDP is not buffered)",
+                           &value[buffer]);
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+
+invalid:
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "invalid parameter \"%V\"",
+                       &value[i]);
+    return NGX_CONF_ERROR;
+}
+
+
+static ngx_uint_t
+ngx_octopus_audit_syslog_enabled(ngx_octopus_audit_main_conf_t *amcf)
+{
+    return amcf->syslog != NULL;
+}
+
+
+/* a sink that cannot start counts its records as errors */
+
+static ngx_int_t
+ngx_octopus_audit_syslog_init(ngx_octopus_audit_worker_t *w, void **ctx)
+{
+    *ctx = NULL;
+
+    if (ngx_octopus_audit_syslog_start(w, (ngx_octopus_audit_syslog_t **) ctx)
+        != NGX_OK)
+    {
+        ngx_log_error(NGX_LOG_ERR, w->log, 0,
+                      "octopus audit: syslog sink unavailable");
+    }
+
+    return NGX_OK;
+}
+
+
+/* security events, or every record with "events=all" */
+
+static ngx_int_t
+ngx_octopus_audit_syslog_write(ngx_octopus_audit_worker_t *w, void *ctx,
+    ngx_octopus_audit_out_t *out)
+{
+    if (!w->amcf->syslog_all && out->event == NGX_OCTOPUS_AUDIT_EV_API_CALL) {
+        return NGX_OK;
+    }
+
+    if (ngx_octopus_audit_out_json(out) == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_octopus_audit_syslog_send(w, ctx, out->rec->ts_us,
+        out->event == NGX_OCTOPUS_AUDIT_EV_API_CALL ? 6 : 4,
+        ngx_octopus_audit_event_names[out->event], out->json,
+        out->json_len - 1);
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_octopus_audit_syslog_checkpoint(ngx_octopus_audit_worker_t *w, void *ctx,
+    int64_t ts_us, u_char *line, size_t len)
+{
+    ngx_octopus_audit_syslog_send(w, ctx, ts_us, 6, "checkpoint", line,
+                                  len - 1);
+}
+
+
+static ngx_int_t
+ngx_octopus_audit_syslog_start(ngx_octopus_audit_worker_t *w,
+    ngx_octopus_audit_syslog_t **sp)
 {
     ngx_octopus_audit_syslog_t     *s;
     ngx_octopus_audit_main_conf_t  *amcf;
@@ -85,7 +324,7 @@ ngx_octopus_audit_syslog_init(ngx_octopus_audit_worker_t *w)
 
     s->w = w;
     s->udp = (ngx_socket_t) -1;
-    w->syslog = s;
+    *sp = s;
 
     if (!amcf->syslog_tcp) {
         return ngx_octopus_audit_syslog_udp(s);
@@ -357,7 +596,7 @@ ngx_octopus_audit_syslog_acked(ngx_octopus_audit_syslog_t *s)
     if (n) {
         s->queued -= n;
         (void) ngx_atomic_fetch_add(
-            &s->w->amcf->sh->written[NGX_OCTOPUS_AUDIT_SINK_SYSLOG], n);
+                   &s->w->amcf->sh->written[NGX_OCTOPUS_AUDIT_SYSLOG_SINK], n);
     }
 
     if (s->pos == s->last) {
@@ -400,28 +639,27 @@ static void
 ngx_octopus_audit_syslog_error(ngx_octopus_audit_syslog_t *s, ngx_uint_t n)
 {
     (void) ngx_atomic_fetch_add(
-        &s->w->amcf->sh->sink_errors[NGX_OCTOPUS_AUDIT_SINK_SYSLOG], n);
+               &s->w->amcf->sh->sink_errors[NGX_OCTOPUS_AUDIT_SYSLOG_SINK], n);
 }
 
 
-void
-ngx_octopus_audit_syslog_send(ngx_octopus_audit_worker_t *w, int64_t ts_us,
-    ngx_uint_t severity, const char *msgid, u_char *msg, size_t len)
+static void
+ngx_octopus_audit_syslog_send(ngx_octopus_audit_worker_t *w,
+    ngx_octopus_audit_syslog_t *s, int64_t ts_us, ngx_uint_t severity,
+    const char *msgid, u_char *msg, size_t len)
 {
     u_char                         *p, *start, *buf, head[320];
     size_t                          n, hlen, flen;
     ssize_t                         sent;
     time_t                          sec;
     ngx_tm_t                        tm;
-    ngx_octopus_audit_syslog_t     *s;
     ngx_octopus_audit_main_conf_t  *amcf;
 
     amcf = w->amcf;
-    s = w->syslog;
 
     if (s == NULL) {
         (void) ngx_atomic_fetch_add(
-            &amcf->sh->sink_errors[NGX_OCTOPUS_AUDIT_SINK_SYSLOG], 1);
+            &amcf->sh->sink_errors[NGX_OCTOPUS_AUDIT_SYSLOG_SINK], 1);
         return;
     }
 
@@ -466,7 +704,7 @@ ngx_octopus_audit_syslog_send(ngx_octopus_audit_worker_t *w, int64_t ts_us,
 
         if (sent == (ssize_t) n) {
             (void) ngx_atomic_fetch_add(
-                &amcf->sh->written[NGX_OCTOPUS_AUDIT_SINK_SYSLOG], 1);
+                &amcf->sh->written[NGX_OCTOPUS_AUDIT_SYSLOG_SINK], 1);
             return;
         }
 
@@ -521,12 +759,10 @@ ngx_octopus_audit_syslog_send(ngx_octopus_audit_worker_t *w, int64_t ts_us,
 
 /* the worker's tick: messages acknowledged since are counted as written */
 
-void
-ngx_octopus_audit_syslog_tick(ngx_octopus_audit_worker_t *w)
+static void
+ngx_octopus_audit_syslog_tick(ngx_octopus_audit_worker_t *w, void *ctx)
 {
-    ngx_octopus_audit_syslog_t  *s;
-
-    s = w->syslog;
+    ngx_octopus_audit_syslog_t  *s = ctx;
 
     if (s && s->c) {
         ngx_octopus_audit_syslog_acked(s);
@@ -540,21 +776,18 @@ ngx_octopus_audit_syslog_tick(ngx_octopus_audit_worker_t *w)
  * what it did not take as errors.
  */
 
-void
-ngx_octopus_audit_syslog_close(ngx_octopus_audit_worker_t *w)
+static void
+ngx_octopus_audit_syslog_close(ngx_octopus_audit_worker_t *w, void *ctx)
 {
-    u_char                      *p;
-    size_t                       len;
-    ngx_uint_t                   unsent;
-    ngx_octopus_audit_syslog_t  *s;
+    ngx_octopus_audit_syslog_t *s = ctx;
 
-    s = w->syslog;
+    u_char      *p;
+    size_t       len;
+    ngx_uint_t   unsent;
 
     if (s == NULL) {
         return;
     }
-
-    w->syslog = NULL;
 
     if (s->udp != (ngx_socket_t) -1) {
         ngx_close_socket(s->udp);
@@ -592,7 +825,7 @@ ngx_octopus_audit_syslog_close(ngx_octopus_audit_worker_t *w)
 
     if (s->queued > unsent) {
         (void) ngx_atomic_fetch_add(
-            &w->amcf->sh->written[NGX_OCTOPUS_AUDIT_SINK_SYSLOG],
+            &w->amcf->sh->written[NGX_OCTOPUS_AUDIT_SYSLOG_SINK],
             s->queued - unsent);
     }
 
