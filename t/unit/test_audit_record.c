@@ -212,6 +212,27 @@ test_json_copy(void **state)
         "2025-11-30 01:00:00.123456+00\t\\N\t"));
     assert_non_null(strstr((char *) buf, "\t/a\\tb\\\\\t\\N\t200\t"));
 
+    /* the bound holds when every byte is escaped */
+    {
+        size_t                   k;
+        unsigned char            worst[64], big[8192];
+        ngx_octopus_audit_rec_t  w;
+
+        memset(worst, '\\', sizeof(worst));
+        worst[1] = '\t';
+        worst[2] = '\n';
+        worst[3] = '\r';
+        w = rec;
+        for (k = 1; k < NGX_OCTOPUS_AUDIT_NFIELDS; k++) {
+            w.f[k].data = worst;
+            w.f[k].len = sizeof(worst);
+        }
+        end = ngx_octopus_audit_copy(big, &w);
+        assert_true((size_t) (end - big) <= ngx_octopus_audit_copy_len(&w));
+        assert_true((size_t) (end - big) > 2 * sizeof(worst)
+                                           * (NGX_OCTOPUS_AUDIT_NFIELDS - 1));
+    }
+
     /* the date is cached per second: a record of another second */
     rec.ts_us = (1764464400ULL + 86399) * 1000000 + 7;
     end = ngx_octopus_audit_copy(buf, &rec);
