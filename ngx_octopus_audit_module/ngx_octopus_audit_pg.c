@@ -100,11 +100,11 @@ ngx_octopus_audit_pg_init(ngx_octopus_audit_worker_t *w)
 
     /* the fields of a COPY line, checked in a recovered ring */
 
-    w->fields = 1;
+    w->pg->fields = 1;
 
     for (p = (u_char *) cols; *p; p++) {
         if (*p == ',') {
-            w->fields++;
+            w->pg->fields++;
         }
     }
 
@@ -116,11 +116,11 @@ ngx_octopus_audit_pg_init(ngx_octopus_audit_worker_t *w)
         return NGX_ERROR;
     }
 
-    w->insert_cp_size = len + sizeof(w->chain_id) + 2 * NGX_INT64_LEN
+    w->pg->insert_cp_size = len + sizeof(w->chain_id) + 2 * NGX_INT64_LEN
                         + NGX_OCTOPUS_AUDIT_HASH_LEN;
 
-    w->insert_cp_sql = ngx_pnalloc(ngx_cycle->pool, w->insert_cp_size);
-    if (w->insert_cp_sql == NULL) {
+    w->pg->insert_cp_sql = ngx_pnalloc(ngx_cycle->pool, w->pg->insert_cp_size);
+    if (w->pg->insert_cp_sql == NULL) {
         return NGX_ERROR;
     }
 
@@ -129,37 +129,37 @@ ngx_octopus_audit_pg_init(ngx_octopus_audit_worker_t *w)
      * a batch stuck behind a lock does not leave a backend behind it
      */
 
-    w->setup_sql = p;
+    w->pg->setup_sql = p;
     p = ngx_sprintf(p, "SET statement_timeout = %M; "
                        "CREATE TEMP TABLE IF NOT EXISTS octopus_staging "
                        "(%s); "
                        "SELECT to_regclass('%V_checkpoints') IS NOT NULL%Z",
                     amcf->pg_timeout, defs, &amcf->table);
 
-    w->copy_sql = p;
+    w->pg->copy_sql = p;
     p = ngx_sprintf(p, "COPY pg_temp.octopus_staging (%s) FROM STDIN%Z",
                     cols);
 
-    w->copy_direct_sql = p;
+    w->pg->copy_direct_sql = p;
     p = ngx_sprintf(p, "COPY %V (%s) FROM STDIN%Z", &amcf->table, cols);
 
     /* INSERT privilege is all the writer needs (no SELECT, no UPDATE) */
 
-    w->insert_sql = p;
+    w->pg->insert_sql = p;
     (void) ngx_sprintf(p, "INSERT INTO %V (%s) SELECT %s FROM "
                           "pg_temp.octopus_staging ON CONFLICT DO NOTHING; "
                           "TRUNCATE pg_temp.octopus_staging%Z",
                        &amcf->table, cols, cols);
 
-    w->timeout.handler = ngx_octopus_audit_pg_timeout;
-    w->timeout.data = w;
-    w->timeout.log = w->log;
-    w->timeout.cancelable = 1;
+    w->pg->timeout.handler = ngx_octopus_audit_pg_timeout;
+    w->pg->timeout.data = w;
+    w->pg->timeout.log = w->log;
+    w->pg->timeout.cancelable = 1;
 
-    w->flush.handler = ngx_octopus_audit_pg_flush_handler;
-    w->flush.data = w;
-    w->flush.log = w->log;
-    w->flush.cancelable = 1;
+    w->pg->flush.handler = ngx_octopus_audit_pg_flush_handler;
+    w->pg->flush.data = w;
+    w->pg->flush.log = w->log;
+    w->pg->flush.cancelable = 1;
 
     ngx_octopus_audit_pg_ring_attach(w);
 
@@ -554,7 +554,7 @@ ngx_octopus_audit_pg_ring_attach(ngx_octopus_audit_worker_t *w)
 
     me = ngx_octopus_audit_pg_me(rs);
 
-    for (pass = 0; pass < 2 && w->ring == NULL; pass++) {
+    for (pass = 0; pass < 2 && w->pg->ring == NULL; pass++) {
         for (i = 0; i < rs->nrings; i++) {
             r = ngx_octopus_audit_pg_ring(rs, i);
             owner = r->owner;
@@ -569,13 +569,13 @@ ngx_octopus_audit_pg_ring_attach(ngx_octopus_audit_worker_t *w)
                 }
 
                 ngx_octopus_audit_ring_clear(r);
-                w->ring = r;
+                w->pg->ring = r;
                 break;
             }
         }
     }
 
-    if (w->ring == NULL) {
+    if (w->pg->ring == NULL) {
         ngx_log_error(NGX_LOG_WARN, w->log, 0,
                       "octopus audit: no free queue in the "
                       "\"octopus_audit_queue\" zone: if this worker is "
@@ -585,7 +585,7 @@ ngx_octopus_audit_pg_ring_attach(ngx_octopus_audit_worker_t *w)
 
     ngx_log_debug2(NGX_LOG_DEBUG_CORE, w->log, 0,
                    "octopus audit: queue ring %p, %uL bytes",
-                   w->ring, w->ring->size);
+                   w->pg->ring, w->pg->ring->size);
 }
 
 
@@ -594,14 +594,14 @@ ngx_octopus_audit_pg_ring_attach(ngx_octopus_audit_worker_t *w)
 static void
 ngx_octopus_audit_pg_ring_detach(ngx_octopus_audit_worker_t *w)
 {
-    if (w->ring == NULL) {
+    if (w->pg->ring == NULL) {
         return;
     }
 
-    ngx_octopus_audit_ring_clear(w->ring);
-    __atomic_store_n(&w->ring->owner, 0, __ATOMIC_RELEASE);
+    ngx_octopus_audit_ring_clear(w->pg->ring);
+    __atomic_store_n(&w->pg->ring->owner, 0, __ATOMIC_RELEASE);
 
-    w->ring = NULL;
+    w->pg->ring = NULL;
 }
 
 
@@ -661,7 +661,7 @@ ngx_octopus_audit_pg_recover(ngx_octopus_audit_worker_t *w)
             used = ngx_octopus_audit_ring_copy(r, buf);
 
             /* bytes a machine crash did not write back: cut there */
-            good = ngx_octopus_audit_ring_good(buf, used, w->fields);
+            good = ngx_octopus_audit_ring_good(buf, used, w->pg->fields);
             last = buf + good;
 
             for (p = buf; p < last; p = nl + 1) {
@@ -734,25 +734,25 @@ ngx_octopus_audit_pg_connect(ngx_octopus_audit_worker_t *w)
     keys[n] = NULL;
     vals[n] = NULL;
 
-    w->conn = PQconnectStartParams(keys, vals, 1);
+    w->pg->conn = PQconnectStartParams(keys, vals, 1);
 
-    if (w->conn == NULL) {
+    if (w->pg->conn == NULL) {
         ngx_octopus_audit_pg_fail(w, "connection failed");
         return;
     }
 
-    if (PQstatus(w->conn) == CONNECTION_BAD) {
+    if (PQstatus(w->pg->conn) == CONNECTION_BAD) {
         ngx_octopus_audit_pg_fail(w, "connection failed");
         return;
     }
 
     /* libpq would print notices to stderr */
-    (void) PQsetNoticeProcessor(w->conn, ngx_octopus_audit_pg_notice, w);
+    (void) PQsetNoticeProcessor(w->pg->conn, ngx_octopus_audit_pg_notice, w);
 
-    w->state = NGX_OCTOPUS_AUDIT_PG_CONNECTING;
+    w->pg->state = NGX_OCTOPUS_AUDIT_PG_CONNECTING;
 
-    w->timeout.cancelable = 1;
-    ngx_add_timer(&w->timeout, amcf->pg_timeout);
+    w->pg->timeout.cancelable = 1;
+    ngx_add_timer(&w->pg->timeout, amcf->pg_timeout);
 
     /* as if PQconnectPoll had returned PGRES_POLLING_WRITING */
 
@@ -769,13 +769,13 @@ ngx_octopus_audit_pg_watch(ngx_octopus_audit_worker_t *w, ngx_uint_t rd,
     ngx_socket_t       fd;
     ngx_connection_t  *c;
 
-    fd = PQsocket(w->conn);
+    fd = PQsocket(w->pg->conn);
 
     if (fd == (ngx_socket_t) -1) {
         return NGX_ERROR;
     }
 
-    c = w->c;
+    c = w->pg->c;
 
     if (c && c->fd != fd) {
         ngx_octopus_audit_pg_unwatch(w);
@@ -795,7 +795,7 @@ ngx_octopus_audit_pg_watch(ngx_octopus_audit_worker_t *w, ngx_uint_t rd,
         c->read->handler = ngx_octopus_audit_pg_handler;
         c->write->handler = ngx_octopus_audit_pg_handler;
 
-        w->c = c;
+        w->pg->c = c;
     }
 
     /* level-triggered: the write event only while libpq has output */
@@ -838,7 +838,7 @@ ngx_octopus_audit_pg_unwatch(ngx_octopus_audit_worker_t *w)
     ngx_uint_t         flags;
     ngx_connection_t  *c;
 
-    c = w->c;
+    c = w->pg->c;
 
     if (c == NULL) {
         return;
@@ -850,7 +850,7 @@ ngx_octopus_audit_pg_unwatch(ngx_octopus_audit_worker_t *w)
      * are cleared (NGX_CLOSE_EVENT)
      */
 
-    flags = (w->conn && PQsocket(w->conn) == c->fd) ? 0 : NGX_CLOSE_EVENT;
+    flags = (w->pg->conn && PQsocket(w->pg->conn) == c->fd) ? 0 : NGX_CLOSE_EVENT;
 
     if (c->read->active) {
         (void) ngx_del_event(c->read, NGX_READ_EVENT, flags);
@@ -872,7 +872,7 @@ ngx_octopus_audit_pg_unwatch(ngx_octopus_audit_worker_t *w)
 
     c->fd = (ngx_socket_t) -1;
 
-    w->c = NULL;
+    w->pg->c = NULL;
 }
 
 
@@ -881,18 +881,18 @@ ngx_octopus_audit_pg_close(ngx_octopus_audit_worker_t *w)
 {
     ngx_octopus_audit_pg_unwatch(w);
 
-    if (w->conn) {
-        PQfinish(w->conn);
-        w->conn = NULL;
+    if (w->pg->conn) {
+        PQfinish(w->pg->conn);
+        w->pg->conn = NULL;
     }
 
-    if (w->connected) {
-        w->connected = 0;
+    if (w->pg->connected) {
+        w->pg->connected = 0;
         (void) ngx_atomic_fetch_add(&w->amcf->sh->db_connected, -1);
     }
 
-    if (w->timeout.timer_set) {
-        ngx_del_timer(&w->timeout);
+    if (w->pg->timeout.timer_set) {
+        ngx_del_timer(&w->pg->timeout);
     }
 }
 
@@ -902,36 +902,36 @@ ngx_octopus_audit_pg_close(ngx_octopus_audit_worker_t *w)
 static void
 ngx_octopus_audit_pg_release(ngx_octopus_audit_worker_t *w)
 {
-    if (w->inflight_replay) {
+    if (w->pg->inflight_replay) {
         ngx_octopus_audit_spool_done(w, 0);
-        w->inflight_replay = 0;
+        w->pg->inflight_replay = 0;
 
-    } else if (w->inflight.count) {
-        (void) ngx_octopus_audit_spool_append(w->spool, w->inflight.data,
-                                              w->inflight.len,
-                                              w->inflight.count);
+    } else if (w->pg->inflight.count) {
+        (void) ngx_octopus_audit_spool_append(w->pg->spool, w->pg->inflight.data,
+                                              w->pg->inflight.len,
+                                              w->pg->inflight.count);
         (void) ngx_atomic_fetch_add(w->queue_depth,
-                                    - (ngx_atomic_int_t) w->inflight.count);
+                                    - (ngx_atomic_int_t) w->pg->inflight.count);
     }
 
-    w->inflight.len = 0;
-    w->inflight.count = 0;
+    w->pg->inflight.len = 0;
+    w->pg->inflight.count = 0;
 
-    if (w->pending.count) {
-        (void) ngx_octopus_audit_spool_append(w->spool, w->pending.data,
-                                              w->pending.len,
-                                              w->pending.count);
+    if (w->pg->pending.count) {
+        (void) ngx_octopus_audit_spool_append(w->pg->spool, w->pg->pending.data,
+                                              w->pg->pending.len,
+                                              w->pg->pending.count);
         (void) ngx_atomic_fetch_add(w->queue_depth,
-                                    - (ngx_atomic_int_t) w->pending.count);
+                                    - (ngx_atomic_int_t) w->pg->pending.count);
     }
 
-    w->pending.len = 0;
-    w->pending.count = 0;
+    w->pg->pending.len = 0;
+    w->pg->pending.count = 0;
 
     /* all that the ring held is in the spool now */
 
-    if (w->ring) {
-        ngx_octopus_audit_ring_clear(w->ring);
+    if (w->pg->ring) {
+        ngx_octopus_audit_ring_clear(w->pg->ring);
     }
 
     w->tick.cancelable = 1;
@@ -949,7 +949,7 @@ ngx_octopus_audit_pg_fail(ngx_octopus_audit_worker_t *w, const char *what)
 
     /* libpq's message on one line */
 
-    msg = (u_char *) (w->conn ? PQerrorMessage(w->conn) : "");
+    msg = (u_char *) (w->pg->conn ? PQerrorMessage(w->pg->conn) : "");
     last = buf;
 
     for (p = msg; *p && last < buf + sizeof(buf) - 1; p++) {
@@ -969,7 +969,7 @@ ngx_octopus_audit_pg_fail(ngx_octopus_audit_worker_t *w, const char *what)
     }
 
     /* a failed reconnection is not news: the first failure was logged */
-    level = (w->state == NGX_OCTOPUS_AUDIT_PG_CONNECTING && w->backoff)
+    level = (w->pg->state == NGX_OCTOPUS_AUDIT_PG_CONNECTING && w->pg->backoff)
             ? NGX_LOG_INFO : NGX_LOG_ERR;
 
     ngx_octopus_audit_log(w, NGX_OCTOPUS_AUDIT_LOG_PG, level, 0,
@@ -982,12 +982,12 @@ ngx_octopus_audit_pg_fail(ngx_octopus_audit_worker_t *w, const char *what)
     ngx_octopus_audit_pg_close(w);
     ngx_octopus_audit_pg_release(w);
 
-    w->state = NGX_OCTOPUS_AUDIT_PG_DOWN;
+    w->pg->state = NGX_OCTOPUS_AUDIT_PG_DOWN;
 
-    w->backoff = w->backoff ? ngx_min(w->backoff * 2, amcf->backoff_max)
+    w->pg->backoff = w->pg->backoff ? ngx_min(w->pg->backoff * 2, amcf->backoff_max)
                             : NGX_OCTOPUS_AUDIT_BACKOFF_MIN;
 
-    ngx_add_timer(&w->flush, w->backoff);
+    ngx_add_timer(&w->pg->flush, w->pg->backoff);
 }
 
 
@@ -1000,14 +1000,14 @@ ngx_octopus_audit_pg_handler(ngx_event_t *ev)
     c = ev->data;
     w = c->data;
 
-    if (w->state == NGX_OCTOPUS_AUDIT_PG_CONNECTING) {
+    if (w->pg->state == NGX_OCTOPUS_AUDIT_PG_CONNECTING) {
         ngx_octopus_audit_pg_poll(w);
         return;
     }
 
     if (ev->write) {
-        if (w->state == NGX_OCTOPUS_AUDIT_PG_COPY_DATA) {
-            if (PQflush(w->conn) == -1) {
+        if (w->pg->state == NGX_OCTOPUS_AUDIT_PG_COPY_DATA) {
+            if (PQflush(w->pg->conn) == -1) {
                 ngx_octopus_audit_pg_fail(w, "write failed");
                 return;
             }
@@ -1020,7 +1020,7 @@ ngx_octopus_audit_pg_handler(ngx_event_t *ev)
         return;
     }
 
-    if (!PQconsumeInput(w->conn)) {
+    if (!PQconsumeInput(w->pg->conn)) {
         ngx_octopus_audit_pg_fail(w, "connection lost");
         return;
     }
@@ -1043,7 +1043,7 @@ ngx_octopus_audit_pg_poll(ngx_octopus_audit_worker_t *w)
 
     ngx_octopus_audit_pg_unwatch(w);
 
-    rc = PQconnectPoll(w->conn);
+    rc = PQconnectPoll(w->pg->conn);
 
     switch (rc) {
 
@@ -1067,15 +1067,15 @@ ngx_octopus_audit_pg_poll(ngx_octopus_audit_worker_t *w)
         return;
     }
 
-    if (PQsetnonblocking(w->conn, 1) != 0) {
+    if (PQsetnonblocking(w->pg->conn, 1) != 0) {
         ngx_octopus_audit_pg_fail(w, "connection failed");
         return;
     }
 
-    w->connected = 1;
+    w->pg->connected = 1;
     (void) ngx_atomic_fetch_add(&w->amcf->sh->db_connected, 1);
 
-    (void) ngx_octopus_audit_pg_send(w, w->setup_sql,
+    (void) ngx_octopus_audit_pg_send(w, w->pg->setup_sql,
                                      NGX_OCTOPUS_AUDIT_PG_SETUP);
 }
 
@@ -1084,22 +1084,22 @@ static ngx_int_t
 ngx_octopus_audit_pg_send(ngx_octopus_audit_worker_t *w, u_char *sql,
     ngx_octopus_audit_pg_state_e state)
 {
-    if (!PQsendQuery(w->conn, (char *) sql)) {
+    if (!PQsendQuery(w->pg->conn, (char *) sql)) {
         ngx_octopus_audit_pg_fail(w, "query failed");
         return NGX_ERROR;
     }
 
-    w->state = state;
-    w->result_error = 0;
+    w->pg->state = state;
+    w->pg->result_error = 0;
 
     /*
      * a batch in flight holds a worker that is shutting down (reload,
      * quit) until it is stored or timed out, and then the rest of the
      * queue is sent (pg_next); connecting does not hold it
      */
-    w->timeout.cancelable = (state == NGX_OCTOPUS_AUDIT_PG_SETUP);
+    w->pg->timeout.cancelable = (state == NGX_OCTOPUS_AUDIT_PG_SETUP);
 
-    ngx_add_timer(&w->timeout, w->amcf->pg_timeout);
+    ngx_add_timer(&w->pg->timeout, w->amcf->pg_timeout);
 
     return ngx_octopus_audit_pg_flush(w);
 }
@@ -1110,7 +1110,7 @@ ngx_octopus_audit_pg_flush(ngx_octopus_audit_worker_t *w)
 {
     int  rc;
 
-    rc = PQflush(w->conn);
+    rc = PQflush(w->pg->conn);
 
     if (rc == -1) {
         ngx_octopus_audit_pg_fail(w, "write failed");
@@ -1133,14 +1133,14 @@ ngx_octopus_audit_pg_results(ngx_octopus_audit_worker_t *w)
     PGresult        *res;
     ExecStatusType   st;
 
-    while (w->conn && !PQisBusy(w->conn)) {
+    while (w->pg->conn && !PQisBusy(w->pg->conn)) {
 
-        if (w->state == NGX_OCTOPUS_AUDIT_PG_COPY_DATA) {
+        if (w->pg->state == NGX_OCTOPUS_AUDIT_PG_COPY_DATA) {
             /* PQgetResult() would repeat PGRES_COPY_IN: wait for write */
             return;
         }
 
-        res = PQgetResult(w->conn);
+        res = PQgetResult(w->pg->conn);
 
         if (res == NULL) {
             ngx_octopus_audit_pg_done(w);
@@ -1150,21 +1150,21 @@ ngx_octopus_audit_pg_results(ngx_octopus_audit_worker_t *w)
         st = PQresultStatus(res);
 
         if (st == PGRES_COPY_IN
-            && w->state == NGX_OCTOPUS_AUDIT_PG_COPY_START)
+            && w->pg->state == NGX_OCTOPUS_AUDIT_PG_COPY_START)
         {
             PQclear(res);
-            w->state = NGX_OCTOPUS_AUDIT_PG_COPY_DATA;
-            w->copy_off = 0;
-            w->copy_end_sent = 0;
+            w->pg->state = NGX_OCTOPUS_AUDIT_PG_COPY_DATA;
+            w->pg->copy_off = 0;
+            w->pg->copy_end_sent = 0;
             ngx_octopus_audit_pg_copy(w);
             continue;
         }
 
         if (st == PGRES_TUPLES_OK
-            && w->state == NGX_OCTOPUS_AUDIT_PG_SETUP
+            && w->pg->state == NGX_OCTOPUS_AUDIT_PG_SETUP
             && PQntuples(res) == 1)
         {
-            w->db_checkpoints = (PQgetvalue(res, 0, 0)[0] == 't');
+            w->pg->db_checkpoints = (PQgetvalue(res, 0, 0)[0] == 't');
         }
 
         if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
@@ -1178,22 +1178,22 @@ ngx_octopus_audit_pg_results(ngx_octopus_audit_worker_t *w)
 
             sqlstate = PQresultErrorField(res, PG_DIAG_SQLSTATE);
 
-            if (sqlstate && w->batch_direct
+            if (sqlstate && w->pg->batch_direct
                 && ngx_strcmp(sqlstate, "23505") == 0)
             {
-                w->result_error = 3;
+                w->pg->result_error = 3;
 
             } else if (sqlstate && (ngx_strncmp(sqlstate, "22", 2) == 0
                                     || ngx_strncmp(sqlstate, "23", 2) == 0))
             {
-                w->result_error = 2;
+                w->pg->result_error = 2;
 
-            } else if (w->result_error == 0) {
-                w->result_error = 1;
+            } else if (w->pg->result_error == 0) {
+                w->pg->result_error = 1;
             }
 
             ngx_octopus_audit_log(w, NGX_OCTOPUS_AUDIT_LOG_PG_RESULT,
-                                  w->result_error == 3 ? NGX_LOG_INFO
+                                  w->pg->result_error == 3 ? NGX_LOG_INFO
                                                        : NGX_LOG_ERR, 0,
                                   "octopus audit: PostgreSQL: %s",
                                   PQresultErrorMessage(res));
@@ -1210,11 +1210,11 @@ ngx_octopus_audit_pg_copy(ngx_octopus_audit_worker_t *w)
     int      rc;
     size_t   n;
 
-    while (w->copy_off < w->inflight.len) {
+    while (w->pg->copy_off < w->pg->inflight.len) {
         n = ngx_min(NGX_OCTOPUS_AUDIT_COPY_CHUNK,
-                    w->inflight.len - w->copy_off);
+                    w->pg->inflight.len - w->pg->copy_off);
 
-        rc = PQputCopyData(w->conn, (char *) w->inflight.data + w->copy_off,
+        rc = PQputCopyData(w->pg->conn, (char *) w->pg->inflight.data + w->pg->copy_off,
                            (int) n);
 
         if (rc == -1) {
@@ -1230,11 +1230,11 @@ ngx_octopus_audit_pg_copy(ngx_octopus_audit_worker_t *w)
             return;
         }
 
-        w->copy_off += n;
+        w->pg->copy_off += n;
     }
 
-    if (!w->copy_end_sent) {
-        rc = PQputCopyEnd(w->conn, NULL);
+    if (!w->pg->copy_end_sent) {
+        rc = PQputCopyEnd(w->pg->conn, NULL);
 
         if (rc == -1) {
             ngx_octopus_audit_pg_fail(w, "COPY failed");
@@ -1248,10 +1248,10 @@ ngx_octopus_audit_pg_copy(ngx_octopus_audit_worker_t *w)
             return;
         }
 
-        w->copy_end_sent = 1;
+        w->pg->copy_end_sent = 1;
     }
 
-    w->state = NGX_OCTOPUS_AUDIT_PG_COPY_RESULT;
+    w->pg->state = NGX_OCTOPUS_AUDIT_PG_COPY_RESULT;
 
     (void) ngx_octopus_audit_pg_flush(w);
 }
@@ -1266,10 +1266,10 @@ ngx_octopus_audit_pg_done(ngx_octopus_audit_worker_t *w)
 
     sh = w->amcf->sh;
 
-    switch (w->state) {
+    switch (w->pg->state) {
 
     case NGX_OCTOPUS_AUDIT_PG_SETUP:
-        if (w->result_error) {
+        if (w->pg->result_error) {
             ngx_octopus_audit_pg_fail(w, "setup failed");
             return;
         }
@@ -1277,12 +1277,12 @@ ngx_octopus_audit_pg_done(ngx_octopus_audit_worker_t *w)
         ngx_log_error(NGX_LOG_INFO, w->log, 0,
                       "octopus audit: connected to PostgreSQL");
 
-        w->state = NGX_OCTOPUS_AUDIT_PG_IDLE;
-        w->backoff = 0;
-        w->next_scan = 0;
+        w->pg->state = NGX_OCTOPUS_AUDIT_PG_IDLE;
+        w->pg->backoff = 0;
+        w->pg->next_scan = 0;
 
-        if (w->timeout.timer_set) {
-            ngx_del_timer(&w->timeout);
+        if (w->pg->timeout.timer_set) {
+            ngx_del_timer(&w->pg->timeout);
         }
 
         /* the database is back: this worker's spool file may be replayed */
@@ -1297,22 +1297,22 @@ ngx_octopus_audit_pg_done(ngx_octopus_audit_worker_t *w)
         return;
 
     case NGX_OCTOPUS_AUDIT_PG_COPY_RESULT:
-        if (w->result_error == 3) {
+        if (w->pg->result_error == 3) {
             /* some records are stored already: the staging path */
-            w->batch_direct = 0;
+            w->pg->batch_direct = 0;
             (void) ngx_atomic_fetch_add(&sh->batches_restaged, 1);
-            (void) ngx_octopus_audit_pg_send(w, w->copy_sql,
+            (void) ngx_octopus_audit_pg_send(w, w->pg->copy_sql,
                                              NGX_OCTOPUS_AUDIT_PG_COPY_START);
             return;
         }
 
-        if (w->result_error) {
+        if (w->pg->result_error) {
             ngx_octopus_audit_pg_rejected(w);
             ngx_octopus_audit_pg_fail(w, "COPY failed");
             return;
         }
 
-        if (!w->batch_direct || w->batch_cp) {
+        if (!w->pg->batch_direct || w->pg->batch_cp) {
             /* staging -> table, or the checkpoint row after the rows */
             (void) ngx_octopus_audit_pg_send(w,
                                              ngx_octopus_audit_pg_insert(w),
@@ -1324,7 +1324,7 @@ ngx_octopus_audit_pg_done(ngx_octopus_audit_worker_t *w)
         return;
 
     case NGX_OCTOPUS_AUDIT_PG_INSERT:
-        if (w->result_error) {
+        if (w->pg->result_error) {
             ngx_octopus_audit_pg_rejected(w);
             ngx_octopus_audit_pg_fail(w, "INSERT failed");
             return;
@@ -1348,36 +1348,36 @@ ngx_octopus_audit_pg_stored(ngx_octopus_audit_worker_t *w)
 
     sh = w->amcf->sh;
 
-    if (w->inflight_replay) {
-        (void) ngx_atomic_fetch_add(&sh->replayed, w->inflight.count);
+    if (w->pg->inflight_replay) {
+        (void) ngx_atomic_fetch_add(&sh->replayed, w->pg->inflight.count);
         ngx_octopus_audit_spool_done(w, 1);
-        w->inflight_replay = 0;
+        w->pg->inflight_replay = 0;
 
     } else {
         (void) ngx_atomic_fetch_add(w->queue_depth,
-                                    - (ngx_atomic_int_t) w->inflight.count);
+                                    - (ngx_atomic_int_t) w->pg->inflight.count);
 
         /* the batch is the oldest part of the ring */
-        if (w->ring) {
-            ngx_octopus_audit_ring_consume(w->ring, w->inflight.len);
+        if (w->pg->ring) {
+            ngx_octopus_audit_ring_consume(w->pg->ring, w->pg->inflight.len);
         }
     }
 
     (void) ngx_atomic_fetch_add(&sh->written[NGX_OCTOPUS_AUDIT_SINK_PG],
-                                w->inflight.count);
+                                w->pg->inflight.count);
 
-    if (w->batch_cp) {
-        w->batch_cp = 0;
-        w->db_cp_time = ngx_current_msec;
+    if (w->pg->batch_cp) {
+        w->pg->batch_cp = 0;
+        w->pg->db_cp_time = ngx_current_msec;
     }
 
-    w->inflight.len = 0;
-    w->inflight.count = 0;
+    w->pg->inflight.len = 0;
+    w->pg->inflight.count = 0;
 
-    w->state = NGX_OCTOPUS_AUDIT_PG_IDLE;
+    w->pg->state = NGX_OCTOPUS_AUDIT_PG_IDLE;
 
-    if (w->timeout.timer_set) {
-        ngx_del_timer(&w->timeout);
+    if (w->pg->timeout.timer_set) {
+        ngx_del_timer(&w->pg->timeout);
     }
 
     ngx_octopus_audit_pg_next(w, 0);
@@ -1394,15 +1394,15 @@ ngx_octopus_audit_pg_stored(ngx_octopus_audit_worker_t *w)
 static void
 ngx_octopus_audit_pg_rejected(ngx_octopus_audit_worker_t *w)
 {
-    if (!w->inflight_replay || w->result_error != 2) {
+    if (!w->pg->inflight_replay || w->pg->result_error != 2) {
         return;
     }
 
     ngx_octopus_audit_spool_reject(w);
 
-    w->inflight_replay = 0;
-    w->inflight.len = 0;
-    w->inflight.count = 0;
+    w->pg->inflight_replay = 0;
+    w->pg->inflight.len = 0;
+    w->pg->inflight.count = 0;
 }
 
 
@@ -1412,46 +1412,46 @@ ngx_octopus_audit_pg_insert(ngx_octopus_audit_worker_t *w)
     u_char  *p, *q;
     size_t   len;
 
-    if (w->batch_direct) {
+    if (w->pg->batch_direct) {
         /* the rows are in: the checkpoint row alone */
 
-        (void) ngx_snprintf(w->insert_cp_sql, w->insert_cp_size,
+        (void) ngx_snprintf(w->pg->insert_cp_sql, w->pg->insert_cp_size,
                             "INSERT INTO %V_checkpoints (chain_id, seq, "
                             "hash) VALUES ('%*s', %uL, '%*s') "
                             "ON CONFLICT DO NOTHING%Z",
                             &w->amcf->table, w->chain_id_len, w->chain_id,
-                            w->batch_cp_seq,
+                            w->pg->batch_cp_seq,
                             (size_t) NGX_OCTOPUS_AUDIT_HASH_LEN,
-                            w->batch_cp_hash);
+                            w->pg->batch_cp_hash);
 
-        return w->insert_cp_sql;
+        return w->pg->insert_cp_sql;
     }
 
-    if (!w->batch_cp) {
-        return w->insert_sql;
+    if (!w->pg->batch_cp) {
+        return w->pg->insert_sql;
     }
 
     /* "INSERT ...; <checkpoint INSERT>; TRUNCATE ..." */
 
-    q = (u_char *) ngx_strstr(w->insert_sql, "; TRUNCATE");
+    q = (u_char *) ngx_strstr(w->pg->insert_sql, "; TRUNCATE");
     if (q == NULL) {
-        return w->insert_sql;
+        return w->pg->insert_sql;
     }
 
-    len = q - w->insert_sql;
+    len = q - w->pg->insert_sql;
 
-    p = ngx_cpymem(w->insert_cp_sql, w->insert_sql, len);
+    p = ngx_cpymem(w->pg->insert_cp_sql, w->pg->insert_sql, len);
 
     /* chain_id: node (no quote, checked), pid and time */
 
-    p = ngx_snprintf(p, w->insert_cp_size - len - 64,
+    p = ngx_snprintf(p, w->pg->insert_cp_size - len - 64,
                      "; INSERT INTO %V_checkpoints (chain_id, seq, hash) "
                      "VALUES ('%*s', %uL, '%*s') ON CONFLICT DO NOTHING%s%Z",
                      &w->amcf->table, w->chain_id_len, w->chain_id,
-                     w->batch_cp_seq, (size_t) NGX_OCTOPUS_AUDIT_HASH_LEN,
-                     w->batch_cp_hash, q);
+                     w->pg->batch_cp_seq, (size_t) NGX_OCTOPUS_AUDIT_HASH_LEN,
+                     w->pg->batch_cp_hash, q);
 
-    return w->insert_cp_sql;
+    return w->pg->insert_cp_sql;
 }
 
 
@@ -1465,7 +1465,7 @@ ngx_octopus_audit_pg_next(ngx_octopus_audit_worker_t *w, ngx_uint_t force)
 
     amcf = w->amcf;
 
-    if (w->state != NGX_OCTOPUS_AUDIT_PG_IDLE) {
+    if (w->pg->state != NGX_OCTOPUS_AUDIT_PG_IDLE) {
         return;
     }
 
@@ -1476,12 +1476,12 @@ ngx_octopus_audit_pg_next(ngx_octopus_audit_worker_t *w, ngx_uint_t force)
      * sealed to be replayed now rather than after a reconnect.
      */
 
-    if (ngx_octopus_audit_spool_writing(w->spool) && !ngx_exiting
-        && w->pending.count <= amcf->queue_max / 2)
+    if (ngx_octopus_audit_spool_writing(w->pg->spool) && !ngx_exiting
+        && w->pg->pending.count <= amcf->queue_max / 2)
     {
         ngx_octopus_audit_spool_seal(w);
-        w->next_scan = ngx_current_msec;
-        w->replay_turn = 1;
+        w->pg->next_scan = ngx_current_msec;
+        w->pg->replay_turn = 1;
     }
 
     /*
@@ -1489,14 +1489,14 @@ ngx_octopus_audit_pg_next(ngx_octopus_audit_worker_t *w, ngx_uint_t force)
      * steady traffic does not hold the spool back
      */
 
-    if (w->pending.count
-        && (force || w->pending.count >= amcf->batch_size || ngx_exiting)
-        && !(w->replay_turn && !ngx_exiting
-             && (ngx_octopus_audit_spool_replaying(w->spool)
-                 || (ngx_msec_int_t) (ngx_current_msec - w->next_scan)
+    if (w->pg->pending.count
+        && (force || w->pg->pending.count >= amcf->batch_size || ngx_exiting)
+        && !(w->pg->replay_turn && !ngx_exiting
+             && (ngx_octopus_audit_spool_replaying(w->pg->spool)
+                 || (ngx_msec_int_t) (ngx_current_msec - w->pg->next_scan)
                     >= 0)))
     {
-        w->replay_turn = 1;
+        w->pg->replay_turn = 1;
         ngx_octopus_audit_pg_batch(w, 0);
         return;
     }
@@ -1506,20 +1506,20 @@ ngx_octopus_audit_pg_next(ngx_octopus_audit_worker_t *w, ngx_uint_t force)
         return;
     }
 
-    if (ngx_octopus_audit_spool_replaying(w->spool)
-        || (ngx_msec_int_t) (ngx_current_msec - w->next_scan) >= 0)
+    if (ngx_octopus_audit_spool_replaying(w->pg->spool)
+        || (ngx_msec_int_t) (ngx_current_msec - w->pg->next_scan) >= 0)
     {
-        w->replay_turn = 0;
+        w->pg->replay_turn = 0;
 
         for ( ;; ) {
-            if (!ngx_octopus_audit_spool_replaying(w->spool)
-                && ngx_octopus_audit_spool_claim(w->spool) != NGX_OK)
+            if (!ngx_octopus_audit_spool_replaying(w->pg->spool)
+                && ngx_octopus_audit_spool_claim(w->pg->spool) != NGX_OK)
             {
-                w->next_scan = ngx_current_msec + NGX_OCTOPUS_AUDIT_SCAN_MS;
+                w->pg->next_scan = ngx_current_msec + NGX_OCTOPUS_AUDIT_SCAN_MS;
                 break;
             }
 
-            n = ngx_octopus_audit_spool_read(w->spool, &w->inflight,
+            n = ngx_octopus_audit_spool_read(w->pg->spool, &w->pg->inflight,
                                              NGX_OCTOPUS_AUDIT_REPLAY_MAX);
 
             if (n > 0) {
@@ -1529,29 +1529,29 @@ ngx_octopus_audit_pg_next(ngx_octopus_audit_worker_t *w, ngx_uint_t force)
 
             /* the end of the file, or an unreadable one */
             ngx_octopus_audit_spool_done(w, n == 0);
-            w->inflight.len = 0;
-            w->inflight.count = 0;
+            w->pg->inflight.len = 0;
+            w->pg->inflight.count = 0;
 
             if (n < 0) {
-                w->next_scan = ngx_current_msec + NGX_OCTOPUS_AUDIT_SCAN_MS;
+                w->pg->next_scan = ngx_current_msec + NGX_OCTOPUS_AUDIT_SCAN_MS;
                 break;
             }
         }
     }
 
-    if (w->pending.count >= amcf->batch_size || (force && w->pending.count)) {
+    if (w->pg->pending.count >= amcf->batch_size || (force && w->pg->pending.count)) {
         /* no spool to replay after all: the queue's turn */
         ngx_octopus_audit_pg_batch(w, 0);
         return;
     }
 
-    if (w->pending.count) {
-        if (!w->flush.timer_set) {
-            ngx_add_timer(&w->flush, amcf->batch_interval);
+    if (w->pg->pending.count) {
+        if (!w->pg->flush.timer_set) {
+            ngx_add_timer(&w->pg->flush, amcf->batch_interval);
         }
 
     } else {
-        ngx_add_timer(&w->flush, NGX_OCTOPUS_AUDIT_SCAN_MS);
+        ngx_add_timer(&w->pg->flush, NGX_OCTOPUS_AUDIT_SCAN_MS);
     }
 }
 
@@ -1562,11 +1562,11 @@ ngx_octopus_audit_pg_batch(ngx_octopus_audit_worker_t *w, ngx_uint_t replay)
     ngx_octopus_audit_buf_t  tmp;
 
     if (!replay) {
-        tmp = w->inflight;
-        w->inflight = w->pending;
-        w->pending = tmp;
-        w->pending.len = 0;
-        w->pending.count = 0;
+        tmp = w->pg->inflight;
+        w->pg->inflight = w->pg->pending;
+        w->pg->pending = tmp;
+        w->pg->pending.len = 0;
+        w->pg->pending.count = 0;
 
         w->tick.cancelable = 1;
 
@@ -1575,31 +1575,31 @@ ngx_octopus_audit_pg_batch(ngx_octopus_audit_worker_t *w, ngx_uint_t replay)
          * last record of the batch, stored in the same transaction
          */
 
-        w->batch_cp = w->db_checkpoints && w->pending_seq
-                      && (w->db_cp_time == 0
-                          || ngx_current_msec - w->db_cp_time
+        w->pg->batch_cp = w->pg->db_checkpoints && w->pg->pending_seq
+                      && (w->pg->db_cp_time == 0
+                          || ngx_current_msec - w->pg->db_cp_time
                              >= w->amcf->checkpoint);
 
-        if (w->batch_cp) {
-            w->batch_cp_seq = w->pending_seq;
-            ngx_memcpy(w->batch_cp_hash, w->pending_hash,
+        if (w->pg->batch_cp) {
+            w->pg->batch_cp_seq = w->pg->pending_seq;
+            ngx_memcpy(w->pg->batch_cp_hash, w->pg->pending_hash,
                        NGX_OCTOPUS_AUDIT_HASH_LEN);
         }
 
-        w->pending_seq = 0;
+        w->pg->pending_seq = 0;
 
     } else {
-        w->batch_cp = 0;
+        w->pg->batch_cp = 0;
     }
 
-    w->inflight_replay = replay;
-    w->batch_direct = 1;
+    w->pg->inflight_replay = replay;
+    w->pg->batch_direct = 1;
 
-    if (w->flush.timer_set) {
-        ngx_del_timer(&w->flush);
+    if (w->pg->flush.timer_set) {
+        ngx_del_timer(&w->pg->flush);
     }
 
-    (void) ngx_octopus_audit_pg_send(w, w->copy_direct_sql,
+    (void) ngx_octopus_audit_pg_send(w, w->pg->copy_direct_sql,
                                      NGX_OCTOPUS_AUDIT_PG_COPY_START);
 }
 
@@ -1614,16 +1614,16 @@ ngx_octopus_audit_pg_batch(ngx_octopus_audit_worker_t *w, ngx_uint_t replay)
 static void
 ngx_octopus_audit_pg_retry_soon(ngx_octopus_audit_worker_t *w)
 {
-    if (!w->flush.timer_set
-        || (ngx_msec_int_t) (w->flush.timer.key - ngx_current_msec)
+    if (!w->pg->flush.timer_set
+        || (ngx_msec_int_t) (w->pg->flush.timer.key - ngx_current_msec)
            <= NGX_OCTOPUS_AUDIT_RETRY_DROPPING)
     {
         return;
     }
 
-    w->backoff = NGX_OCTOPUS_AUDIT_RETRY_DROPPING / 2;
+    w->pg->backoff = NGX_OCTOPUS_AUDIT_RETRY_DROPPING / 2;
 
-    ngx_add_timer(&w->flush, NGX_OCTOPUS_AUDIT_RETRY_DROPPING);
+    ngx_add_timer(&w->pg->flush, NGX_OCTOPUS_AUDIT_RETRY_DROPPING);
 }
 
 
@@ -1645,12 +1645,12 @@ ngx_octopus_audit_pg_queue(ngx_octopus_audit_worker_t *w, u_char *line,
 
     amcf = w->amcf;
 
-    if (w->state == NGX_OCTOPUS_AUDIT_PG_DOWN
-        || w->pending.count >= amcf->queue_max
-        || (w->ring && ngx_octopus_audit_ring_room(w->ring) < len))
+    if (w->pg->state == NGX_OCTOPUS_AUDIT_PG_DOWN
+        || w->pg->pending.count >= amcf->queue_max
+        || (w->pg->ring && ngx_octopus_audit_ring_room(w->pg->ring) < len))
     {
-        if (ngx_octopus_audit_spool_append(w->spool, line, len, 1) != NGX_OK
-            && w->state == NGX_OCTOPUS_AUDIT_PG_DOWN)
+        if (ngx_octopus_audit_spool_append(w->pg->spool, line, len, 1) != NGX_OK
+            && w->pg->state == NGX_OCTOPUS_AUDIT_PG_DOWN)
         {
             ngx_octopus_audit_pg_retry_soon(w);
         }
@@ -1658,38 +1658,38 @@ ngx_octopus_audit_pg_queue(ngx_octopus_audit_worker_t *w, u_char *line,
         return;
     }
 
-    if (ngx_octopus_audit_buf_append(&w->pending, line, len, 1) != NGX_OK) {
-        (void) ngx_octopus_audit_spool_append(w->spool, line, len, 1);
+    if (ngx_octopus_audit_buf_append(&w->pg->pending, line, len, 1) != NGX_OK) {
+        (void) ngx_octopus_audit_spool_append(w->pg->spool, line, len, 1);
         return;
     }
 
-    if (w->ring) {
-        (void) ngx_octopus_audit_ring_put(w->ring, line, len);
+    if (w->pg->ring) {
+        (void) ngx_octopus_audit_ring_put(w->pg->ring, line, len);
     }
 
     (void) ngx_atomic_fetch_add(w->queue_depth, 1);
 
     if (own) {
         /* the record just chained is the last one queued */
-        w->pending_seq = w->seq;
-        ngx_memcpy(w->pending_hash, w->prev_hash,
+        w->pg->pending_seq = w->seq;
+        ngx_memcpy(w->pg->pending_hash, w->prev_hash,
                    NGX_OCTOPUS_AUDIT_HASH_LEN);
     }
 
     /* queued records hold a worker that shuts down (see the tick) */
     w->tick.cancelable = 0;
 
-    if (w->state != NGX_OCTOPUS_AUDIT_PG_IDLE) {
+    if (w->pg->state != NGX_OCTOPUS_AUDIT_PG_IDLE) {
         return;
     }
 
-    if (w->pending.count >= amcf->batch_size || ngx_exiting) {
+    if (w->pg->pending.count >= amcf->batch_size || ngx_exiting) {
         ngx_octopus_audit_pg_next(w, 1);
         return;
     }
 
-    if (w->pending.count == 1) {
-        ngx_add_timer(&w->flush, amcf->batch_interval);
+    if (w->pg->pending.count == 1) {
+        ngx_add_timer(&w->pg->flush, amcf->batch_interval);
     }
 }
 
@@ -1719,7 +1719,7 @@ ngx_octopus_audit_pg_timeout(ngx_event_t *ev)
 
     w = ev->data;
 
-    ngx_octopus_audit_pg_fail(w, w->state == NGX_OCTOPUS_AUDIT_PG_CONNECTING
+    ngx_octopus_audit_pg_fail(w, w->pg->state == NGX_OCTOPUS_AUDIT_PG_CONNECTING
                                  ? "connection timed out"
                                  : "query timed out");
 }
@@ -1732,7 +1732,7 @@ ngx_octopus_audit_pg_flush_handler(ngx_event_t *ev)
 
     w = ev->data;
 
-    switch (w->state) {
+    switch (w->pg->state) {
 
     case NGX_OCTOPUS_AUDIT_PG_DOWN:
         ngx_octopus_audit_pg_connect(w);
@@ -1762,23 +1762,23 @@ ngx_octopus_audit_pg_flush_now(ngx_octopus_audit_worker_t *w)
 void
 ngx_octopus_audit_pg_exit(ngx_octopus_audit_worker_t *w)
 {
-    if (w->flush.timer_set) {
-        ngx_del_timer(&w->flush);
+    if (w->pg->flush.timer_set) {
+        ngx_del_timer(&w->pg->flush);
     }
 
     ngx_octopus_audit_pg_close(w);
     ngx_octopus_audit_pg_release(w);
 
-    if (ngx_octopus_audit_spool_replaying(w->spool)) {
+    if (ngx_octopus_audit_spool_replaying(w->pg->spool)) {
         ngx_octopus_audit_spool_done(w, 0);
     }
 
-    ngx_octopus_audit_buf_free(&w->pending);
-    ngx_octopus_audit_buf_free(&w->inflight);
+    ngx_octopus_audit_buf_free(&w->pg->pending);
+    ngx_octopus_audit_buf_free(&w->pg->inflight);
 
     ngx_octopus_audit_pg_ring_detach(w);
 
-    w->state = NGX_OCTOPUS_AUDIT_PG_DOWN;
+    w->pg->state = NGX_OCTOPUS_AUDIT_PG_DOWN;
 }
 
 
@@ -1911,18 +1911,23 @@ ngx_octopus_audit_pg_sink_init(ngx_octopus_audit_worker_t *w, void **ctx)
     amcf = w->amcf;
     sh = amcf->sh;
 
+    w->pg = ngx_pcalloc(ngx_cycle->pool, sizeof(ngx_octopus_audit_pg_t));
+    if (w->pg == NULL) {
+        return NGX_ERROR;
+    }
+
     /* the records the database cannot take, as COPY lines */
 
-    w->spool = ngx_octopus_audit_spool_create(w, (ngx_cycle_t *) ngx_cycle,
+    w->pg->spool = ngx_octopus_audit_spool_create(w, (ngx_cycle_t *) ngx_cycle,
                                               amcf->spool, amcf->spool_max,
                                               amcf->spool_fsync,
                                               &sh->spool_bytes, &sh->spooled,
                                               &sh->dropped);
-    if (w->spool == NULL) {
+    if (w->pg->spool == NULL) {
         return NGX_ERROR;
     }
 
-    *ctx = w;
+    *ctx = w->pg;
 
     return ngx_octopus_audit_pg_init(w);
 }
@@ -1937,21 +1942,21 @@ ngx_octopus_audit_pg_sink_init(ngx_octopus_audit_worker_t *w, void **ctx)
 static void
 ngx_octopus_audit_spool_seal(ngx_octopus_audit_worker_t *w)
 {
-    ngx_octopus_audit_spool_close(w->spool);
+    ngx_octopus_audit_spool_close(w->pg->spool);
 }
 
 
 static void
 ngx_octopus_audit_spool_done(ngx_octopus_audit_worker_t *w, ngx_uint_t ok)
 {
-    ngx_octopus_audit_spool_replayed(w->spool, ok);
+    ngx_octopus_audit_spool_replayed(w->pg->spool, ok);
 }
 
 
 static void
 ngx_octopus_audit_spool_reject(ngx_octopus_audit_worker_t *w)
 {
-    ngx_octopus_audit_spool_refused(w->spool);
+    ngx_octopus_audit_spool_refused(w->pg->spool);
 }
 
 
@@ -1982,7 +1987,7 @@ ngx_octopus_audit_pg_write(ngx_octopus_audit_worker_t *w, void *ctx,
 static void
 ngx_octopus_audit_pg_tick(ngx_octopus_audit_worker_t *w, void *ctx)
 {
-    ngx_octopus_audit_spool_sync(w->spool);
+    ngx_octopus_audit_spool_sync(w->pg->spool);
 
     if (w->amcf->queue_zone) {
         ngx_octopus_audit_pg_recover(w);
@@ -2008,7 +2013,7 @@ static void
 ngx_octopus_audit_pg_sink_exit(ngx_octopus_audit_worker_t *w, void *ctx)
 {
     ngx_octopus_audit_pg_exit(w);
-    ngx_octopus_audit_spool_close(w->spool);
+    ngx_octopus_audit_spool_close(w->pg->spool);
 }
 
 

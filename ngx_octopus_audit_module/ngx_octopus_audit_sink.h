@@ -27,11 +27,10 @@
  * its configuration fields in the main configuration.  The config file
  * builds every .c of the folder.
  *
- * Exceptions, until the PostgreSQL batch path is rewritten (issue 13,
- * "Cost"): the PostgreSQL sink keeps its state in the worker
- * (ngx_octopus_audit_worker_t) rather than in its ctx, and it alone sets
- * w->tick.cancelable; a second sink that must hold a worker shutting down
- * needs a count of holders there.
+ * One exception: the PostgreSQL sink alone sets w->tick.cancelable (its
+ * state is its ctx, ngx_octopus_audit_pg_t, reached as w->pg by its batch
+ * path); a second sink that must hold a worker shutting down needs a
+ * count of holders there.
  */
 
 
