@@ -124,9 +124,14 @@ ngx_octopus_audit_request_id(ngx_http_request_t *r,
 
     if (amcf->rand_pos + 16 > NGX_OCTOPUS_AUDIT_RAND_BLOCK) {
         if (RAND_bytes(amcf->rand, NGX_OCTOPUS_AUDIT_RAND_BLOCK) != 1) {
+            /* as nginx does when RAND_bytes() fails */
             ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
                           "octopus audit: RAND_bytes() failed");
-            return NGX_ERROR;
+
+            ngx_sprintf(id, "%08xD%08xD%08xD%08xD",
+                        (uint32_t) ngx_random(), (uint32_t) ngx_random(),
+                        (uint32_t) ngx_random(), (uint32_t) ngx_random());
+            goto done;
         }
 
         amcf->rand_pos = 0;
@@ -137,6 +142,8 @@ ngx_octopus_audit_request_id(ngx_http_request_t *r,
 
     ngx_hex_dump(id, b, 16);
     ngx_memzero(b, 16);
+
+done:
 
     v->valid = 1;
     v->no_cacheable = 0;
