@@ -51,6 +51,7 @@
 #define NGX_OCTOPUS_REDIS_QUEUE_FACTOR 10
 #define NGX_OCTOPUS_REDIS_READS        8    /* reads per read event, max */
 #define NGX_OCTOPUS_REDIS_SLICES       8    /* silence checks per timeout */
+#define NGX_OCTOPUS_REDIS_BUSY         64   /* owed: read after writing */
 
 
 struct ngx_octopus_redis_s {
@@ -907,10 +908,13 @@ ngx_octopus_redis_write_handler(ngx_event_t *ev)
      * epoll hands out at most "epoll_events" (512) ready sockets per loop
      * iteration, in turn: with thousands of clients ready the Redis socket
      * would be read only every few iterations.  Each iteration that queued
-     * commands writes them here, so read the replies here too.
+     * commands writes them here, so read the replies here too, when many
+     * are owed (a few are no storm: the read would mostly find nothing).
      */
 
-    if (rd->ac == ac && rd->owed && (ac->c.flags & REDIS_CONNECTED)) {
+    if (rd->ac == ac && rd->owed >= NGX_OCTOPUS_REDIS_BUSY
+        && (ac->c.flags & REDIS_CONNECTED))
+    {
         ngx_octopus_redis_read(rd);
     }
 }
