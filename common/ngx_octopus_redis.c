@@ -11,9 +11,10 @@
  *
  *   - Redis's silence ("timeout"): while Redis owes replies, it must give
  *     one at least every "timeout" ms.  Checked every "timeout" / 8: the
- *     connection is dropped after 8 checks in a row that saw no reply
- *     (timers never fire early, so that is "timeout" of real silence, not
- *     of a stale ngx_current_msec in a long loop iteration), and every
+ *     connection is dropped when the checks in a row that saw no reply
+ *     add up to "timeout" (8 of them, 9 when "timeout" is not a multiple
+ *     of 8; timers never fire early, so that is real silence, not the
+ *     staleness of ngx_current_msec in a long loop iteration), and every
  *     command queued on it fails.  It times Redis, not the depth of the
  *     pipeline: 5,000 requests waiting on one connection are healthy as
  *     long as replies keep coming.  A check that saw no reply first reads
