@@ -5,12 +5,33 @@
  * hiredis async on nginx events.  The socket hiredis opens is wrapped in an
  * ngx_connection_t whose read and write events are added level-triggered
  * (hiredis reads at most one buffer per call, so edge-triggered epoll could
- * leave replies unread).  hiredis has no timeouts of its own: the connect
- * and every command carry an nginx timer, and a timeout drops the whole
- * connection, failing every command queued on it, so that a frozen server
- * costs each request at most one timeout.  While the client waits to
- * reconnect, ngx_octopus_redis_send() fails at once and callers apply their
- * failure policy without waiting.
+ * leave replies unread; the read handler reads on while the socket holds
+ * more).  hiredis has no timeouts of its own; the connect has a timer, and
+ * the commands two:
+ *
+ *   - Redis's silence ("timeout"): while Redis owes replies, it must give
+ *     one at least every "timeout" ms.  Checked every "timeout" / 8: the
+ *     connection is dropped when the checks in a row that saw no reply
+ *     add up to "timeout" (8 of them, 9 when "timeout" is not a multiple
+ *     of 8; timers never fire early, so that is real silence, not the
+ *     staleness of ngx_current_msec in a long loop iteration), and every
+ *     command queued on it fails.  It times Redis, not the depth of the
+ *     pipeline: 5,000 requests waiting on one connection are healthy as
+ *     long as replies keep coming.  A check that saw no reply first reads
+ *     what already sits in the socket (a saturated worker's own delay is
+ *     not Redis's).  A frozen server costs a request at most "timeout"
+ *     plus one check after the last reply it gave (or after the request,
+ *     if Redis owed nothing then).
+ *
+ *   - each command's own bound (NGX_OCTOPUS_REDIS_QUEUE_FACTOR x "timeout"
+ *     from when it was queued): a command still unanswered then fails
+ *     alone; the connection and the other commands stay, and its reply, if
+ *     it comes, is dropped.  Every command has the same bound, so the
+ *     oldest one's deadline is the next: one timer serves them all.
+ *
+ * While the client waits to reconnect, ngx_octopus_redis_send() fails at
+ * once and callers apply their failure policy without waiting.
+ * ngx_octopus_redis_error() says why the last command failed.
  */
 
 
@@ -19,6 +40,7 @@
 #include <ngx_event.h>
 #include <hiredis/hiredis.h>
 #include <hiredis/async.h>
+#include <sys/ioctl.h>
 
 #include "ngx_octopus_common.h"
 #include "ngx_octopus_redis.h"
@@ -27,6 +49,10 @@
 
 #define NGX_OCTOPUS_REDIS_BACKOFF_MIN  100
 #define NGX_OCTOPUS_REDIS_BACKOFF_MAX  2000
+#define NGX_OCTOPUS_REDIS_QUEUE_FACTOR 10
+#define NGX_OCTOPUS_REDIS_READS        8    /* reads per read event, max */
+#define NGX_OCTOPUS_REDIS_SLICES       8    /* silence checks per timeout */
+#define NGX_OCTOPUS_REDIS_BUSY         64   /* owed: read after writing */
 
 
 struct ngx_octopus_redis_s {
@@ -36,6 +62,15 @@ struct ngx_octopus_redis_s {
     ngx_event_t                     connect_timer;
     ngx_event_t                     reconnect;
     ngx_msec_t                      backoff;
+    ngx_queue_t                     waiting;     /* cmds, in send order */
+    ngx_uint_t                      owed;        /* replies Redis owes */
+    ngx_uint_t                      replies;     /* replies received */
+    ngx_uint_t                      seen;        /* replies, slice start */
+    ngx_uint_t                      silent;      /* slices without one */
+    ngx_event_t                     silence;     /* Redis silent too long */
+    ngx_event_t                     expire;      /* oldest cmd's bound */
+    ngx_uint_t                      error;       /* of the last failure */
+    ngx_uint_t                      dropping;    /* why the conn goes */
     unsigned                        connected:1;
     unsigned                        closing:1;
 };
@@ -46,13 +81,16 @@ struct ngx_octopus_redis_cmd_s {
     redisAsyncContext              *ac;
     ngx_octopus_redis_handler_pt    handler;
     void                           *data;
-    ngx_event_t                     timer;
+    ngx_queue_t                     queue;       /* in rd->waiting */
+    ngx_msec_t                      deadline;
     unsigned                        done:1;
+    unsigned                        queued:1;
 };
 
 
 static void ngx_octopus_redis_connect(ngx_octopus_redis_t *rd);
-static void ngx_octopus_redis_fail(ngx_octopus_redis_t *rd);
+static void ngx_octopus_redis_fail(ngx_octopus_redis_t *rd,
+    ngx_uint_t reason);
 static void ngx_octopus_redis_schedule(ngx_octopus_redis_t *rd);
 static void ngx_octopus_redis_reconnect_handler(ngx_event_t *ev);
 static void ngx_octopus_redis_connect_timeout(ngx_event_t *ev);
@@ -64,7 +102,10 @@ static void ngx_octopus_redis_setup_cb(redisAsyncContext *ac, void *r,
     void *privdata);
 static void ngx_octopus_redis_cmd_cb(redisAsyncContext *ac, void *r,
     void *privdata);
-static void ngx_octopus_redis_cmd_timeout(ngx_event_t *ev);
+static void ngx_octopus_redis_silence_handler(ngx_event_t *ev);
+static void ngx_octopus_redis_expire_handler(ngx_event_t *ev);
+static void ngx_octopus_redis_read(ngx_octopus_redis_t *rd);
+static ngx_msec_t ngx_octopus_redis_slice(ngx_octopus_redis_t *rd);
 static void ngx_octopus_redis_read_handler(ngx_event_t *ev);
 static void ngx_octopus_redis_write_handler(ngx_event_t *ev);
 static void ngx_octopus_redis_add_read(void *privdata);
@@ -277,6 +318,18 @@ ngx_octopus_redis_create(ngx_octopus_redis_conf_t *rc, ngx_pool_t *pool,
     rd->reconnect.log = log;
     rd->reconnect.cancelable = 1;
 
+    ngx_queue_init(&rd->waiting);
+
+    rd->silence.handler = ngx_octopus_redis_silence_handler;
+    rd->silence.data = rd;
+    rd->silence.log = log;
+    rd->silence.cancelable = 1;
+
+    rd->expire.handler = ngx_octopus_redis_expire_handler;
+    rd->expire.data = rd;
+    rd->expire.log = log;
+    rd->expire.cancelable = 1;
+
     ngx_octopus_redis_connect(rd);
 
     return rd;
@@ -302,7 +355,16 @@ ngx_octopus_redis_destroy(ngx_octopus_redis_t *rd)
 
     if (ac) {
         rd->ac = NULL;
+        rd->dropping = NGX_OCTOPUS_REDIS_E_LOST;
         redisAsyncFree(ac);
+    }
+
+    if (rd->silence.timer_set) {
+        ngx_del_timer(&rd->silence);
+    }
+
+    if (rd->expire.timer_set) {
+        ngx_del_timer(&rd->expire);
     }
 }
 
@@ -368,6 +430,7 @@ ngx_octopus_redis_connect(ngx_octopus_redis_t *rd)
 
     rd->ac = ac;
     rd->connected = 0;
+    rd->dropping = 0;
 
     redisAsyncSetConnectCallback(ac, ngx_octopus_redis_connect_cb);
     redisAsyncSetDisconnectCallback(ac, ngx_octopus_redis_disconnect_cb);
@@ -398,10 +461,10 @@ ngx_octopus_redis_connect(ngx_octopus_redis_t *rd)
 }
 
 
-/* drops the connection: every pending command fails */
+/* drops the connection: every pending command fails for "reason" */
 
 static void
-ngx_octopus_redis_fail(ngx_octopus_redis_t *rd)
+ngx_octopus_redis_fail(ngx_octopus_redis_t *rd, ngx_uint_t reason)
 {
     redisAsyncContext  *ac;
 
@@ -420,7 +483,9 @@ ngx_octopus_redis_fail(ngx_octopus_redis_t *rd)
 
     ngx_octopus_redis_schedule(rd);
 
+    rd->dropping = reason;
     redisAsyncFree(ac);
+    rd->dropping = 0;
 }
 
 
@@ -462,7 +527,7 @@ ngx_octopus_redis_connect_timeout(ngx_event_t *ev)
     ngx_log_error(NGX_LOG_WARN, rd->log, 0,
                   "octopus redis %V: connect timed out", &rd->conf->name);
 
-    ngx_octopus_redis_fail(rd);
+    ngx_octopus_redis_fail(rd, NGX_OCTOPUS_REDIS_E_DOWN);
 }
 
 
@@ -486,6 +551,7 @@ ngx_octopus_redis_connect_cb(const redisAsyncContext *ac, int status)
 
         /* hiredis frees the context when this returns */
         rd->ac = NULL;
+        rd->dropping = NGX_OCTOPUS_REDIS_E_DOWN;
         ngx_octopus_redis_schedule(rd);
         return;
     }
@@ -538,7 +604,7 @@ ngx_octopus_redis_setup_cb(redisAsyncContext *ac, void *r, void *privdata)
                       "octopus redis %V: %s refused: %*s", &rd->conf->name,
                       (char *) privdata, (size_t) reply->len, reply->str);
 
-        ngx_octopus_redis_fail(rd);
+        ngx_octopus_redis_fail(rd, NGX_OCTOPUS_REDIS_E_DOWN);
     }
 }
 
@@ -548,9 +614,16 @@ ngx_octopus_redis_send(ngx_octopus_redis_t *rd,
     ngx_octopus_redis_handler_pt handler, void *data, int argc,
     const char **argv, const size_t *argvlen)
 {
+    ngx_msec_t                bound;
     ngx_octopus_redis_cmd_t  *cmd;
 
-    if (rd == NULL || rd->ac == NULL) {
+    if (rd == NULL) {
+        return NULL;
+    }
+
+    rd->error = NGX_OCTOPUS_REDIS_E_DOWN;
+
+    if (rd->ac == NULL) {
         return NULL;
     }
 
@@ -564,10 +637,6 @@ ngx_octopus_redis_send(ngx_octopus_redis_t *rd,
     cmd->handler = handler;
     cmd->data = data;
 
-    cmd->timer.handler = ngx_octopus_redis_cmd_timeout;
-    cmd->timer.data = cmd;
-    cmd->timer.log = rd->log;
-
     if (redisAsyncCommandArgv(rd->ac, ngx_octopus_redis_cmd_cb, cmd, argc,
                               argv, argvlen)
         != REDIS_OK)
@@ -576,9 +645,39 @@ ngx_octopus_redis_send(ngx_octopus_redis_t *rd,
         return NULL;
     }
 
-    ngx_add_timer(&cmd->timer, rd->conf->timeout);
+    bound = rd->conf->timeout * NGX_OCTOPUS_REDIS_QUEUE_FACTOR;
+
+    cmd->deadline = ngx_current_msec + bound;
+    cmd->queued = 1;
+    ngx_queue_insert_tail(&rd->waiting, &cmd->queue);
+
+    /* Redis's silence is counted from the first reply it owes */
+
+    if (rd->owed++ == 0) {
+        rd->seen = rd->replies;
+        rd->silent = 0;
+
+        if (rd->silence.timer_set) {
+            ngx_del_timer(&rd->silence);
+        }
+    }
+
+    if (!rd->silence.timer_set) {
+        ngx_add_timer(&rd->silence, ngx_octopus_redis_slice(rd));
+    }
+
+    if (!rd->expire.timer_set) {
+        ngx_add_timer(&rd->expire, bound);
+    }
 
     return cmd;
+}
+
+
+ngx_uint_t
+ngx_octopus_redis_error(ngx_octopus_redis_t *rd)
+{
+    return rd ? rd->error : NGX_OCTOPUS_REDIS_E_DOWN;
 }
 
 
@@ -590,8 +689,9 @@ ngx_octopus_redis_cancel(ngx_octopus_redis_cmd_t *cmd)
     cmd->done = 1;
     cmd->handler = NULL;
 
-    if (cmd->timer.timer_set) {
-        ngx_del_timer(&cmd->timer);
+    if (cmd->queued) {
+        cmd->queued = 0;
+        ngx_queue_remove(&cmd->queue);
     }
 }
 
@@ -602,16 +702,32 @@ ngx_octopus_redis_cmd_cb(redisAsyncContext *ac, void *r, void *privdata)
     redisReply               *reply = r;
     ngx_octopus_redis_cmd_t  *cmd = privdata;
 
-    if (cmd->timer.timer_set) {
-        ngx_del_timer(&cmd->timer);
+    ngx_octopus_redis_t  *rd;
+
+    rd = cmd->rd;
+    rd->owed--;
+
+    if (reply != NULL) {
+        rd->replies++;
+
+        if (reply->type != REDIS_REPLY_ERROR) {
+            rd->backoff = NGX_OCTOPUS_REDIS_BACKOFF_MIN;
+        }
     }
 
-    if (reply != NULL && reply->type != REDIS_REPLY_ERROR) {
-        cmd->rd->backoff = NGX_OCTOPUS_REDIS_BACKOFF_MIN;
+    if (cmd->queued) {
+        cmd->queued = 0;
+        ngx_queue_remove(&cmd->queue);
     }
 
     if (!cmd->done) {
         cmd->done = 1;
+
+        if (reply == NULL) {
+            rd->error = rd->dropping ? rd->dropping
+                                     : NGX_OCTOPUS_REDIS_E_LOST;
+        }
+
         cmd->handler(cmd->data, reply);
     }
 
@@ -619,40 +735,149 @@ ngx_octopus_redis_cmd_cb(redisAsyncContext *ac, void *r, void *privdata)
 }
 
 
-static void
-ngx_octopus_redis_cmd_timeout(ngx_event_t *ev)
+static ngx_msec_t
+ngx_octopus_redis_slice(ngx_octopus_redis_t *rd)
 {
-    redisAsyncContext        *ac;
-    ngx_octopus_redis_t      *rd;
+    ngx_msec_t  slice;
+
+    slice = rd->conf->timeout / NGX_OCTOPUS_REDIS_SLICES;
+
+    return slice ? slice : 1;
+}
+
+
+/*
+ * One check of Redis's silence: a reply since the last check, or one read
+ * now from the socket, and Redis is alive; "timeout" worth of checks in a
+ * row without, and the connection is dropped.
+ */
+
+static void
+ngx_octopus_redis_silence_handler(ngx_event_t *ev)
+{
+    ngx_octopus_redis_t  *rd = ev->data;
+
+    ngx_msec_t           slice;
+    redisAsyncContext   *ac;
+
+    ac = rd->ac;
+
+    if (ac == NULL || rd->owed == 0) {
+        return;
+    }
+
+    if (rd->replies == rd->seen) {
+        ngx_octopus_redis_read(rd);
+
+        if (rd->ac != ac || rd->owed == 0) {
+            return;
+        }
+    }
+
+    slice = ngx_octopus_redis_slice(rd);
+
+    if (rd->replies != rd->seen) {
+        rd->seen = rd->replies;
+        rd->silent = 0;
+
+    } else if (++rd->silent * slice >= rd->conf->timeout) {
+        ngx_log_error(NGX_LOG_WARN, rd->log, 0,
+                      "octopus redis %V: no reply within %M ms, %ui "
+                      "commands waiting", &rd->conf->name, rd->conf->timeout,
+                      rd->owed);
+
+        ngx_octopus_redis_fail(rd, NGX_OCTOPUS_REDIS_E_TIMEOUT);
+        return;
+    }
+
+    ngx_add_timer(&rd->silence, slice);
+}
+
+
+/*
+ * The oldest commands passed their own bound: each fails alone, the
+ * connection stays (Redis is answering, or the silence timer drops it).
+ */
+
+static void
+ngx_octopus_redis_expire_handler(ngx_event_t *ev)
+{
+    ngx_octopus_redis_t  *rd = ev->data;
+
+    ngx_uint_t                n;
+    ngx_queue_t              *q;
     ngx_octopus_redis_cmd_t  *cmd;
 
-    cmd = ev->data;
-    rd = cmd->rd;
-    ac = cmd->ac;
+    n = 0;
 
-    ngx_log_error(NGX_LOG_WARN, rd->log, 0,
-                  "octopus redis %V: no reply within %M ms",
-                  &rd->conf->name, rd->conf->timeout);
+    while (!ngx_queue_empty(&rd->waiting)) {
 
-    if (!cmd->done) {
+        q = ngx_queue_head(&rd->waiting);
+        cmd = ngx_queue_data(q, ngx_octopus_redis_cmd_t, queue);
+
+        if ((ngx_msec_int_t) (cmd->deadline - ngx_current_msec) > 0) {
+            ngx_add_timer(&rd->expire, cmd->deadline - ngx_current_msec);
+            break;
+        }
+
+        if (n++ == 0) {
+            /* replies may be waiting in the socket: they come first */
+
+            ngx_octopus_redis_read(rd);
+            continue;
+        }
+
+        cmd->queued = 0;
+        ngx_queue_remove(q);
+
         cmd->done = 1;
+        rd->error = NGX_OCTOPUS_REDIS_E_QUEUE;
         cmd->handler(cmd->data, NULL);
+        cmd->handler = NULL;
     }
 
-    /* cmd is freed by hiredis when the connection goes */
+    /* callers count and report these (a storm would flood the log) */
 
-    if (rd->ac == ac) {
-        ngx_octopus_redis_fail(rd);
-    }
+    ngx_log_debug2(NGX_LOG_DEBUG_EVENT, rd->log, 0,
+                   "octopus redis %V: %ui commands past their bound",
+                   &rd->conf->name, n ? n - 1 : 0);
 }
 
 
 static void
 ngx_octopus_redis_read_handler(ngx_event_t *ev)
 {
-    ngx_connection_t  *c = ev->data;
+    ngx_connection_t   *c = ev->data;
+    redisAsyncContext  *ac = c->data;
 
-    redisAsyncHandleRead(c->data);
+    ngx_octopus_redis_read(ac->data);
+}
+
+
+/*
+ * hiredis reads one 16k buffer per call: under a storm the replies of
+ * thousands of commands wait in the socket, so read on while it holds
+ * more (a bounded number of times: the other events of the loop wait).
+ * The context may be gone after any call (a callback dropped it, EOF).
+ */
+
+static void
+ngx_octopus_redis_read(ngx_octopus_redis_t *rd)
+{
+    int                 n;
+    ngx_uint_t          i;
+    redisAsyncContext  *ac;
+
+    ac = rd->ac;
+
+    for (i = 0; ac != NULL && i < NGX_OCTOPUS_REDIS_READS; i++) {
+
+        redisAsyncHandleRead(ac);
+
+        if (rd->ac != ac || ioctl(ac->c.fd, FIONREAD, &n) == -1 || n <= 0) {
+            return;
+        }
+    }
 }
 
 
@@ -672,11 +897,27 @@ static ngx_uint_t  ngx_octopus_redis_writing;
 static void
 ngx_octopus_redis_write_handler(ngx_event_t *ev)
 {
-    ngx_connection_t  *c = ev->data;
+    ngx_connection_t     *c = ev->data;
+    redisAsyncContext    *ac = c->data;
+    ngx_octopus_redis_t  *rd = ac->data;
 
     ngx_octopus_redis_writing = 1;
-    redisAsyncHandleWrite(c->data);
+    redisAsyncHandleWrite(ac);
     ngx_octopus_redis_writing = 0;
+
+    /*
+     * epoll hands out at most "epoll_events" (512) ready sockets per loop
+     * iteration, in turn: with thousands of clients ready the Redis socket
+     * would be read only every few iterations.  Each iteration that queued
+     * commands writes them here, so read the replies here too, when many
+     * are owed (a few are no storm: the read would mostly find nothing).
+     */
+
+    if (rd->ac == ac && rd->owed >= NGX_OCTOPUS_REDIS_BUSY
+        && (ac->c.flags & REDIS_CONNECTED))
+    {
+        ngx_octopus_redis_read(rd);
+    }
 }
 
 

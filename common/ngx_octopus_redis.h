@@ -6,8 +6,9 @@
  * driven by nginx events.  One ngx_octopus_redis_t per worker (create it in
  * init_process); many requests share its connection and their commands are
  * pipelined.  Non-blocking connect (the address is resolved when the
- * configuration is read), AUTH and SELECT on connect, an nginx timer on
- * every command and on the connect, reconnect with backoff.  Keeps no
+ * configuration is read), AUTH and SELECT on connect, nginx timers on the
+ * connect, on Redis's silence and on each command's wait (see the .c),
+ * reconnect with backoff.  Keeps no
  * global state.
  */
 
@@ -33,6 +34,13 @@ typedef struct ngx_octopus_redis_cmd_s  ngx_octopus_redis_cmd_t;
  */
 
 typedef void (*ngx_octopus_redis_handler_pt)(void *data, redisReply *reply);
+
+
+/* ngx_octopus_redis_error(): why send() returned NULL or a reply is NULL */
+#define NGX_OCTOPUS_REDIS_E_DOWN       1    /* not connected: failed at once */
+#define NGX_OCTOPUS_REDIS_E_TIMEOUT    2    /* Redis silent for "timeout" */
+#define NGX_OCTOPUS_REDIS_E_QUEUE      3    /* unanswered within 10 x timeout */
+#define NGX_OCTOPUS_REDIS_E_LOST       4    /* connection closed or broken */
 
 
 typedef struct {
@@ -61,6 +69,7 @@ ngx_octopus_redis_cmd_t *ngx_octopus_redis_send(ngx_octopus_redis_t *rd,
     ngx_octopus_redis_handler_pt handler, void *data, int argc,
     const char **argv, const size_t *argvlen);
 void ngx_octopus_redis_cancel(ngx_octopus_redis_cmd_t *cmd);
+ngx_uint_t ngx_octopus_redis_error(ngx_octopus_redis_t *rd);
 
 
 #endif /* _NGX_OCTOPUS_REDIS_H_INCLUDED_ */

@@ -57,6 +57,14 @@
 #define NGX_OCTOPUS_RL_WAIT            3
 #define NGX_OCTOPUS_RL_DONE            4
 
+/* why a decision fell back: octopus_ratelimit_fallback_total{reason} */
+#define NGX_OCTOPUS_RL_FB_DOWN         0    /* not connected */
+#define NGX_OCTOPUS_RL_FB_TIMEOUT      1    /* Redis silent for timeout */
+#define NGX_OCTOPUS_RL_FB_QUEUE        2    /* unanswered in 10 x timeout */
+#define NGX_OCTOPUS_RL_FB_LOST         3    /* connection lost */
+#define NGX_OCTOPUS_RL_FB_ERROR        4    /* error or unexpected reply */
+#define NGX_OCTOPUS_RL_FB_N            5
+
 #define NGX_OCTOPUS_RL_MAX_COUNT       1000000
 #define NGX_OCTOPUS_RL_LOGIN_MAX       256
 #define NGX_OCTOPUS_RL_BODY_MAX        65536    /* login_body_max default */
@@ -83,6 +91,7 @@ typedef struct {
     ngx_rbtree_t                rbtree;
     ngx_rbtree_node_t           sentinel;
     ngx_queue_t                 queue;
+    ngx_atomic_t                fallback[NGX_OCTOPUS_RL_FB_N];
 } ngx_octopus_rl_shctx_t;
 
 
@@ -119,6 +128,8 @@ typedef struct {
     ngx_queue_t                 orphans;     /* per worker: releases due */
     ngx_uint_t                  norphans;
     ngx_event_t                 orphan_timer;
+    ngx_uint_t                  fb_count[NGX_OCTOPUS_RL_FB_N];  /* worker */
+    ngx_event_t                 fb_timer;    /* per worker: the report */
     u_char                      sha_limit[41];
     u_char                      sha_reserve[41];
 } ngx_octopus_rl_main_conf_t;
@@ -236,6 +247,15 @@ ngx_int_t ngx_octopus_rl_lua_lock_fail(ngx_octopus_rl_main_conf_t *rmcf,
 ngx_int_t ngx_octopus_rl_handler(ngx_http_request_t *r);
 ngx_octopus_rl_ctx_t *ngx_octopus_rl_get_ctx(ngx_http_request_t *r);
 ngx_int_t ngx_octopus_rl_filter_init(ngx_conf_t *cf);
+
+/* ngx_octopus_ratelimit_metrics.c */
+ngx_uint_t ngx_octopus_rl_fallback_reason(ngx_octopus_rl_main_conf_t *rmcf);
+void ngx_octopus_rl_fallback(ngx_octopus_rl_main_conf_t *rmcf,
+    ngx_shm_zone_t *zone, ngx_uint_t reason);
+void ngx_octopus_rl_fallback_init(ngx_octopus_rl_main_conf_t *rmcf,
+    ngx_log_t *log);
+void ngx_octopus_rl_fallback_done(ngx_octopus_rl_main_conf_t *rmcf);
+char *ngx_octopus_rl_metrics(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
 
 /* ngx_octopus_ratelimit_module.c */
 extern ngx_str_t  ngx_octopus_rl_result_names[];

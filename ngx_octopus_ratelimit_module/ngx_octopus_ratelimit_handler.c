@@ -52,6 +52,7 @@ static void ngx_octopus_rl_start_limit(ngx_octopus_rl_main_conf_t *rmcf,
 static void ngx_octopus_rl_start_lock(ngx_octopus_rl_main_conf_t *rmcf,
     ngx_octopus_rl_item_t *item);
 static void ngx_octopus_rl_failure(ngx_octopus_rl_main_conf_t *rmcf,
+    ngx_uint_t reason,
     ngx_octopus_rl_item_t *item);
 static void ngx_octopus_rl_limit_reply(void *data, redisReply *reply);
 static void ngx_octopus_rl_lock_reply(void *data, redisReply *reply);
@@ -930,7 +931,7 @@ ngx_octopus_rl_start_limit(ngx_octopus_rl_main_conf_t *rmcf,
         return;
     }
 
-    ngx_octopus_rl_failure(rmcf, item);
+    ngx_octopus_rl_failure(rmcf, ngx_octopus_rl_fallback_reason(rmcf), item);
 }
 
 
@@ -997,6 +998,9 @@ ngx_octopus_rl_start_lock(ngx_octopus_rl_main_conf_t *rmcf,
     /* Redis unavailable: this node's shared memory reserves */
 
     item->fallback = 1;
+    ngx_octopus_rl_fallback(rmcf, rmcf->lockout_zone,
+                            ctx->rid.data ? ngx_octopus_rl_fallback_reason(rmcf)
+                                          : NGX_OCTOPUS_RL_FB_ERROR);
     ngx_octopus_rl_lock_local(rmcf, item);
 }
 
@@ -1037,13 +1041,18 @@ ngx_octopus_rl_lock_local(ngx_octopus_rl_main_conf_t *rmcf,
 }
 
 
-/* Redis unreachable, refusing or late: octopus_ratelimit_redis_failure */
+/*
+ * Redis unreachable, refusing or late: octopus_ratelimit_redis_failure,
+ * counted and reported ("reason": NGX_OCTOPUS_RL_FB_*)
+ */
 
 static void
-ngx_octopus_rl_failure(ngx_octopus_rl_main_conf_t *rmcf,
+ngx_octopus_rl_failure(ngx_octopus_rl_main_conf_t *rmcf, ngx_uint_t reason,
     ngx_octopus_rl_item_t *item)
 {
     item->fallback = 1;
+
+    ngx_octopus_rl_fallback(rmcf, item->limit->zone->shm_zone, reason);
 
     switch (rmcf->failure) {
 
@@ -1077,7 +1086,8 @@ ngx_octopus_rl_limit_reply(void *data, redisReply *reply)
     item->cmd = NULL;
 
     if (reply == NULL) {
-        ngx_octopus_rl_failure(rmcf, item);
+        ngx_octopus_rl_failure(rmcf, ngx_octopus_rl_fallback_reason(rmcf),
+                               item);
         ngx_octopus_rl_item_done(item);
         return;
     }
@@ -1105,7 +1115,7 @@ ngx_octopus_rl_limit_reply(void *data, redisReply *reply)
                           reply->str);
         }
 
-        ngx_octopus_rl_failure(rmcf, item);
+        ngx_octopus_rl_failure(rmcf, NGX_OCTOPUS_RL_FB_ERROR, item);
         ngx_octopus_rl_item_done(item);
         return;
     }
@@ -1115,7 +1125,7 @@ ngx_octopus_rl_limit_reply(void *data, redisReply *reply)
                       "octopus_ratelimit zone \"%V\": unexpected redis "
                       "reply", &item->limit->zone->name);
 
-        ngx_octopus_rl_failure(rmcf, item);
+        ngx_octopus_rl_failure(rmcf, NGX_OCTOPUS_RL_FB_ERROR, item);
         ngx_octopus_rl_item_done(item);
         return;
     }
@@ -1136,6 +1146,7 @@ ngx_octopus_rl_lock_reply(void *data, redisReply *reply)
 
     uint64_t                     ms;
     ngx_int_t                    rc;
+    ngx_uint_t                   reason;
     ngx_http_request_t          *r;
     ngx_octopus_rl_ctx_t        *ctx;
     ngx_octopus_rl_main_conf_t  *rmcf;
@@ -1145,8 +1156,11 @@ ngx_octopus_rl_lock_reply(void *data, redisReply *reply)
     rmcf = ngx_http_get_module_main_conf(r, ngx_octopus_ratelimit_module);
 
     item->cmd = NULL;
+    reason = NGX_OCTOPUS_RL_FB_ERROR;
 
     if (reply == NULL) {
+        reason = ngx_octopus_rl_fallback_reason(rmcf);
+
         /* late or lost: released once Redis answers, if the script ran */
         ngx_octopus_rl_lua_orphan(rmcf, &ctx->lock.rkey, &ctx->rid,
                                   ctx->lockout->inflight_timeout);
@@ -1214,6 +1228,7 @@ ngx_octopus_rl_lock_reply(void *data, redisReply *reply)
 local:
 
     item->fallback = 1;
+    ngx_octopus_rl_fallback(rmcf, rmcf->lockout_zone, reason);
     ngx_octopus_rl_lock_local(rmcf, item);
     ngx_octopus_rl_item_done(item);
 }

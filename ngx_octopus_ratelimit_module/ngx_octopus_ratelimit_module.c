@@ -140,6 +140,13 @@ static ngx_command_t  ngx_octopus_ratelimit_commands[] = {
       0,
       NULL },
 
+    { ngx_string("octopus_ratelimit_metrics"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_octopus_rl_metrics,
+      0,
+      0,
+      NULL },
+
       ngx_null_command
 };
 
@@ -1178,6 +1185,7 @@ ngx_octopus_rl_init_process(ngx_cycle_t *cycle)
     rmcf->rid_seq = 0;
 
     ngx_octopus_rl_lua_orphans_init(rmcf, cycle->log);
+    ngx_octopus_rl_fallback_init(rmcf, cycle->log);
 
     /* one connection per worker, shared by all its requests */
 
@@ -1200,5 +1208,6 @@ ngx_octopus_rl_exit_process(ngx_cycle_t *cycle)
         ngx_octopus_redis_destroy(rmcf->conn);
         rmcf->conn = NULL;
         ngx_octopus_rl_lua_orphans_free(rmcf);
+        ngx_octopus_rl_fallback_done(rmcf);
     }
 }

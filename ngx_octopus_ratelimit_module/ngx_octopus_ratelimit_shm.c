@@ -29,6 +29,7 @@ ngx_octopus_rl_shm_init_zone(ngx_shm_zone_t *shm_zone, void *data)
     ngx_octopus_rl_shm_t  *octx = data;
 
     size_t                 len;
+    ngx_uint_t             i;
     ngx_octopus_rl_shm_t  *ctx;
 
     ctx = shm_zone->data;
@@ -57,6 +58,10 @@ ngx_octopus_rl_shm_init_zone(ngx_shm_zone_t *shm_zone, void *data)
                     ngx_octopus_rl_rbtree_insert);
 
     ngx_queue_init(&ctx->sh->queue);
+
+    for (i = 0; i < NGX_OCTOPUS_RL_FB_N; i++) {
+        ctx->sh->fallback[i] = 0;
+    }
 
     len = sizeof(" in octopus_ratelimit zone \"\"") + shm_zone->shm.name.len;
 
