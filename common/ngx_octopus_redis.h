@@ -7,8 +7,9 @@
  * init_process); many requests share its connection and their commands are
  * pipelined.  Non-blocking connect (the address is resolved when the
  * configuration is read), AUTH and SELECT on connect, an nginx timer on
- * every command and on the connect, reconnect with backoff.  Keeps no
- * global state.
+ * every command and on the connect, reconnect with backoff.  With
+ * sentinel= the address is the primary the sentinels name, followed
+ * through failovers (ngx_octopus_redis_sentinel.h).  Keeps no global state.
  */
 
 

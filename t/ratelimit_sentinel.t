@@ -18,6 +18,7 @@ use Octopus::Test;
 use IO::Socket::INET;
 use IO::Select;
 use Time::HiRes qw(time sleep);
+use POSIX ();
 
 my $REDIS = -x '/usr/bin/redis-server' ? '/usr/bin/redis-server' : undef;
 plan skip_all => 'redis-server is not installed' unless $REDIS;
@@ -336,6 +337,141 @@ failover('SENTINEL FAILOVER', sub {
 }, $pp);
 
 like(rcmd($pp, 'ROLE'), qr/^master/, 'the old primary is the primary again');
+
+# failure modes, with a fake sentinel whose answer the test chooses:
+# an unknown master, a host name, a replica; then the real primary.  The
+# real sentinels come after a dead port in the list: tried in turn.
+
+my $fake_port = $t1->port('fake_sentinel');
+my $answer = "$t1->{dir}/fake_sentinel.answer";
+
+sub answer {
+    my ($text) = @_;
+    open my $fh, '>', "$answer.tmp" or die;
+    print $fh $text;
+    close $fh;
+    rename "$answer.tmp", $answer or die;
+}
+
+sub fake_sentinel {
+    my $l = IO::Socket::INET->new(LocalAddr => '127.0.0.1',
+                                  LocalPort => $fake_port, Listen => 64,
+                                  ReuseAddr => 1, Proto => 'tcp')
+        or die "fake sentinel: $!";
+    my $pid = fork;
+    die "fork: $!" unless defined $pid;
+    if ($pid) {
+        close $l;
+        $t1->{procs}{fake_sentinel} = $pid;
+        return;
+    }
+
+    $SIG{TERM} = sub { POSIX::_exit(0) };
+    my $sel = IO::Select->new($l);
+    my %buf;
+    while (1) {
+        for my $c ($sel->can_read(1)) {
+            if ($c == $l) {
+                my $n = $l->accept;
+                $sel->add($n) if $n;
+                next;
+            }
+            my $got = sysread($c, my $b, 65536);
+            if (!$got) {
+                $sel->remove($c);
+                delete $buf{$c};
+                close $c;
+                next;
+            }
+            $buf{$c} .= $b;
+            while (1) {
+                my ($pos, @args) = (0);
+                last unless $buf{$c} =~ /\G\*(\d+)\r\n/gc;
+                my $argc = $1;
+                for (1 .. $argc) {
+                    last unless $buf{$c} =~ /\G\$(\d+)\r\n/gc;
+                    my $len = $1;
+                    my $at = pos($buf{$c});
+                    last if length($buf{$c}) < $at + $len + 2;
+                    push @args, substr($buf{$c}, $at, $len);
+                    pos($buf{$c}) = $at + $len + 2;
+                }
+                last unless @args == $argc;
+                substr($buf{$c}, 0, pos($buf{$c}), '');
+                pos($buf{$c}) = 0;
+                my $cmd = uc $args[0];
+                my $out;
+                if ($cmd eq 'SENTINEL') {
+                    open my $fh, '<', $answer;
+                    my $a = $fh ? <$fh> : 'nil';
+                    $out = $a eq 'nil' ? "*-1\r\n"
+                        : join '', "*2\r\n",
+                               map { '$' . length($_) . "\r\n$_\r\n" }
+                                   split / /, $a;
+                } elsif ($cmd eq 'SUBSCRIBE') {
+                    $out = "*3\r\n\$9\r\nsubscribe\r\n\$14\r\n"
+                           . "+switch-master\r\n:1\r\n";
+                } else {
+                    $out = "-ERR unknown command\r\n";
+                }
+                syswrite $c, $out;
+            }
+            pos($buf{$c}) = undef if defined $buf{$c};
+        }
+    }
+}
+
+answer('nil');
+fake_sentinel();
+
+my $t3 = Octopus::Test->new;
+my $dead = $t3->port('dead_sentinel');
+(my $conf3 = $conf) =~ s/^worker_processes 2;/worker_processes 1;/m;
+$conf3 =~ s/sentinel=\S+/sentinel=127.0.0.1:$fake_port/;
+$t3->nginx_conf($conf3);
+$t3->run;
+
+sub through_redis {
+    my $r = $t3->get('/probe/x', 'X-Key' => 'fake' . rand());
+    return ($r->{headers}{'x-rl-result'} // '') eq 'pass';
+}
+
+ok($t3->wait_for(sub { $t3->error_log =~ /does not know the master "octopus"/ },
+                 10), 'an unknown master: logged');
+ok(!through_redis(), 'an unknown master: the failure policy applies');
+
+answer("redis.example 6379");
+ok($t3->wait_for(sub { $t3->error_log =~ /announce "redis\.example" port "6379" for "octopus", not a numeric address: skipped/ },
+                 10), 'a host name: logged and skipped, not resolved');
+ok(!through_redis(), 'a host name: the failure policy applies');
+
+answer("127.0.0.1 $rp");
+ok($t3->wait_for(sub { $t3->error_log =~ /127\.0\.0\.1:$rp is not the primary \(slave\), asking the sentinels again/ },
+                 10), 'a replica announced: ROLE refuses it');
+ok(!through_redis(), 'a replica announced: the failure policy applies');
+
+answer("127.0.0.1 $pp");
+ok($t3->wait_for(sub { through_redis() }, 10),
+   'the primary announced: limits go through Redis again');
+my $k = 'fake-shared' . rand();
+$t3->get('/probe/x', 'X-Key' => $k);
+is($t1->get('/probe/x', 'X-Key' => $k)->{headers}{'ratelimit-remaining'},
+   998, 'the node behind the fake sentinel shares the limits');
+is(scalar(grep { /\[alert\]|\[emerg\]/ } split /\n/, $t3->error_log), 0,
+   'fake sentinel: no alert in error.log');
+$t3->stop;
+
+# a dead sentinel first in the list: the next ones are asked
+
+my $t4 = Octopus::Test->new;
+(my $conf4 = $conf3) =~ s/sentinel=\S+/sentinel=127.0.0.1:$dead,$sentinels/;
+$t4->nginx_conf($conf4);
+$t4->run;
+ok($t4->wait_for(sub {
+    my $r = $t4->get('/probe/x', 'X-Key' => 'dead' . rand());
+    ($r->{headers}{'x-rl-result'} // '') eq 'pass';
+}, 10), 'a dead sentinel first in the list: the next one answers');
+$t4->stop;
 
 # no reload happened: the same workers all along
 
