@@ -285,7 +285,7 @@ sub failover {
 
     ok(defined $switch_at, "$what: Sentinel switched the primary")
         or return;
-    is($port, $new, "$what: to the expected server");
+    is($port, $new, "$what: to the expected server") or diag($w->{buf});
     ok(defined $shared_at, "$what: limits are shared again")
         or return;
     my $lag = $shared_at - $switch_at;
@@ -313,15 +313,22 @@ failover('SIGKILL of the primary', sub {
 }, $rp, 1);
 
 like(rcmd($rp, 'ROLE'), qr/^master/, 'the replica was promoted');
+ok($t1->wait_for(sub {
+    !grep { rcmd($_, 'SENTINEL', 'get-master-addr-by-name', 'octopus')
+            !~ /^127\.0\.0\.1\n$rp$/m } @sp
+}, 10), 'every sentinel names the promoted replica');
 
-# the old primary back: the sentinels make it a replica; then a manual
-# failover to it while it was up all along
+# the old primary back, as a replica of the new one (the sentinels would
+# convert it themselves, but only after about ten seconds); then a manual
+# failover to it while the demoted primary stays up
 
-redis_node('primary', $pp);
+redis_node('primary', $pp, '--replicaof', '127.0.0.1', $rp);
 
 ok($t1->wait_for(sub {
     rcmd($pp, 'INFO', 'replication') =~ /master_link_status:up/
-}, 20), 'the old primary is back as a replica, in sync');
+}, 20), 'the old primary is back as a replica, in sync')
+    or diag(rcmd($pp, 'INFO', 'replication') . "\n"
+            . `tail -15 $t1->{dir}/primary/redis.log`);
 
 ok($t1->wait_for(sub {
     for my $s (@sp) {
@@ -329,7 +336,7 @@ ok($t1->wait_for(sub {
         return 0 unless $o =~ /\b$pp\b/ && $o !~ /s_down|disconnected/;
     }
     return 1;
-}, 20), 'the sentinels see it as a healthy replica');
+}, 30), 'the sentinels see it as a healthy replica');
 
 failover('SENTINEL FAILOVER', sub {
     my $r = rcmd($sp[0], 'SENTINEL', 'failover', 'octopus');
@@ -380,6 +387,7 @@ sub fake_sentinel {
             if (!$got) {
                 $sel->remove($c);
                 delete $buf{$c};
+                delete $buf{"auth$c"};
                 close $c;
                 next;
             }
@@ -401,7 +409,13 @@ sub fake_sentinel {
                 pos($buf{$c}) = 0;
                 my $cmd = uc $args[0];
                 my $out;
-                if ($cmd eq 'SENTINEL') {
+                if ($cmd eq 'AUTH') {
+                    $buf{"auth$c"} = ($args[1] // '') eq 'sentinel-secret';
+                    $out = $buf{"auth$c"} ? "+OK\r\n"
+                         : "-WRONGPASS invalid username-password pair\r\n";
+                } elsif (!$buf{"auth$c"}) {
+                    $out = "-NOAUTH Authentication required.\r\n";
+                } elsif ($cmd eq 'SENTINEL') {
                     open my $fh, '<', $answer;
                     my $a = $fh ? <$fh> : 'nil';
                     $out = $a eq 'nil' ? "*-1\r\n"
@@ -427,14 +441,19 @@ fake_sentinel();
 my $t3 = Octopus::Test->new;
 my $dead = $t3->port('dead_sentinel');
 (my $conf3 = $conf) =~ s/^worker_processes 2;/worker_processes 1;/m;
-$conf3 =~ s/sentinel=\S+/sentinel=127.0.0.1:$fake_port/;
+my $spass = $t3->write_file('sentinel.pass', "sentinel-secret\n");
+$conf3 =~ s{sentinel=\S+}{sentinel=127.0.0.1:$fake_port
+                            sentinel_password_file=$spass};
 $t3->nginx_conf($conf3);
 $t3->run;
 
-sub through_redis {
-    my $r = $t3->get('/probe/x', 'X-Key' => 'fake' . rand());
+sub through_redis_on {
+    my ($t) = @_;
+    my $r = $t->get('/probe/x', 'X-Key' => 'fake' . rand());
     return ($r->{headers}{'x-rl-result'} // '') eq 'pass';
 }
+
+sub through_redis { through_redis_on($t3) }
 
 ok($t3->wait_for(sub { $t3->error_log =~ /does not know the master "octopus"/ },
                  10), 'an unknown master: logged');
@@ -461,10 +480,24 @@ is(scalar(grep { /\[alert\]|\[emerg\]/ } split /\n/, $t3->error_log), 0,
    'fake sentinel: no alert in error.log');
 $t3->stop;
 
+# a wrong sentinel password: refused, logged without the password
+
+my $t5 = Octopus::Test->new;
+my $wrong = $t5->write_file('sentinel.pass', "not-the-secret\n");
+(my $conf5 = $conf3) =~ s/sentinel_password_file=\S+/sentinel_password_file=$wrong/;
+$t5->nginx_conf($conf5);
+$t5->run;
+ok($t5->wait_for(sub { $t5->error_log =~ /sentinel: AUTH refused: WRONGPASS/ },
+                 10), 'a wrong sentinel password: AUTH refused, logged');
+ok(!through_redis_on($t5), 'a wrong sentinel password: the failure policy');
+unlike($t5->error_log, qr/not-the-secret/, 'the password is not logged');
+$t5->stop;
+
 # a dead sentinel first in the list: the next ones are asked
 
 my $t4 = Octopus::Test->new;
-(my $conf4 = $conf3) =~ s/sentinel=\S+/sentinel=127.0.0.1:$dead,$sentinels/;
+(my $conf4 = $conf) =~ s/^worker_processes 2;/worker_processes 1;/m;
+$conf4 =~ s/sentinel=\S+/sentinel=127.0.0.1:$dead,$sentinels/;
 $t4->nginx_conf($conf4);
 $t4->run;
 ok($t4->wait_for(sub {
@@ -480,6 +513,12 @@ like($log, qr/octopus redis sentinel 127\.0\.0\.1:\d+: \+switch-master octopus/,
      'the workers logged the +switch-master they followed');
 is_deeply([sort($t1->worker_pids, $t2->worker_pids)], \@workers,
           'no reload: the same workers all along');
+
+# a reload: the new workers ask the sentinels again
+
+ok($t1->reload, 'reload');
+ok($t1->wait_for(sub { probe()->{shared} }, 10),
+   'after a reload: limits shared through the primary again');
 
 $t2->stop;
 $t2->check_error_log;
