@@ -45,6 +45,7 @@
 #include "ngx_octopus_common.h"
 #include "ngx_octopus_redis.h"
 #include "ngx_octopus_redis_reply.h"
+#include "ngx_octopus_redis_sentinel.h"
 
 
 #define NGX_OCTOPUS_REDIS_BACKOFF_MIN  100
@@ -71,6 +72,9 @@ struct ngx_octopus_redis_s {
     ngx_event_t                     expire;      /* oldest cmd's bound */
     ngx_uint_t                      error;       /* of the last failure */
     ngx_uint_t                      dropping;    /* why the conn goes */
+    ngx_octopus_redis_sentinel_t   *sentinel;
+    ngx_int_t                       primary_port;  /* 0: not known yet */
+    u_char                          primary[NGX_SOCKADDR_STRLEN + 1];
     unsigned                        connected:1;
     unsigned                        closing:1;
 };
@@ -88,6 +92,8 @@ struct ngx_octopus_redis_cmd_s {
 };
 
 
+static ngx_int_t ngx_octopus_redis_conf_password(ngx_conf_t *cf,
+    ngx_str_t *value, ngx_str_t *password);
 static void ngx_octopus_redis_connect(ngx_octopus_redis_t *rd);
 static void ngx_octopus_redis_fail(ngx_octopus_redis_t *rd,
     ngx_uint_t reason);
@@ -99,6 +105,8 @@ static void ngx_octopus_redis_connect_cb(const redisAsyncContext *ac,
 static void ngx_octopus_redis_disconnect_cb(const redisAsyncContext *ac,
     int status);
 static void ngx_octopus_redis_setup_cb(redisAsyncContext *ac, void *r,
+    void *privdata);
+static void ngx_octopus_redis_role_cb(redisAsyncContext *ac, void *r,
     void *privdata);
 static void ngx_octopus_redis_cmd_cb(redisAsyncContext *ac, void *r,
     void *privdata);
@@ -126,7 +134,10 @@ ngx_octopus_redis_conf_init(ngx_octopus_redis_conf_t *rc)
 }
 
 
-/* "host[:port]" (resolved now, at configuration time) or "unix:/path" */
+/*
+ * "host[:port]" (resolved now, at configuration time), "unix:/path", or
+ * "sentinel=host[:port],..." (see ngx_octopus_redis_sentinel.h)
+ */
 
 ngx_int_t
 ngx_octopus_redis_conf_address(ngx_conf_t *cf, ngx_octopus_redis_conf_t *rc,
@@ -136,6 +147,10 @@ ngx_octopus_redis_conf_address(ngx_conf_t *cf, ngx_octopus_redis_conf_t *rc,
     ngx_url_t   u;
 
     rc->name = *value;
+
+    if (value->len >= 9 && ngx_strncmp(value->data, "sentinel=", 9) == 0) {
+        return ngx_octopus_redis_sentinel_conf_addresses(cf, rc, value);
+    }
 
     if (value->len > 5 && ngx_strncmp(value->data, "unix:", 5) == 0) {
         p = ngx_pnalloc(cf->pool, value->len - 5 + 1);
@@ -186,7 +201,8 @@ ngx_octopus_redis_conf_address(ngx_conf_t *cf, ngx_octopus_redis_conf_t *rc,
 
 
 /*
- * password_file=, db=, connect_timeout=, timeout=.  Returns NGX_DECLINED
+ * password_file=, db=, connect_timeout=, timeout=, and for Sentinel
+ * master= and sentinel_password_file=.  Returns NGX_DECLINED
  * for an argument it does not know, NGX_ERROR (logged) for a bad value.
  */
 
@@ -194,63 +210,41 @@ ngx_int_t
 ngx_octopus_redis_conf_option(ngx_conf_t *cf, ngx_octopus_redis_conf_t *rc,
     ngx_str_t *arg)
 {
-    u_char      *buf;
-    ssize_t      n;
-    ngx_int_t    num;
-    ngx_str_t    k, v, path;
+    ngx_int_t    num, rv;
+    ngx_str_t    k, v;
     ngx_msec_t   ms;
-    ngx_file_t   file;
 
     if (ngx_octopus_parse_kv(arg, &k, &v) != NGX_OK) {
         return NGX_DECLINED;
     }
 
     if (k.len == 13 && ngx_strncmp(k.data, "password_file", 13) == 0) {
-        path = v;
+        rv = ngx_octopus_redis_conf_password(cf, &v, &rc->password);
+        goto password;
+    }
 
-        if (v.len == 0 || ngx_conf_full_name(cf->cycle, &path, 1) != NGX_OK) {
+    if (k.len == 22
+        && ngx_strncmp(k.data, "sentinel_password_file", 22) == 0)
+    {
+        rv = ngx_octopus_redis_conf_password(cf, &v, &rc->sentinel_password);
+        goto password;
+    }
+
+    if (k.len == 6 && ngx_strncmp(k.data, "master", 6) == 0) {
+        if (v.len == 0) {
             goto invalid;
         }
 
-        ngx_memzero(&file, sizeof(ngx_file_t));
-        file.name = path;
-        file.log = cf->log;
-        file.fd = ngx_open_file(path.data, NGX_FILE_RDONLY, NGX_FILE_OPEN, 0);
-
-        if (file.fd == NGX_INVALID_FILE) {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
-                               ngx_open_file_n " \"%V\" failed", &path);
-            return NGX_ERROR;
-        }
-
-        buf = ngx_pnalloc(cf->pool, 1024);
-        if (buf == NULL) {
-            ngx_close_file(file.fd);
-            return NGX_ERROR;
-        }
-
-        n = ngx_read_file(&file, buf, 1024, 0);
-        ngx_close_file(file.fd);
-
-        if (n == NGX_ERROR) {
-            return NGX_ERROR;
-        }
-
-        while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r')) {
-            n--;
-        }
-
-        if (n == 0 || n == 1024) {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "redis password file \"%V\" is empty or "
-                               "longer than 1023 bytes", &path);
-            return NGX_ERROR;
-        }
-
-        rc->password.data = buf;
-        rc->password.len = n;
-
+        rc->master = v;
         return NGX_OK;
+    }
+
+    if (k.len == 8 && ngx_strncmp(k.data, "sentinel", 8) == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"%V\": \"sentinel=\" replaces the redis address "
+                           "and must come first, in place of \"%V\"",
+                           arg, &rc->name);
+        return NGX_ERROR;
     }
 
     if (k.len == 2 && ngx_strncmp(k.data, "db", 2) == 0) {
@@ -285,11 +279,85 @@ ngx_octopus_redis_conf_option(ngx_conf_t *cf, ngx_octopus_redis_conf_t *rc,
 
     return NGX_DECLINED;
 
+password:
+
+    if (rv != NGX_DECLINED) {
+        return rv;
+    }
+
 invalid:
 
     ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                        "invalid redis parameter \"%V\"", arg);
     return NGX_ERROR;
+}
+
+
+/* checks that need every parameter: after the last one */
+
+ngx_int_t
+ngx_octopus_redis_conf_done(ngx_conf_t *cf, ngx_octopus_redis_conf_t *rc)
+{
+    return ngx_octopus_redis_sentinel_conf_check(cf, rc);
+}
+
+
+/* NGX_DECLINED for an empty value, NGX_ERROR (logged) for a bad file */
+
+static ngx_int_t
+ngx_octopus_redis_conf_password(ngx_conf_t *cf, ngx_str_t *value,
+    ngx_str_t *password)
+{
+    u_char      *buf;
+    ssize_t      n;
+    ngx_str_t    path;
+    ngx_file_t   file;
+
+    path = *value;
+
+    if (path.len == 0 || ngx_conf_full_name(cf->cycle, &path, 1) != NGX_OK) {
+        return NGX_DECLINED;
+    }
+
+    ngx_memzero(&file, sizeof(ngx_file_t));
+    file.name = path;
+    file.log = cf->log;
+    file.fd = ngx_open_file(path.data, NGX_FILE_RDONLY, NGX_FILE_OPEN, 0);
+
+    if (file.fd == NGX_INVALID_FILE) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
+                           ngx_open_file_n " \"%V\" failed", &path);
+        return NGX_ERROR;
+    }
+
+    buf = ngx_pnalloc(cf->pool, 1024);
+    if (buf == NULL) {
+        ngx_close_file(file.fd);
+        return NGX_ERROR;
+    }
+
+    n = ngx_read_file(&file, buf, 1024, 0);
+    ngx_close_file(file.fd);
+
+    if (n == NGX_ERROR) {
+        return NGX_ERROR;
+    }
+
+    while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r')) {
+        n--;
+    }
+
+    if (n == 0 || n == 1024) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "redis password file \"%V\" is empty or "
+                           "longer than 1023 bytes", &path);
+        return NGX_ERROR;
+    }
+
+    password->data = buf;
+    password->len = n;
+
+    return NGX_OK;
 }
 
 
@@ -330,6 +398,12 @@ ngx_octopus_redis_create(ngx_octopus_redis_conf_t *rc, ngx_pool_t *pool,
     rd->expire.log = log;
     rd->expire.cancelable = 1;
 
+    if (rc->sentinels) {
+        /* connects when the sentinels name the primary */
+        rd->sentinel = ngx_octopus_redis_sentinel_create(rd, rc, pool, log);
+        return rd;
+    }
+
     ngx_octopus_redis_connect(rd);
 
     return rd;
@@ -342,6 +416,11 @@ ngx_octopus_redis_destroy(ngx_octopus_redis_t *rd)
     redisAsyncContext  *ac;
 
     rd->closing = 1;
+
+    if (rd->sentinel) {
+        ngx_octopus_redis_sentinel_destroy(rd->sentinel);
+        rd->sentinel = NULL;
+    }
 
     if (rd->connect_timer.timer_set) {
         ngx_del_timer(&rd->connect_timer);
@@ -381,7 +460,14 @@ ngx_octopus_redis_connect(ngx_octopus_redis_t *rd)
 
     rc = rd->conf;
 
-    if (rc->unix_path.len) {
+    if (rc->sentinels) {
+        if (rd->primary_port == 0) {
+            return;
+        }
+
+        ac = redisAsyncConnect((char *) rd->primary, (int) rd->primary_port);
+
+    } else if (rc->unix_path.len) {
         ac = redisAsyncConnectUnix((char *) rc->unix_path.data);
 
     } else {
@@ -457,6 +543,14 @@ ngx_octopus_redis_connect(ngx_octopus_redis_t *rd)
                               argv, argvlen);
     }
 
+    if (rc->sentinels) {
+        argv[0] = "ROLE";
+        argvlen[0] = 4;
+
+        redisAsyncCommandArgv(ac, ngx_octopus_redis_role_cb, NULL, 1,
+                              argv, argvlen);
+    }
+
     ngx_add_timer(&rd->connect_timer, rc->connect_timeout);
 }
 
@@ -492,7 +586,16 @@ ngx_octopus_redis_fail(ngx_octopus_redis_t *rd, ngx_uint_t reason)
 static void
 ngx_octopus_redis_schedule(ngx_octopus_redis_t *rd)
 {
-    if (rd->closing || rd->reconnect.timer_set) {
+    if (rd->closing) {
+        return;
+    }
+
+    if (rd->sentinel) {
+        /* the primary may have moved: ask now, reconnect with backoff */
+        ngx_octopus_redis_sentinel_ask(rd->sentinel);
+    }
+
+    if (rd->reconnect.timer_set) {
         return;
     }
 
@@ -606,6 +709,98 @@ ngx_octopus_redis_setup_cb(redisAsyncContext *ac, void *r, void *privdata)
 
         ngx_octopus_redis_fail(rd, NGX_OCTOPUS_REDIS_E_DOWN);
     }
+}
+
+
+/* Sentinel mode: the server must say it is the primary */
+
+static void
+ngx_octopus_redis_role_cb(redisAsyncContext *ac, void *r, void *privdata)
+{
+    redisReply           *reply = r;
+    redisReply           *role;
+    ngx_octopus_redis_t  *rd = ac->data;
+
+    if (reply == NULL || rd->ac != ac) {
+        return;
+    }
+
+    role = NULL;
+
+    if (reply->type == REDIS_REPLY_ARRAY && reply->elements > 0) {
+        role = reply->element[0];
+
+        if (role->type == REDIS_REPLY_STRING && role->len == 6
+            && ngx_strncmp(role->str, "master", 6) == 0)
+        {
+            ngx_log_debug2(NGX_LOG_DEBUG_EVENT, rd->log, 0,
+                           "octopus redis: %s:%i is the primary",
+                           rd->primary, rd->primary_port);
+            return;
+        }
+    }
+
+    ngx_log_error(NGX_LOG_WARN, rd->log, 0,
+                  "octopus redis %V: %s:%i is not the primary (%*s), "
+                  "asking the sentinels again", &rd->conf->name,
+                  rd->primary, rd->primary_port,
+                  (size_t) (role && role->type == REDIS_REPLY_STRING
+                            ? ngx_min(role->len, 32) : 7),
+                  role && role->type == REDIS_REPLY_STRING
+                  ? role->str : "no role");
+
+    ngx_octopus_redis_fail(rd, NGX_OCTOPUS_REDIS_E_DOWN);
+}
+
+
+void
+ngx_octopus_redis_set_primary(ngx_octopus_redis_t *rd, u_char *host,
+    size_t len, ngx_int_t port)
+{
+    redisAsyncContext  *ac;
+
+    if (rd->closing || len == 0 || len > NGX_SOCKADDR_STRLEN) {
+        return;
+    }
+
+    if (rd->primary_port == port
+        && ngx_strlen(rd->primary) == len
+        && ngx_strncmp(rd->primary, host, len) == 0)
+    {
+        if (rd->ac || rd->reconnect.timer_set) {
+            return;
+        }
+
+    } else {
+        ngx_log_error(NGX_LOG_NOTICE, rd->log, 0,
+                      "octopus redis %V: the primary is %*s:%i",
+                      &rd->conf->name, len, host, port);
+
+        ngx_memcpy(rd->primary, host, len);
+        rd->primary[len] = '\0';
+        rd->primary_port = port;
+    }
+
+    ac = rd->ac;
+
+    if (ac) {
+        /* the commands queued on the old primary fail, not wait */
+        rd->ac = NULL;
+        rd->connected = 0;
+        redisAsyncFree(ac);
+    }
+
+    if (rd->connect_timer.timer_set) {
+        ngx_del_timer(&rd->connect_timer);
+    }
+
+    if (rd->reconnect.timer_set) {
+        ngx_del_timer(&rd->reconnect);
+    }
+
+    rd->backoff = NGX_OCTOPUS_REDIS_BACKOFF_MIN;
+
+    ngx_octopus_redis_connect(rd);
 }
 
 

@@ -8,8 +8,9 @@
  * pipelined.  Non-blocking connect (the address is resolved when the
  * configuration is read), AUTH and SELECT on connect, nginx timers on the
  * connect, on Redis's silence and on each command's wait (see the .c),
- * reconnect with backoff.  Keeps no
- * global state.
+ * reconnect with backoff.  With sentinel= the address is the primary the
+ * sentinels name, followed through failovers
+ * (ngx_octopus_redis_sentinel.h).  Keeps no global state.
  */
 
 
@@ -52,7 +53,19 @@ typedef struct {
     ngx_msec_t                  connect_timeout;
     ngx_msec_t                  timeout;
     ngx_str_t                   name;        /* the address as written */
+
+    /* Sentinel mode: sentinel=host:port,... master=name */
+    ngx_array_t                *sentinels;   /* of ngx_octopus_redis_addr_t */
+    ngx_str_t                   master;
+    ngx_str_t                   sentinel_password;
 } ngx_octopus_redis_conf_t;
+
+
+typedef struct {
+    ngx_str_t                   host;        /* numeric, NUL-terminated */
+    ngx_int_t                   port;
+    ngx_str_t                   name;        /* as written */
+} ngx_octopus_redis_addr_t;
 
 
 void ngx_octopus_redis_conf_init(ngx_octopus_redis_conf_t *rc);
@@ -60,6 +73,8 @@ ngx_int_t ngx_octopus_redis_conf_address(ngx_conf_t *cf,
     ngx_octopus_redis_conf_t *rc, ngx_str_t *value);
 ngx_int_t ngx_octopus_redis_conf_option(ngx_conf_t *cf,
     ngx_octopus_redis_conf_t *rc, ngx_str_t *arg);
+ngx_int_t ngx_octopus_redis_conf_done(ngx_conf_t *cf,
+    ngx_octopus_redis_conf_t *rc);
 
 ngx_octopus_redis_t *ngx_octopus_redis_create(ngx_octopus_redis_conf_t *rc,
     ngx_pool_t *pool, ngx_log_t *log);
@@ -70,6 +85,14 @@ ngx_octopus_redis_cmd_t *ngx_octopus_redis_send(ngx_octopus_redis_t *rd,
     const char **argv, const size_t *argvlen);
 void ngx_octopus_redis_cancel(ngx_octopus_redis_cmd_t *cmd);
 ngx_uint_t ngx_octopus_redis_error(ngx_octopus_redis_t *rd);
+
+/*
+ * Sentinel mode: the sentinels' answer.  A new address drops the current
+ * connection (its commands fail) and connects at once; the same address
+ * connects only if no connection or reconnection is under way.
+ */
+void ngx_octopus_redis_set_primary(ngx_octopus_redis_t *rd, u_char *host,
+    size_t len, ngx_int_t port);
 
 
 #endif /* _NGX_OCTOPUS_REDIS_H_INCLUDED_ */

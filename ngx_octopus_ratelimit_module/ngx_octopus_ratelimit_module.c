@@ -602,6 +602,10 @@ ngx_octopus_rl_redis(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         return NGX_CONF_ERROR;
     }
 
+    if (ngx_octopus_redis_conf_done(cf, &rmcf->redis) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
     return NGX_CONF_OK;
 }
 

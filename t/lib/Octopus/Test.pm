@@ -932,6 +932,9 @@ sub _cleanup {
         kill 'CONT', $self->_pg_pids;
         $self->_stop_proc('pg', 'INT');
     }
+
+    # anything else a test started with _spawn (e.g. a Sentinel set-up)
+    $self->_stop_proc($_, 'TERM') for sort keys %{$self->{procs}};
 }
 
 
