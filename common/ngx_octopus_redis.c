@@ -116,11 +116,7 @@ static void ngx_octopus_redis_read(ngx_octopus_redis_t *rd);
 static ngx_msec_t ngx_octopus_redis_slice(ngx_octopus_redis_t *rd);
 static void ngx_octopus_redis_read_handler(ngx_event_t *ev);
 static void ngx_octopus_redis_write_handler(ngx_event_t *ev);
-static void ngx_octopus_redis_add_read(void *privdata);
-static void ngx_octopus_redis_del_read(void *privdata);
 static void ngx_octopus_redis_add_write(void *privdata);
-static void ngx_octopus_redis_del_write(void *privdata);
-static void ngx_octopus_redis_cleanup(void *privdata);
 
 
 void
@@ -508,11 +504,11 @@ ngx_octopus_redis_connect(ngx_octopus_redis_t *rd)
 
     ac->data = rd;
     ac->ev.data = c;
-    ac->ev.addRead = ngx_octopus_redis_add_read;
-    ac->ev.delRead = ngx_octopus_redis_del_read;
+    ac->ev.addRead = ngx_octopus_redis_ev_add_read;
+    ac->ev.delRead = ngx_octopus_redis_ev_del_read;
     ac->ev.addWrite = ngx_octopus_redis_add_write;
-    ac->ev.delWrite = ngx_octopus_redis_del_write;
-    ac->ev.cleanup = ngx_octopus_redis_cleanup;
+    ac->ev.delWrite = ngx_octopus_redis_ev_del_write;
+    ac->ev.cleanup = ngx_octopus_redis_ev_cleanup;
 
     rd->ac = ac;
     rd->connected = 0;
@@ -1116,8 +1112,8 @@ ngx_octopus_redis_write_handler(ngx_event_t *ev)
 }
 
 
-static void
-ngx_octopus_redis_add_read(void *privdata)
+void
+ngx_octopus_redis_ev_add_read(void *privdata)
 {
     ngx_connection_t  *c = privdata;
 
@@ -1127,8 +1123,8 @@ ngx_octopus_redis_add_read(void *privdata)
 }
 
 
-static void
-ngx_octopus_redis_del_read(void *privdata)
+void
+ngx_octopus_redis_ev_del_read(void *privdata)
 {
     ngx_connection_t  *c = privdata;
 
@@ -1160,8 +1156,8 @@ ngx_octopus_redis_add_write(void *privdata)
 }
 
 
-static void
-ngx_octopus_redis_del_write(void *privdata)
+void
+ngx_octopus_redis_ev_del_write(void *privdata)
 {
     ngx_connection_t  *c = privdata;
 
@@ -1173,13 +1169,13 @@ ngx_octopus_redis_del_write(void *privdata)
 
 /* hiredis closes the socket itself, after this */
 
-static void
-ngx_octopus_redis_cleanup(void *privdata)
+void
+ngx_octopus_redis_ev_cleanup(void *privdata)
 {
     ngx_connection_t  *c = privdata;
 
-    ngx_octopus_redis_del_read(c);
-    ngx_octopus_redis_del_write(c);
+    ngx_octopus_redis_ev_del_read(c);
+    ngx_octopus_redis_ev_del_write(c);
 
     if (c->read->posted) {
         ngx_delete_posted_event(c->read);

@@ -95,4 +95,15 @@ void ngx_octopus_redis_set_primary(ngx_octopus_redis_t *rd, u_char *host,
     size_t len, ngx_int_t port);
 
 
+/*
+ * hiredis event hooks on an ngx_connection_t (level-triggered reads,
+ * removal, cleanup), shared by the data connection and the sentinel
+ * client; writes differ (the data connection coalesces them)
+ */
+void ngx_octopus_redis_ev_add_read(void *privdata);
+void ngx_octopus_redis_ev_del_read(void *privdata);
+void ngx_octopus_redis_ev_del_write(void *privdata);
+void ngx_octopus_redis_ev_cleanup(void *privdata);
+
+
 #endif /* _NGX_OCTOPUS_REDIS_H_INCLUDED_ */

@@ -74,11 +74,7 @@ static void ngx_octopus_sentinel_disconnect_cb(const redisAsyncContext *ac,
     int status);
 static void ngx_octopus_sentinel_read_handler(ngx_event_t *ev);
 static void ngx_octopus_sentinel_write_handler(ngx_event_t *ev);
-static void ngx_octopus_sentinel_add_read(void *privdata);
-static void ngx_octopus_sentinel_del_read(void *privdata);
 static void ngx_octopus_sentinel_add_write(void *privdata);
-static void ngx_octopus_sentinel_del_write(void *privdata);
-static void ngx_octopus_sentinel_cleanup(void *privdata);
 
 
 ngx_int_t
@@ -760,11 +756,11 @@ ngx_octopus_sentinel_connect(ngx_octopus_redis_sentinel_t *s,
 
     ac->data = s;
     ac->ev.data = c;
-    ac->ev.addRead = ngx_octopus_sentinel_add_read;
-    ac->ev.delRead = ngx_octopus_sentinel_del_read;
+    ac->ev.addRead = ngx_octopus_redis_ev_add_read;
+    ac->ev.delRead = ngx_octopus_redis_ev_del_read;
     ac->ev.addWrite = ngx_octopus_sentinel_add_write;
-    ac->ev.delWrite = ngx_octopus_sentinel_del_write;
-    ac->ev.cleanup = ngx_octopus_sentinel_cleanup;
+    ac->ev.delWrite = ngx_octopus_redis_ev_del_write;
+    ac->ev.cleanup = ngx_octopus_redis_ev_cleanup;
 
     redisAsyncSetConnectCallback(ac, ngx_octopus_sentinel_connect_cb);
     redisAsyncSetDisconnectCallback(ac, ngx_octopus_sentinel_disconnect_cb);
@@ -883,28 +879,6 @@ ngx_octopus_sentinel_write_handler(ngx_event_t *ev)
 
 
 static void
-ngx_octopus_sentinel_add_read(void *privdata)
-{
-    ngx_connection_t  *c = privdata;
-
-    if (!c->read->active) {
-        (void) ngx_add_event(c->read, NGX_READ_EVENT, NGX_LEVEL_EVENT);
-    }
-}
-
-
-static void
-ngx_octopus_sentinel_del_read(void *privdata)
-{
-    ngx_connection_t  *c = privdata;
-
-    if (c->read->active) {
-        (void) ngx_del_event(c->read, NGX_READ_EVENT, 0);
-    }
-}
-
-
-static void
 ngx_octopus_sentinel_add_write(void *privdata)
 {
     ngx_connection_t  *c = privdata;
@@ -912,38 +886,4 @@ ngx_octopus_sentinel_add_write(void *privdata)
     if (!c->write->active) {
         (void) ngx_add_event(c->write, NGX_WRITE_EVENT, NGX_LEVEL_EVENT);
     }
-}
-
-
-static void
-ngx_octopus_sentinel_del_write(void *privdata)
-{
-    ngx_connection_t  *c = privdata;
-
-    if (c->write->active) {
-        (void) ngx_del_event(c->write, NGX_WRITE_EVENT, 0);
-    }
-}
-
-
-/* hiredis closes the socket itself, after this */
-
-static void
-ngx_octopus_sentinel_cleanup(void *privdata)
-{
-    ngx_connection_t  *c = privdata;
-
-    ngx_octopus_sentinel_del_read(c);
-    ngx_octopus_sentinel_del_write(c);
-
-    if (c->read->posted) {
-        ngx_delete_posted_event(c->read);
-    }
-
-    if (c->write->posted) {
-        ngx_delete_posted_event(c->write);
-    }
-
-    ngx_free_connection(c);
-    c->fd = (ngx_socket_t) -1;
 }

@@ -321,7 +321,8 @@ ok($t->wait_for(sub { $t->psql("SELECT count(*) FROM audit.api_calls "
              '-e', "$t->{dir}/error2.log", '-g', 'daemon off;')
             or POSIX::_exit(127);
     }
-    ok($t->wait_for(sub { $t->read_file('error2.log') =~ /is in use by/ }, 5),
+    ok($t->wait_for(sub {
+        ($t->read_file('error2.log') // '') =~ /is in use by/ }, 5),
        'it says the rings file is in use');
     $t->wait_for(sub { $t->http(port => $t->port('second'), uri => '/x',
                                 timeout => 1)->{status} }, 10);
