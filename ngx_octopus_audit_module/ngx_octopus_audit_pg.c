@@ -850,7 +850,8 @@ ngx_octopus_audit_pg_unwatch(ngx_octopus_audit_worker_t *w)
      * are cleared (NGX_CLOSE_EVENT)
      */
 
-    flags = (w->pg->conn && PQsocket(w->pg->conn) == c->fd) ? 0 : NGX_CLOSE_EVENT;
+    flags = (w->pg->conn && PQsocket(w->pg->conn) == c->fd)
+            ? 0 : NGX_CLOSE_EVENT;
 
     if (c->read->active) {
         (void) ngx_del_event(c->read, NGX_READ_EVENT, flags);
@@ -907,7 +908,8 @@ ngx_octopus_audit_pg_release(ngx_octopus_audit_worker_t *w)
         w->pg->inflight_replay = 0;
 
     } else if (w->pg->inflight.count) {
-        (void) ngx_octopus_audit_spool_append(w->pg->spool, w->pg->inflight.data,
+        (void) ngx_octopus_audit_spool_append(w->pg->spool,
+                                              w->pg->inflight.data,
                                               w->pg->inflight.len,
                                               w->pg->inflight.count);
         (void) ngx_atomic_fetch_add(w->queue_depth,
@@ -984,8 +986,9 @@ ngx_octopus_audit_pg_fail(ngx_octopus_audit_worker_t *w, const char *what)
 
     w->pg->state = NGX_OCTOPUS_AUDIT_PG_DOWN;
 
-    w->pg->backoff = w->pg->backoff ? ngx_min(w->pg->backoff * 2, amcf->backoff_max)
-                            : NGX_OCTOPUS_AUDIT_BACKOFF_MIN;
+    w->pg->backoff = w->pg->backoff
+                     ? ngx_min(w->pg->backoff * 2, amcf->backoff_max)
+                     : NGX_OCTOPUS_AUDIT_BACKOFF_MIN;
 
     ngx_add_timer(&w->pg->flush, w->pg->backoff);
 }
@@ -1214,7 +1217,8 @@ ngx_octopus_audit_pg_copy(ngx_octopus_audit_worker_t *w)
         n = ngx_min(NGX_OCTOPUS_AUDIT_COPY_CHUNK,
                     w->pg->inflight.len - w->pg->copy_off);
 
-        rc = PQputCopyData(w->pg->conn, (char *) w->pg->inflight.data + w->pg->copy_off,
+        rc = PQputCopyData(w->pg->conn,
+                           (char *) w->pg->inflight.data + w->pg->copy_off,
                            (int) n);
 
         if (rc == -1) {
@@ -1539,7 +1543,9 @@ ngx_octopus_audit_pg_next(ngx_octopus_audit_worker_t *w, ngx_uint_t force)
         }
     }
 
-    if (w->pg->pending.count >= amcf->batch_size || (force && w->pg->pending.count)) {
+    if (w->pg->pending.count >= amcf->batch_size
+        || (force && w->pg->pending.count))
+    {
         /* no spool to replay after all: the queue's turn */
         ngx_octopus_audit_pg_batch(w, 0);
         return;
@@ -1918,11 +1924,14 @@ ngx_octopus_audit_pg_sink_init(ngx_octopus_audit_worker_t *w, void **ctx)
 
     /* the records the database cannot take, as COPY lines */
 
-    w->pg->spool = ngx_octopus_audit_spool_create(w, (ngx_cycle_t *) ngx_cycle,
-                                              amcf->spool, amcf->spool_max,
-                                              amcf->spool_fsync,
-                                              &sh->spool_bytes, &sh->spooled,
-                                              &sh->dropped);
+    w->pg->spool = ngx_octopus_audit_spool_create(w,
+                                                  (ngx_cycle_t *) ngx_cycle,
+                                                  amcf->spool,
+                                                  amcf->spool_max,
+                                                  amcf->spool_fsync,
+                                                  &sh->spool_bytes,
+                                                  &sh->spooled,
+                                                  &sh->dropped);
     if (w->pg->spool == NULL) {
         return NGX_ERROR;
     }
