@@ -46,7 +46,10 @@ sub redis_node {
     $t1->_spawn($name,
         [$REDIS, '--port', $port, '--bind', '127.0.0.1', '--save', '',
          '--appendonly', 'no', '--dir', $dir, '--daemonize', 'no',
-         '--protected-mode', 'no', '--logfile', "$dir/redis.log", @extra],
+         '--protected-mode', 'no', '--logfile', "$dir/redis.log",
+         # a replica syncs at once, not after the default 5 s wait for
+         # other replicas to share the transfer
+         '--repl-diskless-sync-delay', '0', @extra],
         log => "$dir/stdout.log");
     $t1->wait_for(sub { (rcmd($port, 'PING') // '') =~ /PONG/ }, 10)
         or die "redis $name did not start";
@@ -180,6 +183,9 @@ $t2->nginx_conf($conf);
 $t1->run;
 $t2->run;
 
+# the master writes its pid before it has forked every worker
+ok($t1->wait_for(sub { $t1->worker_pids == 2 && $t2->worker_pids == 2 }, 10),
+   'both nodes run their two workers');
 my @workers = sort($t1->worker_pids, $t2->worker_pids);
 
 # the sentinels' view is known once a probe goes through Redis
@@ -224,8 +230,12 @@ sub watch {
         print $s "*2\r\n\$9\r\nSUBSCRIBE\r\n\$14\r\n+switch-master\r\n";
         push @socks, $s;
     }
-    return { sel => IO::Select->new(@socks), buf => '' };
+    return { sel => IO::Select->new(@socks), buf => {} };
 }
+
+# the new primary's port of the first complete +switch-master message on
+# any sentinel's subscription (each socket has its own buffer: a read may
+# end inside a message)
 
 sub switched {
     my ($w) = @_;
@@ -233,11 +243,18 @@ sub switched {
         for my $s (@r) {
             my $got = sysread($s, my $buf, 65536);
             $w->{sel}->remove($s) unless $got;
-            $w->{buf} .= $buf if $got;
+            $w->{buf}{$s} .= $buf if $got;
         }
     }
-    return $w->{buf} =~ /octopus 127\.0\.0\.1 \d+ 127\.0\.0\.1 (\d+)/
-        ? $1 : undef;
+    for my $b (values %{$w->{buf}}) {
+        return $1 if $b =~ /\r\noctopus 127\.0\.0\.1 \d+ 127\.0\.0\.1 (\d+)\r\n/;
+    }
+    return undef;
+}
+
+sub switched_text {
+    my ($w) = @_;
+    return join "\n", map { s/\r\n/ /gr } values %{$w->{buf}};
 }
 
 # a failover mid-traffic, measured from the first +switch-master
@@ -285,7 +302,9 @@ sub failover {
 
     ok(defined $switch_at, "$what: Sentinel switched the primary")
         or return;
-    is($port, $new, "$what: to the expected server") or diag($w->{buf});
+    is($port, $new, "$what: to the expected server")
+        or diag("primary $pp, replica $rp; the sentinels said: "
+                . switched_text($w));
     ok(defined $shared_at, "$what: limits are shared again")
         or return;
     my $lag = $shared_at - $switch_at;
@@ -326,9 +345,12 @@ redis_node('primary', $pp, '--replicaof', '127.0.0.1', $rp);
 
 ok($t1->wait_for(sub {
     rcmd($pp, 'INFO', 'replication') =~ /master_link_status:up/
-}, 20), 'the old primary is back as a replica, in sync')
-    or diag(rcmd($pp, 'INFO', 'replication') . "\n"
-            . `tail -15 $t1->{dir}/primary/redis.log`);
+}, 30), 'the old primary is back as a replica, in sync')
+    or diag("primary $pp, replica $rp\n"
+            . rcmd($pp, 'INFO', 'replication') . "\n"
+            . rcmd($rp, 'INFO', 'replication') . "\n"
+            . `tail -15 $t1->{dir}/primary/redis.log` . "\n"
+            . `tail -15 $t1->{dir}/replica/redis.log`);
 
 ok($t1->wait_for(sub {
     for my $s (@sp) {
@@ -344,6 +366,14 @@ failover('SENTINEL FAILOVER', sub {
 }, $pp);
 
 like(rcmd($pp, 'ROLE'), qr/^master/, 'the old primary is the primary again');
+
+# Sentinel turns the demoted primary into a replica only some seconds after
+# the switch (it waits to see it still claim the role); the fake sentinel
+# below needs a replica to announce
+
+ok($t1->wait_for(sub { rcmd($rp, 'ROLE') =~ /^slave/ }, 30),
+   'the sentinels turned the demoted primary into a replica')
+    or diag(rcmd($rp, 'ROLE'));
 
 # failure modes, with a fake sentinel whose answer the test chooses:
 # an unknown master, a host name, a replica; then the real primary.  The
