@@ -228,9 +228,23 @@ sub statuses {
 
 sub count { my $v = shift; scalar grep { $_ == $v } @_ }
 
+# the quota is 1 (5r/m, 100ms): a request that comes before the merge of
+# the previous one has been answered is held (429); try again until the
+# rate is spent
+sub spend {
+    my ($t, $key, $n) = @_;
+    my @s;
+    for (1 .. 4 * $n) {
+        push @s, $t->get('/share/x', 'X-Key' => $key)->{status};
+        last if count(200, @s) == $n;
+        sleep 0.05;
+    }
+    return @s;
+}
+
 sub shared {
     my ($key, $what) = @_;
-    my @a = statuses($t1, '/share/x', $key, 5, 0.05);
+    my @a = spend($t1, $key, 5);
     is(count(200, @a), 5, "$what: node 1 passes the rate (@a)");
     sleep 0.3;
     my @b = statuses($t2, '/share/x', $key, 5, 0.05);
@@ -328,7 +342,7 @@ ok($t1->redis_cmd('EXISTS', 'octo:{share:s3}:s:'
 
 # a reload keeps the counts (shared memory)
 
-my @rl = statuses($t1, '/share/x', 'r1', 5);
+my @rl = spend($t1, 'r1', 5);
 is(count(200, @rl), 5, 'reload: the rate spent');
 ok($t1->reload, 'reload');
 is($t1->get('/share/x', 'X-Key' => 'r1')->{status}, 429,
