@@ -287,12 +287,17 @@ ngx_octopus_rl_sync_limit(ngx_octopus_rl_main_conf_t *rmcf,
     item->outcome = (rc == NGX_OCTOPUS_RL_SYNC_PASS) ? NGX_OCTOPUS_RL_PASS
                                                      : NGX_OCTOPUS_RL_LIMITED;
 
-    if (!down
-        && ngx_octopus_rl_sync_unanswered(&lr->sync) >= zone->sync_quota
+    /*
+     * The quota is out: merge now, the next request would be held.  Redis
+     * failing (no quota): at most once a sync interval per key, so that
+     * the first merge after Redis is back shares the limit again.
+     */
+
+    if (ngx_octopus_rl_sync_unanswered(&lr->sync) >= zone->sync_quota
+        && (!down || now >= lr->sync.taken_at + zone->sync)
         && ngx_octopus_rl_sync_take(&lr->sync, now, zone->period,
                                     ngx_octopus_rl_sync_deadline(rmcf), &m))
     {
-        /* the quota is out: merge now, the pass would hold the next one */
         ngx_octopus_rl_sync_unqueue(ctx, lr);
         now_merge = 1;
 

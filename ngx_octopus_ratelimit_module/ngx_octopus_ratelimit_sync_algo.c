@@ -151,6 +151,7 @@ ngx_octopus_rl_sync_take(ngx_octopus_rl_sync_t *st, uint64_t now,
     st->d[1] = 0;
     st->sent_win = st->win;
     st->sent_at = now ? now : 1;
+    st->taken_at = now;
 
     return 1;
 }

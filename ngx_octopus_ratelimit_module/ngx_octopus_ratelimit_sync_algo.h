@@ -41,6 +41,7 @@ typedef struct {
     uint64_t    d[2];        /* not sent */
     uint64_t    sent_win;    /* window of the merge in flight */
     uint64_t    sent_at;     /* ms; 0: no merge in flight */
+    uint64_t    taken_at;    /* ms: when the last merge was taken */
     uint32_t    seq;         /* of the last merge taken */
     uint32_t    queued;      /* touched since its last merge */
 } ngx_octopus_rl_sync_t;

@@ -324,6 +324,24 @@ my @k = statuses($t1, '/small/x', 'k1', 12);
 ok(count(200, @k) >= 4 && count(200, @k) <= 6,
    'killed: the local limit applies (' . count(200, @k) . ' of 12)');
 
+# node 2's zone fails too: after the restart its first merge must end it
+ok($t2->wait_for(sub {
+       ($t2->get('/share/x', 'X-Key' => 'k3')->{headers}{'x-rl-result'}
+        // '') eq 'fallback' }, 5), 'killed: node 2 falls back too');
+
+# a reload keeps what only this node's shared memory knows: passes counted
+# while Redis is down
+my @kr = spend($t1, 'kr', 5);
+is(count(200, @kr), 5, 'killed: the rate spent on this node alone');
+ok($t1->reload, 'killed: reload');
+is($t1->get('/share/x', 'X-Key' => 'kr')->{status}, 429,
+   'killed: still limited after the reload (shared memory kept)');
+
+my $lines = () = $t1->error_log =~ /a merge with redis failed/g;
+my $took = time - $^T;
+ok($lines <= 2 * 4 * ($took + 1),
+   "killed: merge failures logged at most once a second ($lines lines)");
+
 $t1->redis_start;
 
 ok($t1->wait_for(sub {

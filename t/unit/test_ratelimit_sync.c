@@ -107,6 +107,7 @@ test_sync_held(void **state)
     assert_int_equal(m.win, T0);
     assert_int_equal(st.s[0], 3);
     assert_int_equal(st.d[0], 0);
+    assert_int_equal(st.taken_at, T0 + 11);
 
     rc = ngx_octopus_rl_sync_decide(&st, T0 + 12, 100, 1000, 3, &res);
     assert_int_equal(rc, NGX_OCTOPUS_RL_SYNC_HELD);
