@@ -326,7 +326,7 @@ ngx_octopus_rl_sync_limit(ngx_octopus_rl_main_conf_t *rmcf,
 
     ngx_shmtx_unlock(&ctx->shpool->mutex);
 
-    ngx_log_debug7(NGX_LOG_DEBUG_HTTP, ngx_cycle->log, 0,
+    ngx_log_debug7(NGX_LOG_DEBUG_HTTP, item->ctx->request->connection->log, 0,
                    "octopus_ratelimit sync \"%V\": rc %d, remaining %uL, "
                    "down %ui, merge %d, strike %d, quota %uL",
                    &zone->name, rc, item->res.remaining, down, now_merge,
