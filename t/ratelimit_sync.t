@@ -32,6 +32,7 @@ http {
     octopus_ratelimit_zone hot   key=$http_x_key rate=100r/s sync=100ms;
     octopus_ratelimit_zone small key=$http_x_key rate=5r/s sync=100ms;
     octopus_ratelimit_zone share key=$http_x_key rate=5r/m sync=100ms;
+    octopus_ratelimit_zone many  key=$http_x_key rate=1000r/m sync=1s;
     octopus_ratelimit_zone bz    key=$http_x_key rate=1r/m sync=100ms;
     octopus_ratelimit_ban zone=bz after=2 within=1m for=1h;
 
@@ -57,6 +58,11 @@ http {
 
         location /share/ {
             octopus_ratelimit share;
+            proxy_pass http://%%BACKEND%%;
+        }
+
+        location /many/ {
+            octopus_ratelimit many;
             proxy_pass http://%%BACKEND%%;
         }
 
@@ -255,6 +261,21 @@ sub shared {
 
 shared('s1', 'shared');
 
+
+# more keys than one batch (256), each under its quota (17): merged by the
+# timer's pass, which goes on a millisecond later until every key is done
+
+my $nkeys = 400;
+my $many = 0;
+$many += $t1->get('/many/x', 'X-Key' => "m$_")->{status} == 200
+    for 1 .. $nkeys;
+is($many, $nkeys, "many keys: $nkeys keys pass once each");
+my $merged;
+ok($t1->wait_for(sub {
+       $merged = $t1->redis_cmd('KEYS', 'octo:{many:m*}:s:*');
+       ref $merged && @$merged == $nkeys }, 5),
+   'many keys: every key merged (' . scalar(@{$merged || []}) . ')');
+is($t1->redis_cmd('GET', $merged->[0]), 1, 'many keys: counted once');
 
 # bans: every rejection counted in Redis, the ban read back by the others
 
