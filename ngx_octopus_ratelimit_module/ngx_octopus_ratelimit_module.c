@@ -8,7 +8,8 @@
  * request side is in ngx_octopus_ratelimit_handler.c, the shared memory in
  * ngx_octopus_ratelimit_shm.c, the Redis scripts in
  * ngx_octopus_ratelimit_lua.c, the arithmetic in
- * ngx_octopus_ratelimit_algo.c.
+ * ngx_octopus_ratelimit_algo.c, the synchronised mode (sync=) in
+ * ngx_octopus_ratelimit_sync.c.
  */
 
 
