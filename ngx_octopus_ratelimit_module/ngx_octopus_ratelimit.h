@@ -17,6 +17,7 @@
 #include "ngx_octopus_common.h"
 #include "ngx_octopus_redis.h"
 #include "ngx_octopus_ratelimit_algo.h"
+#include "ngx_octopus_ratelimit_sync_algo.h"
 
 
 #define NGX_OCTOPUS_RL_SLIDING_WINDOW  0
@@ -84,6 +85,15 @@ typedef struct {
     ngx_shm_zone_t             *shm_zone;
     ngx_str_t                   file;
     ngx_uint_t                  line;
+
+    /* sync=: counted here, merged with Redis every "sync" ms */
+    ngx_msec_t                  sync;        /* 0: every request to Redis */
+    uint64_t                    sync_quota;
+    ngx_event_t                 sync_timer;  /* per worker */
+    ngx_uint_t                  sync_todo;   /* per worker: pass left */
+    time_t                      sync_logged; /* per worker: last error */
+    u_char                      sync_sha[41];
+    u_char                      sync_strike_sha[41];
 } ngx_octopus_rl_zone_t;
 
 
@@ -92,6 +102,12 @@ typedef struct {
     ngx_rbtree_node_t           sentinel;
     ngx_queue_t                 queue;
     ngx_atomic_t                fallback[NGX_OCTOPUS_RL_FB_N];
+
+    /* sync=: keys touched since their last merge, the next pass */
+    ngx_queue_t                 sync_queue;
+    ngx_uint_t                  sync_queued;
+    uint64_t                    sync_next;   /* ms */
+    ngx_atomic_t                sync_down;   /* 0, or FB reason + 1 */
 } ngx_octopus_rl_shctx_t;
 
 
@@ -112,6 +128,8 @@ typedef struct {
     ngx_octopus_rl_state_t      state;
     ngx_octopus_rl_strike_t     strike;
     ngx_octopus_rl_inflight_t   inflight;    /* lockout reservations */
+    ngx_queue_t                 sync_queue;  /* sync=: when touched */
+    ngx_octopus_rl_sync_t       sync;
     u_char                      data[1];
 } ngx_octopus_rl_node_t;
 
@@ -209,6 +227,10 @@ extern ngx_module_t  ngx_octopus_ratelimit_module;
 /* ngx_octopus_ratelimit_shm.c */
 ngx_int_t ngx_octopus_rl_shm_init_zone(ngx_shm_zone_t *shm_zone, void *data);
 uint64_t ngx_octopus_rl_now(void);
+ngx_octopus_rl_node_t *ngx_octopus_rl_shm_lookup(ngx_octopus_rl_shm_t *ctx,
+    ngx_str_t *key, ngx_flag_t create, uint64_t now);
+void ngx_octopus_rl_shm_touch(ngx_octopus_rl_shm_t *ctx,
+    ngx_octopus_rl_node_t *lr, uint64_t now, uint64_t until);
 void ngx_octopus_rl_shm_limit(ngx_octopus_rl_zone_t *zone, ngx_str_t *key,
     ngx_flag_t dry_run, ngx_octopus_rl_item_t *item);
 uint64_t ngx_octopus_rl_shm_strike_left(ngx_shm_zone_t *shm_zone,
@@ -256,6 +278,19 @@ void ngx_octopus_rl_fallback_init(ngx_octopus_rl_main_conf_t *rmcf,
     ngx_log_t *log);
 void ngx_octopus_rl_fallback_done(ngx_octopus_rl_main_conf_t *rmcf);
 char *ngx_octopus_rl_metrics(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
+
+/* ngx_octopus_ratelimit_sync.c */
+char *ngx_octopus_rl_sync_parse(ngx_conf_t *cf, ngx_octopus_rl_zone_t *zone,
+    ngx_str_t *value);
+char *ngx_octopus_rl_sync_check_zone(ngx_conf_t *cf,
+    ngx_octopus_rl_zone_t *zone);
+char *ngx_octopus_rl_sync_check(ngx_conf_t *cf,
+    ngx_octopus_rl_main_conf_t *rmcf);
+void ngx_octopus_rl_sync_limit(ngx_octopus_rl_main_conf_t *rmcf,
+    ngx_octopus_rl_item_t *item);
+void ngx_octopus_rl_sync_init_process(ngx_octopus_rl_main_conf_t *rmcf,
+    ngx_log_t *log);
+void ngx_octopus_rl_sync_exit_process(ngx_octopus_rl_main_conf_t *rmcf);
 
 /* ngx_octopus_ratelimit_module.c */
 extern ngx_str_t  ngx_octopus_rl_result_names[];

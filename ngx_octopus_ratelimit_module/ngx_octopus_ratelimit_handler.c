@@ -919,6 +919,12 @@ ngx_octopus_rl_start_limit(ngx_octopus_rl_main_conf_t *rmcf,
         }
     }
 
+    if (zone->sync) {
+        /* sync=: decided on this node, merged with Redis by a timer */
+        ngx_octopus_rl_sync_limit(rmcf, item);
+        return;
+    }
+
     if (rmcf->redis.name.len == 0) {
         ngx_octopus_rl_shm_limit(zone, &item->key, item->limit->dry_run, item);
         return;

@@ -8,7 +8,8 @@
  * request side is in ngx_octopus_ratelimit_handler.c, the shared memory in
  * ngx_octopus_ratelimit_shm.c, the Redis scripts in
  * ngx_octopus_ratelimit_lua.c, the arithmetic in
- * ngx_octopus_ratelimit_algo.c.
+ * ngx_octopus_ratelimit_algo.c, the synchronised mode (sync=) in
+ * ngx_octopus_ratelimit_sync.c.
  */
 
 
@@ -293,6 +294,14 @@ ngx_octopus_rl_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
             continue;
         }
 
+        if (k.len == 4 && ngx_strncmp(k.data, "sync", 4) == 0) {
+            if (ngx_octopus_rl_sync_parse(cf, zone, &v) != NGX_CONF_OK) {
+                return NGX_CONF_ERROR;
+            }
+
+            continue;
+        }
+
         if (k.len == 5 && ngx_strncmp(k.data, "burst", 5) == 0) {
             zone->burst = ngx_atoi(v.data, v.len);
             if (zone->burst == (ngx_uint_t) NGX_ERROR
@@ -352,6 +361,10 @@ ngx_octopus_rl_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "octopus_ratelimit_zone \"%V\": burst= needs "
                            "algorithm=gcra", &zone->name);
+        return NGX_CONF_ERROR;
+    }
+
+    if (ngx_octopus_rl_sync_check_zone(cf, zone) != NGX_CONF_OK) {
         return NGX_CONF_ERROR;
     }
 
@@ -1059,6 +1072,10 @@ ngx_octopus_rl_init_main_conf(ngx_conf_t *cf, void *conf)
         return NGX_CONF_ERROR;
     }
 
+    if (ngx_octopus_rl_sync_check(cf, rmcf) != NGX_CONF_OK) {
+        return NGX_CONF_ERROR;
+    }
+
     return NGX_CONF_OK;
 }
 
@@ -1196,6 +1213,8 @@ ngx_octopus_rl_init_process(ngx_cycle_t *cycle)
     rmcf->conn = ngx_octopus_redis_create(&rmcf->redis, cycle->pool,
                                           cycle->log);
 
+    ngx_octopus_rl_sync_init_process(rmcf, cycle->log);
+
     return NGX_OK;
 }
 
@@ -1209,6 +1228,7 @@ ngx_octopus_rl_exit_process(ngx_cycle_t *cycle)
                                                ngx_octopus_ratelimit_module);
 
     if (rmcf && rmcf->conn) {
+        ngx_octopus_rl_sync_exit_process(rmcf);
         ngx_octopus_redis_destroy(rmcf->conn);
         rmcf->conn = NULL;
         ngx_octopus_rl_lua_orphans_free(rmcf);

@@ -12,11 +12,6 @@
 #include "ngx_octopus_ratelimit.h"
 
 
-static ngx_octopus_rl_node_t *ngx_octopus_rl_shm_lookup(
-    ngx_octopus_rl_shm_t *ctx, ngx_str_t *key, ngx_flag_t create,
-    uint64_t now);
-static void ngx_octopus_rl_shm_touch(ngx_octopus_rl_shm_t *ctx,
-    ngx_octopus_rl_node_t *lr, uint64_t now, uint64_t until);
 static void ngx_octopus_rl_shm_expire(ngx_octopus_rl_shm_t *ctx,
     ngx_uint_t force, uint64_t now);
 static void ngx_octopus_rl_rbtree_insert(ngx_rbtree_node_t *temp,
@@ -58,6 +53,10 @@ ngx_octopus_rl_shm_init_zone(ngx_shm_zone_t *shm_zone, void *data)
                     ngx_octopus_rl_rbtree_insert);
 
     ngx_queue_init(&ctx->sh->queue);
+    ngx_queue_init(&ctx->sh->sync_queue);
+    ctx->sh->sync_queued = 0;
+    ctx->sh->sync_next = 0;
+    ctx->sh->sync_down = 0;
 
     for (i = 0; i < NGX_OCTOPUS_RL_FB_N; i++) {
         ctx->sh->fallback[i] = 0;
@@ -314,7 +313,7 @@ ngx_octopus_rl_shm_finish(ngx_shm_zone_t *shm_zone, ngx_str_t *key,
 }
 
 
-static void
+void
 ngx_octopus_rl_shm_touch(ngx_octopus_rl_shm_t *ctx,
     ngx_octopus_rl_node_t *lr, uint64_t now, uint64_t until)
 {
@@ -341,7 +340,7 @@ ngx_octopus_rl_shm_touch(ngx_octopus_rl_shm_t *ctx,
 
 /* called with the mutex held */
 
-static ngx_octopus_rl_node_t *
+ngx_octopus_rl_node_t *
 ngx_octopus_rl_shm_lookup(ngx_octopus_rl_shm_t *ctx, ngx_str_t *key,
     ngx_flag_t create, uint64_t now)
 {
@@ -445,6 +444,12 @@ ngx_octopus_rl_shm_expire(ngx_octopus_rl_shm_t *ctx, ngx_uint_t force,
         }
 
         ngx_queue_remove(q);
+
+        if (lr->sync.queued) {
+            /* sync=: its unmerged passes are lost (the zone is full) */
+            ngx_queue_remove(&lr->sync_queue);
+            ctx->sh->sync_queued--;
+        }
 
         node = (ngx_rbtree_node_t *)
                    ((u_char *) lr - offsetof(ngx_rbtree_node_t, color));
