@@ -296,7 +296,8 @@ ngx_octopus_auth_revoke_conf(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         if (k.len == 4 && ngx_strncmp(k.data, "zone", 4) == 0) {
             rv->size = ngx_parse_size(&v);
 
-            if (rv->size == NGX_ERROR || rv->size < (ssize_t) (8 * ngx_pagesize))
+            if (rv->size == NGX_ERROR
+                || rv->size < (ssize_t) (8 * ngx_pagesize))
             {
                 ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                                    "invalid octopus_auth_revocation zone "
@@ -789,12 +790,10 @@ ngx_octopus_auth_revoke_init_process(ngx_octopus_auth_revoke_t *rv,
         rv->req[i].type = i;
     }
 
-    /* this process's subscription is not made yet */
-
-    ngx_shmtx_lock(&rv->shpool->mutex);
-    rv->sh->subscribed = 0;
-    rv->sh->synced = 0;
-    ngx_shmtx_unlock(&rv->shpool->mutex);
+    /*
+     * the zone's state is left as it is: at a reload the old worker 0
+     * keeps the list current until this one has subscribed and resynced
+     */
 
     rv->rd = ngx_octopus_redis_create(&rv->redis, cycle->pool, cycle->log);
     if (rv->rd == NULL) {
@@ -1057,9 +1056,16 @@ ngx_octopus_revoke_resync_done(ngx_octopus_auth_revoke_t *rv)
     synced = (rv->sub && sh->subscribed && rv->resync_epoch == rv->sub_epoch
               && rv->sub_epoch > 0);
 
-    sh->synced = synced;
-    sh->sync_msec = ngx_current_msec;
-    sh->sync_time = ngx_time();
+    /*
+     * a resync read before this process subscribed proves nothing: the
+     * one its subscription started follows (rv->again)
+     */
+
+    if (synced) {
+        sh->synced = 1;
+        sh->sync_msec = ngx_current_msec;
+        sh->sync_time = ngx_time();
+    }
 
     ngx_shmtx_unlock(&rv->shpool->mutex);
 

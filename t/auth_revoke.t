@@ -29,6 +29,7 @@ my $secret = Octopus::Test::random_secret();
 my $api_key = 'ok_' . Octopus::Test::random_secret();
 
 my $conf = <<'EOF';
+worker_processes 2;
 events { }
 http {
     octopus_auth_key hs256 kid=k1 file=%%PREFIX%%/hs.key;
