@@ -291,6 +291,55 @@ revoke('jti', 'b1');
 ok(both_within(1, sub { status($_[0], token => $b) == 401 }),
    'subscription works again: b1 refused within 1 s');
 
+# a reload in failure=closed: the old worker 0 keeps the list current
+
+ok($n2->reload, 'node 2 reloaded');
+is(status($n2, token => $new), 200, 'closed: accepted right after a reload');
+ok($n2->wait_for(sub { current($n2) }, 5), 'current after the reload');
+revoke('jti', 'c-new');
+ok(both_within(1, sub { status($_[0], token => $new) == 401 }),
+   'the new worker 0 subscribed: c-new refused within 1 s');
+
+# a Redis with a password: AUTH on both connections (the tool's too)
+
+my $n3 = Octopus::Test->new(@mods);
+$n3->{redis_password} = Octopus::Test::random_secret();
+my $r3 = '127.0.0.1:' . $n3->redis_start;
+$n3->write_file('hs.key', "$secret\n");
+$n3->write_file('api-keys', '');
+my $pw = $n3->write_file('redis.pass', "$n3->{redis_password}\n");
+my $bad = $n3->write_file('bad.pass', "wrong\n");
+(my $c3 = $conf) =~ s/%%RV_REDIS%%/$r3 password_file=%%PREFIX%%\/redis.pass/;
+$c3 =~ s/%%FAILURE%%/closed/;
+$n3->nginx_conf($c3);
+$n3->allow_log(qr/octopus revocation/);
+$n3->run;
+ok($n3->wait_for(sub { current($n3) }, 10), 'password: subscribed and resynced');
+my $p3 = mint(sub => 'jo', jti => 'p1');
+is(status($n3, token => $p3), 200, 'password: token accepted');
+my ($prc, $pout) = Octopus::Test::capture('tools/octopus-revoke', '--redis',
+    $r3, '--prefix', 'rv:', '--password-file', $pw, 'jti', 'p1');
+is($prc, 0, 'octopus-revoke --password-file') or diag($pout);
+ok($n3->wait_for(sub { status($n3, token => $p3) == 401 }, 1),
+   'password: p1 refused within 1 s');
+($prc, $pout) = Octopus::Test::capture('tools/octopus-revoke', '--redis',
+    $r3, '--password-file', $bad, 'list');
+is($prc >> 8, 1, 'a wrong password: exit 1');
+unlike($pout, qr/wrong/, 'the password is not printed');
+
+(my $c4 = $c3) =~ s/redis\.pass/bad.pass/;
+$n3->stop;
+$n3->nginx_conf($c4);
+$n3->run;
+ok($n3->wait_for(sub { status($n3, token => $b) == 401 }, 5),
+   'a wrong password: never current, closed refuses');
+ok(!current($n3), 'a wrong password: not current');
+like($n3->error_log, qr/AUTH refused/, 'AUTH refusal logged');
+unlike($n3->error_log, qr/\Q$n3->{redis_password}\E|wrong/,
+       'no password in error.log');
+$n3->stop;
+$n3->check_error_log;
+
 # the tool
 
 ($rc, $o) = Octopus::Test::capture('tools/octopus-revoke', '--redis',
