@@ -108,7 +108,6 @@ struct ngx_octopus_auth_revoke_s {
     ngx_octopus_revoke_req_t        req[NGX_OCTOPUS_REVOKE_NTYPES];
 
     unsigned                        failed:1;
-    unsigned                        full:1;
     unsigned                        again:1;
     unsigned                        down_logged:1;
     unsigned                        closing:1;
@@ -415,7 +414,7 @@ ngx_octopus_revoke_init_zone(ngx_shm_zone_t *shm_zone, void *data)
 
     ngx_sprintf(shpool->log_ctx, " in octopus_auth_revocation zone%Z");
 
-    /* a full zone is reported by us, once per resync */
+    /* a full zone is reported by us, once until the list fits again */
     shpool->log_nomem = 0;
 
     return NGX_OK;
@@ -874,7 +873,6 @@ ngx_octopus_revoke_resync(ngx_octopus_auth_revoke_t *rv)
 
     rv->again = 0;
     rv->failed = 0;
-    rv->full = 0;
     rv->resync_epoch = rv->sub_epoch;
 
     ngx_shmtx_lock(&rv->shpool->mutex);
@@ -923,7 +921,7 @@ ngx_octopus_revoke_resync_reply(void *data, redisReply *reply)
     int                          rc;
     time_t                       now;
     size_t                       i;
-    ngx_uint_t                   bad;
+    ngx_uint_t                   bad, full;
     redisReply                  *m, *s;
     ngx_octopus_auth_revoke_t   *rv;
     ngx_octopus_revoke_entry_t   e;
@@ -956,6 +954,7 @@ ngx_octopus_revoke_resync_reply(void *data, redisReply *reply)
 
     now = ngx_time();
     bad = 0;
+    full = 0;
 
     ngx_shmtx_lock(&rv->shpool->mutex);
 
@@ -980,7 +979,7 @@ ngx_octopus_revoke_resync_reply(void *data, redisReply *reply)
         }
 
         if (ngx_octopus_revoke_add_locked(rv, &e, rv->gen) != NGX_OK) {
-            rv->full = 1;
+            full = 1;
             break;
         }
     }
@@ -993,11 +992,14 @@ ngx_octopus_revoke_resync_reply(void *data, redisReply *reply)
                       "skipped", bad, &rv->keys[req->type]);
     }
 
-    if (rv->full) {
+    if (full && !rv->down_logged) {
         ngx_log_error(NGX_LOG_ERR, rv->log, 0,
                       "octopus revocation: the zone is full, %V has more "
                       "entries than it holds: the list is incomplete "
                       "(make zone= larger)", &rv->keys[req->type]);
+    }
+
+    if (full) {
         rv->failed = 1;
     }
 
@@ -1026,9 +1028,9 @@ ngx_octopus_revoke_resync_done(ngx_octopus_auth_revoke_t *rv)
 
         if (!rv->down_logged) {
             ngx_log_error(NGX_LOG_ERR, rv->log, 0,
-                          "octopus revocation: no resync from redis %V, "
-                          "the last known list applies%s, retrying every "
-                          "%M ms", &rv->redis.name,
+                          "octopus revocation: resync from redis %V failed "
+                          "or incomplete, the last known list applies%s, "
+                          "retrying every %M ms", &rv->redis.name,
                           rv->failure == NGX_OCTOPUS_REVOKE_CLOSED
                           ? " and failure=closed refuses credentials" : "",
                           (ngx_msec_t) NGX_OCTOPUS_REVOKE_RETRY);

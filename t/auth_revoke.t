@@ -246,6 +246,39 @@ ok(defined $m->{octopus_auth_revocation_resync_age_seconds}
    && $m->{octopus_auth_revocation_resync_age_seconds} <= 2,
    'metrics: last resync age');
 
+# malformed data: a bad member skipped (the others applied), a bad
+# message makes the node resync
+
+my $m1 = mint(sub => 'kim', jti => 'm1');
+$n1->redis_cmd('ZADD', 'rv:sub', int(time) + 600, 'no-time-here');
+$n1->redis_cmd('ZADD', 'rv:jti', int(time) + 600, 'm1');
+ok(both_within(3, sub { status($_[0], token => $m1) == 401 }),
+   'a malformed member skipped, the others applied');
+ok($n1->wait_for(sub { $n1->error_log =~ /malformed members in rv:sub/ }, 3),
+   'malformed member logged');
+$n1->redis_cmd('ZREM', 'rv:sub', 'no-time-here');
+$n1->redis_cmd('ZREM', 'rv:jti', 'm1');
+$n1->redis_cmd('PUBLISH', 'rv:events', 'hello world');
+ok(both_within(1, sub { status($_[0], token => $m1) == 200 }),
+   'a malformed message: resynced at once');
+like($n1->error_log, qr/malformed message on rv:events/,
+     'malformed message logged');
+
+# Redis alive but silent (SIGSTOP): the resync times out (timeout=300ms)
+
+$n1->redis_signal('STOP');
+my $ts = time;
+ok($n2->wait_for(sub { status($n2, token => $b) == 401 }, 5),
+   'closed: refused once the resync timed out');
+my $silent = time - $ts;
+diag(sprintf 'a silent Redis: failure=closed applied after %.3f s', $silent);
+ok($silent < 2 * 1 + 1, 'within 2 x resync + 1 s');
+is(status($n1, token => $b), 200, 'keep: accepted');
+is(status($n1, key => $api_key), 401, 'keep: the list still applied');
+$n1->redis_signal('CONT');
+ok($n2->wait_for(sub { status($n2, token => $b) == 200 }, 5),
+   'closed: accepted again once Redis answers');
+
 # Redis killed
 
 my $revoked = mint(sub => 'gina', jti => 'g1');
@@ -339,6 +372,30 @@ unlike($n3->error_log, qr/\Q$n3->{redis_password}\E|wrong/,
        'no password in error.log');
 $n3->stop;
 $n3->check_error_log;
+
+# a zone too small for the list: said, and not current
+
+my $n4 = Octopus::Test->new(@mods);
+$n4->write_file('hs.key', "$secret\n");
+$n4->write_file('api-keys', '');
+(my $c5 = $conf) =~ s/%%RV_REDIS%%/$redis zone=32k/;
+$c5 =~ s/prefix=rv:/prefix=full:/;
+$c5 =~ s/%%FAILURE%%/closed/;
+$n1->redis_cmd('ZADD', 'full:jti',
+               map { (int(time) + 600, sprintf('full-%05d-%s', $_, 'x' x 40)) }
+               1 .. 2000);
+$n4->nginx_conf($c5);
+$n4->allow_log(qr/octopus revocation/);
+$n4->run;
+ok($n4->wait_for(sub { $n4->error_log =~ /the zone is full/ }, 5),
+   'a full zone logged');
+ok(!current($n4), 'a full zone: not current');
+is(status($n4, token => $b), 401, 'a full zone with failure=closed refuses');
+$n1->redis_cmd('DEL', 'full:jti');
+ok($n4->wait_for(sub { current($n4) }, 5), 'current once the list fits');
+is(status($n4, token => $b), 200, 'accepted again');
+$n4->stop;
+$n4->check_error_log;
 
 # the tool
 
