@@ -315,8 +315,9 @@ $n1->redis_cmd('ZADD', 'rv:jti', int(time) + 600, 'back1');
 my $back = mint(sub => 'ivy', jti => 'back1');
 $took = both_within(5, sub { current($_[0]) });
 ok(defined $took, 'both nodes current again after Redis came back');
-is(status($_, token => $back), 401, 'entry found at the resync applied')
-    for @nodes;
+# written without a message, before or after the nodes resubscribed
+ok(both_within(2.5, sub { status($_[0], token => $back) == 401 }),
+   'an entry written while the nodes came back applied by a resync');
 is(status($n2, token => $b), 200, 'closed: tokens accepted again');
 is(status($_, token => $revoked), 200, "the list is Redis's: g1 gone with "
    . 'the old data') for @nodes;
