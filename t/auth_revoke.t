@@ -368,7 +368,8 @@ $n3->run;
 ok($n3->wait_for(sub { status($n3, token => $b) == 401 }, 5),
    'a wrong password: never current, closed refuses');
 ok(!current($n3), 'a wrong password: not current');
-like($n3->error_log, qr/AUTH refused/, 'AUTH refusal logged');
+ok($n3->wait_for(sub { $n3->error_log =~ /AUTH refused/ }, 5),
+   'AUTH refusal logged');
 unlike($n3->error_log, qr/\Q$n3->{redis_password}\E|wrong/,
        'no password in error.log');
 $n3->stop;
