@@ -334,6 +334,22 @@ revoke('jti', 'c-new');
 ok(both_within(1, sub { status($_[0], token => $new) == 401 }),
    'the new worker 0 subscribed: c-new refused within 1 s');
 
+# the workers killed: the master respawns worker 0, which subscribes again
+
+my @old = $n1->worker_pids;
+$n1->allow_log(qr/exited on signal 9/);
+kill 'KILL', @old;
+ok($n1->wait_for(sub {
+       my @w = $n1->worker_pids;
+       @w == 2 && !grep { my $o = $_; grep { $_ == $o } @w } @old }, 10),
+   'node 1: both workers respawned');
+is(status($n1, token => $b), 401, 'the list survived in the zone');
+my $w = mint(sub => 'walt', jti => 'w1');
+is(status($n1, token => $w), 200, 'w1 accepted');
+revoke('jti', 'w1');
+ok($n1->wait_for(sub { status($n1, token => $w) == 401 }, 1),
+   'the respawned worker 0 subscribed: w1 refused within 1 s');
+
 # a Redis with a password: AUTH on both connections (the tool's too)
 
 my $n3 = Octopus::Test->new(@mods);
