@@ -364,7 +364,8 @@ $c3 =~ s/%%FAILURE%%/closed/;
 $n3->nginx_conf($c3);
 $n3->allow_log(qr/octopus revocation/);
 $n3->run;
-ok($n3->wait_for(sub { current($n3) }, 10), 'password: subscribed and resynced');
+ok($n3->wait_for(sub { current($n3) }, 10),
+   'password: subscribed and resynced');
 my $p3 = mint(sub => 'jo', jti => 'p1');
 is(status($n3, token => $p3), 200, 'password: token accepted');
 my ($prc, $pout) = Octopus::Test::capture('tools/octopus-revoke', '--redis',
