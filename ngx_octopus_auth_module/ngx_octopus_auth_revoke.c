@@ -8,7 +8,8 @@
  * ngx_octopus_redis_t (ZRANGEBYSCORE of the three sorted sets, pipelined),
  * the subscription on a hiredis async connection of its own with the same
  * nginx event glue as the sentinel client (a subscribed connection runs no
- * other command).  Every worker reads the zone.
+ * other command).  Every worker reads the zone, under its mutex unless
+ * the list holds no entry of the types a request asks about.
  *
  * The list is "current" while the subscription is up, the last resync
  * started after it was established succeeded, and that resync is at most
@@ -660,6 +661,7 @@ ngx_octopus_auth_revoke_check(ngx_octopus_auth_revoke_t *rv, ngx_str_t *jti,
     double                       iat;
     time_t                       now;
     ngx_uint_t                   which, current;
+    ngx_octopus_revoke_sh_t     *sh;
     ngx_octopus_revoke_node_t   *rn;
     ngx_octopus_revoke_entry_t   e;
 
@@ -681,6 +683,22 @@ ngx_octopus_auth_revoke_check(ngx_octopus_auth_revoke_t *rv, ngx_str_t *jti,
     }
 
     which = NGX_OCTOPUS_REVOKE_NTYPES;
+
+    /*
+     * no entry of the types asked: no lock (the counts are words written
+     * under the lock; one being added this very instant is no different
+     * from one published an instant later)
+     */
+
+    sh = rv->sh;
+
+    if (!((jti && jti->len && sh->count[NGX_OCTOPUS_REVOKE_JTI])
+          || (sub && sub->len && sh->count[NGX_OCTOPUS_REVOKE_SUB])
+          || (key_id && key_id->len && sh->count[NGX_OCTOPUS_REVOKE_KEY])))
+    {
+        current = ngx_octopus_revoke_current(rv);
+        goto unlocked;
+    }
 
     ngx_shmtx_lock(&rv->shpool->mutex);
 
@@ -717,6 +735,8 @@ ngx_octopus_auth_revoke_check(ngx_octopus_auth_revoke_t *rv, ngx_str_t *jti,
     }
 
     ngx_shmtx_unlock(&rv->shpool->mutex);
+
+unlocked:
 
     if (which != NGX_OCTOPUS_REVOKE_NTYPES) {
         (void) ngx_atomic_fetch_add(&rv->sh->refused[which], 1);
