@@ -19,6 +19,7 @@
 #include "ngx_octopus_mark.h"
 #include "ngx_octopus_auth_jwt.h"
 #include "ngx_octopus_auth_rbac.h"
+#include "ngx_octopus_auth_revoke.h"
 
 
 #define NGX_OCTOPUS_AUTH_OFF          0
@@ -60,6 +61,7 @@ typedef struct {
     ngx_uint_t                 apikeys_conf_line;
     ngx_uint_t                 jwt_cache_slots;   /* 0: off */
     ngx_octopus_jwt_cache_t   *jwt_cache;    /* the worker's, after fork */
+    ngx_octopus_auth_revoke_t *revoke;       /* octopus_auth_revocation */
 } ngx_octopus_auth_main_conf_t;
 
 

@@ -34,6 +34,8 @@ static ngx_str_t  ngx_octopus_auth_results[] = {
 
 static void ngx_octopus_auth_fail(ngx_octopus_auth_ctx_t *ctx,
     ngx_octopus_auth_result_e result, ngx_uint_t status, const char *reason);
+static void ngx_octopus_auth_revoked(ngx_octopus_auth_ctx_t *ctx,
+    ngx_int_t rc, const char *reason);
 static ngx_int_t ngx_octopus_auth_jwt(ngx_http_request_t *r,
     ngx_octopus_auth_loc_conf_t *alcf, ngx_octopus_auth_ctx_t *ctx,
     ngx_str_t *token, uint64_t *perms, uint64_t *roles);
@@ -378,6 +380,21 @@ ngx_octopus_auth_fail(ngx_octopus_auth_ctx_t *ctx,
 }
 
 
+/*
+ * revoked: 401 invalid_token; the list not known to be current with
+ * failure=closed: 401 with the reason, result "error" (not the client's)
+ */
+
+static void
+ngx_octopus_auth_revoked(ngx_octopus_auth_ctx_t *ctx, ngx_int_t rc,
+    const char *reason)
+{
+    ngx_octopus_auth_fail(ctx, rc == NGX_BUSY ? NGX_OCTOPUS_AUTH_R_ERROR
+                                              : NGX_OCTOPUS_AUTH_R_INVALID,
+                          NGX_HTTP_UNAUTHORIZED, reason);
+}
+
+
 /* a claim value that may travel in a header: printable, bounded */
 
 static ngx_int_t
@@ -430,6 +447,7 @@ ngx_octopus_auth_jwt(ngx_http_request_t *r, ngx_octopus_auth_loc_conf_t *alcf,
     uint64_t *roles)
 {
     ngx_int_t                      rc;
+    const char                    *reason;
     ngx_octopus_auth_json_t       *claims;
     ngx_octopus_jwt_result_t       res;
     ngx_octopus_auth_main_conf_t  *amcf;
@@ -512,6 +530,16 @@ ngx_octopus_auth_jwt(ngx_http_request_t *r, ngx_octopus_auth_loc_conf_t *alcf,
         ngx_str_null(&ctx->jti);
     }
 
+    /* revoked: by jti, or the subject's tokens issued before a time */
+
+    rc = ngx_octopus_auth_revoke_check(amcf->revoke, &ctx->jti, &ctx->user,
+                                       claims, NULL, r->connection->log,
+                                       &reason);
+    if (rc != NGX_OK) {
+        ngx_octopus_auth_revoked(ctx, rc, reason);
+        return NGX_DECLINED;
+    }
+
     ctx->claims = claims;
 
     *perms = ngx_octopus_rbac_claims(amcf->rbac, claims,
@@ -534,6 +562,8 @@ ngx_octopus_auth_api_key(ngx_http_request_t *r, ngx_octopus_auth_ctx_t *ctx,
     ngx_str_t *key, uint64_t *perms, uint64_t *roles)
 {
     int                            i;
+    ngx_int_t                      rc;
+    const char                    *reason;
     ngx_octopus_apikey_t          *k;
     ngx_octopus_auth_main_conf_t  *amcf;
 
@@ -560,6 +590,14 @@ ngx_octopus_auth_api_key(ngx_http_request_t *r, ngx_octopus_auth_ctx_t *ctx,
     if (k[i].expires && k[i].expires <= ngx_time()) {
         ngx_octopus_auth_fail(ctx, NGX_OCTOPUS_AUTH_R_EXPIRED,
                               NGX_HTTP_UNAUTHORIZED, "api key expired");
+        return NGX_DECLINED;
+    }
+
+    rc = ngx_octopus_auth_revoke_check(amcf->revoke, NULL, NULL, NULL,
+                                       &ctx->key_id, r->connection->log,
+                                       &reason);
+    if (rc != NGX_OK) {
+        ngx_octopus_auth_revoked(ctx, rc, reason);
         return NGX_DECLINED;
     }
 

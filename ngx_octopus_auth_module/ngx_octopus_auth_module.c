@@ -109,6 +109,20 @@ static ngx_command_t  ngx_octopus_auth_commands[] = {
       0,
       NULL },
 
+    { ngx_string("octopus_auth_revocation"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_1MORE,
+      ngx_octopus_auth_revoke_conf,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("octopus_auth_metrics"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_octopus_auth_metrics_conf,
+      0,
+      0,
+      NULL },
+
     { ngx_string("octopus_auth_jwks"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
       ngx_octopus_auth_jwks,
@@ -329,6 +343,7 @@ ngx_octopus_auth_create_main_conf(ngx_conf_t *cf)
      *     amcf->apikeys_file = { 0, NULL };
      *     amcf->apikeys_conf_file = NULL;
      *     amcf->apikeys_conf_line = 0;
+     *     amcf->revoke = NULL;
      */
 
     if (ngx_array_init(&amcf->keys, cf->pool, 4,
@@ -425,6 +440,10 @@ ngx_octopus_auth_init_process(ngx_cycle_t *cycle)
 
     amcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_octopus_auth_module);
 
+    if (amcf) {
+        ngx_octopus_auth_revoke_init_process(amcf->revoke, cycle);
+    }
+
     if (amcf == NULL || amcf->jwt_cache_slots == 0 || amcf->keys.nelts == 0) {
         return NGX_OK;
     }
@@ -459,6 +478,7 @@ ngx_octopus_auth_exit_process(ngx_cycle_t *cycle)
     amcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_octopus_auth_module);
 
     if (amcf) {
+        ngx_octopus_auth_revoke_exit_process(amcf->revoke);
         ngx_octopus_jwt_cache_free(amcf->jwt_cache);
         amcf->jwt_cache = NULL;
     }

@@ -102,3 +102,11 @@ put("audit_record", "hostile", b"\x20/a\\b\tc\nd\re\"f\x00g\xff\xc3(" + F.encode
 put("redis_reply", "limit", b"\x04*4\r\n:1\r\n:9\r\n:1000\r\n:0\r\n")
 put("redis_reply", "mixed", b"\x00+OK\r\n-NOSCRIPT No matching script\r\n:42\r\n$5\r\nhello\r\n$-1\r\n*-1\r\n*2\r\n*1\r\n:1\r\n$0\r\n\r\n")
 put("redis_reply", "nested", b"\x1f" + b"*1\r\n" * 50 + b":1\r\n")
+
+# revocation entries: "\x00-\x02" a member of that type + "\n" + its score,
+# else a published message
+put("auth_revoke", "jti", b"\x00abc-1\n1800000600")
+put("auth_revoke", "sub", b"\x011799999000 alice smith\n1800003600")
+put("auth_revoke", "key", b"\x02svc-1\ninf")
+put("auth_revoke", "msg-add", b"\x03add sub 1800003600 1800000000 bob")
+put("auth_revoke", "msg-del", b"\x03del jti t-1")
