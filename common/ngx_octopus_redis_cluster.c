@@ -71,6 +71,11 @@ struct ngx_octopus_redis_cluster_s {
     ngx_msec_t                      reported;    /* CLUSTERDOWN, no map */
     ngx_msec_t                      named;       /* a host name announced */
 
+    /* followed since the last map change (reported with it) */
+    ngx_uint_t                      moved;
+    ngx_uint_t                      ask;
+    ngx_uint_t                      tryagain;
+
     unsigned                        reading:1;
     unsigned                        again:1;     /* read again after it */
     unsigned                        closing:1;
@@ -642,6 +647,13 @@ ngx_octopus_cluster_reply(void *data, redisReply *reply)
                        kind == NGX_OCTOPUS_REDIS_MOVED ? "MOVED" : "ASK",
                        r.slot, &target->conf.name, &ccmd->node->conf.name);
 
+        if (kind == NGX_OCTOPUS_REDIS_ASK) {
+            cl->ask++;
+
+        } else {
+            cl->moved++;
+        }
+
         if (kind == NGX_OCTOPUS_REDIS_MOVED) {
             /* the slot is the target's for good: its next commands too */
 
@@ -674,6 +686,7 @@ ngx_octopus_cluster_reply(void *data, redisReply *reply)
     {
         /* the slot is being migrated and its keys are split: a pause */
 
+        cl->tryagain++;
         ccmd->tries++;
         ccmd->waiting = 1;
         ngx_queue_insert_tail(&cl->retrying, &ccmd->queue);
@@ -1012,9 +1025,15 @@ ngx_octopus_cluster_apply(ngx_octopus_redis_cluster_t *cl,
     if (changed) {
         ngx_log_error(NGX_LOG_NOTICE, cl->log, 0,
                       "octopus redis %V: slot map from %V: %ui slots "
-                      "changed, %ui of %d served",
+                      "changed, %ui of %d served; followed since the last "
+                      "change: %ui MOVED, %ui ASK, %ui TRYAGAIN",
                       &cl->conf->name, &cl->asked->conf.name, changed,
-                      covered, NGX_OCTOPUS_REDIS_SLOTS);
+                      covered, NGX_OCTOPUS_REDIS_SLOTS, cl->moved, cl->ask,
+                      cl->tryagain);
+
+        cl->moved = 0;
+        cl->ask = 0;
+        cl->tryagain = 0;
     }
 
     cl->covered = covered;

@@ -423,8 +423,58 @@ ok($r->{free_max} < 0.5, sprintf('resharding: the unlimited location '
                                  . 'stayed fast (slowest %.3f s)',
                                  $r->{free_max}));
 is(fallbacks(), 0, 'resharding: no fallback (MOVED, ASK, TRYAGAIN followed)');
+my ($moved, $ask) = (0, 0);
+for (($t1->error_log . $t2->error_log)
+     =~ /followed since the last change: (\d+ MOVED, \d+ ASK)/g)
+{
+    /(\d+) MOVED, (\d+) ASK/;
+    $moved += $1;
+    $ask += $2;
+}
+ok($moved > 0, "resharding: MOVED followed ($moved)");
+diag("resharding: $moved MOVED, $ask ASK followed");
 like(rcmd($to->{port}, 'EXISTS', "octo:{probe:$live[0]}:w"), qr/^1/,
      'the live key is on the new primary');
+
+# ASK by hand: a limit's key migrated, its slot not yet handed over.  The
+# source answers ASK (the key is gone), the target TRYAGAIN (ASKING, but
+# the script's other keys are not there): retried until the slot is the
+# target's (MOVED), 80 ms later, and the request is answered from Redis
+
+{
+    my $n = nodes();
+    my ($a, $b) = @primaries[1, 0];
+    my $k = key_in('probe', $a->{slots});
+    my $slot = key_slot('probe', $k);
+    ok(probe($k)->{shared}, "ASK: a limit on slot $slot of $a->{port}");
+    rcmd($b->{port}, 'CLUSTER', 'SETSLOT', $slot, 'IMPORTING', $a->{id});
+    rcmd($a->{port}, 'CLUSTER', 'SETSLOT', $slot, 'MIGRATING', $b->{id});
+    like(rcmd($a->{port}, 'MIGRATE', '127.0.0.1', $b->{port}, '', 0, 5000,
+              'AUTH', $PASS, 'KEYS', "octo:{probe:$k}:w"), qr/OK/,
+         'ASK: its key migrated');
+
+    my $pid = fork;
+    die "fork: $!" unless defined $pid;
+    if ($pid == 0) {
+        sleep 0.08;
+        rcmd($_, 'CLUSTER', 'SETSLOT', $slot, 'NODE', $b->{id})
+            for $b->{port}, $a->{port};
+        POSIX::_exit(0);
+    }
+
+    my $r = $t1->get('/probe/x', 'X-Key' => $k);
+    waitpid($pid, 0);
+    is($r->{headers}{'x-rl-result'}, 'pass', 'ASK: answered through Redis');
+    is($r->{headers}{'ratelimit-remaining'}, 997,
+       'ASK: the migrated state counted');
+    ok($r->{elapsed} < 1.0, sprintf('ASK: in %.3f s', $r->{elapsed}));
+    ok($t1->wait_for(sub {
+        $t1->error_log =~ /followed since the last change: \d+ MOVED, [1-9]\d* ASK, [1-9]\d* TRYAGAIN/
+    }, 10), 'ASK: the ASK and the TRYAGAIN followed, logged with the map '
+            . 'change');
+}
+
+is(fallbacks(), 0, 'still no fallback');
 
 ok(probe(key_in('probe', $moving))->{shared}
    && probe(key_in('probe', $moving))->{shared},
