@@ -32,7 +32,7 @@
 #define NGX_OCTOPUS_CLUSTER_RETRY      150     /* ms, a slot unreachable */
 #define NGX_OCTOPUS_CLUSTER_SOON       100     /* ms between reads, min */
 #define NGX_OCTOPUS_CLUSTER_TRYAGAIN   10      /* ms, pause before a retry */
-#define NGX_OCTOPUS_CLUSTER_TRIES      20      /* TRYAGAIN retries, max */
+#define NGX_OCTOPUS_CLUSTER_BOUND      10      /* x timeout, TRYAGAIN */
 #define NGX_OCTOPUS_CLUSTER_REPORT     1000    /* ms between like warnings */
 
 
@@ -71,7 +71,7 @@ struct ngx_octopus_redis_cluster_s {
     ngx_msec_t                      reported;    /* CLUSTERDOWN, no map */
     ngx_msec_t                      named;       /* a host name announced */
 
-    /* followed since the last map change (reported with it) */
+    /* followed since the last map read (reported with it) */
     ngx_uint_t                      moved;
     ngx_uint_t                      ask;
     ngx_uint_t                      tryagain;
@@ -91,7 +91,7 @@ typedef struct {
     ngx_event_t                     retry;       /* after TRYAGAIN */
     ngx_queue_t                     queue;       /* in cl->retrying */
     ngx_uint_t                      slot;
-    ngx_uint_t                      tries;
+    ngx_msec_t                      start;       /* when first sent */
     int                             argc;
     const char                    **argv;
     size_t                         *argvlen;
@@ -460,6 +460,7 @@ ngx_octopus_redis_cluster_send(ngx_octopus_redis_cluster_t *cl,
     ccmd->handler = handler;
     ccmd->data = data;
     ccmd->slot = slot;
+    ccmd->start = ngx_current_msec;
     ccmd->argc = argc;
     ccmd->argv = (const char **) (ccmd + 1);
     ccmd->argvlen = (size_t *) (ccmd->argv + argc);
@@ -682,12 +683,16 @@ ngx_octopus_cluster_reply(void *data, redisReply *reply)
     }
 
     if (reply->len >= 8 && ngx_strncmp(reply->str, "TRYAGAIN", 8) == 0
-        && ccmd->tries < NGX_OCTOPUS_CLUSTER_TRIES && !ccmd->cancelled)
+        && !ccmd->cancelled
+        && ngx_current_msec + NGX_OCTOPUS_CLUSTER_TRYAGAIN - ccmd->start
+           < NGX_OCTOPUS_CLUSTER_BOUND * cl->conf->timeout)
     {
-        /* the slot is being migrated and its keys are split: a pause */
+        /*
+         * the slot is being migrated and its keys are split: a pause, and
+         * again, within the bound a command has on one connection
+         */
 
         cl->tryagain++;
-        ccmd->tries++;
         ccmd->waiting = 1;
         ngx_queue_insert_tail(&cl->retrying, &ccmd->queue);
         ngx_add_timer(&ccmd->retry, NGX_OCTOPUS_CLUSTER_TRYAGAIN);
@@ -1022,11 +1027,13 @@ ngx_octopus_cluster_apply(ngx_octopus_redis_cluster_t *cl,
         }
     }
 
-    if (changed) {
+    /* a change, or redirections since the last read: a line each */
+
+    if (changed || cl->moved || cl->ask || cl->tryagain) {
         ngx_log_error(NGX_LOG_NOTICE, cl->log, 0,
                       "octopus redis %V: slot map from %V: %ui slots "
                       "changed, %ui of %d served; followed since the last "
-                      "change: %ui MOVED, %ui ASK, %ui TRYAGAIN",
+                      "read: %ui MOVED, %ui ASK, %ui TRYAGAIN",
                       &cl->conf->name, &cl->asked->conf.name, changed,
                       covered, NGX_OCTOPUS_REDIS_SLOTS, cl->moved, cl->ask,
                       cl->tryagain);

@@ -8,7 +8,8 @@
  * argv[1] otherwise) to its slot's primary, over one ngx_octopus_redis_t
  * per primary and worker, opened on demand; MOVED and ASK replies are
  * followed (once per attempt) before the caller's handler sees them, a
- * TRYAGAIN (a slot half-migrated) is retried a few times after a pause.
+ * TRYAGAIN (a slot half-migrated) is retried every 10 ms within the bound
+ * of a command (10 x timeout).
  * The slot map is read with CLUSTER SLOTS from any known node, tried in
  * turn (each wait under the node connection's timers): at start, every
  * 5 s, soon after a MOVED or a connection error, and every 150 ms while a

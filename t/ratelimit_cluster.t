@@ -425,7 +425,7 @@ ok($r->{free_max} < 0.5, sprintf('resharding: the unlimited location '
 is(fallbacks(), 0, 'resharding: no fallback (MOVED, ASK, TRYAGAIN followed)');
 my ($moved, $ask) = (0, 0);
 for (($t1->error_log . $t2->error_log)
-     =~ /followed since the last change: (\d+ MOVED, \d+ ASK)/g)
+     =~ /followed since the last read: (\d+ MOVED, \d+ ASK)/g)
 {
     /(\d+) MOVED, (\d+) ASK/;
     $moved += $1;
@@ -469,7 +469,7 @@ like(rcmd($to->{port}, 'EXISTS', "octo:{probe:$live[0]}:w"), qr/^1/,
        'ASK: the migrated state counted');
     ok($r->{elapsed} < 1.0, sprintf('ASK: in %.3f s', $r->{elapsed}));
     ok($t1->wait_for(sub {
-        $t1->error_log =~ /followed since the last change: \d+ MOVED, [1-9]\d* ASK, [1-9]\d* TRYAGAIN/
+        $t1->error_log =~ /followed since the last read: \d+ MOVED, [1-9]\d* ASK, [1-9]\d* TRYAGAIN/
     }, 10), 'ASK: the ASK and the TRYAGAIN followed, logged with the map '
             . 'change');
 }
