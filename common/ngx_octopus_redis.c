@@ -878,7 +878,7 @@ ngx_octopus_redis_open(ngx_octopus_redis_t *rd)
 ngx_uint_t
 ngx_octopus_redis_up(ngx_octopus_redis_t *rd)
 {
-    return rd->ac != NULL;
+    return rd->ac != NULL && rd->connected;
 }
 
 

@@ -102,8 +102,8 @@ void ngx_octopus_redis_set_primary(ngx_octopus_redis_t *rd, u_char *host,
 /*
  * Redis Cluster mode, for the client of one node: close() drops the
  * connection (its commands fail) and stops reconnecting; open() connects
- * again unless connected or waiting to reconnect; up() is true while
- * connected or connecting.
+ * again unless connected or waiting to reconnect; up() is true once
+ * connected (until the connection goes).
  */
 void ngx_octopus_redis_close(ngx_octopus_redis_t *rd);
 void ngx_octopus_redis_open(ngx_octopus_redis_t *rd);

@@ -106,8 +106,6 @@ static ngx_octopus_redis_cluster_node_t *ngx_octopus_cluster_node(
     ngx_uint_t port);
 static ngx_octopus_redis_t *ngx_octopus_cluster_open(
     ngx_octopus_redis_cluster_t *cl, ngx_octopus_redis_cluster_node_t *node);
-static ngx_uint_t ngx_octopus_cluster_key_slot(int argc, const char **argv,
-    const size_t *argvlen);
 static ngx_int_t ngx_octopus_cluster_forward(ngx_octopus_redis_cluster_t *cl,
     ngx_octopus_redis_cluster_cmd_t *ccmd,
     ngx_octopus_redis_cluster_node_t *node, ngx_uint_t asking);
@@ -384,38 +382,6 @@ ngx_octopus_cluster_open(ngx_octopus_redis_cluster_t *cl,
 }
 
 
-/* the slot of the first key: EVAL / EVALSHA script numkeys key ... */
-
-static ngx_uint_t
-ngx_octopus_cluster_key_slot(int argc, const char **argv,
-    const size_t *argvlen)
-{
-    ngx_int_t  numkeys;
-
-    if (argc >= 3
-        && ((argvlen[0] == 4 && ngx_strncasecmp((u_char *) argv[0],
-                                                (u_char *) "EVAL", 4) == 0)
-            || (argvlen[0] == 7
-                && ngx_strncasecmp((u_char *) argv[0],
-                                   (u_char *) "EVALSHA", 7) == 0)))
-    {
-        numkeys = ngx_atoi((u_char *) argv[2], argvlen[2]);
-
-        if (numkeys <= 0 || argc < 4) {
-            return 0;
-        }
-
-        return ngx_octopus_redis_slot((const u_char *) argv[3], argvlen[3]);
-    }
-
-    if (argc >= 2) {
-        return ngx_octopus_redis_slot((const u_char *) argv[1], argvlen[1]);
-    }
-
-    return 0;
-}
-
-
 ngx_octopus_redis_cmd_t *
 ngx_octopus_redis_cluster_send(ngx_octopus_redis_cluster_t *cl,
     ngx_octopus_redis_handler_pt handler, void *data, int argc,
@@ -433,7 +399,7 @@ ngx_octopus_redis_cluster_send(ngx_octopus_redis_cluster_t *cl,
         return NULL;
     }
 
-    slot = ngx_octopus_cluster_key_slot(argc, argv, argvlen);
+    slot = ngx_octopus_redis_command_slot(argc, argv, argvlen);
 
     if (cl->slots[slot] == 0) {
         /* no primary known for it: the map is read again, soon */
@@ -635,10 +601,16 @@ ngx_octopus_cluster_reply(void *data, redisReply *reply)
         target = ngx_octopus_cluster_node(cl, r.host, r.host_len, r.port);
 
         if (target == NULL) {
-            ngx_log_error(NGX_LOG_ERR, cl->log, 0,
-                          "octopus redis %V: \"%*s\" names no numeric "
-                          "address: not followed", &cl->conf->name,
-                          ngx_min(reply->len, 128), reply->str);
+            if ((ngx_msec_int_t) (ngx_current_msec - cl->named)
+                >= NGX_OCTOPUS_CLUSTER_REPORT)
+            {
+                cl->named = ngx_current_msec;
+                ngx_log_error(NGX_LOG_ERR, cl->log, 0,
+                              "octopus redis %V: \"%*s\" names no numeric "
+                              "address: not followed", &cl->conf->name,
+                              ngx_min(reply->len, 128), reply->str);
+            }
+
             ngx_octopus_cluster_deliver(ccmd, reply);
             return;
         }

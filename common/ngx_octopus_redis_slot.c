@@ -105,6 +105,59 @@ ngx_octopus_redis_slot(const unsigned char *key, size_t len)
 }
 
 
+static int
+ngx_octopus_redis_is(const char *arg, size_t len, const char *name)
+{
+    size_t  i;
+
+    for (i = 0; i < len; i++) {
+        if (name[i] == '\0' || (arg[i] | 0x20) != (name[i] | 0x20)) {
+            return 0;
+        }
+    }
+
+    return name[i] == '\0';
+}
+
+
+unsigned
+ngx_octopus_redis_command_slot(int argc, const char **argv,
+    const size_t *argvlen)
+{
+    size_t  i;
+    long    numkeys;
+
+    if (argc >= 3
+        && (ngx_octopus_redis_is(argv[0], argvlen[0], "eval")
+            || ngx_octopus_redis_is(argv[0], argvlen[0], "evalsha")))
+    {
+        numkeys = 0;
+
+        for (i = 0; i < argvlen[2] && i < 10; i++) {
+            if (argv[2][i] < '0' || argv[2][i] > '9') {
+                return 0;
+            }
+
+            numkeys = numkeys * 10 + (argv[2][i] - '0');
+        }
+
+        if (argvlen[2] == 0 || numkeys == 0 || argc < 4) {
+            return 0;
+        }
+
+        return ngx_octopus_redis_slot((const unsigned char *) argv[3],
+                                      argvlen[3]);
+    }
+
+    if (argc >= 2) {
+        return ngx_octopus_redis_slot((const unsigned char *) argv[1],
+                                      argvlen[1]);
+    }
+
+    return 0;
+}
+
+
 int
 ngx_octopus_redis_redirect(const char *err, size_t len,
     ngx_octopus_redis_redirect_t *r)

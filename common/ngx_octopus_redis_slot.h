@@ -6,7 +6,8 @@
  * t/unit/test_common_redis_slot.c): the hash slot of a key (CRC16-CCITT
  * (XMODEM) of the key, or of its hash tag, the bytes between the first
  * "{" and the next "}" when there are any, modulo 16384), and the parse
- * of a MOVED or ASK redirection ("MOVED 3999 127.0.0.1:6381").
+ * of a MOVED or ASK redirection ("MOVED 3999 127.0.0.1:6381"), and the
+ * key a command is routed by.
  */
 
 
@@ -34,6 +35,14 @@ typedef struct {
 
 uint16_t ngx_octopus_redis_crc16(const unsigned char *p, size_t len);
 unsigned ngx_octopus_redis_slot(const unsigned char *key, size_t len);
+
+/*
+ * The slot of a command's first key: KEYS[1] of EVAL / EVALSHA (script
+ * numkeys key ...), the first argument of any other command; slot 0 for
+ * a command without keys
+ */
+unsigned ngx_octopus_redis_command_slot(int argc, const char **argv,
+    const size_t *argvlen);
 
 /*
  * NGX_OCTOPUS_REDIS_MOVED or NGX_OCTOPUS_REDIS_ASK with *r filled, 0 for

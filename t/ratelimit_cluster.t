@@ -212,7 +212,7 @@ my $conf = <<'EOF';
 worker_processes 2;
 http {
     octopus_ratelimit_redis cluster=%%SEEDS%% password_file=%%PASS%%
-                            timeout=100ms connect_timeout=200ms prefix=octo:;
+                            timeout=200ms connect_timeout=200ms prefix=octo:;
     octopus_ratelimit_redis_failure local;
 
     map $http_x_key $rl_key { default $http_x_key; }

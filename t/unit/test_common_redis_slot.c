@@ -89,6 +89,56 @@ test_our_keys(void **state)
 }
 
 
+static unsigned
+cmd_slot(int argc, const char **argv)
+{
+    int     i;
+    size_t  len[16];
+
+    for (i = 0; i < argc; i++) {
+        len[i] = strlen(argv[i]);
+    }
+
+    return ngx_octopus_redis_command_slot(argc, argv, len);
+}
+
+
+static void
+test_command_slot(void **state)
+{
+    const char  *evalsha[] = { "EVALSHA", "0123abcd", "3",
+                               "octo:{sw:shared}:w", "octo:{probe:p1}:b",
+                               "x", "10" };
+    const char  *eval[] = { "eval", "return 1", "2", "foo", "bar" };
+    const char  *eval0[] = { "EVAL", "return 1", "0", "foo" };
+    const char  *evalbad[] = { "EVAL", "return 1", "1x", "foo" };
+    const char  *evalnone[] = { "EVAL", "return 1", "1" };
+    const char  *hmget[] = { "HMGET", "octo:{sw:shared}:w", "w", "c" };
+    const char  *zrem[] = { "ZREM", "octo:{probe:p1}:r", "id" };
+    const char  *evalish[] = { "EVALX", "123456789", "1", "foo" };
+    const char  *ping[] = { "PING" };
+    const char  *slots[] = { "CLUSTER", "SLOTS" };
+
+    (void) state;
+
+    /* EVAL and EVALSHA: KEYS[1], whatever the case */
+    assert_int_equal(cmd_slot(7, evalsha), 2614);
+    assert_int_equal(cmd_slot(5, eval), 12182);
+
+    /* no keys, or a bad count: slot 0 (any primary) */
+    assert_int_equal(cmd_slot(4, eval0), 0);
+    assert_int_equal(cmd_slot(4, evalbad), 0);
+    assert_int_equal(cmd_slot(3, evalnone), 0);
+    assert_int_equal(cmd_slot(1, ping), 0);
+
+    /* any other command: its first argument */
+    assert_int_equal(cmd_slot(4, hmget), 2614);
+    assert_int_equal(cmd_slot(3, zrem), 6674);
+    assert_int_equal(cmd_slot(4, evalish), 12739);
+    assert_int_equal(cmd_slot(2, slots), slot("SLOTS"));
+}
+
+
 static void
 test_redirect(void **state)
 {
@@ -154,6 +204,7 @@ main(void)
         cmocka_unit_test(test_plain_keys),
         cmocka_unit_test(test_hash_tags),
         cmocka_unit_test(test_our_keys),
+        cmocka_unit_test(test_command_slot),
         cmocka_unit_test(test_redirect),
     };
 
