@@ -549,6 +549,38 @@ unlike($t3->error_log, qr/not-the-secret|\Q$PASS\E/,
 $t3->stop;
 $t3->check_error_log;
 
+# no seed answers: logged (once a second at most), the failure policy at
+# once; a dead seed first in the list: the next one gives the map
+
+my $t5 = Octopus::Test->new;
+my $dead = $t5->port('dead');
+(my $conf5 = $conf) =~ s/^worker_processes 2;/worker_processes 1;/m;
+(my $conf6 = $conf5) =~ s/cluster=\S+/cluster=127.0.0.1:$dead/;
+$t5->nginx_conf($conf6);
+$t5->run;
+ok($t5->wait_for(sub { $t5->error_log =~ /no node gave the slot map, asking again in 150 ms/ }, 10),
+   'no seed answers: logged');
+my $g = $t5->get('/probe/x', 'X-Key' => 'dead');
+is($g->{headers}{'x-rl-result'}, 'fallback',
+   'no seed answers: the failure policy applies');
+ok($g->{elapsed} < 0.5, sprintf('no seed answers: at once (%.3f s)',
+                                $g->{elapsed}));
+sleep 1.2;
+my $lines = () = $t5->error_log =~ /no node gave the slot map/g;
+ok($lines <= 3, "no seed answers: not a line per try ($lines)");
+$t5->stop;
+$t5->check_error_log;
+
+my $t6 = Octopus::Test->new;
+$conf5 =~ s/cluster=\S+/cluster=127.0.0.1:$dead,127.0.0.1:$primaries[0]{port}/;
+$t6->nginx_conf($conf5);
+$t6->run;
+ok($t6->wait_for(sub {
+    ($t6->get('/probe/x', 'X-Key' => 'alive' . rand())->{headers}{'x-rl-result'} // '') eq 'pass'
+}, 10), 'a dead seed first: the next one gives the map');
+$t6->stop;
+$t6->check_error_log;
+
 # host names announced: skipped and logged, never resolved in a worker
 
 my $alive = $primaries[0]{port};
