@@ -76,6 +76,7 @@ struct ngx_octopus_redis_cluster_s {
     ngx_uint_t                      ask;
     ngx_uint_t                      tryagain;
 
+    unsigned                        mapped:1;    /* a map was read */
     unsigned                        reading:1;
     unsigned                        again:1;     /* read again after it */
     unsigned                        closing:1;
@@ -401,7 +402,7 @@ ngx_octopus_redis_cluster_send(ngx_octopus_redis_cluster_t *cl,
 
     slot = ngx_octopus_redis_command_slot(argc, argv, argvlen);
 
-    if (cl->slots[slot] == 0) {
+    if (cl->slots[slot] == 0 && cl->mapped) {
         /* no primary known for it: the map is read again, soon */
         ngx_octopus_cluster_refresh_soon(cl);
         return NULL;
@@ -493,13 +494,25 @@ ngx_octopus_cluster_route(ngx_octopus_redis_cluster_t *cl,
 
     n = cl->slots[ccmd->slot];
 
-    if (n == 0) {
-        cl->error = NGX_OCTOPUS_REDIS_E_DOWN;
-        ngx_octopus_cluster_refresh_soon(cl);
-        return NGX_ERROR;
+    if (n) {
+        return ngx_octopus_cluster_forward(cl, ccmd, cl->nodes[n - 1], 0);
     }
 
-    return ngx_octopus_cluster_forward(cl, ccmd, cl->nodes[n - 1], 0);
+    if (!cl->mapped && cl->nnodes) {
+        /*
+         * no map read yet (a worker's first milliseconds): the node being
+         * asked for it takes the command, and its MOVED is followed
+         */
+
+        return ngx_octopus_cluster_forward(cl, ccmd,
+                                           cl->nodes[cl->source % cl->nnodes],
+                                           0);
+    }
+
+    cl->error = NGX_OCTOPUS_REDIS_E_DOWN;
+    ngx_octopus_cluster_refresh_soon(cl);
+
+    return NGX_ERROR;
 }
 
 
@@ -1016,6 +1029,7 @@ ngx_octopus_cluster_apply(ngx_octopus_redis_cluster_t *cl,
     }
 
     cl->covered = covered;
+    cl->mapped = 1;
 
     /* a node that serves no slot any more is closed, not redialled */
 

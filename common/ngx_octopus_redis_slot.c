@@ -238,5 +238,12 @@ ngx_octopus_redis_redirect(const char *err, size_t len,
     r->host_len = colon - start;
     r->port = n;
 
+    /* "[::1]:7000": the address without its brackets */
+
+    if (r->host_len > 2 && r->host[0] == '[' && p[colon - 1] == ']') {
+        r->host++;
+        r->host_len -= 2;
+    }
+
     return kind;
 }

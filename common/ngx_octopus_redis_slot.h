@@ -46,8 +46,9 @@ unsigned ngx_octopus_redis_command_slot(int argc, const char **argv,
 
 /*
  * NGX_OCTOPUS_REDIS_MOVED or NGX_OCTOPUS_REDIS_ASK with *r filled, 0 for
- * any other error text or a malformed redirection; an IPv6 host is
- * written bare ("MOVED 1 ::1:7000": the port follows the last colon)
+ * any other error text or a malformed redirection; an IPv6 host may be
+ * bare ("MOVED 1 ::1:7000": the port follows the last colon) or in
+ * brackets ("[::1]:7000", given without them)
  */
 int ngx_octopus_redis_redirect(const char *err, size_t len,
     ngx_octopus_redis_redirect_t *r);

@@ -168,6 +168,11 @@ test_redirect(void **state)
     assert_memory_equal(r.host, "::1", 3);
     assert_int_equal(r.port, 7001);
 
+    assert_int_equal(REDIRECT("ASK 7 [fe80::1]:7002"), NGX_OCTOPUS_REDIS_ASK);
+    assert_int_equal(r.host_len, 7);
+    assert_memory_equal(r.host, "fe80::1", 7);
+    assert_int_equal(r.port, 7002);
+
     /* a host name is parsed here, refused by the caller */
     assert_int_equal(REDIRECT("MOVED 12 redis-1.example:6379"),
                      NGX_OCTOPUS_REDIS_MOVED);
