@@ -46,6 +46,7 @@
 #include "ngx_octopus_redis.h"
 #include "ngx_octopus_redis_reply.h"
 #include "ngx_octopus_redis_sentinel.h"
+#include "ngx_octopus_redis_cluster.h"
 
 
 #define NGX_OCTOPUS_REDIS_BACKOFF_MIN  100
@@ -73,6 +74,7 @@ struct ngx_octopus_redis_s {
     ngx_uint_t                      error;       /* of the last failure */
     ngx_uint_t                      dropping;    /* why the conn goes */
     ngx_octopus_redis_sentinel_t   *sentinel;
+    ngx_octopus_redis_cluster_t    *cluster;
     ngx_int_t                       primary_port;  /* 0: not known yet */
     u_char                          primary[NGX_SOCKADDR_STRLEN + 1];
     unsigned                        connected:1;
@@ -131,8 +133,9 @@ ngx_octopus_redis_conf_init(ngx_octopus_redis_conf_t *rc)
 
 
 /*
- * "host[:port]" (resolved now, at configuration time), "unix:/path", or
- * "sentinel=host[:port],..." (see ngx_octopus_redis_sentinel.h)
+ * "host[:port]" (resolved now, at configuration time), "unix:/path",
+ * "sentinel=host[:port],..." (see ngx_octopus_redis_sentinel.h) or
+ * "cluster=host[:port],..." (see ngx_octopus_redis_cluster.h)
  */
 
 ngx_int_t
@@ -146,6 +149,10 @@ ngx_octopus_redis_conf_address(ngx_conf_t *cf, ngx_octopus_redis_conf_t *rc,
 
     if (value->len >= 9 && ngx_strncmp(value->data, "sentinel=", 9) == 0) {
         return ngx_octopus_redis_sentinel_conf_addresses(cf, rc, value);
+    }
+
+    if (value->len >= 8 && ngx_strncmp(value->data, "cluster=", 8) == 0) {
+        return ngx_octopus_redis_cluster_conf_addresses(cf, rc, value);
     }
 
     if (value->len > 5 && ngx_strncmp(value->data, "unix:", 5) == 0) {
@@ -243,7 +250,23 @@ ngx_octopus_redis_conf_option(ngx_conf_t *cf, ngx_octopus_redis_conf_t *rc,
         return NGX_ERROR;
     }
 
+    if (k.len == 7 && ngx_strncmp(k.data, "cluster", 7) == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"%V\": \"cluster=\" replaces the redis address "
+                           "and must come first, in place of \"%V\"",
+                           arg, &rc->name);
+        return NGX_ERROR;
+    }
+
     if (k.len == 2 && ngx_strncmp(k.data, "db", 2) == 0) {
+        if (rc->cluster) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "\"%V\": a Redis Cluster has database 0 "
+                               "only, \"db=\" is refused with \"%V\"",
+                               arg, &rc->name);
+            return NGX_ERROR;
+        }
+
         num = ngx_atoi(v.data, v.len);
         if (num == NGX_ERROR) {
             goto invalid;
@@ -294,6 +317,13 @@ invalid:
 ngx_int_t
 ngx_octopus_redis_conf_done(ngx_conf_t *cf, ngx_octopus_redis_conf_t *rc)
 {
+    if (rc->cluster && rc->sentinel_password.len) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"sentinel_password_file=\" needs \"sentinel=\" "
+                           "in place of \"%V\"", &rc->name);
+        return NGX_ERROR;
+    }
+
     return ngx_octopus_redis_sentinel_conf_check(cf, rc);
 }
 
@@ -400,6 +430,12 @@ ngx_octopus_redis_create(ngx_octopus_redis_conf_t *rc, ngx_pool_t *pool,
         return rd;
     }
 
+    if (rc->cluster) {
+        /* routes each command to a client of its key's primary */
+        rd->cluster = ngx_octopus_redis_cluster_create(rd, rc, pool, log);
+        return rd->cluster ? rd : NULL;
+    }
+
     ngx_octopus_redis_connect(rd);
 
     return rd;
@@ -416,6 +452,10 @@ ngx_octopus_redis_destroy(ngx_octopus_redis_t *rd)
     if (rd->sentinel) {
         ngx_octopus_redis_sentinel_destroy(rd->sentinel);
         rd->sentinel = NULL;
+    }
+
+    if (rd->cluster) {
+        ngx_octopus_redis_cluster_destroy(rd->cluster);
     }
 
     if (rd->connect_timer.timer_set) {
@@ -800,6 +840,48 @@ ngx_octopus_redis_set_primary(ngx_octopus_redis_t *rd, u_char *host,
 }
 
 
+void
+ngx_octopus_redis_close(ngx_octopus_redis_t *rd)
+{
+    if (rd->connect_timer.timer_set) {
+        ngx_del_timer(&rd->connect_timer);
+    }
+
+    if (rd->reconnect.timer_set) {
+        ngx_del_timer(&rd->reconnect);
+    }
+
+    rd->backoff = NGX_OCTOPUS_REDIS_BACKOFF_MIN;
+
+    if (rd->ac) {
+        ngx_log_debug1(NGX_LOG_DEBUG_EVENT, rd->log, 0,
+                       "octopus redis %V: closed", &rd->conf->name);
+
+        rd->closing = 1;      /* no reconnection scheduled */
+        ngx_octopus_redis_fail(rd, NGX_OCTOPUS_REDIS_E_DOWN);
+        rd->closing = 0;
+    }
+}
+
+
+void
+ngx_octopus_redis_open(ngx_octopus_redis_t *rd)
+{
+    if (rd->closing || rd->ac || rd->reconnect.timer_set) {
+        return;
+    }
+
+    ngx_octopus_redis_connect(rd);
+}
+
+
+ngx_uint_t
+ngx_octopus_redis_up(ngx_octopus_redis_t *rd)
+{
+    return rd->ac != NULL && rd->connected;
+}
+
+
 ngx_octopus_redis_cmd_t *
 ngx_octopus_redis_send(ngx_octopus_redis_t *rd,
     ngx_octopus_redis_handler_pt handler, void *data, int argc,
@@ -810,6 +892,11 @@ ngx_octopus_redis_send(ngx_octopus_redis_t *rd,
 
     if (rd == NULL) {
         return NULL;
+    }
+
+    if (rd->cluster) {
+        return ngx_octopus_redis_cluster_send(rd->cluster, handler, data,
+                                              argc, argv, argvlen);
     }
 
     rd->error = NGX_OCTOPUS_REDIS_E_DOWN;
@@ -868,6 +955,10 @@ ngx_octopus_redis_send(ngx_octopus_redis_t *rd,
 ngx_uint_t
 ngx_octopus_redis_error(ngx_octopus_redis_t *rd)
 {
+    if (rd && rd->cluster) {
+        return ngx_octopus_redis_cluster_error(rd->cluster);
+    }
+
     return rd ? rd->error : NGX_OCTOPUS_REDIS_E_DOWN;
 }
 
@@ -875,6 +966,12 @@ ngx_octopus_redis_error(ngx_octopus_redis_t *rd)
 void
 ngx_octopus_redis_cancel(ngx_octopus_redis_cmd_t *cmd)
 {
+    if (cmd->rd->cluster) {
+        /* a cluster command: it starts with the client, as this one */
+        ngx_octopus_redis_cluster_cancel(cmd);
+        return;
+    }
+
     /* hiredis still owns the callback: the cmd is freed when it runs */
 
     cmd->done = 1;

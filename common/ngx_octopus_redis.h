@@ -10,7 +10,9 @@
  * connect, on Redis's silence and on each command's wait (see the .c),
  * reconnect with backoff.  With sentinel= the address is the primary the
  * sentinels name, followed through failovers
- * (ngx_octopus_redis_sentinel.h).  Keeps no global state.
+ * (ngx_octopus_redis_sentinel.h).  With cluster= each command goes to its
+ * key's primary in a Redis Cluster (ngx_octopus_redis_cluster.h), over
+ * one such client per primary.  Keeps no global state.
  */
 
 
@@ -58,6 +60,9 @@ typedef struct {
     ngx_array_t                *sentinels;   /* of ngx_octopus_redis_addr_t */
     ngx_str_t                   master;
     ngx_str_t                   sentinel_password;
+
+    /* Redis Cluster mode: cluster=host:port,... (the seeds) */
+    ngx_array_t                *cluster;     /* of ngx_octopus_redis_addr_t */
 } ngx_octopus_redis_conf_t;
 
 
@@ -93,6 +98,16 @@ ngx_uint_t ngx_octopus_redis_error(ngx_octopus_redis_t *rd);
  */
 void ngx_octopus_redis_set_primary(ngx_octopus_redis_t *rd, u_char *host,
     size_t len, ngx_int_t port);
+
+/*
+ * Redis Cluster mode, for the client of one node: close() drops the
+ * connection (its commands fail) and stops reconnecting; open() connects
+ * again unless connected or waiting to reconnect; up() is true once
+ * connected (until the connection goes).
+ */
+void ngx_octopus_redis_close(ngx_octopus_redis_t *rd);
+void ngx_octopus_redis_open(ngx_octopus_redis_t *rd);
+ngx_uint_t ngx_octopus_redis_up(ngx_octopus_redis_t *rd);
 
 
 /*

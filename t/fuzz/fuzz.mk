@@ -47,7 +47,8 @@ fuzz_audit_record_SRCS = common/ngx_octopus_json.c \
     ngx_octopus_audit_module/ngx_octopus_audit_record.c \
     ngx_octopus_audit_module/ngx_octopus_audit_redact.c
 fuzz_audit_record_LIBS = -ljansson -lcrypto -lpcre2-8
-fuzz_redis_reply_SRCS  = common/ngx_octopus_redis_reply.c
+fuzz_redis_reply_SRCS  = common/ngx_octopus_redis_reply.c \
+    common/ngx_octopus_redis_slot.c
 fuzz_redis_reply_LIBS  = -lhiredis
 fuzz_path_SRCS         = $(FUZZ_AUTH)/ngx_octopus_path.c
 fuzz_path_LIBS         =

@@ -6,7 +6,9 @@
  * go, in chunks of a size chosen by the first byte, through hiredis's
  * reply reader (the parser under ngx_octopus_redis.c's async context);
  * every reply is then checked the way the ratelimit handlers read it (a
- * four-integer array from the limit script, an integer from PTTL/INCR).
+ * four-integer array from the limit script, an integer from PTTL/INCR;
+ * an error through the Redis Cluster MOVED / ASK parse, whose host must
+ * lie inside the error text).
  * The handlers themselves need an nginx request and are covered by the
  * integration tests.
  *
@@ -23,6 +25,7 @@
 #include <hiredis/hiredis.h>
 
 #include "ngx_octopus_redis_reply.h"
+#include "ngx_octopus_redis_slot.h"
 
 
 static int
@@ -50,6 +53,24 @@ limit_reply(const redisReply *reply, long long v[4])
 
 
 static void
+redirect(const redisReply *r)
+{
+    ngx_octopus_redis_redirect_t  rd;
+
+    if (ngx_octopus_redis_redirect(r->str, r->len, &rd) == 0) {
+        return;
+    }
+
+    if (rd.slot >= NGX_OCTOPUS_REDIS_SLOTS || rd.port == 0
+        || rd.port > 65535 || rd.host_len == 0
+        || rd.host < r->str || rd.host + rd.host_len > r->str + r->len)
+    {
+        abort();
+    }
+}
+
+
+static void
 walk(const redisReply *r, int depth)
 {
     size_t  i;
@@ -65,6 +86,10 @@ walk(const redisReply *r, int depth)
     case REDIS_REPLY_ERROR:
         if (r->str == NULL || r->str[r->len] != '\0') {
             abort();
+        }
+
+        if (r->type == REDIS_REPLY_ERROR) {
+            redirect(r);
         }
 
         break;
