@@ -19,6 +19,7 @@
 #include "ngx_octopus_mark.h"
 #include "ngx_octopus_auth_jwt.h"
 #include "ngx_octopus_auth_rbac.h"
+#include "ngx_octopus_auth_jwks_url.h"
 
 
 #define NGX_OCTOPUS_AUTH_OFF          0
@@ -60,6 +61,7 @@ typedef struct {
     ngx_uint_t                 apikeys_conf_line;
     ngx_uint_t                 jwt_cache_slots;   /* 0: off */
     ngx_octopus_jwt_cache_t   *jwt_cache;    /* the worker's, after fork */
+    ngx_octopus_auth_jwks_url_t  *jwks_url;  /* NULL: no keys from a URL */
 } ngx_octopus_auth_main_conf_t;
 
 
@@ -145,6 +147,16 @@ ngx_table_elt_t *ngx_octopus_auth_find_header(ngx_http_request_t *r,
     u_char *name, size_t len, ngx_uint_t *count);
 ngx_int_t ngx_octopus_auth_set_header(ngx_http_request_t *r,
     ngx_list_t *headers, char *name, ngx_str_t *value);
+
+/*
+ * ngx_octopus_auth_jwks_url.c: the generation of the key set this worker
+ * verifies with; it changes whenever keys from octopus_auth_jwks_url or
+ * octopus_auth_oidc_issuer change (0 without them: the keys are those of
+ * the configuration).  A cached verification made under another
+ * generation must not be used.
+ */
+ngx_uint_t ngx_octopus_auth_keys_generation(
+    ngx_octopus_auth_main_conf_t *amcf);
 
 /* ngx_octopus_auth_cors.c */
 ngx_int_t ngx_octopus_auth_cors_preflight(ngx_http_request_t *r,

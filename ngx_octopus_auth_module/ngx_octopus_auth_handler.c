@@ -436,9 +436,21 @@ ngx_octopus_auth_jwt(ngx_http_request_t *r, ngx_octopus_auth_loc_conf_t *alcf,
 
     amcf = ngx_http_get_module_main_conf(r, ngx_octopus_auth_module);
 
+    if (amcf->jwks_url) {
+        ngx_octopus_auth_jwks_url_sync(amcf->jwks_url, r->connection->log);
+    }
+
     ngx_octopus_jwt_verify_cached(&alcf->policy, amcf->jwt_cache,
                                   (char *) token->data, token->len,
                                   ngx_time(), &res);
+
+    if (amcf->jwks_url && res.status == NGX_OCTOPUS_JWT_INVALID
+        && res.reason && ngx_strcmp(res.reason, "unknown key") == 0)
+    {
+        /* a key rotated at the identity provider: fetch the set now */
+        res.reason = ngx_octopus_auth_jwks_url_unknown(amcf->jwks_url,
+                                                       r->connection->log);
+    }
 
     switch (res.status) {
 
