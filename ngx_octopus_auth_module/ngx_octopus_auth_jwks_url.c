@@ -31,11 +31,12 @@
 
 #include "ngx_octopus_auth.h"
 #include "ngx_octopus_auth_jwks_url.h"
+#include "ngx_octopus_auth_jwks_http.h"
 
 
 #define NGX_OCTOPUS_JWKS_URL_MAX_DOC      (128 * 1024)
-#define NGX_OCTOPUS_JWKS_URL_MAX_HEADER   (16 * 1024)
-#define NGX_OCTOPUS_JWKS_URL_MAX_URL      1024
+#define NGX_OCTOPUS_JWKS_URL_MAX_HEADER   NGX_OCTOPUS_JWKS_HTTP_MAX_HEADER
+#define NGX_OCTOPUS_JWKS_URL_MAX_URL      (NGX_OCTOPUS_JWKS_HTTP_MAX_URL + 1)
 #define NGX_OCTOPUS_JWKS_URL_MAX_KEYS     32
 #define NGX_OCTOPUS_JWKS_URL_KID_EVERY    30       /* s, unknown-kid fetch */
 #define NGX_OCTOPUS_JWKS_URL_RETRY_MAX    30       /* s, after an error */
@@ -165,68 +166,25 @@ static ngx_int_t ngx_octopus_auth_metrics_handler(ngx_http_request_t *r);
 /* configuration */
 
 
-/*
- * https://authority[/path]: no user info, no fragment, printable ASCII;
- * authority and path point into url (path "/" when absent)
- */
+/* https://authority[/path]: authority and path point into url */
 
 static ngx_int_t
 ngx_octopus_auth_jwks_url_split(ngx_str_t *url, ngx_str_t *authority,
     ngx_str_t *path, const char **reason)
 {
-    u_char  *p, *last, *a;
+    ngx_octopus_jwks_http_url_t  parts;
 
-    if (url->len > NGX_OCTOPUS_JWKS_URL_MAX_URL - 1) {
-        *reason = "longer than 1023 bytes";
-        return NGX_ERROR;
-    }
-
-    if (url->len < sizeof("https://") - 1
-        || ngx_strncasecmp(url->data, (u_char *) "https://",
-                           sizeof("https://") - 1)
-           != 0)
+    if (ngx_octopus_jwks_http_url((char *) url->data, url->len, &parts,
+                                  reason)
+        != 0)
     {
-        *reason = "not an https:// URL";
         return NGX_ERROR;
     }
 
-    last = url->data + url->len;
-
-    for (p = url->data; p < last; p++) {
-        if (*p <= 0x20 || *p >= 0x7f || *p == '#' || *p == '\\') {
-            *reason = "a space, control, non-ASCII, \"\\\" or \"#\" in it";
-            return NGX_ERROR;
-        }
-    }
-
-    a = url->data + sizeof("https://") - 1;
-
-    for (p = a; p < last && *p != '/' && *p != '?'; p++) {
-        if (*p == '@') {
-            *reason = "user info in it";
-            return NGX_ERROR;
-        }
-    }
-
-    if (p == a) {
-        *reason = "no host";
-        return NGX_ERROR;
-    }
-
-    authority->data = a;
-    authority->len = p - a;
-
-    if (p == last) {
-        ngx_str_set(path, "/");
-
-    } else if (*p == '?') {
-        *reason = "a query without a path";
-        return NGX_ERROR;
-
-    } else {
-        path->data = p;
-        path->len = last - p;
-    }
+    authority->data = (u_char *) parts.authority;
+    authority->len = parts.authority_len;
+    path->data = (u_char *) parts.path;
+    path->len = parts.path_len;
 
     return NGX_OK;
 }
@@ -1355,127 +1313,27 @@ static ngx_int_t
 ngx_octopus_auth_jwks_response(ngx_octopus_auth_jwks_fetch_t *f,
     ngx_uint_t eof, ngx_str_t *body, const char **err)
 {
-    u_char     *p, *last, *end, *line, *next, *v, *q;
-    off_t       clen;
-    ngx_int_t   status, age;
+    int                               rc;
+    ngx_octopus_jwks_http_response_t  resp;
 
-    p = f->response->pos;
-    last = f->response->last;
-
-    end = ngx_strlcasestrn(p, last, (u_char *) "\r\n\r\n", 4 - 1);
-
-    if (end == NULL) {
-        if (last - p > NGX_OCTOPUS_JWKS_URL_MAX_HEADER) {
-            *err = "response header over 16k";
-            return NGX_ERROR;
-        }
-
-        *err = "truncated response header";
-        return eof ? NGX_ERROR : NGX_AGAIN;
-    }
-
-    /* the status line: HTTP/1.x 200 ... */
-
-    if (last - p < 12 || ngx_strncmp(p, "HTTP/1.", 7) != 0 || p[8] != ' ') {
-        *err = "not an HTTP response";
+    rc = ngx_octopus_jwks_http_response((char *) f->response->pos,
+                                        f->response->last - f->response->pos,
+                                        eof ? 1 : 0,
+                                        NGX_OCTOPUS_JWKS_URL_MAX_DOC, &resp,
+                                        err);
+    if (rc < 0) {
         return NGX_ERROR;
     }
 
-    status = ngx_atoi(p + 9, 3);
-
-    if (status != 200) {
-        *err = "the server did not answer 200";
-        return NGX_ERROR;
+    if (rc == 0) {
+        return NGX_AGAIN;
     }
 
-    clen = -1;
-    line = ngx_strlchr(p, end, '\n');
+    body->data = (u_char *) resp.body;
+    body->len = resp.body_len;
+    f->max_age = resp.max_age;
 
-    for (line = line ? line + 1 : end; line < end; line = next + 1) {
-
-        next = ngx_strlchr(line, end + 2, '\n');
-        if (next == NULL) {
-            break;
-        }
-
-        q = next;
-        if (q > line && q[-1] == '\r') {
-            q--;
-        }
-
-        v = ngx_strlchr(line, q, ':');
-        if (v == NULL) {
-            continue;
-        }
-
-        p = v + 1;
-        while (p < q && (*p == ' ' || *p == '\t')) {
-            p++;
-        }
-
-        if (v - line == 14
-            && ngx_strncasecmp(line, (u_char *) "Content-Length", 14) == 0)
-        {
-            clen = ngx_atoof(p, q - p);
-            if (clen < 0) {
-                *err = "invalid Content-Length";
-                return NGX_ERROR;
-            }
-
-        } else if (v - line == 17
-                   && ngx_strncasecmp(line, (u_char *) "Transfer-Encoding",
-                                      17)
-                      == 0)
-        {
-            *err = "a Transfer-Encoding answer to an HTTP/1.0 request";
-            return NGX_ERROR;
-
-        } else if (v - line == 13
-                   && ngx_strncasecmp(line, (u_char *) "Cache-Control", 13)
-                      == 0)
-        {
-            v = ngx_strlcasestrn(p, q, (u_char *) "max-age=", 8 - 1);
-
-            if (v) {
-                v += 8;
-                for (p = v; p < q && *p >= '0' && *p <= '9'; p++) {
-                    /* void */
-                }
-
-                age = ngx_atoi(v, p - v);
-
-                if (age >= 0) {
-                    f->max_age = age;
-                }
-            }
-        }
-    }
-
-    body->data = end + 4;
-    body->len = last - body->data;
-
-    if (body->len > NGX_OCTOPUS_JWKS_URL_MAX_DOC
-        || clen > NGX_OCTOPUS_JWKS_URL_MAX_DOC)
-    {
-        *err = "response over 128k";
-        return NGX_ERROR;
-    }
-
-    if (clen >= 0) {
-        if ((off_t) body->len > clen) {
-            *err = "more bytes than Content-Length";
-            return NGX_ERROR;
-        }
-
-        if ((off_t) body->len < clen) {
-            *err = "truncated response";
-            return eof ? NGX_ERROR : NGX_AGAIN;
-        }
-
-        return NGX_OK;
-    }
-
-    return eof ? NGX_OK : NGX_AGAIN;
+    return NGX_OK;
 }
 
 
@@ -1658,13 +1516,8 @@ ngx_octopus_auth_jwks_done(ngx_octopus_auth_jwks_fetch_t *f, const char *err,
 
     /* Cache-Control: max-age, when shorter, down to 30 s (or refresh) */
 
-    interval = u->refresh;
-
-    if (f->max_age >= 0 && f->max_age < interval) {
-        interval = ngx_max(f->max_age,
-                           ngx_min(u->refresh,
-                                   NGX_OCTOPUS_JWKS_URL_MAX_AGE_MIN));
-    }
+    interval = ngx_octopus_jwks_http_interval(u->refresh, f->max_age,
+                                              NGX_OCTOPUS_JWKS_URL_MAX_AGE_MIN);
 
     sh->next = now + interval;
     sh->fetched = now;
