@@ -44,17 +44,21 @@ sub jwks {
 
 # a CA, the server's certificate for localhost, and another CA's
 
+my $ec = '-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes';
+
 sub ca {
     my ($name) = @_;
-    sh("openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "
-       . "'/CN=Octopus Test $name' -keyout $d/pki/$name.key "
-       . "-out $d/pki/$name.pem 2>/dev/null");
-    $t->write_file("pki/$name.ext", "subjectAltName=DNS:localhost\n");
-    sh("openssl req -newkey rsa:2048 -nodes -subj /CN=localhost "
-       . "-keyout $d/pki/$name-server.key -out $d/pki/$name-server.csr "
-       . "2>/dev/null");
-    sh("openssl x509 -req -in $d/pki/$name-server.csr -CA $d/pki/$name.pem "
-       . "-CAkey $d/pki/$name.key -CAcreateserial -days 2 "
+    sh("openssl req -x509 $ec -days 2 -subj '/CN=Octopus Test $name' "
+       . "-keyout $d/pki/$name.key -out $d/pki/$name.pem 2>/dev/null");
+}
+
+sub server_cert {
+    my ($name, $ca, $host) = @_;
+    $t->write_file("pki/$name.ext", "subjectAltName=DNS:$host\n");
+    sh("openssl req $ec -subj /CN=$host -keyout $d/pki/$name-server.key "
+       . "-out $d/pki/$name-server.csr 2>/dev/null");
+    sh("openssl x509 -req -in $d/pki/$name-server.csr -CA $d/pki/$ca.pem "
+       . "-CAkey $d/pki/$ca.key -CAcreateserial -days 2 "
        . "-extfile $d/pki/$name.ext -out $d/pki/$name-server.pem "
        . "2>/dev/null");
 }
@@ -62,6 +66,9 @@ sub ca {
 mkdir "$d/pki";
 ca('ca');
 ca('other');
+server_cert('ca', 'ca', 'localhost');
+server_cert('other', 'other', 'localhost');
+server_cert('wrong', 'ca', 'wrong.example');
 
 # signing keys: RSA a and b, EC c; a static HS256 key next to the URL
 
@@ -316,6 +323,18 @@ ok(errors_grow(), 'another CA: refused');
 is(bearer($tok{c})->{status}, 200, 'another CA: the last good set kept');
 like($t->error_log, qr/does not verify against the CA file/,
      'another CA: logged');
+
+idp_start('ca');
+
+# the right CA, another host name
+
+ok(fresh(), 'another host name: the good set was fetched just before');
+idp_start('wrong');
+ok(errors_grow(), 'another host name: refused');
+is(bearer($tok{c})->{status}, 200,
+   'another host name: the last good set kept');
+like($t->error_log, qr/does not match the host name/,
+     'another host name: logged');
 idp_start('ca');
 
 # the server stopped: the last good set works up to max_stale (3s), then 401
