@@ -133,7 +133,9 @@ typedef struct {
     ngx_str_t                     key_id;
     ngx_str_t                     jti;
     ngx_octopus_auth_json_t      *claims;      /* of a verified token */
+    ngx_msec_t                    jwks_deadline;  /* kept by evaluate */
     unsigned                      preflight:1;
+    unsigned                      jwks_wait:1; /* a key set fetch runs */
 } ngx_octopus_auth_ctx_t;
 
 

@@ -117,6 +117,14 @@ ngx_octopus_auth_handler(ngx_http_request_t *r)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
+    if (ctx->jwks_wait && ctx->status == NGX_HTTP_UNAUTHORIZED
+        && ngx_octopus_auth_jwks_url_wait(r, &ctx->jwks_deadline) == NGX_AGAIN)
+    {
+        /* an unknown kid and a key set on its way: decide again after it */
+        ctx->result = NGX_OCTOPUS_AUTH_R_NONE;
+        return NGX_AGAIN;
+    }
+
     if (ctx->status) {
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                       "octopus auth: %V, %s, user \"%V\"",
@@ -163,6 +171,7 @@ ngx_octopus_auth_evaluate(ngx_http_request_t *r)
     ngx_uint_t                     n;
     ngx_str_t                      token, key;
     ngx_table_elt_t               *h;
+    ngx_msec_t                     deadline;
     ngx_octopus_auth_ctx_t        *ctx;
     ngx_octopus_auth_loc_conf_t   *alcf;
     ngx_octopus_auth_main_conf_t  *amcf;
@@ -182,6 +191,8 @@ ngx_octopus_auth_evaluate(ngx_http_request_t *r)
         return ctx;
     }
 
+    deadline = 0;
+
     if (ctx == NULL) {
         ctx = ngx_palloc(r->pool, sizeof(ngx_octopus_auth_ctx_t));
         if (ctx == NULL) {
@@ -189,10 +200,14 @@ ngx_octopus_auth_evaluate(ngx_http_request_t *r)
         }
 
         ngx_http_set_ctx(r, ctx, ngx_octopus_auth_module);
+
+    } else {
+        deadline = ctx->jwks_deadline;
     }
 
     ngx_memzero(ctx, sizeof(ngx_octopus_auth_ctx_t));
     ctx->alcf = alcf;
+    ctx->jwks_deadline = deadline;
 
     if (alcf->mode == NGX_OCTOPUS_AUTH_OFF) {
         return ctx;
@@ -450,6 +465,7 @@ ngx_octopus_auth_jwt(ngx_http_request_t *r, ngx_octopus_auth_loc_conf_t *alcf,
         /* a key rotated at the identity provider: fetch the set now */
         res.reason = ngx_octopus_auth_jwks_url_unknown(amcf->jwks_url,
                                                        r->connection->log);
+        ctx->jwks_wait = ngx_octopus_auth_jwks_url_fetching(amcf->jwks_url);
     }
 
     switch (res.status) {

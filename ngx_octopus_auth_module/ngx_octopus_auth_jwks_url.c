@@ -160,6 +160,7 @@ static void ngx_octopus_auth_jwks_process(ngx_octopus_auth_jwks_fetch_t *f,
     ngx_str_t *body);
 static u_char *ngx_octopus_auth_jwks_log_error(ngx_log_t *log, u_char *buf,
     size_t len);
+static void ngx_octopus_auth_jwks_url_wake(ngx_http_request_t *r);
 static ngx_int_t ngx_octopus_auth_metrics_handler(ngx_http_request_t *r);
 
 
@@ -899,6 +900,71 @@ ngx_octopus_auth_jwks_url_unknown(ngx_octopus_auth_jwks_url_t *u,
     }
 
     return sh->fetched ? "key set expired" : "key set not available";
+}
+
+
+ngx_uint_t
+ngx_octopus_auth_jwks_url_fetching(ngx_octopus_auth_jwks_url_t *u)
+{
+    return u->tmp && u->sh->lease >= ngx_time();
+}
+
+
+ngx_int_t
+ngx_octopus_auth_jwks_url_wait(ngx_http_request_t *r, ngx_msec_t *deadline)
+{
+    ngx_octopus_auth_jwks_url_t   *u;
+    ngx_octopus_auth_main_conf_t  *amcf;
+
+    amcf = ngx_http_get_module_main_conf(r, ngx_octopus_auth_module);
+    u = amcf->jwks_url;
+
+    if (*deadline == 0) {
+        *deadline = ngx_current_msec + 2 * u->timeout + 1000;
+        *deadline += (*deadline == 0);
+
+    } else if ((ngx_msec_int_t) (*deadline - ngx_current_msec) <= 0) {
+        return NGX_DECLINED;
+    }
+
+    ngx_log_debug0(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "octopus auth: unknown kid, waiting for the key set");
+
+    /* as limit_req's delay: the write event's timer re-runs the phases */
+
+    r->read_event_handler = ngx_http_test_reading;
+    r->write_event_handler = ngx_octopus_auth_jwks_url_wake;
+    r->connection->write->delayed = 1;
+    ngx_add_timer(r->connection->write, 50);
+
+    return NGX_AGAIN;
+}
+
+
+static void
+ngx_octopus_auth_jwks_url_wake(ngx_http_request_t *r)
+{
+    ngx_event_t  *wev;
+
+    wev = r->connection->write;
+
+    if (wev->delayed) {
+        if (ngx_handle_write_event(wev, 0) != NGX_OK) {
+            ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        }
+
+        return;
+    }
+
+    if (ngx_handle_read_event(r->connection->read, 0) != NGX_OK) {
+        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    r->read_event_handler = ngx_http_block_reading;
+    r->write_event_handler = ngx_http_core_run_phases;
+
+    ngx_http_core_run_phases(r);
 }
 
 

@@ -59,6 +59,15 @@ void ngx_octopus_auth_jwks_url_sync(ngx_octopus_auth_jwks_url_t *u,
 const char *ngx_octopus_auth_jwks_url_unknown(ngx_octopus_auth_jwks_url_t *u,
     ngx_log_t *log);
 
+/*
+ * A fetch of the key set runs on this node; wait: the request is held
+ * (NGX_AGAIN: re-run its phases after a short timer) until the fetch ends
+ * or 2 timeouts pass (deadline, 0 at first), then NGX_DECLINED.
+ */
+ngx_uint_t ngx_octopus_auth_jwks_url_fetching(ngx_octopus_auth_jwks_url_t *u);
+ngx_int_t ngx_octopus_auth_jwks_url_wait(ngx_http_request_t *r,
+    ngx_msec_t *deadline);
+
 /* the generation of the key set the worker verifies with (0: static) */
 ngx_uint_t ngx_octopus_auth_jwks_url_generation(
     ngx_octopus_auth_jwks_url_t *u);
