@@ -382,6 +382,7 @@ ngx_octopus_auth_jwks_url_init_conf(ngx_conf_t *cf,
     ngx_octopus_jwt_cache_t **cache, size_t cache_slots)
 {
     u_char                 *p;
+    size_t                  size;
     ngx_url_t               url;
     ngx_str_t               name;
     ngx_uint_t              i;
@@ -501,10 +502,10 @@ ngx_octopus_auth_jwks_url_init_conf(ngx_conf_t *cf,
 
     ngx_str_set(&name, "octopus_auth_jwks");
 
-    u->zone = ngx_shared_memory_add(cf, &name,
-                                    ngx_align(sizeof(ngx_octopus_auth_jwks_sh_t),
-                                              ngx_pagesize)
-                                    + 8 * ngx_pagesize,
+    size = ngx_align(sizeof(ngx_octopus_auth_jwks_sh_t), ngx_pagesize)
+           + 8 * ngx_pagesize;
+
+    u->zone = ngx_shared_memory_add(cf, &name, size,
                                     &ngx_octopus_auth_module);
     if (u->zone == NULL) {
         return NGX_ERROR;
@@ -571,6 +572,13 @@ ngx_octopus_auth_jwks_url_zone_init(ngx_shm_zone_t *zone, void *data)
     }
 
     ngx_memzero(sh, sizeof(ngx_octopus_auth_jwks_sh_t));
+
+    /*
+     * a new zone does not count from 0: a generation number seen with an
+     * earlier zone (a cache that outlived it) is not reused by this one
+     */
+
+    sh->generation = (ngx_atomic_uint_t) ngx_time() << 20;
 
     sh->url_len = len;
     ngx_memcpy(sh->url, u->source.data, len);

@@ -672,7 +672,8 @@ ngx_octopus_auth_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
                       "octopus_auth needs JWT keys in %s:%ui: no "
                       "\"octopus_auth_key\", \"octopus_auth_jwks\", "
                       "\"octopus_auth_jwks_url\" or "
-                      "\"octopus_auth_oidc_issuer\" in the http block", conf->mode_file, conf->mode_line);
+                      "\"octopus_auth_oidc_issuer\" in the http block",
+                      conf->mode_file, conf->mode_line);
         return NGX_CONF_ERROR;
     }
 
