@@ -116,6 +116,7 @@ struct ngx_octopus_auth_jwks_fetch_s {
     ngx_buf_t                    *request;
     ngx_buf_t                    *response;
     time_t                        max_age;      /* -1: none */
+    ngx_uint_t                    naddr;        /* the address tried */
     unsigned                      discovery:1;
 };
 
@@ -144,6 +145,7 @@ static void ngx_octopus_auth_jwks_try(ngx_octopus_auth_jwks_url_t *u,
     ngx_uint_t kid);
 static void ngx_octopus_auth_jwks_start(ngx_octopus_auth_jwks_url_t *u);
 static void ngx_octopus_auth_jwks_connect(ngx_octopus_auth_jwks_fetch_t *f);
+static void ngx_octopus_auth_jwks_next(ngx_octopus_auth_jwks_fetch_t *f);
 static void ngx_octopus_auth_jwks_close(ngx_octopus_auth_jwks_fetch_t *f);
 static void ngx_octopus_auth_jwks_done(ngx_octopus_auth_jwks_fetch_t *f,
     const char *err, u_char *doc, size_t len);
@@ -1118,9 +1120,9 @@ ngx_octopus_auth_jwks_connect(ngx_octopus_auth_jwks_fetch_t *f)
 
     ngx_memzero(&f->peer, sizeof(ngx_peer_connection_t));
 
-    f->peer.sockaddr = u->addrs[0].sockaddr;
-    f->peer.socklen = u->addrs[0].socklen;
-    f->peer.name = &u->addrs[0].name;
+    f->peer.sockaddr = u->addrs[f->naddr].sockaddr;
+    f->peer.socklen = u->addrs[f->naddr].socklen;
+    f->peer.name = &u->addrs[f->naddr].name;
     f->peer.get = ngx_event_get_peer;
     f->peer.log = f->log;
     f->peer.log_error = NGX_ERROR_ERR;
@@ -1130,7 +1132,7 @@ ngx_octopus_auth_jwks_connect(ngx_octopus_auth_jwks_fetch_t *f)
     rc = ngx_event_connect_peer(&f->peer);
 
     if (rc == NGX_ERROR || rc == NGX_BUSY || rc == NGX_DECLINED) {
-        ngx_octopus_auth_jwks_done(f, "cannot connect", NULL, 0);
+        ngx_octopus_auth_jwks_next(f);
         return;
     }
 
@@ -1147,6 +1149,28 @@ ngx_octopus_auth_jwks_connect(ngx_octopus_auth_jwks_fetch_t *f)
     if (rc == NGX_OK) {
         ngx_octopus_auth_jwks_connected(c->write);
     }
+}
+
+
+/* the host's next address, if it has one (the host resolved to several) */
+
+static void
+ngx_octopus_auth_jwks_next(ngx_octopus_auth_jwks_fetch_t *f)
+{
+    ngx_octopus_auth_jwks_url_t  *u;
+
+    u = f->u;
+
+    if (f->naddr + 1 >= u->naddrs) {
+        ngx_octopus_auth_jwks_done(f, "cannot connect", NULL, 0);
+        return;
+    }
+
+    ngx_octopus_auth_jwks_close(f);
+    u->fetch = f;
+    f->naddr++;
+
+    ngx_octopus_auth_jwks_connect(f);
 }
 
 
@@ -1171,7 +1195,7 @@ ngx_octopus_auth_jwks_connected(ngx_event_t *wev)
 
     if (err) {
         ngx_log_error(NGX_LOG_DEBUG, f->log, err, "connect() failed");
-        ngx_octopus_auth_jwks_done(f, "cannot connect", NULL, 0);
+        ngx_octopus_auth_jwks_next(f);
         return;
     }
 
