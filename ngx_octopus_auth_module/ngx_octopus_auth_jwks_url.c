@@ -637,6 +637,7 @@ ngx_octopus_auth_jwks_load_add(void *data, const ngx_octopus_jwt_key_t *key)
 
         k->kid = ngx_alloc(len, ngx_cycle->log);
         if (k->kid == NULL) {
+            ngx_memzero(k, sizeof(ngx_octopus_jwt_key_t));
             ld->reason = "no memory";
             return -1;
         }
