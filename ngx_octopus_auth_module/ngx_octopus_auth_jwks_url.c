@@ -790,7 +790,7 @@ ngx_octopus_auth_jwks_url_sync(ngx_octopus_auth_jwks_url_t *u, ngx_log_t *log)
     size_t                       len;
     time_t                       now;
     uint64_t                     seed;
-    ngx_uint_t                   gen, n;
+    ngx_uint_t                   gen, n, dropped;
     ngx_octopus_jwt_key_t       *slots;
     ngx_octopus_auth_jwks_sh_t  *sh;
 
@@ -807,19 +807,23 @@ ngx_octopus_auth_jwks_url_sync(ngx_octopus_auth_jwks_url_t *u, ngx_log_t *log)
     if (sh->len && now - sh->fetched > u->max_stale) {
         ngx_shmtx_lock(&u->shpool->mutex);
 
-        if (sh->len && now - sh->fetched > u->max_stale) {
+        dropped = (sh->len && now - sh->fetched > u->max_stale);
+
+        if (dropped) {
             sh->len = 0;
             sh->nkeys = 0;
             sh->generation++;
+        }
 
+        ngx_shmtx_unlock(&u->shpool->mutex);
+
+        if (dropped) {
             ngx_log_error(NGX_LOG_ERR, log, 0,
                           "octopus auth: the key set from \"%V\" is %T s "
                           "old, over max_stale (%T s): dropped, its "
                           "tokens are refused", &u->source,
                           now - sh->fetched, u->max_stale);
         }
-
-        ngx_shmtx_unlock(&u->shpool->mutex);
     }
 
     if ((ngx_uint_t) sh->generation == u->installed) {
@@ -1570,8 +1574,8 @@ static void
 ngx_octopus_auth_jwks_done(ngx_octopus_auth_jwks_fetch_t *f, const char *err,
     u_char *doc, size_t len)
 {
-    time_t                        now, interval;
-    ngx_uint_t                    n, changed;
+    time_t                        now, interval, age;
+    ngx_uint_t                    n, changed, logged;
     ngx_octopus_auth_jwks_sh_t   *sh;
     ngx_octopus_auth_jwks_url_t  *u;
 
@@ -1592,23 +1596,30 @@ ngx_octopus_auth_jwks_done(ngx_octopus_auth_jwks_fetch_t *f, const char *err,
         interval = ngx_min(u->refresh, NGX_OCTOPUS_JWKS_URL_RETRY_MAX);
         sh->next = now + interval;
 
-        if (sh->err_logged == 0 || now - sh->err_logged >= u->refresh) {
-            sh->err_logged = now;
+        /* logged once per refresh (the counter has every one) */
 
-            if (sh->len) {
-                ngx_log_error(NGX_LOG_ERR, f->log, 0,
-                              "octopus auth: key set refused: %s; the set "
-                              "fetched %T s ago is kept (max_stale %T s), "
-                              "retried in %T s", err, now - sh->fetched,
-                              u->max_stale, interval);
-            } else {
-                ngx_log_error(NGX_LOG_ERR, f->log, 0,
-                              "octopus auth: key set refused: %s; no key "
-                              "set yet, retried in %T s", err, interval);
-            }
+        logged = (sh->err_logged == 0 || now - sh->err_logged >= u->refresh);
+        if (logged) {
+            sh->err_logged = now;
         }
 
+        age = sh->len ? now - sh->fetched : -1;
+
         ngx_shmtx_unlock(&u->shpool->mutex);
+
+        if (logged && age >= 0) {
+            ngx_log_error(NGX_LOG_ERR, f->log, 0,
+                          "octopus auth: key set refused: %s; the set "
+                          "fetched %T s ago is kept (max_stale %T s), "
+                          "retried in %T s", err, age, u->max_stale,
+                          interval);
+
+        } else if (logged) {
+            ngx_log_error(NGX_LOG_ERR, f->log, 0,
+                          "octopus auth: key set refused: %s; no key "
+                          "set yet, retried in %T s", err, interval);
+        }
+
         ngx_destroy_pool(f->pool);
         return;
     }
@@ -1629,15 +1640,17 @@ ngx_octopus_auth_jwks_done(ngx_octopus_auth_jwks_fetch_t *f, const char *err,
         sh->generation++;
     }
 
-    if (sh->err_logged) {
-        sh->err_logged = 0;
-        ngx_log_error(NGX_LOG_NOTICE, f->log, 0,
-                      "octopus auth: key set fetched again");
-    }
+    logged = (sh->err_logged != 0);
+    sh->err_logged = 0;
 
     n = sh->generation;
 
     ngx_shmtx_unlock(&u->shpool->mutex);
+
+    if (logged) {
+        ngx_log_error(NGX_LOG_NOTICE, f->log, 0,
+                      "octopus auth: key set fetched again");
+    }
 
     ngx_log_debug3(NGX_LOG_DEBUG_HTTP, f->log, 0,
                    "octopus auth: key set fetched, %s, generation %ui, "
