@@ -20,6 +20,7 @@
 #include "ngx_octopus_auth_jwt.h"
 #include "ngx_octopus_auth_rbac.h"
 #include "ngx_octopus_auth_revoke.h"
+#include "ngx_octopus_auth_jwks_url.h"
 
 
 #define NGX_OCTOPUS_AUTH_OFF          0
@@ -62,6 +63,7 @@ typedef struct {
     ngx_uint_t                 jwt_cache_slots;   /* 0: off */
     ngx_octopus_jwt_cache_t   *jwt_cache;    /* the worker's, after fork */
     ngx_octopus_auth_revoke_t *revoke;       /* octopus_auth_revocation */
+    ngx_octopus_auth_jwks_url_t  *jwks_url;  /* NULL: no keys from a URL */
 } ngx_octopus_auth_main_conf_t;
 
 
@@ -133,7 +135,9 @@ typedef struct {
     ngx_str_t                     key_id;
     ngx_str_t                     jti;
     ngx_octopus_auth_json_t      *claims;      /* of a verified token */
+    ngx_msec_t                    jwks_deadline;  /* kept by evaluate */
     unsigned                      preflight:1;
+    unsigned                      jwks_wait:1; /* a key set fetch runs */
 } ngx_octopus_auth_ctx_t;
 
 
@@ -147,6 +151,32 @@ ngx_table_elt_t *ngx_octopus_auth_find_header(ngx_http_request_t *r,
     u_char *name, size_t len, ngx_uint_t *count);
 ngx_int_t ngx_octopus_auth_set_header(ngx_http_request_t *r,
     ngx_list_t *headers, char *name, ngx_str_t *value);
+
+/*
+ * ngx_octopus_auth_jwks_url.c: the generation of the key set this worker
+ * verifies with; it changes whenever keys from octopus_auth_jwks_url or
+ * octopus_auth_oidc_issuer change (0 without them: the keys are those of
+ * the configuration).  A cached verification made under another
+ * generation must not be used.
+ */
+ngx_uint_t ngx_octopus_auth_keys_generation(
+    ngx_octopus_auth_main_conf_t *amcf);
+
+/*
+ * octopus_auth_metrics (ngx_octopus_auth_metrics.c): one Prometheus text
+ * made of each part's counters; a part writes at most
+ * NGX_OCTOPUS_AUTH_METRICS_PART bytes and nothing when it is not
+ * configured
+ */
+
+#define NGX_OCTOPUS_AUTH_METRICS_PART  2048
+
+char *ngx_octopus_auth_metrics_conf(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+u_char *ngx_octopus_auth_revoke_metrics(ngx_octopus_auth_main_conf_t *amcf,
+    u_char *p);
+u_char *ngx_octopus_auth_jwks_url_metrics(ngx_octopus_auth_main_conf_t *amcf,
+    u_char *p);
 
 /* ngx_octopus_auth_cors.c */
 ngx_int_t ngx_octopus_auth_cors_preflight(ngx_http_request_t *r,

@@ -119,6 +119,14 @@ ngx_octopus_auth_handler(ngx_http_request_t *r)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
+    if (ctx->jwks_wait && ctx->status == NGX_HTTP_UNAUTHORIZED
+        && ngx_octopus_auth_jwks_url_wait(r, &ctx->jwks_deadline) == NGX_AGAIN)
+    {
+        /* an unknown kid and a key set on its way: decide again after it */
+        ctx->result = NGX_OCTOPUS_AUTH_R_NONE;
+        return NGX_AGAIN;
+    }
+
     if (ctx->status) {
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                       "octopus auth: %V, %s, user \"%V\"",
@@ -165,6 +173,7 @@ ngx_octopus_auth_evaluate(ngx_http_request_t *r)
     ngx_uint_t                     n;
     ngx_str_t                      token, key;
     ngx_table_elt_t               *h;
+    ngx_msec_t                     deadline;
     ngx_octopus_auth_ctx_t        *ctx;
     ngx_octopus_auth_loc_conf_t   *alcf;
     ngx_octopus_auth_main_conf_t  *amcf;
@@ -184,6 +193,8 @@ ngx_octopus_auth_evaluate(ngx_http_request_t *r)
         return ctx;
     }
 
+    deadline = 0;
+
     if (ctx == NULL) {
         ctx = ngx_palloc(r->pool, sizeof(ngx_octopus_auth_ctx_t));
         if (ctx == NULL) {
@@ -191,10 +202,14 @@ ngx_octopus_auth_evaluate(ngx_http_request_t *r)
         }
 
         ngx_http_set_ctx(r, ctx, ngx_octopus_auth_module);
+
+    } else {
+        deadline = ctx->jwks_deadline;
     }
 
     ngx_memzero(ctx, sizeof(ngx_octopus_auth_ctx_t));
     ctx->alcf = alcf;
+    ctx->jwks_deadline = deadline;
 
     if (alcf->mode == NGX_OCTOPUS_AUTH_OFF) {
         return ctx;
@@ -454,9 +469,22 @@ ngx_octopus_auth_jwt(ngx_http_request_t *r, ngx_octopus_auth_loc_conf_t *alcf,
 
     amcf = ngx_http_get_module_main_conf(r, ngx_octopus_auth_module);
 
+    if (amcf->jwks_url) {
+        ngx_octopus_auth_jwks_url_sync(amcf->jwks_url, r->connection->log);
+    }
+
     ngx_octopus_jwt_verify_cached(&alcf->policy, amcf->jwt_cache,
                                   (char *) token->data, token->len,
                                   ngx_time(), &res);
+
+    if (amcf->jwks_url && res.status == NGX_OCTOPUS_JWT_INVALID
+        && res.reason && ngx_strcmp(res.reason, "unknown key") == 0)
+    {
+        /* a key rotated at the identity provider: fetch the set now */
+        res.reason = ngx_octopus_auth_jwks_url_unknown(amcf->jwks_url,
+                                                       r->connection->log);
+        ctx->jwks_wait = ngx_octopus_auth_jwks_url_fetching(amcf->jwks_url);
+    }
 
     switch (res.status) {
 

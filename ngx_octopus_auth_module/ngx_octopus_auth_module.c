@@ -130,6 +130,20 @@ static ngx_command_t  ngx_octopus_auth_commands[] = {
       0,
       NULL },
 
+    { ngx_string("octopus_auth_jwks_url"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_1MORE,
+      ngx_octopus_auth_jwks_url,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("octopus_auth_oidc_issuer"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_1MORE,
+      ngx_octopus_auth_jwks_url,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
     { ngx_string("octopus_auth_role"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_1MORE,
       ngx_octopus_auth_role,
@@ -383,6 +397,17 @@ ngx_octopus_auth_init_main_conf(ngx_conf_t *cf, void *conf)
     ngx_conf_init_uint_value(amcf->jwt_cache_slots,
                              NGX_OCTOPUS_AUTH_JWT_CACHE_DEFAULT);
 
+    /* after every key directive: the fetched keys go after the others */
+
+    if (amcf->jwks_url
+        && ngx_octopus_auth_jwks_url_init_conf(cf, amcf->jwks_url,
+                                               &amcf->keys, &amcf->jwt_cache,
+                                               amcf->jwt_cache_slots)
+           != NGX_OK)
+    {
+        return NGX_CONF_ERROR;
+    }
+
     if (amcf->apikeys_file.len
         && ngx_octopus_auth_load_api_keys(cf, amcf) != NGX_OK)
     {
@@ -444,6 +469,13 @@ ngx_octopus_auth_init_process(ngx_cycle_t *cycle)
         ngx_octopus_auth_revoke_init_process(amcf->revoke, cycle);
     }
 
+    if (amcf && amcf->jwks_url
+        && ngx_octopus_auth_jwks_url_init_process(cycle, amcf->jwks_url)
+           != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
     if (amcf == NULL || amcf->jwt_cache_slots == 0 || amcf->keys.nelts == 0) {
         return NGX_OK;
     }
@@ -479,6 +511,11 @@ ngx_octopus_auth_exit_process(ngx_cycle_t *cycle)
 
     if (amcf) {
         ngx_octopus_auth_revoke_exit_process(amcf->revoke);
+
+        if (amcf->jwks_url) {
+            ngx_octopus_auth_jwks_url_exit_process(amcf->jwks_url);
+        }
+
         ngx_octopus_jwt_cache_free(amcf->jwt_cache);
         amcf->jwt_cache = NULL;
     }
@@ -538,6 +575,14 @@ ngx_octopus_auth_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     amcf = ngx_http_conf_get_module_main_conf(cf, ngx_octopus_auth_module);
 
     ngx_conf_merge_str_value(conf->issuer, prev->issuer, "");
+
+    /* octopus_auth_oidc_issuer is the required issuer unless one is set */
+
+    if (conf->issuer.len == 0
+        && ngx_octopus_auth_jwks_url_issuer(amcf->jwks_url))
+    {
+        conf->issuer = *ngx_octopus_auth_jwks_url_issuer(amcf->jwks_url);
+    }
     ngx_conf_merge_str_value(conf->audience, prev->audience, "");
     ngx_conf_merge_sec_value(conf->leeway, prev->leeway, 0);
     ngx_conf_merge_sec_value(conf->max_lifetime, prev->max_lifetime, 3600);
@@ -639,8 +684,10 @@ ngx_octopus_auth_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     {
         ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
                       "octopus_auth needs JWT keys in %s:%ui: no "
-                      "\"octopus_auth_key\" or \"octopus_auth_jwks\" in "
-                      "the http block", conf->mode_file, conf->mode_line);
+                      "\"octopus_auth_key\", \"octopus_auth_jwks\", "
+                      "\"octopus_auth_jwks_url\" or "
+                      "\"octopus_auth_oidc_issuer\" in the http block",
+                      conf->mode_file, conf->mode_line);
         return NGX_CONF_ERROR;
     }
 

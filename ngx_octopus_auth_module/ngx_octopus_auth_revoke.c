@@ -152,7 +152,6 @@ static void ngx_octopus_revoke_read_handler(ngx_event_t *ev);
 static void ngx_octopus_revoke_write_handler(ngx_event_t *ev);
 static void ngx_octopus_revoke_add_write(void *privdata);
 
-static ngx_int_t ngx_octopus_auth_metrics_handler(ngx_http_request_t *r);
 
 
 static const char  *ngx_octopus_revoke_reasons[] = {
@@ -1479,55 +1478,19 @@ ngx_octopus_revoke_add_write(void *privdata)
 }
 
 
-/* octopus_auth_metrics: Prometheus text */
+/* the revocation part of octopus_auth_metrics (at most 2048 bytes) */
 
-char *
-ngx_octopus_auth_metrics_conf(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+u_char *
+ngx_octopus_auth_revoke_metrics(ngx_octopus_auth_main_conf_t *amcf,
+    u_char *p)
 {
-    ngx_http_core_loc_conf_t  *clcf;
-
-    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
-    clcf->handler = ngx_octopus_auth_metrics_handler;
-
-    return NGX_CONF_OK;
-}
-
-
-#define NGX_OCTOPUS_AUTH_METRICS_MAX  2048
-
-
-static ngx_int_t
-ngx_octopus_auth_metrics_handler(ngx_http_request_t *r)
-{
-    u_char                        *p;
-    time_t                         age;
-    ngx_int_t                      rc;
-    ngx_buf_t                     *b;
-    ngx_uint_t                     t, count[NGX_OCTOPUS_REVOKE_NTYPES], up;
-    ngx_chain_t                    out;
-    ngx_octopus_revoke_sh_t       *sh;
-    ngx_octopus_auth_revoke_t     *rv;
-    ngx_octopus_auth_main_conf_t  *amcf;
+    time_t                      age;
+    ngx_uint_t                  t, count[NGX_OCTOPUS_REVOKE_NTYPES], up;
+    ngx_octopus_revoke_sh_t    *sh;
+    ngx_octopus_auth_revoke_t  *rv;
 
     static const char  *refusals[] = { "jti", "sub", "key", "unavailable" };
 
-    if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
-        return NGX_HTTP_NOT_ALLOWED;
-    }
-
-    rc = ngx_http_discard_request_body(r);
-    if (rc != NGX_OK) {
-        return rc;
-    }
-
-    amcf = ngx_http_get_module_main_conf(r, ngx_octopus_auth_module);
-
-    b = ngx_create_temp_buf(r->pool, NGX_OCTOPUS_AUTH_METRICS_MAX);
-    if (b == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    p = b->last;
     rv = amcf->revoke;
 
     if (rv && rv->sh) {
@@ -1587,28 +1550,6 @@ ngx_octopus_auth_metrics_handler(ngx_http_request_t *r)
         }
     }
 
-    b->last = p;
-    b->last_buf = (r == r->main);
-    b->last_in_chain = 1;
 
-    ngx_str_set(&r->headers_out.content_type,
-                "text/plain; version=0.0.4; charset=utf-8");
-    r->headers_out.content_type_len = r->headers_out.content_type.len;
-    r->headers_out.status = NGX_HTTP_OK;
-    r->headers_out.content_length_n = b->last - b->pos;
-
-    if (b->last == b->pos) {
-        r->header_only = 1;
-    }
-
-    rc = ngx_http_send_header(r);
-
-    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
-        return rc;
-    }
-
-    out.buf = b;
-    out.next = NULL;
-
-    return ngx_http_output_filter(r, &out);
+    return p;
 }

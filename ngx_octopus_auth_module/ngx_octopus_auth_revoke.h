@@ -32,10 +32,6 @@ typedef struct ngx_octopus_auth_revoke_s  ngx_octopus_auth_revoke_t;
 char *ngx_octopus_auth_revoke_conf(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 
-/* octopus_auth_metrics (location) */
-char *ngx_octopus_auth_metrics_conf(ngx_conf_t *cf, ngx_command_t *cmd,
-    void *conf);
-
 void ngx_octopus_auth_revoke_init_process(ngx_octopus_auth_revoke_t *rv,
     ngx_cycle_t *cycle);
 void ngx_octopus_auth_revoke_exit_process(ngx_octopus_auth_revoke_t *rv);

@@ -16,7 +16,7 @@ FUZZ_JOBS_FLAGS    ?=
 FUZZ_DIR           ?= $(or $(BUILD),build/fuzz)/fuzz
 FUZZ_CC            ?= clang-14
 FUZZ_TARGETS       ?= jwt auth_json apikey jwks rl_field audit_record \
-                      redis_reply path auth_revoke
+                      redis_reply path auth_revoke jwks_http
 
 FUZZ_CFLAGS = -g -O1 -fsanitize=fuzzer,address,undefined \
               -fno-sanitize-recover=undefined -fno-omit-frame-pointer \
@@ -54,6 +54,8 @@ fuzz_path_SRCS         = $(FUZZ_AUTH)/ngx_octopus_path.c
 fuzz_path_LIBS         =
 fuzz_auth_revoke_SRCS  = $(FUZZ_AUTH)/ngx_octopus_auth_revoke_entry.c
 fuzz_auth_revoke_LIBS  =
+fuzz_jwks_http_SRCS    = $(FUZZ_AUTH)/ngx_octopus_auth_jwks_http.c
+fuzz_jwks_http_LIBS    =
 
 FUZZ_MAX_LEN_jwt          = 12000
 FUZZ_MAX_LEN_audit_record = 8192
