@@ -29,10 +29,10 @@
 #define NGX_OCTOPUS_AUTH_OPTIONAL     5
 
 
-/* octopus_auth_jwt_cache: entries per worker */
+/* octopus_auth_jwt_cache: bytes of shared memory for the node */
 
-#define NGX_OCTOPUS_AUTH_JWT_CACHE_DEFAULT  1024
-#define NGX_OCTOPUS_AUTH_JWT_CACHE_MAX      1048576
+#define NGX_OCTOPUS_AUTH_JWT_CACHE_DEFAULT  (32 * 1024 * 1024)
+#define NGX_OCTOPUS_AUTH_JWT_CACHE_MIN      (64 * 1024)
 
 
 /* $octopus_auth_result values */
@@ -58,8 +58,9 @@ typedef struct {
     ngx_str_t                  apikeys_file;
     u_char                    *apikeys_conf_file;
     ngx_uint_t                 apikeys_conf_line;
-    ngx_uint_t                 jwt_cache_slots;   /* 0: off */
-    ngx_octopus_jwt_cache_t   *jwt_cache;    /* the worker's, after fork */
+    size_t                     jwt_cache_size;    /* 0: off */
+    ngx_octopus_jwt_cache_t   *jwt_cache;    /* NULL: off */
+    uint64_t                   jwt_generation;    /* of keys, at conf */
 } ngx_octopus_auth_main_conf_t;
 
 
@@ -145,6 +146,14 @@ ngx_table_elt_t *ngx_octopus_auth_find_header(ngx_http_request_t *r,
     u_char *name, size_t len, ngx_uint_t *count);
 ngx_int_t ngx_octopus_auth_set_header(ngx_http_request_t *r,
     ngx_list_t *headers, char *name, ngx_str_t *value);
+
+/* ngx_octopus_auth_cache.c */
+char *ngx_octopus_auth_jwt_cache(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+ngx_int_t ngx_octopus_auth_jwt_cache_conf(ngx_conf_t *cf,
+    ngx_octopus_auth_main_conf_t *amcf);
+char *ngx_octopus_auth_metrics(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
 
 /* ngx_octopus_auth_cors.c */
 ngx_int_t ngx_octopus_auth_cors_preflight(ngx_http_request_t *r,

@@ -440,6 +440,11 @@ ngx_octopus_auth_jwt(ngx_http_request_t *r, ngx_octopus_auth_loc_conf_t *alcf,
                                   (char *) token->data, token->len,
                                   ngx_time(), &res);
 
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "octopus auth: token %s, status %d",
+                   res.cached ? "from the verification cache" : "verified",
+                   (int) res.status);
+
     switch (res.status) {
 
     case NGX_OCTOPUS_JWT_OK:

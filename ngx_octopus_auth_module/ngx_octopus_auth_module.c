@@ -12,8 +12,6 @@
 #include <ngx_core.h>
 #include <ngx_http.h>
 
-#include <sys/random.h>
-
 #include "ngx_octopus_auth.h"
 
 
@@ -22,10 +20,6 @@
 
 static ngx_int_t ngx_octopus_auth_init(ngx_conf_t *cf);
 static void *ngx_octopus_auth_create_main_conf(ngx_conf_t *cf);
-static char *ngx_octopus_auth_jwt_cache(ngx_conf_t *cf, ngx_command_t *cmd,
-    void *conf);
-static ngx_int_t ngx_octopus_auth_init_process(ngx_cycle_t *cycle);
-static void ngx_octopus_auth_exit_process(ngx_cycle_t *cycle);
 static char *ngx_octopus_auth_init_main_conf(ngx_conf_t *cf, void *conf);
 static void *ngx_octopus_auth_create_loc_conf(ngx_conf_t *cf);
 static char *ngx_octopus_auth_merge_loc_conf(ngx_conf_t *cf, void *parent,
@@ -106,6 +100,13 @@ static ngx_command_t  ngx_octopus_auth_commands[] = {
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
       ngx_octopus_auth_jwt_cache,
       NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("octopus_auth_metrics"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_octopus_auth_metrics,
+      0,
       0,
       NULL },
 
@@ -303,10 +304,10 @@ ngx_module_t  ngx_octopus_auth_module = {
     NGX_HTTP_MODULE,                       /* module type */
     NULL,                                  /* init master */
     NULL,                                  /* init module */
-    ngx_octopus_auth_init_process,         /* init process */
+    NULL,                                  /* init process */
     NULL,                                  /* init thread */
     NULL,                                  /* exit thread */
-    ngx_octopus_auth_exit_process,         /* exit process */
+    NULL,                                  /* exit process */
     NULL,                                  /* exit master */
     NGX_MODULE_V1_PADDING
 };
@@ -349,7 +350,7 @@ ngx_octopus_auth_create_main_conf(ngx_conf_t *cf)
     ngx_octopus_rbac_init(amcf->rbac);
 
     amcf->roles_set = NGX_CONF_UNSET;
-    amcf->jwt_cache_slots = NGX_CONF_UNSET_UINT;
+    amcf->jwt_cache_size = NGX_CONF_UNSET_SIZE;
 
     return amcf;
 }
@@ -365,8 +366,9 @@ ngx_octopus_auth_init_main_conf(ngx_conf_t *cf, void *conf)
         amcf->roles_set = 0;
     }
 
-    ngx_conf_init_uint_value(amcf->jwt_cache_slots,
-                             NGX_OCTOPUS_AUTH_JWT_CACHE_DEFAULT);
+    if (ngx_octopus_auth_jwt_cache_conf(cf, amcf) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
 
     if (amcf->apikeys_file.len
         && ngx_octopus_auth_load_api_keys(cf, amcf) != NGX_OK)
@@ -375,93 +377,6 @@ ngx_octopus_auth_init_main_conf(ngx_conf_t *cf, void *conf)
     }
 
     return NGX_CONF_OK;
-}
-
-
-/* octopus_auth_jwt_cache off | <entries> */
-
-static char *
-ngx_octopus_auth_jwt_cache(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
-{
-    ngx_octopus_auth_main_conf_t  *amcf = conf;
-
-    ngx_int_t   n;
-    ngx_str_t  *value;
-
-    if (amcf->jwt_cache_slots != NGX_CONF_UNSET_UINT) {
-        return "is duplicate";
-    }
-
-    value = cf->args->elts;
-
-    if (ngx_strcmp(value[1].data, "off") == 0) {
-        amcf->jwt_cache_slots = 0;
-        return NGX_CONF_OK;
-    }
-
-    n = ngx_atoi(value[1].data, value[1].len);
-
-    if (n == NGX_ERROR || n < 1 || n > NGX_OCTOPUS_AUTH_JWT_CACHE_MAX) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "invalid \"octopus_auth_jwt_cache\" value \"%V\":"
-                           " \"off\" or a number of entries from 1 to %d",
-                           &value[1], NGX_OCTOPUS_AUTH_JWT_CACHE_MAX);
-        return NGX_CONF_ERROR;
-    }
-
-    amcf->jwt_cache_slots = (ngx_uint_t) n;
-
-    return NGX_CONF_OK;
-}
-
-
-/* each worker its own verification cache: no locks on the request path */
-
-static ngx_int_t
-ngx_octopus_auth_init_process(ngx_cycle_t *cycle)
-{
-    uint64_t                       seed;
-    ngx_octopus_auth_main_conf_t  *amcf;
-
-    amcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_octopus_auth_module);
-
-    if (amcf == NULL || amcf->jwt_cache_slots == 0 || amcf->keys.nelts == 0) {
-        return NGX_OK;
-    }
-
-    /*
-     * getrandom(2), not RAND_bytes(): OpenSSL's generator would be set up
-     * in every worker for 8 bytes (about 1 MB of RSS measured)
-     */
-
-    if (getrandom(&seed, sizeof(seed), GRND_NONBLOCK) != sizeof(seed)) {
-        seed = (uint64_t) ngx_random() << 32 ^ (uint64_t) ngx_pid
-               ^ (uint64_t) ngx_current_msec;
-    }
-
-    amcf->jwt_cache = ngx_octopus_jwt_cache_create(amcf->jwt_cache_slots,
-                                                   seed);
-    if (amcf->jwt_cache == NULL) {
-        ngx_log_error(NGX_LOG_WARN, cycle->log, 0,
-                      "octopus auth: no memory for the JWT cache,"
-                      " every token is verified");
-    }
-
-    return NGX_OK;
-}
-
-
-static void
-ngx_octopus_auth_exit_process(ngx_cycle_t *cycle)
-{
-    ngx_octopus_auth_main_conf_t  *amcf;
-
-    amcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_octopus_auth_module);
-
-    if (amcf) {
-        ngx_octopus_jwt_cache_free(amcf->jwt_cache);
-        amcf->jwt_cache = NULL;
-    }
 }
 
 
@@ -591,6 +506,7 @@ ngx_octopus_auth_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     conf->policy.leeway = (long) conf->leeway;
     conf->policy.max_lifetime = (long) conf->max_lifetime;
     conf->policy.allow_refresh = conf->refresh_tokens ? 1 : 0;
+    conf->policy.generation = amcf->jwt_generation;
 
     if (conf->mode == NGX_CONF_UNSET_UINT) {
         conf->mode = prev->mode;
