@@ -9,10 +9,9 @@
  */
 
 
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-
-#include <openssl/crypto.h>
 
 #include "ngx_octopus_auth_jwt.h"
 
@@ -159,6 +158,40 @@ ngx_octopus_jwt_cache_push(ngx_octopus_jwt_cache_sh_t *sh,
 }
 
 
+/*
+ * Constant time in the contents: eight bytes a step, the differences
+ * or-ed together, no early exit (the empty asm keeps the compiler from
+ * reasoning about d inside the loop).  CRYPTO_memcmp() compares a byte a
+ * step: a third of a hit's time in the cache for RS256 tokens.
+ */
+
+static int
+ngx_octopus_jwt_cache_equal(const char *a, const char *b, size_t len)
+{
+    uint64_t  x, y, d;
+
+    d = 0;
+
+    while (len >= 8) {
+        memcpy(&x, a, 8);
+        memcpy(&y, b, 8);
+        d |= x ^ y;
+        __asm__ ("" : "+r" (d));
+        a += 8;
+        b += 8;
+        len -= 8;
+    }
+
+    while (len) {
+        d |= (uint64_t) ((unsigned char) *a++ ^ (unsigned char) *b++);
+        __asm__ ("" : "+r" (d));
+        len--;
+    }
+
+    return d == 0;
+}
+
+
 /* the entry for these bytes, or NULL; *prevp: the link that points to it */
 
 static ngx_octopus_jwt_cache_entry_t *
@@ -174,7 +207,7 @@ ngx_octopus_jwt_cache_find(ngx_octopus_jwt_cache_sh_t *sh, uint64_t hash,
         if (e->hash == hash
             && e->generation == generation
             && e->len == len
-            && CRYPTO_memcmp(e->token, token, len) == 0)
+            && ngx_octopus_jwt_cache_equal(e->token, token, len))
         {
             if (prevp) {
                 *prevp = prev;
