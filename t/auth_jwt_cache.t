@@ -217,4 +217,24 @@ my $mi = metrics()->{misses_total};
 is(bearer($many[0])->{status}, 200, 'the least recent one');
 is(metrics()->{misses_total}, $mi + 1, '... was evicted: a miss');
 
+# off: every token verified, nothing counted
+{
+    my $t2 = Octopus::Test->new(modules => [qw(ngx_octopus_auth_module)]);
+    (my $c2 = $conf) =~ s/(octopus_auth_jwt_cache) 64k;/$1 off;/;
+    $c2 =~ s/%%PREFIX%%\/keys/$d\/keys/g;
+    $t2->nginx_conf($c2);
+    $t2->run;
+    is($t2->http(uri => '/api/x', headers => [Authorization => "Bearer $rs"])
+           ->{status}, 200, 'cache off: accepted') for 1 .. 2;
+    my $r = $t2->get('/metrics');
+    like($r->{body}, qr/^octopus_auth_jwt_cache_size_bytes 0$/m,
+         'cache off: size 0');
+    like($r->{body}, qr/^octopus_auth_jwt_cache_hits_total 0$/m,
+         'cache off: no hit');
+    like($r->{body}, qr/^octopus_auth_jwt_cache_misses_total 0$/m,
+         'cache off: no miss either');
+    $t2->stop;
+    $t2->check_error_log;
+}
+
 $t->done;

@@ -843,6 +843,19 @@ test_cache(void **state)
                          NGX_OCTOPUS_JWT_OK);
     assert_false(res.cached);
 
+    /* the first and the last byte (the compare's head and tail) */
+
+    strcpy(other, token);
+    other[0] = other[0] == 'e' ? 'f' : 'e';
+    assert_int_not_equal(cached(&cache, other, NOW, &res),
+                         NGX_OCTOPUS_JWT_OK);
+    assert_false(res.cached);
+    strcpy(other, token);
+    other[n - 1] = other[n - 1] == 'A' ? 'Q' : 'A';
+    assert_int_not_equal(cached(&cache, other, NOW, &res),
+                         NGX_OCTOPUS_JWT_OK);
+    assert_false(res.cached);
+
     /* a prefix or an extension of a cached token is not it */
 
     strcpy(other, token);
