@@ -138,6 +138,10 @@ run_cmd('openssl', 'genpkey', '-algorithm', 'RSA', '-pkeyopt',
         'rsa_keygen_bits:2048', '-out', "$sec/rs256.pem");
 run_cmd('openssl', 'pkey', '-in', "$sec/rs256.pem", '-pubout',
         '-out', "$sec/rs256.pub.pem");
+run_cmd('openssl', 'genpkey', '-algorithm', 'EC', '-pkeyopt',
+        'ec_paramgen_curve:P-256', '-out', "$sec/es256.pem");
+run_cmd('openssl', 'pkey', '-in', "$sec/es256.pem", '-pubout',
+        '-out', "$sec/es256.pub.pem");
 
 # tokens minted by PyJWT, not by our code
 sub mint {
@@ -158,6 +162,54 @@ EOF
 
 my $tok_hs = mint('HS256', "$sec/hs256.key");
 my $tok_rs = mint('RS256', "$sec/rs256.pem");
+
+# many users: N distinct tokens (sub user1 .. userN), by PyJWT on both
+# cores (the key loaded once), one a line, minted when a scenario needs
+# them; wrk sends them round robin (a Lua request() over the file)
+sub mint_users {
+    my ($alg, $n) = @_;
+    my $file = "$sec/users-$alg-$n.txt";
+    return $file if -s $file;
+    my $t0 = time;
+    run_cmd($PY, '-c', <<'EOF', $alg, lc($alg) . '.pem', $n, $file, $sec);
+import os, sys, time, jwt, multiprocessing
+from cryptography.hazmat.primitives.serialization import load_pem_private_key
+alg, keyname, n, out, sec = (sys.argv[1], sys.argv[2], int(sys.argv[3]),
+                             sys.argv[4], sys.argv[5])
+key = load_pem_private_key(open(sec + '/' + keyname, 'rb').read(), None)
+now = int(time.time())
+def one(i):
+    return jwt.encode({'sub': 'user%d' % i, 'role': 'trader', 'iat': now,
+                       'exp': now + 3300}, key, algorithm=alg)
+with multiprocessing.Pool(2) as p:
+    toks = p.map(one, range(1, n + 1), chunksize=512)
+with open(out + '.new', 'w') as f:
+    f.write('\n'.join(toks) + '\n')
+os.rename(out + '.new', out)
+EOF
+    progress(sprintf "minted %d %s tokens in %.0f s", $n, $alg, time - $t0);
+    return $file;
+}
+
+sub users_script {
+    my ($file) = @_;
+    (my $lua = $file) =~ s/\.txt$/.lua/;
+    open my $fh, '>', $lua or die "$lua: $!";
+    print $fh <<"EOF";
+-- round robin over the tokens of $file, one request each
+local toks = {}
+for line in io.lines("$file") do
+    toks[#toks + 1] = "Bearer " .. line
+end
+local i = 0
+request = function()
+    i = i % #toks + 1
+    return wrk.format(nil, nil, { Authorization = toks[i] })
+end
+EOF
+    close $fh;
+    return $lua;
+}
 
 my $api_key = 'obk_' . join '', map { sprintf '%02x', int rand 256 } 1 .. 24;
 $svc->write_file('secrets/api-keys',
@@ -474,6 +526,43 @@ my @S = (
                   . "    octopus_auth_jwt_cache off;\n",
           loc => "            octopus_auth jwt;\n") },
 
+    # many users: distinct tokens round robin through the cache shared
+    # by the workers (octopus_auth_jwt_cache, default 32m); 100,000 RS256
+    # users at the default (more than it holds: round robin never hits,
+    # every request verifies) and at 128m (holds them)
+    (map {
+        my ($alg, $n, $size) = @$_;
+        my $key = lc $alg;
+        { name => "auth_${key}_users$n" . ($size ? "_$size" : ''),
+          label => "auth $alg, " . ($n =~ s/(\d)(?=(\d{3})+$)/$1,/gr)
+                   . " users" . ($size ? ", cache $size" : ''),
+          group => 'ours', modules => [$AUTH], users => [$alg, $n],
+          conf => ngx_tpl(
+              http => "    octopus_auth_key $key kid=k1 "
+                      . "file=$sec/$key.pub.pem;\n"
+                      . ($size ? "    octopus_auth_jwt_cache $size;\n" : ''),
+              loc => "            octopus_auth jwt;\n",
+              servers => "    server {\n"
+                         . "        listen 127.0.0.1:%%PORT_metrics%%;\n"
+                         . "        access_log off;\n"
+                         . "        location = /metrics "
+                         . "{ octopus_auth_metrics; }\n"
+                         . "    }\n") }
+    } ['RS256', 4096], ['ES256', 4096], ['RS256', 100000],
+      ['RS256', 100000, '128m'], ['ES256', 100000],
+      ['ES256', 100000, '64m']),
+
+    # the bare proxy sent the same tokens (no module): what nginx itself
+    # spends on a 0.2-0.5 KB Authorization header (parsed, and passed to
+    # the upstream), which the bare runs do not carry
+    (map {
+        my $alg = $_;
+        { name => 'bare_' . lc($alg) . '_users4096',
+          label => "bare nginx proxy, 4,096 $alg tokens sent",
+          group => 'ours', modules => [], users => [$alg, 4096],
+          nocache => 1, conf => ngx_tpl() }
+    } 'RS256', 'ES256'),
+
     { name => 'auth_apikey', label => 'auth API key', group => 'ours',
       modules => [$AUTH], headers => ['X-API-Key' => $api_key],
       conf => ngx_tpl(
@@ -691,12 +780,32 @@ EOF
 
     $s->{port} = $t->port('http');
 
+    if ($s->{users}) {
+        my ($alg, $n) = @{$s->{users}};
+        $n = 2048 if $o{quick};       # the harness, not the figure
+        my $file = mint_users($alg, $n);
+        $s->{script} = users_script($file);
+        open my $fh, '<', $file or die "$file: $!";
+        my $tok = <$fh>;
+        chomp $tok;
+        $s->{headers} = [Authorization => "Bearer $tok"];
+    }
+
     # one request by hand: it must pass
     my $r = $t->http(uri => '/api/v1/bench', @{$s->{headers} || []}
                      ? (headers => $s->{headers}) : ());
     die "$s->{name}: first request answered $r->{status}\n"
         . ($t->{template} ? $t->error_log : '')
         unless $r->{status} == 200;
+
+    # many users, full run: one pass over the tokens before the rounds,
+    # so the first round is not the one that fills the cache (ES256
+    # verifies at about 13,000 tokens a second on one worker)
+    if ($s->{users} && !$s->{nocache} && !$o{quick}) {
+        my $secs = 1 + int($s->{users}[1] * 80e-6 + 0.5);
+        wrk($s, $secs);
+        progress("prefilled $s->{name}: $secs s");
+    }
 
     # after the first request: the worker exists and has served
     $t->wait_for(sub { $s->{pids}->() }, 10);
@@ -730,6 +839,8 @@ sub wrk {
     while (my ($n, $v) = splice @hv, 0, 2) {
         push @h, '-H', "$n: $v";
     }
+    # a script sends its own Authorization (and wrk.format adds Host)
+    @h = ('-s', $s->{script}) if $s->{script};
     my $out = run_cmd('wrk', "-t$o{threads}", "-c$o{connections}",
                       "-d${secs}s", '--latency', @h,
                       "http://127.0.0.1:$s->{port}/api/v1/bench");
@@ -769,6 +880,18 @@ sub metrics {
     my %m;
     while (($r->{body} // '') =~ /^(octopus_audit_\w+)(?:\{[^}]*\})?\s+([\d.e+]+)/mg) {
         $m{$1} += $2;
+    }
+    return \%m;
+}
+
+
+# the auth module's verification cache counters (octopus_auth_metrics)
+sub auth_metrics {
+    my ($s) = @_;
+    my $r = $s->{t}->http(port => $s->{t}->port('metrics'), uri => '/metrics');
+    my %m;
+    while (($r->{body} // '') =~ /^octopus_auth_jwt_cache_(\w+) (\d+)$/mg) {
+        $m{$1} = $2;
     }
     return \%m;
 }
@@ -894,11 +1017,18 @@ sub measure {
     my $rd0 = $s->{redis} ? cpu_snap($svc->{procs}{redis}) : undef;
     my @wp = $s->{pids}->();
     my $prof = profile_start($s, \@wp);
+    my $am0 = $s->{users} && !$s->{nocache} ? auth_metrics($s) : undef;
     my $wk0 = cpu_snap(@wp);
     my $t0 = time;
     my $r = wrk($s, $o{duration});
     my $el = time - $t0;
     my $wk1 = cpu_snap(@wp);
+    if ($am0) {
+        my $am1 = auth_metrics($s);
+        $r->{cache} = { map { $_ => ($am1->{$_} // 0) - ($am0->{$_} // 0) }
+                        qw(hits_total misses_total evictions_total) };
+        $r->{cache}{entries} = $am1->{entries};
+    }
     my $rd1 = $s->{redis} ? cpu_snap($svc->{procs}{redis}) : undef;
     profile_end($s, $prof) if $prof;
     my $wk_new = cpu_snap($s->{pids}->());
@@ -967,9 +1097,12 @@ sub measure {
 
     push @{$s->{runs}}, $r;
     progress(sprintf "round %d %-12s %8.0f req/s p50 %.2f ms p99 %.2f ms "
-                     . "worker %.2f us/req%s%s%s",
+                     . "worker %.2f us/req%s%s%s%s",
          $round, $s->{name}, $r->{rps} // 0, $r->{p50} // 0,
          $r->{p99} // 0, $r->{cpu_worker_us} // 0,
+         $r->{cache} ? sprintf(' cache hits %d misses %d evictions %d',
+                               @{$r->{cache}}{qw(hits_total misses_total
+                                                 evictions_total)}) : '',
          defined $r->{cpu_redis_us}
              ? sprintf(' redis %.2f us/req', $r->{cpu_redis_us}) : '',
          defined $r->{cpu_pg_us_row}
@@ -1056,6 +1189,9 @@ for my $s (@S) {
         map { $_->{cpu_worker_us} - $_->{base_cpu} }
         grep { defined $_->{cpu_worker_us} && defined $_->{base_cpu} } @r];
     $s->{cpu_worker_delta} = median(@{$s->{cpu_worker_deltas}});
+    $s->{cpu_ratio} = median(map { $_->{base_cpu} / $_->{cpu_worker_us} }
+                             grep { $_->{cpu_worker_us} && $_->{base_cpu} }
+                             @r);
     $s->{cpu_pg_us_rows} = [grep { defined } map { $_->{cpu_pg_us_row} } @r];
     $s->{cpu_redis_us} = median(map { $_->{cpu_redis_us} } @r);
     $s->{cpu_pg_us} = median(map { $_->{cpu_pg_us} } @r);
@@ -1217,6 +1353,32 @@ for my $n (qw(auth_hs256 auth_rs256 auth_apikey rl_shm rl_redis audit_pg
            defined $rt ? sprintf('%.2f ×', $rt) : undef, ($rt // 0) >= $want);
 }
 
+# issue 15 (many users through the shared verification cache): the
+# throughput ratio, and the worker's CPU per request against bare's (on
+# shared cores the CPU figure is each process's own cost; the ratio of
+# throughputs is how the machine was split)
+for my $n (qw(auth_rs256_users4096 auth_es256_users4096)) {
+    my $s = $by{$n} or next;
+    my $rt = ratio($s, $bare);
+    target("$s->{label}: throughput", '≥ 0.9 × bare',
+           defined $rt ? sprintf('%.2f ×', $rt) : undef, ($rt // 0) >= 0.9);
+    my $c = $s->{cpu_ratio};
+    target("$s->{label}: worker CPU, bare's over this one", '≥ 0.9 ×',
+           defined $c ? sprintf('%.2f × (%+.2f µs per request)', $c,
+                                $s->{cpu_worker_delta} // 0) : undef,
+           ($c // 0) >= 0.9);
+    (my $bn = $n) =~ s/^auth_/bare_/;
+    if (my $bt = $by{$bn}) {
+        my $rt = ratio($s, $bt);
+        my ($a, $b) = ($s->{cpu_worker_us}, $bt->{cpu_worker_us});
+        target("$s->{label}: against $bt->{label}", '≥ 0.9 ×',
+               defined $rt && $a && $b
+                   ? sprintf('%.2f × throughput, %.2f × CPU (%+.2f µs)',
+                             $rt, $b / $a, $a - $b) : undef,
+               ($rt // 0) >= 0.9);
+    }
+}
+
 # issue 13 (audit cost)
 if (my $s = $by{audit_pg}) {
     my $v = $s->{cpu_pg_us_row};
@@ -1293,6 +1455,38 @@ for my $s (grep { $_->{pg} } @S) {
             $r->{queue_depth} // 0, $r->{spooled} // 0,
             $r->{spool_bytes} // 0, $r->{drain_s} // 0,
             $r->{pg_missing} // 0;
+    }
+}
+
+my @users = grep { $_->{users} && !$_->{nocache} } @S;
+if (@users) {
+    push @lines, '', '## Verification cache (many users)', '',
+        'Distinct tokens sent round robin by wrk (a Lua `request()` over a '
+        . 'file of tokens minted by PyJWT); the cache\'s counters '
+        . '(`octopus_auth_metrics`) read around each measured run, summed '
+        . 'over the rounds; entries after the last round.  Worker µs per '
+        . 'request: median (range over the rounds).', '',
+        '| scenario | tokens | cache hits | misses | hit rate | evictions '
+        . '| entries | worker µs/request | − bare | bare ÷ this (CPU) |',
+        '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |';
+    for my $s (@users) {
+        my %c;
+        for my $r (@{$s->{runs} || []}) {
+            $c{$_} += $r->{cache}{$_} // 0
+                for qw(hits_total misses_total evictions_total);
+        }
+        my $n = $c{hits_total} + $c{misses_total};
+        my $last = ($s->{runs} || [])->[-1] || {};
+        push @lines, sprintf '| %s | %d | %d | %d | %s | %d | %s | %s | %s | %s |',
+            $s->{label}, $o{quick} ? 2048 : $s->{users}[1],
+            $c{hits_total}, $c{misses_total},
+            $n ? sprintf('%.1f %%', 100 * $c{hits_total} / $n) : '–',
+            $c{evictions_total}, $last->{cache}{entries} // '–',
+            us($s->{cpu_worker_us}),
+            us_range($s->{cpu_worker_delta}, $s->{cpu_worker_deltas},
+                     '%+.2f'),
+            defined $s->{cpu_ratio} ? sprintf('%.2f ×', $s->{cpu_ratio})
+                                    : '–';
     }
 }
 
@@ -1389,6 +1583,11 @@ for my $s (grep { $_->{pg} } @S) {
         unless ($s->{runs}[-1]{pg_rows_per_s} // 0) > 0;
     push @bad, "$s->{name}: no PostgreSQL CPU time per row measured"
         unless ($s->{cpu_pg_us_row} // 0) > 0;
+}
+# (QUICK's 2,048 tokens fit every cache; 100,000 overflow 32m)
+for my $s (grep { $o{quick} && $_->{users} && !$_->{nocache} } @S) {
+    push @bad, "$s->{name}: no verification cache hit counted"
+        unless ($s->{runs}[-1]{cache}{hits_total} // 0) > 0;
 }
 push @bad, 'no chart' unless -s "$o{out}/latest.png";
 push @bad, 'no JWT microbenchmark output'

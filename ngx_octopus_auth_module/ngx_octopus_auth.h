@@ -31,10 +31,10 @@
 #define NGX_OCTOPUS_AUTH_OPTIONAL     5
 
 
-/* octopus_auth_jwt_cache: entries per worker */
+/* octopus_auth_jwt_cache: bytes of shared memory for the node */
 
-#define NGX_OCTOPUS_AUTH_JWT_CACHE_DEFAULT  1024
-#define NGX_OCTOPUS_AUTH_JWT_CACHE_MAX      1048576
+#define NGX_OCTOPUS_AUTH_JWT_CACHE_DEFAULT  (32 * 1024 * 1024)
+#define NGX_OCTOPUS_AUTH_JWT_CACHE_MIN      (64 * 1024)
 
 
 /* $octopus_auth_result values */
@@ -60,8 +60,9 @@ typedef struct {
     ngx_str_t                  apikeys_file;
     u_char                    *apikeys_conf_file;
     ngx_uint_t                 apikeys_conf_line;
-    ngx_uint_t                 jwt_cache_slots;   /* 0: off */
-    ngx_octopus_jwt_cache_t   *jwt_cache;    /* the worker's, after fork */
+    size_t                     jwt_cache_size;    /* 0: off */
+    ngx_octopus_jwt_cache_t   *jwt_cache;    /* NULL: off */
+    uint64_t                   jwt_generation;    /* of keys, at conf */
     ngx_octopus_auth_revoke_t *revoke;       /* octopus_auth_revocation */
     ngx_octopus_auth_jwks_url_t  *jwks_url;  /* NULL: no keys from a URL */
 } ngx_octopus_auth_main_conf_t;
@@ -177,6 +178,14 @@ u_char *ngx_octopus_auth_revoke_metrics(ngx_octopus_auth_main_conf_t *amcf,
     u_char *p);
 u_char *ngx_octopus_auth_jwks_url_metrics(ngx_octopus_auth_main_conf_t *amcf,
     u_char *p);
+u_char *ngx_octopus_auth_jwt_cache_metrics(ngx_octopus_auth_main_conf_t *amcf,
+    u_char *p);
+
+/* ngx_octopus_auth_cache.c */
+char *ngx_octopus_auth_jwt_cache(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+ngx_int_t ngx_octopus_auth_jwt_cache_conf(ngx_conf_t *cf,
+    ngx_octopus_auth_main_conf_t *amcf);
 
 /* ngx_octopus_auth_cors.c */
 ngx_int_t ngx_octopus_auth_cors_preflight(ngx_http_request_t *r,

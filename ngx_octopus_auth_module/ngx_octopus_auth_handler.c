@@ -456,24 +456,57 @@ ngx_octopus_auth_header_safe(ngx_http_request_t *r,
 }
 
 
+static uint64_t
+ngx_octopus_auth_mix_generation(uint64_t conf, ngx_uint_t fetched)
+{
+    uint64_t  g;
+
+    if (conf == 0) {
+        return 0;
+    }
+
+    /* an odd multiplier: each fetched generation its own value; 0 bypasses */
+    g = conf ^ ((uint64_t) fetched * 0x9e3779b97f4a7c15ULL);
+
+    return g;
+}
+
+
 static ngx_int_t
 ngx_octopus_auth_jwt(ngx_http_request_t *r, ngx_octopus_auth_loc_conf_t *alcf,
     ngx_octopus_auth_ctx_t *ctx, ngx_str_t *token, uint64_t *perms,
     uint64_t *roles)
 {
-    ngx_int_t                      rc;
-    const char                    *reason;
-    ngx_octopus_auth_json_t       *claims;
-    ngx_octopus_jwt_result_t       res;
-    ngx_octopus_auth_main_conf_t  *amcf;
+    ngx_int_t                       rc;
+    const char                     *reason;
+    ngx_octopus_auth_json_t        *claims;
+    ngx_octopus_jwt_result_t        res;
+    ngx_octopus_jwt_policy_t        fetched;
+    ngx_octopus_auth_main_conf_t   *amcf;
+    const ngx_octopus_jwt_policy_t *policy;
 
     amcf = ngx_http_get_module_main_conf(r, ngx_octopus_auth_module);
 
+    policy = &alcf->policy;
+
     if (amcf->jwks_url) {
         ngx_octopus_auth_jwks_url_sync(amcf->jwks_url, r->connection->log);
+
+        /*
+         * the shared cache serves a token only to a worker verifying with
+         * the key set it was verified under: the configured keys'
+         * fingerprint mixed with the fetched set's generation (0 still
+         * bypasses the cache)
+         */
+
+        fetched = alcf->policy;
+        fetched.generation = ngx_octopus_auth_mix_generation(
+                                 alcf->policy.generation,
+                                 ngx_octopus_auth_keys_generation(amcf));
+        policy = &fetched;
     }
 
-    ngx_octopus_jwt_verify_cached(&alcf->policy, amcf->jwt_cache,
+    ngx_octopus_jwt_verify_cached(policy, amcf->jwt_cache,
                                   (char *) token->data, token->len,
                                   ngx_time(), &res);
 
@@ -485,6 +518,11 @@ ngx_octopus_auth_jwt(ngx_http_request_t *r, ngx_octopus_auth_loc_conf_t *alcf,
                                                        r->connection->log);
         ctx->jwks_wait = ngx_octopus_auth_jwks_url_fetching(amcf->jwks_url);
     }
+
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "octopus auth: token %s, status %d",
+                   res.cached ? "from the verification cache" : "verified",
+                   (int) res.status);
 
     switch (res.status) {
 

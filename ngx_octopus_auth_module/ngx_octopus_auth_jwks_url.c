@@ -17,7 +17,9 @@
  * worker re-parses it with ngx_octopus_jwks_parse() (the fuzzed parser of
  * octopus_auth_jwks) into the key slots reserved at the end of the key
  * table when it sees a new generation (on its tick and before each
- * verification), and flushes its verification cache.
+ * verification); the shared verification cache honours only entries
+ * verified under the worker's generation (ngx_octopus_auth_keys_generation,
+ * mixed into the policy's by the handler).
  */
 
 
@@ -89,8 +91,6 @@ struct ngx_octopus_auth_jwks_url_s {
     ngx_shm_zone_t               *zone;
     ngx_array_t                  *keys;         /* amcf->keys */
     ngx_uint_t                    nstatic;      /* keys before the slots */
-    ngx_octopus_jwt_cache_t     **cache;
-    size_t                        cache_slots;
 
     ngx_slab_pool_t              *shpool;
     ngx_octopus_auth_jwks_sh_t   *sh;
@@ -379,8 +379,7 @@ ngx_octopus_auth_jwks_url_issuer(ngx_octopus_auth_jwks_url_t *u)
 
 ngx_int_t
 ngx_octopus_auth_jwks_url_init_conf(ngx_conf_t *cf,
-    ngx_octopus_auth_jwks_url_t *u, ngx_array_t *keys,
-    ngx_octopus_jwt_cache_t **cache, size_t cache_slots)
+    ngx_octopus_auth_jwks_url_t *u, ngx_array_t *keys)
 {
     u_char                 *p;
     size_t                  size;
@@ -487,8 +486,6 @@ ngx_octopus_auth_jwks_url_init_conf(ngx_conf_t *cf,
 
     u->keys = keys;
     u->nstatic = keys->nelts;
-    u->cache = cache;
-    u->cache_slots = cache_slots;
 
     for (i = 0; i < NGX_OCTOPUS_JWKS_URL_MAX_KEYS; i++) {
         k = ngx_array_push(keys);
@@ -788,7 +785,6 @@ ngx_octopus_auth_jwks_url_sync(ngx_octopus_auth_jwks_url_t *u, ngx_log_t *log)
     char                         err[256];
     size_t                       len;
     time_t                       now;
-    uint64_t                     seed;
     ngx_uint_t                   gen, n, dropped;
     ngx_octopus_jwt_key_t       *slots;
     ngx_octopus_auth_jwks_sh_t  *sh;
@@ -863,23 +859,6 @@ ngx_octopus_auth_jwks_url_sync(ngx_octopus_auth_jwks_url_t *u, ngx_log_t *log)
     ngx_log_debug3(NGX_LOG_DEBUG_HTTP, log, 0,
                    "octopus auth: key set generation %ui, %ui keys from "
                    "\"%V\"", gen, n, &u->source);
-
-    /*
-     * the verification cache holds tokens verified under the old set
-     * (and pointers to its keys): a new cache, so a removed key's token
-     * is verified again, and refused
-     */
-
-    if (*u->cache) {
-        ngx_octopus_jwt_cache_free(*u->cache);
-
-        if (getrandom(&seed, sizeof(seed), GRND_NONBLOCK) != sizeof(seed)) {
-            seed = (uint64_t) ngx_random() << 32 ^ (uint64_t) ngx_pid
-                   ^ (uint64_t) ngx_current_msec;
-        }
-
-        *u->cache = ngx_octopus_jwt_cache_create(u->cache_slots, seed);
-    }
 }
 
 

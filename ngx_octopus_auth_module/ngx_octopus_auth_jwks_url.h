@@ -34,8 +34,7 @@ char *ngx_octopus_auth_jwks_url(ngx_conf_t *cf, ngx_command_t *cmd,
  * verification cache, flushed when the key set changes.
  */
 ngx_int_t ngx_octopus_auth_jwks_url_init_conf(ngx_conf_t *cf,
-    ngx_octopus_auth_jwks_url_t *u, ngx_array_t *keys,
-    ngx_octopus_jwt_cache_t **cache, size_t cache_slots);
+    ngx_octopus_auth_jwks_url_t *u, ngx_array_t *keys);
 
 /* the issuer of octopus_auth_oidc_issuer (NUL-terminated), or NULL */
 ngx_str_t *ngx_octopus_auth_jwks_url_issuer(ngx_octopus_auth_jwks_url_t *u);

@@ -26,6 +26,7 @@
 #include <openssl/hmac.h>
 #include <openssl/param_build.h>
 #include <openssl/pem.h>
+#include <openssl/x509.h>
 
 #include <jansson.h>
 
@@ -715,6 +716,7 @@ ngx_octopus_jwt_verify(const ngx_octopus_jwt_policy_t *policy,
 
     res->status = NGX_OCTOPUS_JWT_INVALID;
     res->key = NULL;
+    res->cached = 0;
     memset(&res->claims, 0, sizeof(ngx_octopus_auth_json_t));
 
     if (len > NGX_OCTOPUS_JWT_MAX_TOKEN) {
@@ -876,243 +878,128 @@ ngx_octopus_jwt_verify(const ngx_octopus_jwt_policy_t *policy,
 }
 
 
-/* verification cache */
-
-
-typedef struct {
-    const ngx_octopus_jwt_policy_t  *policy;
-    const ngx_octopus_jwt_key_t     *key;
-    uint64_t                         hash;
-    size_t                           size;        /* of this allocation */
-    size_t                           token_len;
-    size_t                           payload_len;
-    size_t                           ntoks;
-    ngx_octopus_auth_json_tok_t     *toks;        /* after the struct */
-    char                            *payload;     /* after the toks */
-    char                            *token;       /* after the payload */
-} ngx_octopus_jwt_cache_entry_t;
-
-
-struct ngx_octopus_jwt_cache_s {
-    size_t                           nslots;
-    uint64_t                         seed;
-    ngx_octopus_jwt_cache_stats_t    stats;
-    ngx_octopus_jwt_cache_entry_t  **slots;
-};
-
-
-ngx_octopus_jwt_cache_t *
-ngx_octopus_jwt_cache_create(size_t slots, uint64_t seed)
-{
-    ngx_octopus_jwt_cache_t  *cache;
-
-    if (slots == 0) {
-        return NULL;
-    }
-
-    cache = calloc(1, sizeof(ngx_octopus_jwt_cache_t));
-    if (cache == NULL) {
-        return NULL;
-    }
-
-    cache->slots = calloc(slots, sizeof(ngx_octopus_jwt_cache_entry_t *));
-    if (cache->slots == NULL) {
-        free(cache);
-        return NULL;
-    }
-
-    cache->nslots = slots;
-    cache->seed = seed;
-
-    return cache;
-}
+/* for the verification cache */
 
 
 void
-ngx_octopus_jwt_cache_free(ngx_octopus_jwt_cache_t *cache)
-{
-    size_t  i;
-
-    if (cache == NULL) {
-        return;
-    }
-
-    for (i = 0; i < cache->nslots; i++) {
-        free(cache->slots[i]);
-    }
-
-    free(cache->slots);
-    free(cache);
-}
-
-
-void
-ngx_octopus_jwt_cache_stats(const ngx_octopus_jwt_cache_t *cache,
-    ngx_octopus_jwt_cache_stats_t *stats)
-{
-    if (cache == NULL) {
-        memset(stats, 0, sizeof(ngx_octopus_jwt_cache_stats_t));
-        return;
-    }
-
-    *stats = cache->stats;
-}
-
-
-/*
- * Eight bytes a step (multiply and xor-shift), from a per-process random
- * seed and the policy: not a cryptographic hash, nor does it need to be;
- * a collision costs a verification, and a hit compares the whole token.
- */
-
-static uint64_t
-ngx_octopus_jwt_cache_hash(const ngx_octopus_jwt_cache_t *cache,
-    const ngx_octopus_jwt_policy_t *policy, const char *token, size_t len)
-{
-    uint64_t  h, w;
-
-    h = cache->seed ^ (uint64_t) (uintptr_t) policy
-        ^ ((uint64_t) len * 0x9e3779b97f4a7c15ULL);
-
-    while (len >= 8) {
-        memcpy(&w, token, 8);
-        h = (h ^ w) * 0xff51afd7ed558ccdULL;
-        h ^= h >> 32;
-        token += 8;
-        len -= 8;
-    }
-
-    w = 0;
-    memcpy(&w, token, len);
-    h = (h ^ w) * 0xc4ceb9fe1a85ec53ULL;
-    h ^= h >> 29;
-
-    return h;
-}
-
-
-static void
-ngx_octopus_jwt_cache_drop(ngx_octopus_jwt_cache_t *cache, size_t slot)
-{
-    ngx_octopus_jwt_cache_entry_t  *e;
-
-    e = cache->slots[slot];
-    if (e == NULL) {
-        return;
-    }
-
-    cache->stats.evicted++;
-    cache->stats.entries--;
-    cache->stats.bytes -= e->size;
-
-    free(e);
-    cache->slots[slot] = NULL;
-}
-
-
-static void
-ngx_octopus_jwt_cache_store(ngx_octopus_jwt_cache_t *cache, size_t slot,
-    uint64_t hash, const ngx_octopus_jwt_policy_t *policy, const char *token,
-    size_t len, const ngx_octopus_jwt_result_t *res)
-{
-    size_t                          size;
-    ngx_octopus_jwt_cache_entry_t  *e;
-
-    if (res->claims.ntoks > NGX_OCTOPUS_JWT_CACHE_MAX_VALUES) {
-        return;
-    }
-
-    size = sizeof(ngx_octopus_jwt_cache_entry_t)
-           + res->claims.ntoks * sizeof(ngx_octopus_auth_json_tok_t)
-           + res->claims.len + len;
-
-    e = malloc(size);
-    if (e == NULL) {
-        return;
-    }
-
-    e->policy = policy;
-    e->key = res->key;
-    e->hash = hash;
-    e->size = size;
-    e->token_len = len;
-    e->payload_len = res->claims.len;
-    e->ntoks = res->claims.ntoks;
-    e->toks = (ngx_octopus_auth_json_tok_t *) (e + 1);
-    e->payload = (char *) (e->toks + e->ntoks);
-    e->token = e->payload + e->payload_len;
-
-    memcpy(e->toks, res->claims.toks,
-           e->ntoks * sizeof(ngx_octopus_auth_json_tok_t));
-    memcpy(e->payload, res->claims.src, e->payload_len);
-    memcpy(e->token, token, len);
-
-    ngx_octopus_jwt_cache_drop(cache, slot);
-
-    cache->slots[slot] = e;
-    cache->stats.stored++;
-    cache->stats.entries++;
-    cache->stats.bytes += size;
-}
-
-
-void
-ngx_octopus_jwt_verify_cached(const ngx_octopus_jwt_policy_t *policy,
-    ngx_octopus_jwt_cache_t *cache, const char *token, size_t len,
+ngx_octopus_jwt_verify_claims(const ngx_octopus_jwt_policy_t *policy,
+    const ngx_octopus_jwt_key_t *key, const char *token, size_t len,
     time_t now, ngx_octopus_jwt_result_t *res)
 {
-    size_t                          slot;
-    uint64_t                        hash;
-    ngx_octopus_jwt_cache_entry_t  *e;
+    size_t       n;
+    const char  *dot1, *dot2;
 
-    if (cache == NULL || len > NGX_OCTOPUS_JWT_CACHE_MAX_TOKEN) {
-        ngx_octopus_jwt_verify(policy, token, len, now, res);
+    res->status = NGX_OCTOPUS_JWT_INVALID;
+    res->reason = "malformed token";
+    res->key = NULL;
+    res->cached = 1;
+    memset(&res->claims, 0, sizeof(ngx_octopus_auth_json_t));
+
+    dot1 = memchr(token, '.', len);
+    if (dot1 == NULL) {
         return;
     }
 
-    hash = ngx_octopus_jwt_cache_hash(cache, policy, token, len);
-    slot = hash % cache->nslots;
-    e = cache->slots[slot];
-
-    if (e != NULL
-        && e->hash == hash
-        && e->policy == policy
-        && e->token_len == len
-        && CRYPTO_memcmp(e->token, token, len) == 0)
+    dot2 = memchr(dot1 + 1, '.', token + len - dot1 - 1);
+    if (dot2 == NULL
+        || (size_t) (dot2 - dot1 - 1) > sizeof(res->payload) * 4 / 3)
     {
-        cache->stats.hits++;
+        return;
+    }
 
-        res->key = e->key;
-        memcpy(res->payload, e->payload, e->payload_len);
-        memcpy(res->toks, e->toks,
-               e->ntoks * sizeof(ngx_octopus_auth_json_tok_t));
+    if (ngx_octopus_jwt_b64url_decode(dot1 + 1, dot2 - dot1 - 1,
+                                      (unsigned char *) res->payload, &n)
+        != 0
+        || ngx_octopus_auth_json_parse(&res->claims, res->payload, n,
+                                       res->toks, NGX_OCTOPUS_JWT_MAX_VALUES)
+           != 0
+        || ngx_octopus_auth_json_type(&res->claims, 0)
+           != NGX_OCTOPUS_AUTH_JSON_OBJECT)
+    {
+        memset(&res->claims, 0, sizeof(ngx_octopus_auth_json_t));
+        return;
+    }
 
-        res->claims.src = res->payload;
-        res->claims.len = e->payload_len;
-        res->claims.toks = res->toks;
-        res->claims.ntoks = e->ntoks;
+    res->key = key;
 
-        res->status = NGX_OCTOPUS_JWT_INVALID;
-        res->reason = NULL;
+    ngx_octopus_jwt_check_claims(policy, &res->claims, now, res);
+}
 
-        ngx_octopus_jwt_check_claims(policy, &res->claims, now, res);
 
-        if (res->status == NGX_OCTOPUS_JWT_EXPIRED) {
-            /* it will not be valid again */
-            ngx_octopus_jwt_cache_drop(cache, slot);
+static void
+ngx_octopus_jwt_fp_part(EVP_MD_CTX *md, const void *data, size_t len)
+{
+    uint64_t  n;
+
+    n = len;
+    EVP_DigestUpdate(md, &n, sizeof(n));
+    EVP_DigestUpdate(md, data, len);
+}
+
+
+uint64_t
+ngx_octopus_jwt_keys_fingerprint(const ngx_octopus_jwt_key_t *keys,
+    size_t nkeys)
+{
+    int             n;
+    size_t          i;
+    uint32_t        alg;
+    uint64_t        fp;
+    EVP_MD_CTX     *md;
+    unsigned char  *der, digest[EVP_MAX_MD_SIZE];
+
+    static const char  domain[] = "octopus auth key set v1";
+
+    fp = 0;
+
+    md = EVP_MD_CTX_new();
+    if (md == NULL || EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1) {
+        goto done;
+    }
+
+    ngx_octopus_jwt_fp_part(md, domain, sizeof(domain) - 1);
+
+    for (i = 0; i < nkeys; i++) {
+        alg = (uint32_t) keys[i].alg;
+        EVP_DigestUpdate(md, &alg, sizeof(alg));
+
+        ngx_octopus_jwt_fp_part(md, keys[i].kid ? keys[i].kid : "",
+                                keys[i].kid ? strlen(keys[i].kid) + 1 : 0);
+
+        if (keys[i].secret) {
+            ngx_octopus_jwt_fp_part(md, keys[i].secret, keys[i].secret_len);
         }
 
-        return;
+        if (keys[i].pkey) {
+            der = NULL;
+            n = i2d_PUBKEY(keys[i].pkey, &der);
+
+            if (n <= 0) {
+                goto done;
+            }
+
+            ngx_octopus_jwt_fp_part(md, der, (size_t) n);
+            OPENSSL_free(der);
+        }
     }
 
-    cache->stats.misses++;
-
-    ngx_octopus_jwt_verify(policy, token, len, now, res);
-
-    if (res->status == NGX_OCTOPUS_JWT_OK) {
-        ngx_octopus_jwt_cache_store(cache, slot, hash, policy, token, len,
-                                    res);
+    if (EVP_DigestFinal_ex(md, digest, NULL) != 1) {
+        goto done;
     }
+
+    memcpy(&fp, digest, sizeof(fp));
+
+    if (fp == 0) {
+        fp = 1;
+    }
+
+done:
+
+    /* 0 after an error: the cache is not used for these keys */
+
+    EVP_MD_CTX_free(md);
+
+    return fp;
 }
 
 

@@ -71,6 +71,7 @@ typedef struct {
     const char                   *audience;      /* NULL: not checked */
     long                          leeway;        /* seconds */
     long                          max_lifetime;  /* seconds, 0: unlimited */
+    uint64_t                      generation;    /* of keys: see the cache */
     unsigned                      allow_refresh:1;
 } ngx_octopus_jwt_policy_t;
 
@@ -81,6 +82,7 @@ typedef struct {
     ngx_octopus_jwt_status_e      status;
     const char                   *reason;        /* static, for clients */
     const ngx_octopus_jwt_key_t  *key;
+    int                           cached;        /* verified before */
     ngx_octopus_auth_json_t       claims;        /* set once they parsed */
     char                          payload[NGX_OCTOPUS_JWT_MAX_TOKEN];
     ngx_octopus_auth_json_tok_t   toks[NGX_OCTOPUS_JWT_MAX_VALUES];
@@ -113,36 +115,79 @@ void ngx_octopus_jwt_verify(const ngx_octopus_jwt_policy_t *policy,
     ngx_octopus_jwt_result_t *res);
 
 /*
- * Verification cache, one per process (no locking): a token that verified
- * under a policy is remembered with its claims, so the next request with
- * the same bytes skips decoding, parsing and the signature.  The claims
- * (exp, nbf, iat, lifetime, iss, aud, token type) are checked again on
- * every hit, against the time of that request.  Only successes are kept;
- * a slot holds one token (direct-mapped on a seeded hash, the whole token
- * compared in constant time); tokens over NGX_OCTOPUS_JWT_CACHE_MAX_TOKEN
- * bytes or with over NGX_OCTOPUS_JWT_CACHE_MAX_VALUES claim values are
- * verified every time.  Keys never change under a cache: nginx builds a
- * new one with new workers on reload.
+ * The claims of a token whose signature is known to be good under key:
+ * the payload is decoded and parsed again and the claims checked against
+ * the policy at now, the signature is not looked at.  Only for the
+ * verification cache, on a token equal byte for byte to one that verified
+ * under the same key set.
+ */
+void ngx_octopus_jwt_verify_claims(const ngx_octopus_jwt_policy_t *policy,
+    const ngx_octopus_jwt_key_t *key, const char *token, size_t len,
+    time_t now, ngx_octopus_jwt_result_t *res);
+
+/*
+ * A key set's generation from its contents (algorithm, kid, secret or
+ * public key, in order), the same for the same keys in another
+ * configuration cycle: a 64-bit prefix of a SHA-256 digest, never 0 but
+ * after an error (then the cache is not used).
+ */
+uint64_t ngx_octopus_jwt_keys_fingerprint(const ngx_octopus_jwt_key_t *keys,
+    size_t nkeys);
+
+/*
+ * Verification cache (ngx_octopus_auth_jwt_cache.c), shared by the
+ * processes that map its memory: a token that verified is remembered (its
+ * bytes, the index of the key that verified it, the key set's generation)
+ * so the next request with the same bytes, in any worker, skips the header,
+ * the key search and the signature.  A hit needs the policy's generation
+ * (policy->generation: whoever owns the keys changes it whenever the key
+ * set changes; 0 bypasses the cache), the same length and the same bytes
+ * compared in full in constant time; the payload is decoded again and the
+ * claims (exp, nbf, iat, lifetime, iss, aud, token type) checked at every
+ * hit against the request's time and the request's policy.  Only
+ * successes are kept; tokens over NGX_OCTOPUS_JWT_CACHE_MAX_TOKEN bytes
+ * are verified every time.  Least recently used entries are evicted when
+ * the memory is full; a token found expired on a hit is dropped.
+ *
+ * No pointer to process memory lives in the shared part (it survives a
+ * reload that loads the module at another address): the allocator and the
+ * lock are the caller's (nginx: a slab pool and its mutex; tests: malloc
+ * with a budget), in a process-local handle.
  */
 
 #define NGX_OCTOPUS_JWT_CACHE_MAX_TOKEN   2048
-#define NGX_OCTOPUS_JWT_CACHE_MAX_VALUES  128
 
-typedef struct ngx_octopus_jwt_cache_s  ngx_octopus_jwt_cache_t;
+typedef struct ngx_octopus_jwt_cache_sh_s  ngx_octopus_jwt_cache_sh_t;
+
+typedef struct {
+    ngx_octopus_jwt_cache_sh_t  *sh;        /* shared */
+
+    /* alloc and free are called with the lock held */
+    void                      *(*alloc)(void *data, size_t size);
+    void                       (*free)(void *data, void *p);
+    void                       (*lock)(void *data);
+    void                       (*unlock)(void *data);
+    void                        *data;
+} ngx_octopus_jwt_cache_t;
 
 typedef struct {
     uint64_t  hits;
     uint64_t  misses;
     uint64_t  stored;
-    uint64_t  evicted;     /* replaced by another token, or expired */
-    size_t    entries;     /* in use now */
-    size_t    bytes;       /* allocated for entries now */
+    uint64_t  evicted;     /* least recently used, for room */
+    uint64_t  expired;     /* found expired on a hit, dropped */
+    uint64_t  failed;      /* no room even after evicting: not stored */
+    uint64_t  entries;     /* in use now */
+    uint64_t  bytes;       /* asked of the allocator for entries now */
 } ngx_octopus_jwt_cache_stats_t;
 
-ngx_octopus_jwt_cache_t *ngx_octopus_jwt_cache_create(size_t slots,
+/*
+ * Sets cache->sh up through cache->alloc (no lock taken): the hash table
+ * is sized for size bytes of entries.  Returns 0 or -1.
+ */
+int ngx_octopus_jwt_cache_init(ngx_octopus_jwt_cache_t *cache, size_t size,
     uint64_t seed);
-void ngx_octopus_jwt_cache_free(ngx_octopus_jwt_cache_t *cache);
-void ngx_octopus_jwt_cache_stats(const ngx_octopus_jwt_cache_t *cache,
+void ngx_octopus_jwt_cache_stats(ngx_octopus_jwt_cache_t *cache,
     ngx_octopus_jwt_cache_stats_t *stats);
 
 /* ngx_octopus_jwt_verify() through the cache; cache may be NULL */

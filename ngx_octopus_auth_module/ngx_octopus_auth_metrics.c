@@ -3,8 +3,9 @@
  * Copyright (C) Octopus Guard authors
  *
  * octopus_auth_metrics: the location answers GET and HEAD with the auth
- * module's counters as Prometheus text, each part (the key set fetched
- * from a URL, the revocation list) writing its own lines.
+ * module's counters as Prometheus text, each part (the verification
+ * cache, the key set fetched from a URL, the revocation list) writing its
+ * own lines.
  */
 
 
@@ -23,6 +24,7 @@ typedef u_char *(*ngx_octopus_auth_metrics_part_pt)(
 
 
 static ngx_octopus_auth_metrics_part_pt  ngx_octopus_auth_metrics_parts[] = {
+    ngx_octopus_auth_jwt_cache_metrics,
     ngx_octopus_auth_jwks_url_metrics,
     ngx_octopus_auth_revoke_metrics,
 };

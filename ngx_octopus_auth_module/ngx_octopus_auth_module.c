@@ -12,8 +12,6 @@
 #include <ngx_core.h>
 #include <ngx_http.h>
 
-#include <sys/random.h>
-
 #include "ngx_octopus_auth.h"
 
 
@@ -22,14 +20,12 @@
 
 static ngx_int_t ngx_octopus_auth_init(ngx_conf_t *cf);
 static void *ngx_octopus_auth_create_main_conf(ngx_conf_t *cf);
-static char *ngx_octopus_auth_jwt_cache(ngx_conf_t *cf, ngx_command_t *cmd,
-    void *conf);
-static ngx_int_t ngx_octopus_auth_init_process(ngx_cycle_t *cycle);
-static void ngx_octopus_auth_exit_process(ngx_cycle_t *cycle);
 static char *ngx_octopus_auth_init_main_conf(ngx_conf_t *cf, void *conf);
 static void *ngx_octopus_auth_create_loc_conf(ngx_conf_t *cf);
 static char *ngx_octopus_auth_merge_loc_conf(ngx_conf_t *cf, void *parent,
     void *child);
+static ngx_int_t ngx_octopus_auth_init_process(ngx_cycle_t *cycle);
+static void ngx_octopus_auth_exit_process(ngx_cycle_t *cycle);
 
 static char *ngx_octopus_auth_mode(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
@@ -378,7 +374,7 @@ ngx_octopus_auth_create_main_conf(ngx_conf_t *cf)
     ngx_octopus_rbac_init(amcf->rbac);
 
     amcf->roles_set = NGX_CONF_UNSET;
-    amcf->jwt_cache_slots = NGX_CONF_UNSET_UINT;
+    amcf->jwt_cache_size = NGX_CONF_UNSET_SIZE;
 
     return amcf;
 }
@@ -394,15 +390,15 @@ ngx_octopus_auth_init_main_conf(ngx_conf_t *cf, void *conf)
         amcf->roles_set = 0;
     }
 
-    ngx_conf_init_uint_value(amcf->jwt_cache_slots,
-                             NGX_OCTOPUS_AUTH_JWT_CACHE_DEFAULT);
+    if (ngx_octopus_auth_jwt_cache_conf(cf, amcf) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
 
     /* after every key directive: the fetched keys go after the others */
 
     if (amcf->jwks_url
         && ngx_octopus_auth_jwks_url_init_conf(cf, amcf->jwks_url,
-                                               &amcf->keys, &amcf->jwt_cache,
-                                               amcf->jwt_cache_slots)
+                                               &amcf->keys)
            != NGX_OK)
     {
         return NGX_CONF_ERROR;
@@ -418,84 +414,26 @@ ngx_octopus_auth_init_main_conf(ngx_conf_t *cf, void *conf)
 }
 
 
-/* octopus_auth_jwt_cache off | <entries> */
-
-static char *
-ngx_octopus_auth_jwt_cache(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
-{
-    ngx_octopus_auth_main_conf_t  *amcf = conf;
-
-    ngx_int_t   n;
-    ngx_str_t  *value;
-
-    if (amcf->jwt_cache_slots != NGX_CONF_UNSET_UINT) {
-        return "is duplicate";
-    }
-
-    value = cf->args->elts;
-
-    if (ngx_strcmp(value[1].data, "off") == 0) {
-        amcf->jwt_cache_slots = 0;
-        return NGX_CONF_OK;
-    }
-
-    n = ngx_atoi(value[1].data, value[1].len);
-
-    if (n == NGX_ERROR || n < 1 || n > NGX_OCTOPUS_AUTH_JWT_CACHE_MAX) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "invalid \"octopus_auth_jwt_cache\" value \"%V\":"
-                           " \"off\" or a number of entries from 1 to %d",
-                           &value[1], NGX_OCTOPUS_AUTH_JWT_CACHE_MAX);
-        return NGX_CONF_ERROR;
-    }
-
-    amcf->jwt_cache_slots = (ngx_uint_t) n;
-
-    return NGX_CONF_OK;
-}
-
-
-/* each worker its own verification cache: no locks on the request path */
+/* the revocation list's and the key set's clients, in every worker */
 
 static ngx_int_t
 ngx_octopus_auth_init_process(ngx_cycle_t *cycle)
 {
-    uint64_t                       seed;
     ngx_octopus_auth_main_conf_t  *amcf;
 
     amcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_octopus_auth_module);
 
-    if (amcf) {
-        ngx_octopus_auth_revoke_init_process(amcf->revoke, cycle);
+    if (amcf == NULL) {
+        return NGX_OK;
     }
 
-    if (amcf && amcf->jwks_url
+    ngx_octopus_auth_revoke_init_process(amcf->revoke, cycle);
+
+    if (amcf->jwks_url
         && ngx_octopus_auth_jwks_url_init_process(cycle, amcf->jwks_url)
            != NGX_OK)
     {
         return NGX_ERROR;
-    }
-
-    if (amcf == NULL || amcf->jwt_cache_slots == 0 || amcf->keys.nelts == 0) {
-        return NGX_OK;
-    }
-
-    /*
-     * getrandom(2), not RAND_bytes(): OpenSSL's generator would be set up
-     * in every worker for 8 bytes (about 1 MB of RSS measured)
-     */
-
-    if (getrandom(&seed, sizeof(seed), GRND_NONBLOCK) != sizeof(seed)) {
-        seed = (uint64_t) ngx_random() << 32 ^ (uint64_t) ngx_pid
-               ^ (uint64_t) ngx_current_msec;
-    }
-
-    amcf->jwt_cache = ngx_octopus_jwt_cache_create(amcf->jwt_cache_slots,
-                                                   seed);
-    if (amcf->jwt_cache == NULL) {
-        ngx_log_error(NGX_LOG_WARN, cycle->log, 0,
-                      "octopus auth: no memory for the JWT cache,"
-                      " every token is verified");
     }
 
     return NGX_OK;
@@ -509,15 +447,14 @@ ngx_octopus_auth_exit_process(ngx_cycle_t *cycle)
 
     amcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_octopus_auth_module);
 
-    if (amcf) {
-        ngx_octopus_auth_revoke_exit_process(amcf->revoke);
+    if (amcf == NULL) {
+        return;
+    }
 
-        if (amcf->jwks_url) {
-            ngx_octopus_auth_jwks_url_exit_process(amcf->jwks_url);
-        }
+    ngx_octopus_auth_revoke_exit_process(amcf->revoke);
 
-        ngx_octopus_jwt_cache_free(amcf->jwt_cache);
-        amcf->jwt_cache = NULL;
+    if (amcf->jwks_url) {
+        ngx_octopus_auth_jwks_url_exit_process(amcf->jwks_url);
     }
 }
 
@@ -656,6 +593,7 @@ ngx_octopus_auth_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     conf->policy.leeway = (long) conf->leeway;
     conf->policy.max_lifetime = (long) conf->max_lifetime;
     conf->policy.allow_refresh = conf->refresh_tokens ? 1 : 0;
+    conf->policy.generation = amcf->jwt_generation;
 
     if (conf->mode == NGX_CONF_UNSET_UINT) {
         conf->mode = prev->mode;

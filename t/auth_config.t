@@ -77,7 +77,7 @@ sub bearer {
 is(bearer($tok_cur)->{status}, 200, 'current key: accepted');
 is(bearer($tok_prev)->{status}, 200, 'previous key: accepted');
 is(bearer($tok_prev)->{status}, 200,
-   '... again (now from the worker\'s verification cache)');
+   '... again (now from the shared verification cache)');
 is($t->get('/api/x', 'X-API-Key' => 'first-key-0001')->{status}, 200,
    'API key from the file: accepted');
 
@@ -230,14 +230,16 @@ my @bad = (
       qr/invalid origin "app.octopus.trading"/ ],
     [ 'octopus_auth_leeway soon;', qr/invalid value|"soon"/ ],
     [ 'octopus_auth_jwt_cache 0;',
-      qr/invalid "octopus_auth_jwt_cache" value "0": "off" or a number/ ],
+      qr/invalid "octopus_auth_jwt_cache" value "0": a size with a unit/ ],
+    [ 'octopus_auth_jwt_cache 1024;',
+      qr/value "1024": a size with a unit .*a number of entries is no longer/ ],
     [ 'octopus_auth_jwt_cache lots;',
-      qr/invalid "octopus_auth_jwt_cache" value "lots"/ ],
-    [ 'octopus_auth_jwt_cache 2000000;',
-      qr/invalid "octopus_auth_jwt_cache" value "2000000"/ ],
-    [ 'octopus_auth_jwt_cache 10; octopus_auth_jwt_cache off;',
+      qr/"octopus_auth_jwt_cache" value "lots": a size of at least 64k/ ],
+    [ 'octopus_auth_jwt_cache 32k;',
+      qr/"octopus_auth_jwt_cache" value "32k": a size of at least 64k/ ],
+    [ 'octopus_auth_jwt_cache 10m; octopus_auth_jwt_cache off;',
       qr/"octopus_auth_jwt_cache" directive is duplicate/ ],
-    [ loc('octopus_auth_jwt_cache 10;'),
+    [ loc('octopus_auth_jwt_cache 10m;'),
       qr/"octopus_auth_jwt_cache" directive is not allowed here/ ],
     [ loc('octopus_auth jwt;'),
       qr/octopus_auth needs JWT keys/ ],

@@ -27,6 +27,7 @@ FUZZ_CFLAGS = -g -O1 -fsanitize=fuzzer,address,undefined \
 FUZZ_AUTH = ngx_octopus_auth_module
 
 fuzz_jwt_SRCS          = $(FUZZ_AUTH)/ngx_octopus_auth_jwt.c \
+                         $(FUZZ_AUTH)/ngx_octopus_auth_jwt_cache.c \
                          common/ngx_octopus_secret.c \
                          $(FUZZ_AUTH)/ngx_octopus_auth_json.c \
                          $(FUZZ_AUTH)/ngx_octopus_auth_rbac.c

@@ -13,6 +13,7 @@
 #include <setjmp.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <cmocka.h>
 
@@ -637,7 +638,120 @@ test_jwks(void **state)
     assert_non_null(strstr(err, "unsupported \"kty\""));
 }
 
-/* the verification cache: same answers as ngx_octopus_jwt_verify() */
+/*
+ * the verification cache: same answers as ngx_octopus_jwt_verify(), on a
+ * fake allocator (malloc within a byte budget, every block tracked) and a
+ * fake lock that checks it is never taken twice
+ */
+
+#define FAKE_MAX  4096
+
+static struct {
+    size_t   budget;
+    size_t   used;
+    int      locked;
+    int      locks;
+    size_t   n;
+    void    *blocks[FAKE_MAX];
+    size_t   sizes[FAKE_MAX];
+} fake;
+
+
+static void *
+fake_alloc(void *data, size_t size)
+{
+    void  *p;
+
+    assert_true(fake.locked || fake.locks == 0);
+
+    if (fake.used + size > fake.budget || fake.n == FAKE_MAX) {
+        return NULL;
+    }
+
+    p = malloc(size);
+    assert_non_null(p);
+    fake.blocks[fake.n] = p;
+    fake.sizes[fake.n] = size;
+    fake.n++;
+    fake.used += size;
+
+    return p;
+}
+
+
+static void
+fake_free(void *data, void *p)
+{
+    size_t  i;
+
+    assert_true(fake.locked);
+
+    for (i = 0; i < fake.n; i++) {
+        if (fake.blocks[i] == p) {
+            fake.used -= fake.sizes[i];
+            fake.n--;
+            fake.blocks[i] = fake.blocks[fake.n];
+            fake.sizes[i] = fake.sizes[fake.n];
+            free(p);
+            return;
+        }
+    }
+
+    fail_msg("free of a block not allocated");
+}
+
+
+static void
+fake_lock(void *data)
+{
+    assert_false(fake.locked);
+    fake.locked = 1;
+    fake.locks++;
+}
+
+
+static void
+fake_unlock(void *data)
+{
+    assert_true(fake.locked);
+    fake.locked = 0;
+}
+
+
+static void
+fake_cache(ngx_octopus_jwt_cache_t *cache, size_t budget)
+{
+    size_t  i;
+
+    for (i = 0; i < fake.n; i++) {
+        free(fake.blocks[i]);
+    }
+
+    memset(&fake, 0, sizeof(fake));
+    fake.budget = budget;
+
+    memset(cache, 0, sizeof(ngx_octopus_jwt_cache_t));
+    cache->alloc = fake_alloc;
+    cache->free = fake_free;
+    cache->lock = fake_lock;
+    cache->unlock = fake_unlock;
+
+    assert_int_equal(ngx_octopus_jwt_cache_init(cache, budget, 42), 0);
+}
+
+
+static void
+fake_done(void)
+{
+    size_t  i;
+
+    for (i = 0; i < fake.n; i++) {
+        free(fake.blocks[i]);
+    }
+
+    memset(&fake, 0, sizeof(fake));
+}
+
 
 static ngx_octopus_jwt_status_e
 cached(ngx_octopus_jwt_cache_t *cache, const char *token, time_t now,
@@ -645,6 +759,7 @@ cached(ngx_octopus_jwt_cache_t *cache, const char *token, time_t now,
 {
     ngx_octopus_jwt_verify_cached(&policy, cache, token, strlen(token), now,
                                   res);
+    assert_false(fake.locked);
     return res->status;
 }
 
@@ -658,24 +773,29 @@ test_cache(void **state)
     size_t                          n;
     ngx_octopus_jwt_result_t        res;
     ngx_octopus_jwt_policy_t        saved;
-    ngx_octopus_jwt_cache_t        *cache;
+    ngx_octopus_jwt_cache_t         cache;
     ngx_octopus_jwt_cache_stats_t   st;
 
     reset_policy();
+    policy.generation = ngx_octopus_jwt_keys_fingerprint(keys, 3);
+    assert_true(policy.generation != 0);
 
-    cache = ngx_octopus_jwt_cache_create(64, 42);
-    assert_non_null(cache);
+    fake_cache(&cache, 1024 * 1024);
 
     make_token(token, HS, CLAIMS(""), 'h', NULL);
 
     /* a miss verifies and stores; a hit gives the same claims */
 
-    assert_int_equal(cached(cache, token, NOW, &res), NGX_OCTOPUS_JWT_OK);
-    assert_int_equal(cached(cache, token, NOW, &res), NGX_OCTOPUS_JWT_OK);
-    ngx_octopus_jwt_cache_stats(cache, &st);
+    assert_int_equal(cached(&cache, token, NOW, &res), NGX_OCTOPUS_JWT_OK);
+    assert_false(res.cached);
+    assert_int_equal(cached(&cache, token, NOW, &res), NGX_OCTOPUS_JWT_OK);
+    assert_true(res.cached);
+    ngx_octopus_jwt_cache_stats(&cache, &st);
     assert_int_equal(st.misses, 1);
     assert_int_equal(st.hits, 1);
+    assert_int_equal(st.stored, 1);
     assert_int_equal(st.entries, 1);
+    assert_int_equal(st.bytes, strlen(token) + 48);
     assert_ptr_equal(res.key, &keys[0]);
     assert_ptr_equal(res.claims.src, res.payload);
     v = ngx_octopus_auth_json_get(&res.claims, 0, "sub");
@@ -685,74 +805,131 @@ test_cache(void **state)
 
     /* the claims are checked again at every hit: expiry, with leeway */
 
-    assert_int_equal(cached(cache, token, 1800000600 + 29, &res),
+    assert_int_equal(cached(&cache, token, 1800000600 + 29, &res),
                      NGX_OCTOPUS_JWT_OK);
-    assert_int_equal(cached(cache, token, 1800000600 + 30, &res),
+    assert_int_equal(cached(&cache, token, 1800000600 + 30, &res),
                      NGX_OCTOPUS_JWT_EXPIRED);
+    assert_true(res.cached);
     assert_string_equal(res.reason, "token expired");
-    ngx_octopus_jwt_cache_stats(cache, &st);
+    ngx_octopus_jwt_cache_stats(&cache, &st);
     assert_int_equal(st.hits, 3);
+    assert_int_equal(st.expired, 1);
     assert_int_equal(st.entries, 0);       /* an expired token is dropped */
+    assert_int_equal(st.bytes, 0);
 
-    assert_int_equal(cached(cache, token, 1800000600 + 30, &res),
+    assert_int_equal(cached(&cache, token, 1800000600 + 30, &res),
                      NGX_OCTOPUS_JWT_EXPIRED);
-    ngx_octopus_jwt_cache_stats(cache, &st);
+    assert_false(res.cached);
+    ngx_octopus_jwt_cache_stats(&cache, &st);
     assert_int_equal(st.misses, 2);
     assert_int_equal(st.entries, 0);       /* failures are not stored */
 
     /* one changed byte of the signature: a miss and a refusal */
 
-    assert_int_equal(cached(cache, token, NOW, &res), NGX_OCTOPUS_JWT_OK);
+    assert_int_equal(cached(&cache, token, NOW, &res), NGX_OCTOPUS_JWT_OK);
     strcpy(other, token);
     n = strlen(other);
     other[n - 2] = other[n - 2] == 'A' ? 'B' : 'A';
-    assert_int_equal(cached(cache, other, NOW, &res),
+    assert_int_equal(cached(&cache, other, NOW, &res),
                      NGX_OCTOPUS_JWT_INVALID);
+    assert_false(res.cached);
     assert_string_equal(res.reason, "invalid signature");
+
+    /* one changed byte of the payload (the claims) as well */
+
+    strcpy(other, token);
+    other[40] = other[40] == 'A' ? 'B' : 'A';
+    assert_int_not_equal(cached(&cache, other, NOW, &res),
+                         NGX_OCTOPUS_JWT_OK);
+    assert_false(res.cached);
+
+    /* the first and the last byte (the compare's head and tail) */
+
+    strcpy(other, token);
+    other[0] = other[0] == 'e' ? 'f' : 'e';
+    assert_int_not_equal(cached(&cache, other, NOW, &res),
+                         NGX_OCTOPUS_JWT_OK);
+    assert_false(res.cached);
+    strcpy(other, token);
+    other[n - 1] = other[n - 1] == 'A' ? 'Q' : 'A';
+    assert_int_not_equal(cached(&cache, other, NOW, &res),
+                         NGX_OCTOPUS_JWT_OK);
+    assert_false(res.cached);
 
     /* a prefix or an extension of a cached token is not it */
 
-    other[n - 2] = token[n - 2];
+    strcpy(other, token);
     other[n - 1] = '\0';
-    assert_int_not_equal(cached(cache, other, NOW, &res), NGX_OCTOPUS_JWT_OK);
-    ngx_octopus_jwt_cache_stats(cache, &st);
+    assert_int_not_equal(cached(&cache, other, NOW, &res), NGX_OCTOPUS_JWT_OK);
+    strcpy(other, token);
+    strcat(other, "A");
+    assert_int_not_equal(cached(&cache, other, NOW, &res), NGX_OCTOPUS_JWT_OK);
+    ngx_octopus_jwt_cache_stats(&cache, &st);
     assert_int_equal(st.entries, 1);
 
-    /* another policy (another location) decides for itself */
+    /* another policy (another location) decides for itself at a hit */
 
     saved = policy;
     policy.audience = "another-api";
-    assert_int_equal(cached(cache, token, NOW, &res),
+    assert_int_equal(cached(&cache, token, NOW, &res),
                      NGX_OCTOPUS_JWT_INVALID);
+    assert_true(res.cached);
     assert_string_equal(res.reason, "invalid audience");
     policy = saved;
-
-    /* the policy is in the key: a stricter copy at another address */
 
     {
         ngx_octopus_jwt_policy_t  strict = policy;
 
         strict.max_lifetime = 60;
-        ngx_octopus_jwt_verify_cached(&strict, cache, token, strlen(token),
+        ngx_octopus_jwt_verify_cached(&strict, &cache, token, strlen(token),
                                       NOW, &res);
         assert_int_equal(res.status, NGX_OCTOPUS_JWT_INVALID);
         assert_string_equal(res.reason, "token lifetime too long");
 
-        /* without the HS key the cached HS token is not trusted */
+        /* another key set, another generation: the HS token is not trusted */
 
         strict = policy;
         strict.keys = &keys[1];
         strict.nkeys = 2;
-        ngx_octopus_jwt_verify_cached(&strict, cache, token, strlen(token),
+        strict.generation = ngx_octopus_jwt_keys_fingerprint(&keys[1], 2);
+        assert_true(strict.generation != policy.generation);
+        ngx_octopus_jwt_verify_cached(&strict, &cache, token, strlen(token),
                                       NOW, &res);
         assert_int_equal(res.status, NGX_OCTOPUS_JWT_INVALID);
+        assert_false(res.cached);
         assert_string_equal(res.reason, "unknown key");
+
+        /* the same generation number with fewer keys is never trusted */
+
+        strict.keys = keys;
+        strict.nkeys = 0;
+        strict.generation = policy.generation;
+        ngx_octopus_jwt_verify_cached(&strict, &cache, token, strlen(token),
+                                      NOW, &res);
+        assert_int_not_equal(res.status, NGX_OCTOPUS_JWT_OK);
+        assert_false(res.cached);
+
+        /* generation 0: the cache is not used at all */
+
+        ngx_octopus_jwt_cache_stats(&cache, &st);
+        strict = policy;
+        strict.generation = 0;
+        ngx_octopus_jwt_verify_cached(&strict, &cache, token, strlen(token),
+                                      NOW, &res);
+        assert_int_equal(res.status, NGX_OCTOPUS_JWT_OK);
+        assert_false(res.cached);
+        {
+            ngx_octopus_jwt_cache_stats_t  after;
+
+            ngx_octopus_jwt_cache_stats(&cache, &after);
+            assert_int_equal(after.hits, st.hits);
+            assert_int_equal(after.misses, st.misses);
+        }
     }
 
     /* too large to keep: verified every time */
 
-    ngx_octopus_jwt_cache_stats(cache, &st);
-    memset(sub, 0, sizeof(sub));
+    ngx_octopus_jwt_cache_stats(&cache, &st);
     {
         char   payload[4096];
         size_t i;
@@ -767,43 +944,173 @@ test_cache(void **state)
         make_token(big, HS, payload, 'h', NULL);
     }
     assert_true(strlen(big) > NGX_OCTOPUS_JWT_CACHE_MAX_TOKEN);
-    assert_int_equal(cached(cache, big, NOW, &res), NGX_OCTOPUS_JWT_OK);
-    assert_int_equal(cached(cache, big, NOW, &res), NGX_OCTOPUS_JWT_OK);
+    assert_int_equal(cached(&cache, big, NOW, &res), NGX_OCTOPUS_JWT_OK);
+    assert_int_equal(cached(&cache, big, NOW, &res), NGX_OCTOPUS_JWT_OK);
+    assert_false(res.cached);
     {
         ngx_octopus_jwt_cache_stats_t  after;
 
-        ngx_octopus_jwt_cache_stats(cache, &after);
+        ngx_octopus_jwt_cache_stats(&cache, &after);
         assert_int_equal(after.hits, st.hits);
         assert_int_equal(after.stored, st.stored);
     }
 
-    /* RS256 and ES256 hit as well */
+    /* RS256 and ES256 hit as well, with their own key */
 
     make_token(other, "{\"alg\":\"RS256\",\"kid\":\"rs\"}", CLAIMS(""), 'r',
                rsa);
-    assert_int_equal(cached(cache, other, NOW, &res), NGX_OCTOPUS_JWT_OK);
-    assert_int_equal(cached(cache, other, NOW, &res), NGX_OCTOPUS_JWT_OK);
+    assert_int_equal(cached(&cache, other, NOW, &res), NGX_OCTOPUS_JWT_OK);
+    assert_int_equal(cached(&cache, other, NOW, &res), NGX_OCTOPUS_JWT_OK);
+    assert_true(res.cached);
     assert_ptr_equal(res.key, &keys[1]);
 
-    ngx_octopus_jwt_cache_free(cache);
+    make_token(big, "{\"alg\":\"ES256\",\"kid\":\"es\"}", CLAIMS(""), 'e', ec);
+    assert_int_equal(cached(&cache, big, NOW, &res), NGX_OCTOPUS_JWT_OK);
+    assert_int_equal(cached(&cache, big, NOW, &res), NGX_OCTOPUS_JWT_OK);
+    assert_true(res.cached);
+    assert_ptr_equal(res.key, &keys[2]);
 
-    /* one slot: the second token replaces the first */
+    /* a second process's handle on the same shared part hits as well */
 
-    cache = ngx_octopus_jwt_cache_create(1, 7);
-    assert_int_equal(cached(cache, token, NOW, &res), NGX_OCTOPUS_JWT_OK);
-    assert_int_equal(cached(cache, other, NOW, &res), NGX_OCTOPUS_JWT_OK);
-    assert_int_equal(cached(cache, token, NOW, &res), NGX_OCTOPUS_JWT_OK);
-    ngx_octopus_jwt_cache_stats(cache, &st);
-    assert_int_equal(st.hits, 0);
-    assert_int_equal(st.misses, 3);
-    assert_int_equal(st.evicted, 2);
-    assert_int_equal(st.entries, 1);
-    ngx_octopus_jwt_cache_free(cache);
+    {
+        ngx_octopus_jwt_cache_t  second = cache;
+
+        ngx_octopus_jwt_cache_stats(&cache, &st);
+        assert_int_equal(cached(&second, token, NOW, &res),
+                         NGX_OCTOPUS_JWT_OK);
+        assert_true(res.cached);
+        ngx_octopus_jwt_cache_stats(&second, &st);
+        assert_int_equal(st.entries, 3);
+    }
 
     /* no cache: plain verification */
 
-    assert_null(ngx_octopus_jwt_cache_create(0, 1));
     assert_int_equal(cached(NULL, token, NOW, &res), NGX_OCTOPUS_JWT_OK);
+    assert_false(res.cached);
+
+    fake_done();
+}
+
+
+/* full: the least recently used goes, the others stay */
+
+static void
+test_cache_lru(void **state)
+{
+    int                             i;
+    char                            tok[6][1024], claims[256];
+    size_t                          entry, meta;
+    ngx_octopus_jwt_result_t        res;
+    ngx_octopus_jwt_cache_t         cache;
+    ngx_octopus_jwt_cache_stats_t   st;
+
+    reset_policy();
+    policy.generation = ngx_octopus_jwt_keys_fingerprint(keys, 3);
+
+    for (i = 0; i < 6; i++) {
+        snprintf(claims, sizeof(claims), "{\"sub\":\"user%d\","
+                 "\"iss\":\"https://auth.octopus.trading\","
+                 "\"aud\":\"octopus-api\",\"iat\":1800000000,"
+                 "\"exp\":1800000600}", i);
+        make_token(tok[i], HS, claims, 'h', NULL);
+        assert_int_equal(strlen(tok[i]), strlen(tok[0]));
+    }
+
+    entry = strlen(tok[0]) + 48;
+
+    /* the shared part and 64 buckets, then room for three entries */
+
+    fake_cache(&cache, 64 * 512);      /* the size gives the 64 buckets */
+    meta = fake.used;
+    fake.budget = meta + 3 * entry;
+
+    assert_int_equal(cached(&cache, tok[0], NOW, &res), NGX_OCTOPUS_JWT_OK);
+    assert_int_equal(cached(&cache, tok[1], NOW, &res), NGX_OCTOPUS_JWT_OK);
+    assert_int_equal(cached(&cache, tok[2], NOW, &res), NGX_OCTOPUS_JWT_OK);
+
+    /* 0 used again: 1 is the least recently used, and goes for 3 */
+
+    assert_int_equal(cached(&cache, tok[0], NOW, &res), NGX_OCTOPUS_JWT_OK);
+    assert_true(res.cached);
+    assert_int_equal(cached(&cache, tok[3], NOW, &res), NGX_OCTOPUS_JWT_OK);
+    assert_false(res.cached);
+
+    ngx_octopus_jwt_cache_stats(&cache, &st);
+    assert_int_equal(st.evicted, 1);
+    assert_int_equal(st.entries, 3);
+
+    assert_int_equal(cached(&cache, tok[0], NOW, &res), NGX_OCTOPUS_JWT_OK);
+    assert_true(res.cached);
+    assert_int_equal(cached(&cache, tok[2], NOW, &res), NGX_OCTOPUS_JWT_OK);
+    assert_true(res.cached);
+    assert_int_equal(cached(&cache, tok[3], NOW, &res), NGX_OCTOPUS_JWT_OK);
+    assert_true(res.cached);
+    assert_int_equal(cached(&cache, tok[1], NOW, &res), NGX_OCTOPUS_JWT_OK);
+    assert_false(res.cached);                  /* and 0 went for it */
+
+    /* round robin over more tokens than fit: it keeps working */
+
+    for (i = 0; i < 60; i++) {
+        assert_int_equal(cached(&cache, tok[i % 6], NOW, &res),
+                         NGX_OCTOPUS_JWT_OK);
+    }
+
+    ngx_octopus_jwt_cache_stats(&cache, &st);
+    assert_int_equal(st.entries, 3);
+    assert_true(st.evicted >= 60);
+    assert_int_equal(st.failed, 0);
+    assert_true(fake.used <= fake.budget);
+
+    fake_done();
+
+    /* not even one entry fits: verified, not stored, nothing lost */
+
+    fake_cache(&cache, 64 * 512);
+    fake.budget = meta + entry - 1;
+    assert_int_equal(cached(&cache, tok[0], NOW, &res), NGX_OCTOPUS_JWT_OK);
+    assert_int_equal(cached(&cache, tok[0], NOW, &res), NGX_OCTOPUS_JWT_OK);
+    assert_false(res.cached);
+    ngx_octopus_jwt_cache_stats(&cache, &st);
+    assert_int_equal(st.failed, 2);
+    assert_int_equal(st.entries, 0);
+    fake_done();
+}
+
+
+static void
+test_fingerprint(void **state)
+{
+    uint64_t               a, b;
+    ngx_octopus_jwt_key_t  k[3];
+
+    a = ngx_octopus_jwt_keys_fingerprint(keys, 3);
+    assert_true(a != 0);
+    assert_true(a == ngx_octopus_jwt_keys_fingerprint(keys, 3));
+
+    /* the same keys copied elsewhere (another cycle): the same */
+
+    memcpy(k, keys, sizeof(k));
+    assert_true(a == ngx_octopus_jwt_keys_fingerprint(k, 3));
+
+    /* fewer keys, another order, another kid, another secret: another */
+
+    assert_true(a != ngx_octopus_jwt_keys_fingerprint(keys, 2));
+    k[0] = keys[1];
+    k[1] = keys[0];
+    assert_true(a != ngx_octopus_jwt_keys_fingerprint(k, 3));
+
+    memcpy(k, keys, sizeof(k));
+    k[1].kid = "rs2";
+    b = ngx_octopus_jwt_keys_fingerprint(k, 3);
+    assert_true(a != b);
+
+    memcpy(k, keys, sizeof(k));
+    k[0].secret_len--;
+    assert_true(a != ngx_octopus_jwt_keys_fingerprint(k, 3));
+
+    memcpy(k, keys, sizeof(k));
+    k[1].pkey = ec;
+    assert_true(a != ngx_octopus_jwt_keys_fingerprint(k, 3));
 }
 
 
@@ -821,6 +1128,8 @@ main(void)
         cmocka_unit_test(test_key_check),
         cmocka_unit_test(test_jwks),
         cmocka_unit_test(test_cache),
+        cmocka_unit_test(test_cache_lru),
+        cmocka_unit_test(test_fingerprint),
     };
 
     return cmocka_run_group_tests(tests, setup, teardown);
