@@ -679,7 +679,7 @@ for my $s (@S) {
     if ($s->{optional}) {
         my ($ok, $out) = $t->nginx_test($s->{conf});
         unless ($ok) {
-            my ($why) = $out =~ /\[emerg\][^\n]*?: (.*?)(?: in \/[^\n]*)?$/m;
+            my ($why) = $out =~ /\[emerg\] (.*?)(?: in \S+:\d+)?$/m;
             $why //= (split /\n/, $out)[0] // 'nginx -t failed';
             $s->{skipped} = $why;
             push @skipped, $s;
@@ -808,8 +808,10 @@ sub wrk {
 sub redis_calls {
     my $info = $svc->redis_cmd('INFO', 'commandstats');
     my %c;
-    while ($info =~ /^cmdstat_([\w|]+):calls=(\d+)/mg) {
-        $c{lc $1} = $2 unless $1 eq 'info';
+    while ($info =~ /^cmdstat_([\w|]+):calls=(\d+),usec=(\d+)/mg) {
+        next if $1 eq 'info';
+        $c{lc $1} = $2;
+        $c{'usec:' . lc $1} = $3;
     }
     return \%c;
 }
@@ -981,12 +983,20 @@ sub measure {
         my $rc1 = redis_calls();
         my $total = 0;
         my %d;
+        my %u;
         for my $c (keys %$rc1) {
             my $n = $rc1->{$c} - ($rc0->{$c} // 0);
             next unless $n > 0;
+            if ($c =~ /^usec:(.*)/) {
+                $u{$1} = $n;
+                next;
+            }
             $d{$c} = $n;
             $total += $n;
         }
+        # Redis's own time inside the commands (usec of commandstats;
+        # a script's inner commands are inside its EVALSHA's usec too)
+        $r->{redis_usec} = \%u;
         my $req = ($r->{requests} // 0) + $r->{warm_requests};
         $r->{redis_per_req} = $req ? $total / $req : 0;
         $r->{redis_cmds} = \%d;
@@ -1345,14 +1355,20 @@ push @lines, '', '## Targets', '',
 push @lines, '', '## Redis commands per request', '',
     'From `INFO commandstats` around each scenario\'s warm-up and measured '
     . 'run (commands run inside a Lua script are counted too), median over '
-    . 'the rounds.', '',
+    . 'the rounds; in parentheses each command\'s `usec_per_call` over the '
+    . 'same window (Redis\'s time inside the command: a script\'s includes '
+    . 'its inner commands; the rest of Redis\'s CPU per request is reading, '
+    . 'parsing, replying and expiring keys).', '',
     '| scenario | commands per request | breakdown (last round, per request) |',
     '| --- | ---: | --- |';
 for my $s (grep { $_->{redis} } @S) {
     my @r = @{$s->{runs} || []};
     my $last = $r[-1] or next;
     my $bd = join ', ', map {
-        sprintf '%s %.2f', $_, $last->{redis_cmds}{$_} / ($last->{redis_req} || 1)
+        my $n = $last->{redis_cmds}{$_};
+        my $u = $last->{redis_usec}{$_};
+        sprintf '%s %.2f%s', $_, $n / ($last->{redis_req} || 1),
+            defined $u ? sprintf(' (%.2f µs)', $u / $n) : ''
     } sort { $last->{redis_cmds}{$b} <=> $last->{redis_cmds}{$a} }
       keys %{$last->{redis_cmds}};
     push @lines, sprintf '| %s | %.2f | %s |', $s->{label},
