@@ -139,6 +139,15 @@ sub cmdstats {
     return \%c;
 }
 
+# (the rejections above took their counts back; nobody waits for those
+# DECR + PEXPIRE, one write: once the count is back, both have run)
+$t1->wait_for(sub {
+    for my $k ('k1', 'shared') {
+        my $w = $t1->redis_cmd('KEYS', "octo:{sw:$k}:s*");
+        return 0 unless @$w == 1 && $t1->redis_cmd('GET', $w->[0]) == 10;
+    }
+    return 1;
+}, 5);
 $t1->redis_cmd('CONFIG', 'RESETSTAT');
 statuses($t1, 5, '/sw/x', 'X-Key' => 'stat');
 my $cs = cmdstats();
