@@ -497,9 +497,9 @@ my @S = (
           loc => "            octopus_ratelimit ip;\n") },
 
     # issue 14: the exact mode with 100,000 distinct keys (a random X-Key
-    # per request, from a wrk script), the script path (a zone with a ban
-    # runs the EVALSHA: the same window and a PTTL of the ban key), and the
-    # synchronised mode (skipped when nginx -t refuses sync=)
+    # per request, from a wrk script), the script path (GCRA still runs
+    # the EVALSHA), and the synchronised mode (skipped when nginx -t
+    # refuses sync=)
     { name => 'rl_redis_100k', label => 'ratelimit Redis, 100,000 keys',
       group => 'ours', modules => [$RL], redis => 1, wrk_script => 'keys',
       conf => ngx_tpl(
@@ -509,12 +509,20 @@ my @S = (
                   . "rate=${rate}r/s;\n",
           loc => "            octopus_ratelimit ip;\n") },
 
-    { name => 'rl_redis_script',
-      label => 'ratelimit Redis, EVALSHA (a zone with a ban)',
+    { name => 'rl_redis_script', label => 'ratelimit Redis, GCRA (EVALSHA)',
       group => 'ours', modules => [$RL], redis => 1,
       conf => ngx_tpl(
           http => "    octopus_ratelimit_redis 127.0.0.1:$REDIS "
                   . "prefix=bench:rls:;\n"
+                  . "    octopus_ratelimit_zone ip key=\$binary_remote_addr "
+                  . "rate=${rate}r/s burst=1000 algorithm=gcra;\n",
+          loc => "            octopus_ratelimit ip;\n") },
+
+    { name => 'rl_redis_ban', label => 'ratelimit Redis, a zone with a ban',
+      group => 'ours', modules => [$RL], redis => 1,
+      conf => ngx_tpl(
+          http => "    octopus_ratelimit_redis 127.0.0.1:$REDIS "
+                  . "prefix=bench:rlb:;\n"
                   . "    octopus_ratelimit_zone ip key=\$binary_remote_addr "
                   . "rate=${rate}r/s;\n"
                   . "    octopus_ratelimit_ban zone=ip after=1000000 "

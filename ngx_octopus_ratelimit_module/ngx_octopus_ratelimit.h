@@ -132,6 +132,7 @@ typedef struct {
     ngx_event_t                 fb_timer;    /* per worker: the report */
     u_char                      sha_limit[41];
     u_char                      sha_reserve[41];
+    u_char                      sha_strike[41];
     int64_t                     clock_offset;  /* worker: Redis - ours, ms */
 } ngx_octopus_rl_main_conf_t;
 
@@ -165,7 +166,7 @@ typedef struct {
 typedef struct ngx_octopus_rl_ctx_s  ngx_octopus_rl_ctx_t;
 
 
-#define NGX_OCTOPUS_RL_WCMDS  4
+#define NGX_OCTOPUS_RL_WCMDS  5    /* INCR, PEXPIRE, PEXPIRETIME, GET, PTTL */
 
 
 typedef struct {
@@ -252,6 +253,8 @@ ngx_int_t ngx_octopus_rl_lua_window_decide(ngx_octopus_rl_main_conf_t *rmcf,
     ngx_octopus_rl_item_t *item);
 void ngx_octopus_rl_lua_window_undo(ngx_octopus_rl_main_conf_t *rmcf,
     ngx_octopus_rl_item_t *item);
+ngx_int_t ngx_octopus_rl_lua_strike(ngx_octopus_rl_main_conf_t *rmcf,
+    ngx_octopus_rl_item_t *item, ngx_octopus_redis_handler_pt handler);
 ngx_int_t ngx_octopus_rl_lua_reserve(ngx_octopus_rl_main_conf_t *rmcf,
     ngx_octopus_rl_item_t *item, ngx_octopus_rl_lockout_t *lo,
     ngx_str_t *rid, ngx_octopus_redis_handler_pt handler);

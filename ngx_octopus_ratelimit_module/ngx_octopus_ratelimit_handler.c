@@ -56,6 +56,7 @@ static void ngx_octopus_rl_failure(ngx_octopus_rl_main_conf_t *rmcf,
     ngx_octopus_rl_item_t *item);
 static void ngx_octopus_rl_limit_reply(void *data, redisReply *reply);
 static void ngx_octopus_rl_window_reply(void *data, redisReply *reply);
+static void ngx_octopus_rl_strike_reply(void *data, redisReply *reply);
 static void ngx_octopus_rl_lock_reply(void *data, redisReply *reply);
 static void ngx_octopus_rl_lock_local(ngx_octopus_rl_main_conf_t *rmcf,
     ngx_octopus_rl_item_t *item);
@@ -1223,8 +1224,81 @@ ngx_octopus_rl_window_reply(void *data, redisReply *reply)
         return;
     }
 
-    if (!item->res.allowed) {
-        ngx_octopus_rl_lua_window_undo(rmcf, item);
+    if (item->res.allowed) {
+        ngx_octopus_rl_item_done(item);
+        return;
+    }
+
+    ngx_octopus_rl_lua_window_undo(rmcf, item);
+
+    if (item->outcome == NGX_OCTOPUS_RL_BANNED) {
+        ngx_octopus_rl_shm_strike_set(item->limit->zone->shm_zone, &item->key,
+                                      item->res.retry_ms);
+        ngx_octopus_rl_item_done(item);
+        return;
+    }
+
+    /* rejected in a zone with a ban: one strike, the request waits */
+
+    if (ngx_octopus_rl_lua_strike(rmcf, item, ngx_octopus_rl_strike_reply)
+        == NGX_OK)
+    {
+        return;
+    }
+
+    ngx_octopus_rl_item_done(item);
+}
+
+
+/*
+ * The strike script's answer: the ban in ms when this rejection bans the
+ * key.  The rejection stands whatever the answer (a lost strike only
+ * delays a ban).
+ */
+
+static void
+ngx_octopus_rl_strike_reply(void *data, redisReply *reply)
+{
+    ngx_octopus_rl_item_t  *item = data;
+
+    ngx_http_request_t          *r;
+    ngx_octopus_rl_main_conf_t  *rmcf;
+
+    r = item->ctx->request;
+    rmcf = ngx_http_get_module_main_conf(r, ngx_octopus_ratelimit_module);
+
+    item->cmd = NULL;
+
+    if (reply != NULL && reply->type == REDIS_REPLY_ERROR) {
+
+        if (!item->eval && reply->len >= 8
+            && ngx_strncmp(reply->str, "NOSCRIPT", 8) == 0)
+        {
+            item->eval = 1;
+
+            if (ngx_octopus_rl_lua_strike(rmcf, item,
+                                          ngx_octopus_rl_strike_reply)
+                == NGX_OK)
+            {
+                return;
+            }
+
+        } else {
+            ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                          "octopus_ratelimit zone \"%V\": redis error: %*s",
+                          &item->limit->zone->name, (size_t) reply->len,
+                          reply->str);
+        }
+
+    } else if (reply != NULL && reply->type == REDIS_REPLY_INTEGER
+               && reply->integer > 0)
+    {
+        item->outcome = NGX_OCTOPUS_RL_BANNED;
+        item->res.reset_ms = reply->integer;
+        item->res.retry_ms = reply->integer;
+
+        ngx_octopus_rl_shm_strike_set(item->limit->zone->shm_zone, &item->key,
+                                      item->res.retry_ms);
     }
 
     ngx_octopus_rl_item_done(item);

@@ -8,7 +8,10 @@
  * ready for Redis Cluster.  The arithmetic mirrors
  * ngx_octopus_ratelimit_algo.c line for line: keep them in step.
  *
- *   prefix{zone:key}:w   sliding window state (hash w, c, p)
+ *   prefix{zone:key}:s<W>  sliding window: the count of the fixed window
+ *                        starting at W (ms, Redis's clock); native commands
+ *   prefix{zone:key}:w   sliding window state of the script (hash w, c, p;
+ *                        no longer written, expires by its TTL)
  *   prefix{zone:key}:g   GCRA theoretical arrival time, us
  *   prefix{zone:key}:b   ban marker, with the ban as TTL
  *   prefix{zone:key}:n   rejections counted toward a ban
@@ -112,6 +115,24 @@ static const char  ngx_octopus_rl_lua_limit_src[] =
 
 
 /*
+ * A rejection of a native sliding window with a ban: one strike.  KEYS:
+ * strikes, ban.  ARGV: ban after, within (ms), for (ms).  Returns the ban
+ * in ms when this strike bans the key, 0 otherwise.  The same steps as the
+ * end of the limit script.
+ */
+
+static const char  ngx_octopus_rl_lua_strike_src[] =
+    "local n = redis.call('INCR', KEYS[1])\n"
+    "if n == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end\n"
+    "if n >= tonumber(ARGV[1]) then\n"
+    "  redis.call('SET', KEYS[2], '1', 'PX', ARGV[3])\n"
+    "  redis.call('DEL', KEYS[1])\n"
+    "  return tonumber(ARGV[3])\n"
+    "end\n"
+    "return 0\n";
+
+
+/*
  * A lockout reservation.  KEYS: lock, failures, reservations.  ARGV:
  * failures, inflight timeout (ms), reservation id.  Expired reservations
  * are dropped; failures counted plus reservations held stay below
@@ -165,6 +186,7 @@ ngx_octopus_rl_lua_init(ngx_octopus_rl_main_conf_t *rmcf)
     ngx_octopus_rl_lua_sha(ngx_octopus_rl_lua_limit_src, rmcf->sha_limit);
     ngx_octopus_rl_lua_sha(ngx_octopus_rl_lua_reserve_src,
                            rmcf->sha_reserve);
+    ngx_octopus_rl_lua_sha(ngx_octopus_rl_lua_strike_src, rmcf->sha_strike);
 
     return NGX_OK;
 }
@@ -330,14 +352,16 @@ ngx_octopus_rl_lua_parse(ngx_octopus_rl_item_t *item, redisReply *reply)
 
 
 /*
- * The sliding window of a zone without a ban, in native commands: one
- * counter per fixed window, prefix{zone:key}:s<window start, ms>, and four
- * pipelined commands (each with its key at argv[1], all in one slot):
+ * The sliding window in native commands: one counter per fixed window,
+ * prefix{zone:key}:s<window start, ms>, and four pipelined commands (each
+ * with its key at argv[1], all in one slot), five with a ban:
  *
  *     INCR cur               the count, this request included
  *     PEXPIRE cur 2*period   lives through the next window
  *     PEXPIRETIME cur        Redis's clock: now + 2*period, ms
  *     GET prev               the previous window's count
+ *     PTTL ban               a ban (not for dry_run): the count is taken
+ *                            back, the request banned
  *
  * The window is chosen on our clock corrected by the offset to Redis's
  * clock seen in the last reply; the reply says which window Redis was in,
@@ -345,14 +369,22 @@ ngx_octopus_rl_lua_parse(ngx_octopus_rl_item_t *item, redisReply *reply)
  * error) takes its count back and is sent again.  A rejected request takes
  * its count back too (DECR): rejected requests are not counted, but for
  * one round trip they are, so a concurrent request can only be refused
- * more, never let through more (see README, "Behaviour").
+ * more, never let through more (see README, "Behaviour").  A rejection
+ * in a zone with a ban then runs the strike script (one more round trip,
+ * for rejected requests only).
  */
 
 ngx_uint_t
 ngx_octopus_rl_lua_native(ngx_octopus_rl_limit_t *limit)
 {
-    return limit->zone->algorithm == NGX_OCTOPUS_RL_SLIDING_WINDOW
-           && limit->zone->ban_after == 0;
+    return limit->zone->algorithm == NGX_OCTOPUS_RL_SLIDING_WINDOW;
+}
+
+
+static ngx_uint_t
+ngx_octopus_rl_lua_banning(ngx_octopus_rl_limit_t *limit)
+{
+    return limit->zone->ban_after && !limit->dry_run;
 }
 
 
@@ -371,10 +403,10 @@ ngx_int_t
 ngx_octopus_rl_lua_window(ngx_octopus_rl_main_conf_t *rmcf,
     ngx_octopus_rl_item_t *item, ngx_octopus_redis_handler_pt handler)
 {
-    u_char                 *p, ttl[NGX_INT64_LEN], *prev;
+    u_char                 *p, ttl[NGX_INT64_LEN], *prev, *ban;
     size_t                  plen, tlen;
     uint64_t                now, period;
-    ngx_uint_t              i;
+    ngx_uint_t              i, n;
     ngx_pool_t             *pool;
     const char             *argv[3];
     size_t                  argvlen[3];
@@ -388,9 +420,12 @@ ngx_octopus_rl_lua_window(ngx_octopus_rl_main_conf_t *rmcf,
     now = item->wsent_at + rmcf->clock_offset;
     item->win = now - now % period;
 
-    /* cur and prev in one buffer: rkey ":s" win, rkey ":s" win - period */
+    n = ngx_octopus_rl_lua_banning(item->limit) ? NGX_OCTOPUS_RL_WCMDS
+                                                 : NGX_OCTOPUS_RL_WCMDS - 1;
 
-    p = ngx_pnalloc(pool, 2 * (item->rkey.len + 2 + NGX_INT64_LEN));
+    /* one buffer: rkey ":s" win, rkey ":s" win - period, rkey ":b" */
+
+    p = ngx_pnalloc(pool, 3 * (item->rkey.len + 2 + NGX_INT64_LEN));
     if (p == NULL) {
         return NGX_ERROR;
     }
@@ -405,13 +440,18 @@ ngx_octopus_rl_lua_window(ngx_octopus_rl_main_conf_t *rmcf,
     p = ngx_sprintf(p, ":s%uL", item->win - period);
     plen = p - prev;
 
+    ban = p;
+    p = ngx_cpymem(p, item->rkey.data, item->rkey.len);
+    *p++ = ':';
+    *p++ = 'b';
+
     tlen = ngx_sprintf(ttl, "%uL", 2 * period) - ttl;
 
     item->wsent = 0;
     item->wgot = 0;
     item->wfail = 0;
 
-    for (i = 0; i < NGX_OCTOPUS_RL_WCMDS; i++) {
+    for (i = 0; i < n; i++) {
 
         argv[1] = (const char *) item->wkey.data;
         argvlen[1] = item->wkey.len;
@@ -431,11 +471,17 @@ ngx_octopus_rl_lua_window(ngx_octopus_rl_main_conf_t *rmcf,
             argv[0] = "PEXPIRETIME";
             argvlen[0] = 11;
             break;
-        default:
+        case 3:
             argv[0] = "GET";
             argvlen[0] = 3;
             argv[1] = (const char *) prev;
             argvlen[1] = plen;
+            break;
+        default:
+            argv[0] = "PTTL";
+            argvlen[0] = 4;
+            argv[1] = (const char *) ban;
+            argvlen[1] = item->rkey.len + 2;
             break;
         }
 
@@ -449,7 +495,7 @@ ngx_octopus_rl_lua_window(ngx_octopus_rl_main_conf_t *rmcf,
         item->wsent++;
     }
 
-    if (i == NGX_OCTOPUS_RL_WCMDS) {
+    if (i == n) {
         return NGX_OK;
     }
 
@@ -476,7 +522,7 @@ ngx_octopus_rl_lua_window_value(ngx_octopus_rl_item_t *item, ngx_uint_t i,
     int64_t     v;
     ngx_uint_t  neg;
 
-    if (i == NGX_OCTOPUS_RL_WCMDS - 1) {
+    if (i == 3) {
 
         /* GET prev: nil (no request in it) or a count, maybe negative
          * after a DECR on a key Redis had lost */
@@ -563,6 +609,23 @@ ngx_octopus_rl_lua_window_decide(ngx_octopus_rl_main_conf_t *rmcf,
     st.prev = item->wval[3];
     st.tat = 0;
 
+    if (item->wsent == NGX_OCTOPUS_RL_WCMDS && item->wval[4] > 0) {
+
+        /* banned (by another node, or since this one cached it) */
+
+        item->outcome = NGX_OCTOPUS_RL_BANNED;
+        item->res.allowed = 0;
+        item->res.remaining = 0;
+        item->res.reset_ms = item->wval[4];
+        item->res.retry_ms = item->wval[4];
+
+        ngx_log_debug1(NGX_LOG_DEBUG_HTTP,
+                       item->ctx->request->connection->log, 0,
+                       "octopus_ratelimit window: banned for %L ms",
+                       item->wval[4]);
+        return NGX_OK;
+    }
+
     ngx_octopus_rl_sliding_window(&st, now, zone->rate, period, &item->res);
 
     item->outcome = item->res.allowed ? NGX_OCTOPUS_RL_PASS
@@ -617,6 +680,76 @@ ngx_octopus_rl_lua_window_undo(ngx_octopus_rl_main_conf_t *rmcf,
 
     (void) ngx_octopus_redis_send(rmcf->conn, ngx_octopus_rl_lua_undo_reply,
                                   NULL, 3, argv, argvlen);
+}
+
+
+/*
+ * A rejection in a zone with a ban: the strike script, EVALSHA (EVAL
+ * after NOSCRIPT: item->eval); NGX_DECLINED when nothing is to be done or
+ * nothing could be sent.
+ */
+
+ngx_int_t
+ngx_octopus_rl_lua_strike(ngx_octopus_rl_main_conf_t *rmcf,
+    ngx_octopus_rl_item_t *item, ngx_octopus_redis_handler_pt handler)
+{
+    int                     i;
+    u_char                 *p, nums[3][NGX_INT64_LEN];
+    size_t                  argvlen[8];
+    uint64_t                v[3];
+    ngx_str_t               k[2];
+    ngx_pool_t             *pool;
+    const char             *argv[8];
+    ngx_octopus_rl_zone_t  *zone;
+
+    if (!ngx_octopus_rl_lua_banning(item->limit)) {
+        return NGX_DECLINED;
+    }
+
+    zone = item->limit->zone;
+    pool = item->ctx->request->pool;
+
+    if (ngx_octopus_rl_lua_key(pool, &item->rkey, ":n", &k[0]) != NGX_OK
+        || ngx_octopus_rl_lua_key(pool, &item->rkey, ":b", &k[1]) != NGX_OK)
+    {
+        return NGX_DECLINED;
+    }
+
+    if (item->eval) {
+        argv[0] = "EVAL";
+        argvlen[0] = 4;
+        argv[1] = ngx_octopus_rl_lua_strike_src;
+        argvlen[1] = sizeof(ngx_octopus_rl_lua_strike_src) - 1;
+
+    } else {
+        argv[0] = "EVALSHA";
+        argvlen[0] = 7;
+        argv[1] = (const char *) rmcf->sha_strike;
+        argvlen[1] = 40;
+    }
+
+    argv[2] = "2";
+    argvlen[2] = 1;
+
+    for (i = 0; i < 2; i++) {
+        argv[3 + i] = (const char *) k[i].data;
+        argvlen[3 + i] = k[i].len;
+    }
+
+    v[0] = zone->ban_after;
+    v[1] = zone->ban_within;
+    v[2] = zone->ban_for;
+
+    for (i = 0; i < 3; i++) {
+        p = ngx_sprintf(nums[i], "%uL", v[i]);
+        argv[5 + i] = (const char *) nums[i];
+        argvlen[5 + i] = p - nums[i];
+    }
+
+    item->cmd = ngx_octopus_redis_send(rmcf->conn, handler, item, 8, argv,
+                                       argvlen);
+
+    return item->cmd ? NGX_OK : NGX_DECLINED;
 }
 
 

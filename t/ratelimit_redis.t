@@ -129,8 +129,8 @@ is($rl->{status}, 429, 'after a reload: still limited');
 is($rl->{headers}{'x-rl-result'}, 'limited', 'after a reload: through Redis');
 
 # the sliding window: four native commands per limit per request, no
-# script; a rejection adds DECR and PEXPIRE; a zone with a ban keeps one
-# EVALSHA
+# script; a rejection adds DECR and PEXPIRE; a zone with a ban adds a PTTL
+# of the ban key, and its rejections a strike script
 
 sub cmdstats {
     my $info = $t1->redis_cmd('INFO', 'commandstats');
@@ -165,12 +165,22 @@ is_deeply([map { $cs->{$_} // 0 } qw(incr get decr pexpire)], [3, 3, 3, 6],
 is($t1->redis_cmd('GET', $keys->[0] // 'none'), 10,
    'the count stays at 10 after 3 more rejections');
 
-statuses($t1, 1, '/ban/x', 'X-Key' => 'stat');     # the script is loaded
+statuses($t1, 1, '/ban/x', 'X-Key' => 'stat');
 $t1->redis_cmd('CONFIG', 'RESETSTAT');
 statuses($t1, 1, '/ban/x', 'X-Key' => 'stat');
 $cs = cmdstats();
-is(($cs->{evalsha} // 0) + ($cs->{eval} // 0), 1,
-   'a zone with a ban: one EVALSHA per request');
+is_deeply([map { $cs->{$_} // 0 } qw(incr pexpire pexpiretime get pttl evalsha
+                                     eval)],
+          [1, 1, 1, 1, 1, 0, 0],
+          'a zone with a ban, a pass: the same and PTTL of the ban key');
+$t1->redis_cmd('CONFIG', 'RESETSTAT');
+is($t1->get('/ban/x', 'X-Key' => 'stat')->{status}, 429, 'a rejection');
+$cs = cmdstats();
+is($cs->{evalsha} // 0, 1,
+   'a rejection in a zone with a ban: one strike script (EVALSHA)');
+ok(($cs->{eval} // 0) <= 1, 'EVAL after NOSCRIPT, the first time only ('
+   . ($cs->{eval} // 0) . ')');
+is($t1->redis_cmd('GET', 'octo:{ban:stat}:n'), 1, 'one strike counted');
 
 # GCRA on the Redis clock
 
@@ -205,7 +215,8 @@ ok(($b->{headers}{'retry-after'} // 0) > 3500, 'banned: Retry-After');
 $t1->redis_cmd('CONFIG', 'RESETSTAT');
 is($t2->get('/ban/x', 'X-Key' => 'b1')->{status}, 403, 'still banned');
 my $info = $t1->redis_cmd('INFO', 'commandstats');
-unlike($info, qr/cmdstat_evalsha/, 'a cached ban costs no Redis command');
+unlike($info, qr/cmdstat_(?:evalsha|incr|pttl)/,
+       'a cached ban costs no Redis command');
 
 # lockout across nodes, from different client addresses
 
