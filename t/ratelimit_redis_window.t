@@ -3,7 +3,9 @@
 # The sliding window in Redis without a script (a zone without a ban): one
 # counter per fixed window, INCR / PEXPIRE / PEXPIRETIME / GET pipelined,
 # rejected requests taken back with DECR.  Concurrent requests from two
-# nginx nodes (two workers each) never pass more than the rate; a node
+# nginx nodes (two workers each) never pass more than the rate, also in
+# a zone with a ban (PTTL of the ban key, a strike script per rejection:
+# the after-th rejection bans on every node); a node
 # whose clock is 90 s off still counts in Redis's window (it is told by
 # PEXPIRETIME and sends again); state written by the old script (the :w
 # hash) is not read: a fresh window, once; a Redis without PEXPIRETIME
@@ -29,6 +31,8 @@ http {
 
     octopus_ratelimit_zone hour key=$http_x_key rate=50r/h;
     octopus_ratelimit_zone min  key=$http_x_key rate=10r/m;
+    octopus_ratelimit_zone ban  key=$http_x_key rate=5r/h;
+    octopus_ratelimit_ban zone=ban after=20 within=1h for=1h;
 
     server {
         listen 127.0.0.1:%%PORT_http%%;
@@ -42,6 +46,11 @@ http {
 
         location /min/ {
             octopus_ratelimit min;
+            proxy_pass http://%%BACKEND%%;
+        }
+
+        location /ban/ {
+            octopus_ratelimit ban;
             proxy_pass http://%%BACKEND%%;
         }
 
@@ -96,6 +105,33 @@ is($cs->{decr} // 0, 350, 'one DECR per rejection');
 ok(!$cs->{evalsha} && !$cs->{eval}, 'no script');
 is($t1->get('/hour/x', 'X-Key' => 'race')->{status}, 429,
    'still limited afterwards');
+
+# a zone with a ban, 200 requests at once from the two nodes: 5 pass, the
+# 20th rejection bans the key on every node (strikes counted by the strike
+# script), later ones are answered 403
+
+my @hb = (uri => '/ban/x', headers => ['X-Key' => 'raceban']);
+$l1 = $t1->load_start(requests => 100, concurrency => 8, @hb);
+$l2 = $t2->load_start(requests => 100, concurrency => 8, @hb);
+$c1 = $t1->load_wait($l1);
+$c2 = $t2->load_wait($l2);
+my %all;
+$all{$_} += $c1->{$_} for keys %$c1;
+$all{$_} += $c2->{$_} for keys %$c2;
+is($all{200} // 0, 5, 'a zone with a ban, 200 requests at once: 5 pass');
+# (the 20th strike answers 403; a rejection whose window commands ran
+# before the ban and its strike after answers 429)
+ok(($all{429} // 0) >= 19 && ($all{403} // 0) > 0
+   && ($all{429} // 0) + ($all{403} // 0) == 195,
+   'rejected 19 times at least, then banned ('
+   . join(', ', map { "$_: $all{$_}" } sort keys %all) . ')');
+ok($t1->redis_cmd('PTTL', 'octo:{ban:raceban}:b') > 3500000,
+   'the ban is in Redis');
+is($t2->get('/ban/x', 'X-Key' => 'raceban')->{status}, 403,
+   'banned on both nodes');
+my @bk = window_key('ban', 'raceban');
+ok($t1->wait_for(sub { ($t1->redis_cmd('GET', $bk[0] // 'none') // 0) == 5 },
+                 5), 'the window counter ends at the 5 passes');
 
 # the old script's state (a hash at prefix{zone:key}:w) is not read: an
 # upgrade starts a fresh window once, the hash expires by its TTL
