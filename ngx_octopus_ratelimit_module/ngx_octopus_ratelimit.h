@@ -150,6 +150,8 @@ typedef struct {
     ngx_event_t                 fb_timer;    /* per worker: the report */
     u_char                      sha_limit[41];
     u_char                      sha_reserve[41];
+    u_char                      sha_strike[41];
+    int64_t                     clock_offset;  /* worker: Redis - ours, ms */
 } ngx_octopus_rl_main_conf_t;
 
 
@@ -182,6 +184,9 @@ typedef struct {
 typedef struct ngx_octopus_rl_ctx_s  ngx_octopus_rl_ctx_t;
 
 
+#define NGX_OCTOPUS_RL_WCMDS  5    /* INCR, PEXPIRE, PEXPIRETIME, GET, PTTL */
+
+
 typedef struct {
     ngx_octopus_rl_ctx_t       *ctx;
     ngx_octopus_rl_limit_t     *limit;       /* NULL: the lockout check */
@@ -192,6 +197,17 @@ typedef struct {
     ngx_octopus_rl_result_t     res;
     unsigned                    fallback:1;
     unsigned                    eval:1;
+
+    /* the sliding window without a script (ngx_octopus_rl_lua_window) */
+    ngx_octopus_redis_cmd_t    *wcmd[NGX_OCTOPUS_RL_WCMDS];
+    int64_t                     wval[NGX_OCTOPUS_RL_WCMDS];
+    ngx_uint_t                  wsent;       /* commands of this round */
+    ngx_uint_t                  wgot;        /* replies of this round */
+    ngx_uint_t                  wfail;       /* NGX_OCTOPUS_RL_FB_*, 0 */
+    ngx_uint_t                  wtries;
+    uint64_t                    win;         /* its window, Redis ms */
+    uint64_t                    wsent_at;    /* our clock when sent, ms */
+    ngx_str_t                   wkey;        /* prefix{zone:key}:s<win> */
 } ngx_octopus_rl_item_t;
 
 
@@ -250,6 +266,17 @@ ngx_int_t ngx_octopus_rl_lua_limit(ngx_octopus_rl_main_conf_t *rmcf,
     ngx_octopus_rl_item_t *item, ngx_octopus_redis_handler_pt handler);
 ngx_int_t ngx_octopus_rl_lua_parse(ngx_octopus_rl_item_t *item,
     redisReply *reply);
+ngx_uint_t ngx_octopus_rl_lua_native(ngx_octopus_rl_limit_t *limit);
+ngx_int_t ngx_octopus_rl_lua_window(ngx_octopus_rl_main_conf_t *rmcf,
+    ngx_octopus_rl_item_t *item, ngx_octopus_redis_handler_pt handler);
+ngx_int_t ngx_octopus_rl_lua_window_value(ngx_octopus_rl_item_t *item,
+    ngx_uint_t i, redisReply *reply);
+ngx_int_t ngx_octopus_rl_lua_window_decide(ngx_octopus_rl_main_conf_t *rmcf,
+    ngx_octopus_rl_item_t *item);
+void ngx_octopus_rl_lua_window_undo(ngx_octopus_rl_main_conf_t *rmcf,
+    ngx_octopus_rl_item_t *item);
+ngx_int_t ngx_octopus_rl_lua_strike(ngx_octopus_rl_main_conf_t *rmcf,
+    ngx_octopus_rl_item_t *item, ngx_octopus_redis_handler_pt handler);
 ngx_int_t ngx_octopus_rl_lua_reserve(ngx_octopus_rl_main_conf_t *rmcf,
     ngx_octopus_rl_item_t *item, ngx_octopus_rl_lockout_t *lo,
     ngx_str_t *rid, ngx_octopus_redis_handler_pt handler);

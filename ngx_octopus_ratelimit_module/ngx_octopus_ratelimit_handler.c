@@ -55,6 +55,8 @@ static void ngx_octopus_rl_failure(ngx_octopus_rl_main_conf_t *rmcf,
     ngx_uint_t reason,
     ngx_octopus_rl_item_t *item);
 static void ngx_octopus_rl_limit_reply(void *data, redisReply *reply);
+static void ngx_octopus_rl_window_reply(void *data, redisReply *reply);
+static void ngx_octopus_rl_strike_reply(void *data, redisReply *reply);
 static void ngx_octopus_rl_lock_reply(void *data, redisReply *reply);
 static void ngx_octopus_rl_lock_local(ngx_octopus_rl_main_conf_t *rmcf,
     ngx_octopus_rl_item_t *item);
@@ -930,7 +932,9 @@ ngx_octopus_rl_start_limit(ngx_octopus_rl_main_conf_t *rmcf,
         return;
     }
 
-    if (ngx_octopus_rl_lua_limit(rmcf, item, ngx_octopus_rl_limit_reply)
+    if ((ngx_octopus_rl_lua_native(item->limit)
+         ? ngx_octopus_rl_lua_window(rmcf, item, ngx_octopus_rl_window_reply)
+         : ngx_octopus_rl_lua_limit(rmcf, item, ngx_octopus_rl_limit_reply))
         == NGX_OK)
     {
         item->ctx->pending++;
@@ -1145,6 +1149,168 @@ ngx_octopus_rl_limit_reply(void *data, redisReply *reply)
 }
 
 
+/*
+ * One reply of the sliding window's native commands (in send order); the
+ * last one decides, sends the window again when Redis was in another one,
+ * and takes back the count of a rejected request.
+ */
+
+static void
+ngx_octopus_rl_window_reply(void *data, redisReply *reply)
+{
+    ngx_octopus_rl_item_t  *item = data;
+
+    ngx_int_t                    rc;
+    ngx_uint_t                   i;
+    ngx_http_request_t          *r;
+    ngx_octopus_rl_main_conf_t  *rmcf;
+
+    r = item->ctx->request;
+    rmcf = ngx_http_get_module_main_conf(r, ngx_octopus_ratelimit_module);
+
+    i = item->wgot++;
+    item->wcmd[i] = NULL;
+
+    if (item->wfail == 0) {
+
+        if (reply == NULL) {
+            item->wfail = ngx_octopus_rl_fallback_reason(rmcf);
+
+        } else if (reply->type == REDIS_REPLY_ERROR) {
+            ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                          "octopus_ratelimit zone \"%V\": redis error: %*s",
+                          &item->limit->zone->name, (size_t) reply->len,
+                          reply->str);
+            item->wfail = NGX_OCTOPUS_RL_FB_ERROR;
+
+        } else if (ngx_octopus_rl_lua_window_value(item, i, reply) != NGX_OK) {
+            ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                          "octopus_ratelimit zone \"%V\": unexpected redis "
+                          "reply", &item->limit->zone->name);
+            item->wfail = NGX_OCTOPUS_RL_FB_ERROR;
+        }
+    }
+
+    if (item->wgot < item->wsent) {
+        return;
+    }
+
+    if (item->wfail) {
+        ngx_octopus_rl_failure(rmcf, item->wfail, item);
+        ngx_octopus_rl_item_done(item);
+        return;
+    }
+
+    rc = ngx_octopus_rl_lua_window_decide(rmcf, item);
+
+    if (rc == NGX_AGAIN) {
+
+        /* counted in a window Redis was not in: take it back, again */
+
+        ngx_octopus_rl_lua_window_undo(rmcf, item);
+
+        if (++item->wtries < 3
+            && ngx_octopus_rl_lua_window(rmcf, item,
+                                         ngx_octopus_rl_window_reply)
+               == NGX_OK)
+        {
+            return;
+        }
+
+        rc = NGX_ERROR;
+    }
+
+    if (rc != NGX_OK) {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "octopus_ratelimit zone \"%V\": unexpected redis "
+                      "reply", &item->limit->zone->name);
+
+        ngx_octopus_rl_failure(rmcf, NGX_OCTOPUS_RL_FB_ERROR, item);
+        ngx_octopus_rl_item_done(item);
+        return;
+    }
+
+    if (item->res.allowed) {
+        ngx_octopus_rl_item_done(item);
+        return;
+    }
+
+    ngx_octopus_rl_lua_window_undo(rmcf, item);
+
+    if (item->outcome == NGX_OCTOPUS_RL_BANNED) {
+        ngx_octopus_rl_shm_strike_set(item->limit->zone->shm_zone, &item->key,
+                                      item->res.retry_ms);
+        ngx_octopus_rl_item_done(item);
+        return;
+    }
+
+    /* rejected in a zone with a ban: one strike, the request waits */
+
+    if (ngx_octopus_rl_lua_strike(rmcf, item, ngx_octopus_rl_strike_reply)
+        == NGX_OK)
+    {
+        return;
+    }
+
+    ngx_octopus_rl_item_done(item);
+}
+
+
+/*
+ * The strike script's answer: the ban in ms when this rejection bans the
+ * key.  The rejection stands whatever the answer (a lost strike only
+ * delays a ban).
+ */
+
+static void
+ngx_octopus_rl_strike_reply(void *data, redisReply *reply)
+{
+    ngx_octopus_rl_item_t  *item = data;
+
+    ngx_http_request_t          *r;
+    ngx_octopus_rl_main_conf_t  *rmcf;
+
+    r = item->ctx->request;
+    rmcf = ngx_http_get_module_main_conf(r, ngx_octopus_ratelimit_module);
+
+    item->cmd = NULL;
+
+    if (reply != NULL && reply->type == REDIS_REPLY_ERROR) {
+
+        if (!item->eval && reply->len >= 8
+            && ngx_strncmp(reply->str, "NOSCRIPT", 8) == 0)
+        {
+            item->eval = 1;
+
+            if (ngx_octopus_rl_lua_strike(rmcf, item,
+                                          ngx_octopus_rl_strike_reply)
+                == NGX_OK)
+            {
+                return;
+            }
+
+        } else {
+            ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                          "octopus_ratelimit zone \"%V\": redis error: %*s",
+                          &item->limit->zone->name, (size_t) reply->len,
+                          reply->str);
+        }
+
+    } else if (reply != NULL && reply->type == REDIS_REPLY_INTEGER
+               && reply->integer > 0)
+    {
+        item->outcome = NGX_OCTOPUS_RL_BANNED;
+        item->res.reset_ms = reply->integer;
+        item->res.retry_ms = reply->integer;
+
+        ngx_octopus_rl_shm_strike_set(item->limit->zone->shm_zone, &item->key,
+                                      item->res.retry_ms);
+    }
+
+    ngx_octopus_rl_item_done(item);
+}
+
+
 static void
 ngx_octopus_rl_lock_reply(void *data, redisReply *reply)
 {
@@ -1272,12 +1438,19 @@ ngx_octopus_rl_cleanup(void *data)
 {
     ngx_octopus_rl_ctx_t  *ctx = data;
 
-    ngx_uint_t  i;
+    ngx_uint_t  i, j;
 
     for (i = 0; i < ctx->nitems; i++) {
         if (ctx->items[i].cmd) {
             ngx_octopus_redis_cancel(ctx->items[i].cmd);
             ctx->items[i].cmd = NULL;
+        }
+
+        for (j = 0; j < NGX_OCTOPUS_RL_WCMDS; j++) {
+            if (ctx->items[i].wcmd[j]) {
+                ngx_octopus_redis_cancel(ctx->items[i].wcmd[j]);
+                ctx->items[i].wcmd[j] = NULL;
+            }
         }
     }
 

@@ -8,7 +8,10 @@
  * ready for Redis Cluster.  The arithmetic mirrors
  * ngx_octopus_ratelimit_algo.c line for line: keep them in step.
  *
- *   prefix{zone:key}:w   sliding window state (hash w, c, p)
+ *   prefix{zone:key}:s<W>  sliding window: the count of the fixed window
+ *                        starting at W (ms, Redis's clock); native commands
+ *   prefix{zone:key}:w   sliding window state of the script (hash w, c, p;
+ *                        no longer written, expires by its TTL)
  *   prefix{zone:key}:g   GCRA theoretical arrival time, us
  *   prefix{zone:key}:b   ban marker, with the ban as TTL
  *   prefix{zone:key}:n   rejections counted toward a ban
@@ -112,6 +115,24 @@ static const char  ngx_octopus_rl_lua_limit_src[] =
 
 
 /*
+ * A rejection of a native sliding window with a ban: one strike.  KEYS:
+ * strikes, ban.  ARGV: ban after, within (ms), for (ms).  Returns the ban
+ * in ms when this strike bans the key, 0 otherwise.  The same steps as the
+ * end of the limit script.
+ */
+
+static const char  ngx_octopus_rl_lua_strike_src[] =
+    "local n = redis.call('INCR', KEYS[1])\n"
+    "if n == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end\n"
+    "if n >= tonumber(ARGV[1]) then\n"
+    "  redis.call('SET', KEYS[2], '1', 'PX', ARGV[3])\n"
+    "  redis.call('DEL', KEYS[1])\n"
+    "  return tonumber(ARGV[3])\n"
+    "end\n"
+    "return 0\n";
+
+
+/*
  * A lockout reservation.  KEYS: lock, failures, reservations.  ARGV:
  * failures, inflight timeout (ms), reservation id.  Expired reservations
  * are dropped; failures counted plus reservations held stay below
@@ -165,6 +186,7 @@ ngx_octopus_rl_lua_init(ngx_octopus_rl_main_conf_t *rmcf)
     ngx_octopus_rl_lua_sha(ngx_octopus_rl_lua_limit_src, rmcf->sha_limit);
     ngx_octopus_rl_lua_sha(ngx_octopus_rl_lua_reserve_src,
                            rmcf->sha_reserve);
+    ngx_octopus_rl_lua_sha(ngx_octopus_rl_lua_strike_src, rmcf->sha_strike);
 
     return NGX_OK;
 }
@@ -326,6 +348,408 @@ ngx_octopus_rl_lua_parse(ngx_octopus_rl_item_t *item, redisReply *reply)
     item->res.retry_ms = v[3];
 
     return NGX_OK;
+}
+
+
+/*
+ * The sliding window in native commands: one counter per fixed window,
+ * prefix{zone:key}:s<window start, ms>, and four pipelined commands (each
+ * with its key at argv[1], all in one slot), five with a ban:
+ *
+ *     INCR cur               the count, this request included
+ *     PEXPIRE cur 2*period   lives through the next window
+ *     PEXPIRETIME cur        Redis's clock: now + 2*period, ms
+ *     GET prev               the previous window's count
+ *     PTTL ban               a ban (not for dry_run): the count is taken
+ *                            back, the request banned
+ *
+ * The window is chosen on our clock corrected by the offset to Redis's
+ * clock seen in the last reply; the reply says which window Redis was in,
+ * and a request sent into the wrong one (a boundary within the clock's
+ * error) takes its count back and is sent again.  A rejected request takes
+ * its count back too (DECR): rejected requests are not counted, but for
+ * one round trip they are, so a concurrent request can only be refused
+ * more, never let through more (see README, "Behaviour").  A rejection
+ * in a zone with a ban then runs the strike script (one more round trip,
+ * for rejected requests only).
+ */
+
+ngx_uint_t
+ngx_octopus_rl_lua_native(ngx_octopus_rl_limit_t *limit)
+{
+    return limit->zone->algorithm == NGX_OCTOPUS_RL_SLIDING_WINDOW;
+}
+
+
+static ngx_uint_t
+ngx_octopus_rl_lua_banning(ngx_octopus_rl_limit_t *limit)
+{
+    return limit->zone->ban_after && !limit->dry_run;
+}
+
+
+static uint64_t
+ngx_octopus_rl_lua_clock(void)
+{
+    ngx_time_t  *tp;
+
+    tp = ngx_timeofday();
+
+    return (uint64_t) tp->sec * 1000 + tp->msec;
+}
+
+
+ngx_int_t
+ngx_octopus_rl_lua_window(ngx_octopus_rl_main_conf_t *rmcf,
+    ngx_octopus_rl_item_t *item, ngx_octopus_redis_handler_pt handler)
+{
+    u_char                 *p, ttl[NGX_INT64_LEN], *prev, *ban;
+    size_t                  plen, tlen;
+    uint64_t                now, period;
+    ngx_uint_t              i, n;
+    ngx_pool_t             *pool;
+    const char             *argv[3];
+    size_t                  argvlen[3];
+    ngx_octopus_rl_zone_t  *zone;
+
+    zone = item->limit->zone;
+    pool = item->ctx->request->pool;
+    period = zone->period;
+
+    item->wsent_at = ngx_octopus_rl_lua_clock();
+    now = item->wsent_at + rmcf->clock_offset;
+    item->win = now - now % period;
+
+    n = ngx_octopus_rl_lua_banning(item->limit) ? NGX_OCTOPUS_RL_WCMDS
+                                                 : NGX_OCTOPUS_RL_WCMDS - 1;
+
+    /* one buffer: rkey ":s" win, rkey ":s" win - period, rkey ":b" */
+
+    p = ngx_pnalloc(pool, 3 * (item->rkey.len + 2 + NGX_INT64_LEN));
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    item->wkey.data = p;
+    p = ngx_cpymem(p, item->rkey.data, item->rkey.len);
+    p = ngx_sprintf(p, ":s%uL", item->win);
+    item->wkey.len = p - item->wkey.data;
+
+    prev = p;
+    p = ngx_cpymem(p, item->rkey.data, item->rkey.len);
+    p = ngx_sprintf(p, ":s%uL", item->win - period);
+    plen = p - prev;
+
+    ban = p;
+    p = ngx_cpymem(p, item->rkey.data, item->rkey.len);
+    *p++ = ':';
+    *p++ = 'b';
+
+    tlen = ngx_sprintf(ttl, "%uL", 2 * period) - ttl;
+
+    item->wsent = 0;
+    item->wgot = 0;
+    item->wfail = 0;
+
+    for (i = 0; i < n; i++) {
+
+        argv[1] = (const char *) item->wkey.data;
+        argvlen[1] = item->wkey.len;
+
+        switch (i) {
+        case 0:
+            argv[0] = "INCR";
+            argvlen[0] = 4;
+            break;
+        case 1:
+            argv[0] = "PEXPIRE";
+            argvlen[0] = 7;
+            argv[2] = (const char *) ttl;
+            argvlen[2] = tlen;
+            break;
+        case 2:
+            argv[0] = "PEXPIRETIME";
+            argvlen[0] = 11;
+            break;
+        case 3:
+            argv[0] = "GET";
+            argvlen[0] = 3;
+            argv[1] = (const char *) prev;
+            argvlen[1] = plen;
+            break;
+        default:
+            argv[0] = "PTTL";
+            argvlen[0] = 4;
+            argv[1] = (const char *) ban;
+            argvlen[1] = item->rkey.len + 2;
+            break;
+        }
+
+        item->wcmd[i] = ngx_octopus_redis_send(rmcf->conn, handler, item,
+                                               i == 1 ? 3 : 2, argv, argvlen);
+
+        if (item->wcmd[i] == NULL) {
+            break;
+        }
+
+        item->wsent++;
+    }
+
+    if (i == n) {
+        return NGX_OK;
+    }
+
+    /* not connected: nothing was sent; else the connection failed and
+     * what was sent fails too (the handler sees it) */
+
+    if (item->wsent == 0) {
+        return NGX_DECLINED;
+    }
+
+    item->wfail = ngx_octopus_rl_fallback_reason(rmcf);
+
+    return NGX_OK;
+}
+
+
+/* one reply of the window's commands: its value into item->wval[i] */
+
+ngx_int_t
+ngx_octopus_rl_lua_window_value(ngx_octopus_rl_item_t *item, ngx_uint_t i,
+    redisReply *reply)
+{
+    u_char     *p, *last;
+    int64_t     v;
+    ngx_uint_t  neg;
+
+    if (i == 3) {
+
+        /* GET prev: nil (no request in it) or a count, maybe negative
+         * after a DECR on a key Redis had lost */
+
+        if (reply->type == REDIS_REPLY_NIL) {
+            item->wval[i] = 0;
+            return NGX_OK;
+        }
+
+        if (reply->type != REDIS_REPLY_STRING || reply->len == 0
+            || reply->len > NGX_INT64_LEN)
+        {
+            return NGX_ERROR;
+        }
+
+        p = (u_char *) reply->str;
+        last = p + reply->len;
+        neg = (*p == '-');
+        p += neg;
+
+        if (p == last) {
+            return NGX_ERROR;
+        }
+
+        for (v = 0; p < last; p++) {
+            if (*p < '0' || *p > '9') {
+                return NGX_ERROR;
+            }
+
+            v = v * 10 + (*p - '0');
+        }
+
+        item->wval[i] = neg ? 0 : v;
+        return NGX_OK;
+    }
+
+    if (reply->type != REDIS_REPLY_INTEGER) {
+        return NGX_ERROR;
+    }
+
+    item->wval[i] = reply->integer;
+
+    return NGX_OK;
+}
+
+
+/*
+ * Every reply is in: NGX_OK with item->outcome and item->res, NGX_AGAIN
+ * when Redis was in another window than the one counted (item->win is
+ * still the one counted, for the undo), NGX_ERROR for a reply that makes
+ * no sense.
+ */
+
+ngx_int_t
+ngx_octopus_rl_lua_window_decide(ngx_octopus_rl_main_conf_t *rmcf,
+    ngx_octopus_rl_item_t *item)
+{
+    uint64_t                now, period;
+    ngx_octopus_rl_zone_t  *zone;
+    ngx_octopus_rl_state_t  st;
+
+    zone = item->limit->zone;
+    period = zone->period;
+
+    /* PEXPIRE set the TTL 2 * period from Redis's now */
+
+    if (item->wval[1] != 1 || item->wval[2] < (int64_t) (2 * period)) {
+        return NGX_ERROR;
+    }
+
+    now = item->wval[2] - 2 * period;
+
+    rmcf->clock_offset = (int64_t) (now - item->wsent_at);
+
+    if (now - now % period != item->win) {
+        ngx_log_debug3(NGX_LOG_DEBUG_HTTP, item->ctx->request->connection->log,
+                       0, "octopus_ratelimit window: counted in %uL, redis "
+                       "at %uL, try %ui", item->win, now, item->wtries);
+        return NGX_AGAIN;
+    }
+
+    st.win = item->win;
+    st.cur = item->wval[0] > 0 ? item->wval[0] - 1 : 0;
+    st.prev = item->wval[3];
+    st.tat = 0;
+
+    if (item->wsent == NGX_OCTOPUS_RL_WCMDS && item->wval[4] > 0) {
+
+        /* banned (by another node, or since this one cached it) */
+
+        item->outcome = NGX_OCTOPUS_RL_BANNED;
+        item->res.allowed = 0;
+        item->res.remaining = 0;
+        item->res.reset_ms = item->wval[4];
+        item->res.retry_ms = item->wval[4];
+
+        ngx_log_debug1(NGX_LOG_DEBUG_HTTP,
+                       item->ctx->request->connection->log, 0,
+                       "octopus_ratelimit window: banned for %L ms",
+                       item->wval[4]);
+        return NGX_OK;
+    }
+
+    ngx_octopus_rl_sliding_window(&st, now, zone->rate, period, &item->res);
+
+    item->outcome = item->res.allowed ? NGX_OCTOPUS_RL_PASS
+                                      : NGX_OCTOPUS_RL_LIMITED;
+
+    ngx_log_debug5(NGX_LOG_DEBUG_HTTP, item->ctx->request->connection->log, 0,
+                   "octopus_ratelimit window %uL: cur %L prev %L at +%uL: %s",
+                   item->win, item->wval[0], item->wval[3], now - item->win,
+                   item->res.allowed ? "pass" : "limited");
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_octopus_rl_lua_undo_reply(void *data, redisReply *reply)
+{
+    /* nobody waits: a lost DECR leaves the count one high (stricter) */
+}
+
+
+/*
+ * Takes back the count of a rejected request (or of one counted in the
+ * wrong window): DECR, and PEXPIRE so that a key Redis lost meanwhile
+ * (restart, failover) is not left without a TTL.
+ */
+
+void
+ngx_octopus_rl_lua_window_undo(ngx_octopus_rl_main_conf_t *rmcf,
+    ngx_octopus_rl_item_t *item)
+{
+    u_char      ttl[NGX_INT64_LEN];
+    size_t      argvlen[3];
+    const char *argv[3];
+
+    argv[0] = "DECR";
+    argvlen[0] = 4;
+    argv[1] = (const char *) item->wkey.data;
+    argvlen[1] = item->wkey.len;
+
+    if (ngx_octopus_redis_send(rmcf->conn, ngx_octopus_rl_lua_undo_reply,
+                               NULL, 2, argv, argvlen)
+        == NULL)
+    {
+        return;
+    }
+
+    argv[0] = "PEXPIRE";
+    argvlen[0] = 7;
+    argv[2] = (const char *) ttl;
+    argvlen[2] = ngx_sprintf(ttl, "%uL", 2 * item->limit->zone->period) - ttl;
+
+    (void) ngx_octopus_redis_send(rmcf->conn, ngx_octopus_rl_lua_undo_reply,
+                                  NULL, 3, argv, argvlen);
+}
+
+
+/*
+ * A rejection in a zone with a ban: the strike script, EVALSHA (EVAL
+ * after NOSCRIPT: item->eval); NGX_DECLINED when nothing is to be done or
+ * nothing could be sent.
+ */
+
+ngx_int_t
+ngx_octopus_rl_lua_strike(ngx_octopus_rl_main_conf_t *rmcf,
+    ngx_octopus_rl_item_t *item, ngx_octopus_redis_handler_pt handler)
+{
+    int                     i;
+    u_char                 *p, nums[3][NGX_INT64_LEN];
+    size_t                  argvlen[8];
+    uint64_t                v[3];
+    ngx_str_t               k[2];
+    ngx_pool_t             *pool;
+    const char             *argv[8];
+    ngx_octopus_rl_zone_t  *zone;
+
+    if (!ngx_octopus_rl_lua_banning(item->limit)) {
+        return NGX_DECLINED;
+    }
+
+    zone = item->limit->zone;
+    pool = item->ctx->request->pool;
+
+    if (ngx_octopus_rl_lua_key(pool, &item->rkey, ":n", &k[0]) != NGX_OK
+        || ngx_octopus_rl_lua_key(pool, &item->rkey, ":b", &k[1]) != NGX_OK)
+    {
+        return NGX_DECLINED;
+    }
+
+    if (item->eval) {
+        argv[0] = "EVAL";
+        argvlen[0] = 4;
+        argv[1] = ngx_octopus_rl_lua_strike_src;
+        argvlen[1] = sizeof(ngx_octopus_rl_lua_strike_src) - 1;
+
+    } else {
+        argv[0] = "EVALSHA";
+        argvlen[0] = 7;
+        argv[1] = (const char *) rmcf->sha_strike;
+        argvlen[1] = 40;
+    }
+
+    argv[2] = "2";
+    argvlen[2] = 1;
+
+    for (i = 0; i < 2; i++) {
+        argv[3 + i] = (const char *) k[i].data;
+        argvlen[3 + i] = k[i].len;
+    }
+
+    v[0] = zone->ban_after;
+    v[1] = zone->ban_within;
+    v[2] = zone->ban_for;
+
+    for (i = 0; i < 3; i++) {
+        p = ngx_sprintf(nums[i], "%uL", v[i]);
+        argv[5 + i] = (const char *) nums[i];
+        argvlen[5 + i] = p - nums[i];
+    }
+
+    item->cmd = ngx_octopus_redis_send(rmcf->conn, handler, item, 8, argv,
+                                       argvlen);
+
+    return item->cmd ? NGX_OK : NGX_DECLINED;
 }
 
 

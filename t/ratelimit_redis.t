@@ -3,7 +3,7 @@
 # ngx_octopus_ratelimit_module with Redis (started by the harness): exact
 # counts and headers, two nginx nodes sharing one Redis, GCRA, dry run,
 # bans reaching another node and cached in shared memory, lockout across
-# nodes, hash-tagged keys, one command per limit, Redis restarted with an
+# nodes, hash-tagged keys, the commands per limit, Redis restarted with an
 # empty script cache, AUTH and SELECT.
 
 use strict;
@@ -101,8 +101,17 @@ ok($ra >= 1 && $ra <= 120, "redis: Retry-After ($ra)");
 
 # hash-tagged keys with the prefix, expiring by themselves
 
-my $ttl = $t1->redis_cmd('PTTL', 'octo:{sw:k1}:w');
-ok($ttl > 0 && $ttl <= 120000, "state key octo:{sw:k1}:w expires ($ttl)");
+# (a sliding window without a ban: one counter per fixed window,
+# prefix{zone:key}:s<window start, ms>)
+
+my $keys = $t1->redis_cmd('KEYS', 'octo:{sw:k1}:s*');
+is(scalar @$keys, 1, 'one window counter: ' . join(' ', @$keys));
+my ($win) = ($keys->[0] // '') =~ /:s(\d+)$/;
+ok(defined $win && $win % 60000 == 0, 'named by its window start (ms)');
+is($t1->redis_cmd('GET', $keys->[0] // 'none'), 10,
+   'it holds the 10 passes: the 2 rejected requests were taken back');
+my $ttl = $t1->redis_cmd('PTTL', $keys->[0] // 'none');
+ok($ttl > 60000 && $ttl <= 120000, "the window counter expires ($ttl)");
 
 # two nodes, one limit: 6 + 6 requests give 10 passes
 
@@ -119,14 +128,59 @@ my $rl = $t1->get('/sw/x', 'X-Key' => 'k1');
 is($rl->{status}, 429, 'after a reload: still limited');
 is($rl->{headers}{'x-rl-result'}, 'limited', 'after a reload: through Redis');
 
-# one Redis command per limit per request
+# the sliding window: four native commands per limit per request, no
+# script; a rejection adds DECR and PEXPIRE; a zone with a ban adds a PTTL
+# of the ban key, and its rejections a strike script
 
+sub cmdstats {
+    my $info = $t1->redis_cmd('INFO', 'commandstats');
+    my %c;
+    $c{$1} = $2 while $info =~ /^cmdstat_(\w+):calls=(\d+)/mg;
+    return \%c;
+}
+
+# (the rejections above took their counts back; nobody waits for those
+# DECR + PEXPIRE, one write: once the count is back, both have run)
+$t1->wait_for(sub {
+    for my $k ('k1', 'shared') {
+        my $w = $t1->redis_cmd('KEYS', "octo:{sw:$k}:s*");
+        return 0 unless @$w == 1 && $t1->redis_cmd('GET', $w->[0]) == 10;
+    }
+    return 1;
+}, 5);
 $t1->redis_cmd('CONFIG', 'RESETSTAT');
 statuses($t1, 5, '/sw/x', 'X-Key' => 'stat');
-my $info = $t1->redis_cmd('INFO', 'commandstats');
-my ($calls) = $info =~ /cmdstat_evalsha:calls=(\d+)/;
-my ($eval) = $info =~ /cmdstat_eval:calls=(\d+)/;
-is(($calls // 0) + ($eval // 0), 5, 'one EVALSHA per limit per request');
+my $cs = cmdstats();
+is_deeply([map { $cs->{$_} // 0 } qw(incr pexpire pexpiretime get evalsha
+                                     eval decr)],
+          [5, 5, 5, 5, 0, 0, 0],
+          'INCR, PEXPIRE, PEXPIRETIME, GET per request, no script');
+
+$t1->redis_cmd('CONFIG', 'RESETSTAT');
+statuses($t1, 3, '/sw/x', 'X-Key' => 'k1');
+$t1->wait_for(sub { (cmdstats()->{decr} // 0) >= 3 }, 5);
+$cs = cmdstats();
+is_deeply([map { $cs->{$_} // 0 } qw(incr get decr pexpire)], [3, 3, 3, 6],
+          'each rejection takes its count back: DECR (and PEXPIRE)');
+is($t1->redis_cmd('GET', $keys->[0] // 'none'), 10,
+   'the count stays at 10 after 3 more rejections');
+
+statuses($t1, 1, '/ban/x', 'X-Key' => 'stat');
+$t1->redis_cmd('CONFIG', 'RESETSTAT');
+statuses($t1, 1, '/ban/x', 'X-Key' => 'stat');
+$cs = cmdstats();
+is_deeply([map { $cs->{$_} // 0 } qw(incr pexpire pexpiretime get pttl evalsha
+                                     eval)],
+          [1, 1, 1, 1, 1, 0, 0],
+          'a zone with a ban, a pass: the same and PTTL of the ban key');
+$t1->redis_cmd('CONFIG', 'RESETSTAT');
+is($t1->get('/ban/x', 'X-Key' => 'stat')->{status}, 429, 'a rejection');
+$cs = cmdstats();
+is($cs->{evalsha} // 0, 1,
+   'a rejection in a zone with a ban: one strike script (EVALSHA)');
+ok(($cs->{eval} // 0) <= 1, 'EVAL after NOSCRIPT, the first time only ('
+   . ($cs->{eval} // 0) . ')');
+is($t1->redis_cmd('GET', 'octo:{ban:stat}:n'), 1, 'one strike counted');
 
 # GCRA on the Redis clock
 
@@ -160,8 +214,9 @@ ok(($b->{headers}{'retry-after'} // 0) > 3500, 'banned: Retry-After');
 
 $t1->redis_cmd('CONFIG', 'RESETSTAT');
 is($t2->get('/ban/x', 'X-Key' => 'b1')->{status}, 403, 'still banned');
-$info = $t1->redis_cmd('INFO', 'commandstats');
-unlike($info, qr/cmdstat_evalsha/, 'a cached ban costs no Redis command');
+my $info = $t1->redis_cmd('INFO', 'commandstats');
+unlike($info, qr/cmdstat_(?:evalsha|incr|pttl)/,
+       'a cached ban costs no Redis command');
 
 # lockout across nodes, from different client addresses
 
@@ -208,6 +263,8 @@ is_deeply([map { $_->{status} } @after], [(200) x 10, 429],
           'after the restart: exact counts again');
 is(scalar(grep { ($_->{headers}{'x-rl-result'} // '') eq 'fallback' }
           @after), 0, 'after the restart: no fallback');
+is($t1->get('/gcra/x', 'X-Key' => 'after-restart')->{headers}{'x-rl-result'},
+   'pass', 'GCRA (a script) after the restart');
 like($t1->redis_cmd('INFO', 'commandstats'), qr/cmdstat_eval:calls=\d+/,
      'the empty script cache was refilled with EVAL');
 unlike($t1->error_log, qr/redis error/, 'NOSCRIPT handled without error');
@@ -252,7 +309,9 @@ unlike($t3->error_log, qr/s3cret/, 'the password is never logged');
         or die "redis: $!";
     my $req = '';
     for my $cmd (['AUTH', 's3cret pass'], ['SELECT', '3'],
-                 ['PTTL', 'octopus:rl:{sw:auth}:w'])
+                 ['EVAL', "local k = redis.call('KEYS', "
+                          . "'octopus:rl:{sw:auth}:s*')[1] "
+                          . "return k and redis.call('PTTL', k) or -2", '0'])
     {
         $req .= '*' . @$cmd . "\r\n";
         $req .= '$' . length($_) . "\r\n$_\r\n" for @$cmd;

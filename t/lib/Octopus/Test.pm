@@ -7,7 +7,9 @@ package Octopus::Test;
 #
 #   my $t = Octopus::Test->new;        # fresh temp prefix in $t->{dir}
 #                                      # new(dir => D, ports => {name => N},
-#                                      # modules => [...]) to choose
+#                                      # modules => [...]) to choose;
+#                                      # env => {NAME => V}: more for nginx
+#                                      # (LD_PRELOAD after ASan's)
 #   $t->nginx_conf(<<'EOF');
 #   events { }
 #   http {
@@ -132,6 +134,7 @@ sub new {
         moddir    => $ENV{OCTOPUS_MODULES} || "$TOP/build/release/modules",
         log_level => $opts{log_level} || 'info',
         fixed     => $opts{ports} || {},
+        env       => $opts{env} || {},
     }, $class;
 
     Test::More::diag("test prefix: $dir") if $ENV{OCTOPUS_KEEP};
@@ -743,6 +746,11 @@ sub _nginx_env {
         $env{ASAN_OPTIONS} = 'detect_leaks=0:abort_on_error=1:'
                              . 'detect_odr_violation=0';
         $env{UBSAN_OPTIONS} = 'print_stacktrace=1:halt_on_error=1';
+    }
+    # new(env => {...}): more for nginx (an LD_PRELOAD comes after ASan's)
+    for my $k (keys %{$self->{env}}) {
+        $env{$k} = $k eq 'LD_PRELOAD' && $env{$k}
+                   ? "$env{$k} $self->{env}{$k}" : $self->{env}{$k};
     }
     return %env;
 }
