@@ -78,6 +78,14 @@ def jwk(alg, path, kid):
         cls = (jwt.algorithms.RSAAlgorithm if alg.startswith("RS")
                else jwt.algorithms.ECAlgorithm)
         out = json.loads(cls.to_jwk(pub))
+        if out["kty"] == "EC":
+            # PyJWT 2.6 writes a coordinate as an integer, one byte short
+            # when its top byte is zero (1 key in 128); RFC 7518 6.2.1.2
+            # wants the full size, which is what our parser demands
+            size = (pub.curve.key_size + 7) // 8
+            nums = pub.public_numbers()
+            out["x"] = b64(nums.x.to_bytes(size, "big"))
+            out["y"] = b64(nums.y.to_bytes(size, "big"))
     out["kid"] = kid
     out["alg"] = alg
     out["use"] = "sig"
