@@ -133,6 +133,83 @@ ngx_octopus_redis_conf_init(ngx_octopus_redis_conf_t *rc)
 
 
 /*
+ * "sentinel=" or "cluster=" address lists: host[:port],host[:port],...
+ * (skip: the length of the "name=" part), each resolved now, never in a
+ * worker; an empty, unix: or unresolvable address is refused
+ */
+
+ngx_array_t *
+ngx_octopus_redis_conf_addresses(ngx_conf_t *cf, ngx_str_t *value,
+    size_t skip, in_port_t default_port, const char *kind)
+{
+    u_char                    *p, *last, *comma;
+    ngx_url_t                  u;
+    ngx_array_t               *list;
+    ngx_octopus_redis_addr_t  *addr;
+
+    list = ngx_array_create(cf->pool, 3, sizeof(ngx_octopus_redis_addr_t));
+    if (list == NULL) {
+        return NULL;
+    }
+
+    p = value->data + skip;
+    last = value->data + value->len;
+
+    for ( ;; ) {
+        comma = ngx_strlchr(p, last, ',');
+        if (comma == NULL) {
+            comma = last;
+        }
+
+        ngx_memzero(&u, sizeof(ngx_url_t));
+
+        u.url.data = p;
+        u.url.len = comma - p;
+        u.default_port = default_port;
+
+        if (u.url.len == 0
+            || (u.url.len >= 5 && ngx_strncmp(p, "unix:", 5) == 0)
+            || ngx_parse_url(cf->pool, &u) != NGX_OK
+            || u.naddrs == 0
+            || u.uri.len)
+        {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid redis %s address \"%V\" in "
+                               "\"%V\"%s%s", kind, &u.url, value,
+                               u.err ? ": " : "", u.err ? u.err : "");
+            return NULL;
+        }
+
+        addr = ngx_array_push(list);
+        if (addr == NULL) {
+            return NULL;
+        }
+
+        addr->name = u.url;
+
+        addr->host.data = ngx_pnalloc(cf->pool, NGX_SOCKADDR_STRLEN + 1);
+        if (addr->host.data == NULL) {
+            return NULL;
+        }
+
+        addr->host.len = ngx_sock_ntop(u.addrs[0].sockaddr,
+                                       u.addrs[0].socklen, addr->host.data,
+                                       NGX_SOCKADDR_STRLEN, 0);
+        addr->host.data[addr->host.len] = '\0';
+        addr->port = u.port;
+
+        if (comma == last) {
+            break;
+        }
+
+        p = comma + 1;
+    }
+
+    return list;
+}
+
+
+/*
  * "host[:port]" (resolved now, at configuration time), "unix:/path",
  * "sentinel=host[:port],..." (see ngx_octopus_redis_sentinel.h) or
  * "cluster=host[:port],..." (see ngx_octopus_redis_cluster.h)

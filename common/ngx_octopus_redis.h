@@ -76,6 +76,8 @@ typedef struct {
 void ngx_octopus_redis_conf_init(ngx_octopus_redis_conf_t *rc);
 ngx_int_t ngx_octopus_redis_conf_address(ngx_conf_t *cf,
     ngx_octopus_redis_conf_t *rc, ngx_str_t *value);
+ngx_array_t *ngx_octopus_redis_conf_addresses(ngx_conf_t *cf,
+    ngx_str_t *value, size_t skip, in_port_t default_port, const char *kind);
 ngx_int_t ngx_octopus_redis_conf_option(ngx_conf_t *cf,
     ngx_octopus_redis_conf_t *rc, ngx_str_t *arg);
 ngx_int_t ngx_octopus_redis_conf_done(ngx_conf_t *cf,

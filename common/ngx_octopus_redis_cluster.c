@@ -133,70 +133,12 @@ ngx_int_t
 ngx_octopus_redis_cluster_conf_addresses(ngx_conf_t *cf,
     ngx_octopus_redis_conf_t *rc, ngx_str_t *value)
 {
-    u_char                    *p, *last, *comma;
-    ngx_url_t                  u;
-    ngx_octopus_redis_addr_t  *addr;
+    rc->cluster = ngx_octopus_redis_conf_addresses(cf, value,
+                                                   sizeof("cluster=") - 1,
+                                                   NGX_OCTOPUS_CLUSTER_PORT,
+                                                   "cluster");
 
-    rc->cluster = ngx_array_create(cf->pool, 3,
-                                   sizeof(ngx_octopus_redis_addr_t));
-    if (rc->cluster == NULL) {
-        return NGX_ERROR;
-    }
-
-    p = value->data + 8;
-    last = value->data + value->len;
-
-    for ( ;; ) {
-        comma = ngx_strlchr(p, last, ',');
-        if (comma == NULL) {
-            comma = last;
-        }
-
-        ngx_memzero(&u, sizeof(ngx_url_t));
-
-        u.url.data = p;
-        u.url.len = comma - p;
-        u.default_port = NGX_OCTOPUS_CLUSTER_PORT;
-
-        if (u.url.len == 0
-            || (u.url.len >= 5 && ngx_strncmp(p, "unix:", 5) == 0)
-            || ngx_parse_url(cf->pool, &u) != NGX_OK
-            || u.naddrs == 0
-            || u.uri.len)
-        {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "invalid redis cluster address \"%V\" in "
-                               "\"%V\"%s%s", &u.url, value,
-                               u.err ? ": " : "", u.err ? u.err : "");
-            return NGX_ERROR;
-        }
-
-        addr = ngx_array_push(rc->cluster);
-        if (addr == NULL) {
-            return NGX_ERROR;
-        }
-
-        addr->name = u.url;
-
-        addr->host.data = ngx_pnalloc(cf->pool, NGX_SOCKADDR_STRLEN + 1);
-        if (addr->host.data == NULL) {
-            return NGX_ERROR;
-        }
-
-        addr->host.len = ngx_sock_ntop(u.addrs[0].sockaddr,
-                                       u.addrs[0].socklen, addr->host.data,
-                                       NGX_SOCKADDR_STRLEN, 0);
-        addr->host.data[addr->host.len] = '\0';
-        addr->port = u.port;
-
-        if (comma == last) {
-            break;
-        }
-
-        p = comma + 1;
-    }
-
-    return NGX_OK;
+    return rc->cluster ? NGX_OK : NGX_ERROR;
 }
 
 
