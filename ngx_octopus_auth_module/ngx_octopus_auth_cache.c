@@ -105,7 +105,13 @@ ngx_octopus_auth_jwt_cache_conf(ngx_conf_t *cf,
     ngx_conf_init_size_value(amcf->jwt_cache_size,
                              NGX_OCTOPUS_AUTH_JWT_CACHE_DEFAULT);
 
-    if (amcf->keys.nelts == 0) {
+    /*
+     * keys from a URL are installed at run time (their generation is mixed
+     * in by the handler): the cache is for them too, even with no key in
+     * the configuration
+     */
+
+    if (amcf->keys.nelts == 0 && amcf->jwks_url == NULL) {
         return NGX_OK;
     }
 

@@ -413,6 +413,12 @@ is(bearer(tok('a', iss => 'https://evil.example'), undef, $t2)->{status},
 is(bearer($tok{a}, '/other/x', $t2)->{status}, 401,
    'discovery: octopus_auth_issuer takes precedence');
 
+# keys only from a URL: the verification cache serves them too
+my $hits = metrics($t2)->{octopus_auth_jwt_cache_hits_total} // 0;
+is(bearer($tok{a}, undef, $t2)->{status}, 200, 'key a again');
+ok((metrics($t2)->{octopus_auth_jwt_cache_hits_total} // 0) > $hits,
+   'no key in the configuration: a fetched key\'s token is a cache hit');
+
 answer('realms_certs', encode_json({ keys => [$jwk_a, $jwk_b] }));
 my $n0 = idp_requests();
 $r = bearer($tok{b}, undef, $t2);
