@@ -60,6 +60,43 @@ ngx_octopus_add_variables(ngx_conf_t *cf, ngx_http_variable_t *vars)
 
 
 /*
+ * A metrics location's answer: b holds the Prometheus text (the body may
+ * be empty); the phase handler returns what this returns
+ */
+
+ngx_int_t
+ngx_octopus_send_metrics(ngx_http_request_t *r, ngx_buf_t *b)
+{
+    ngx_int_t     rc;
+    ngx_chain_t   out;
+
+    b->last_buf = (r == r->main) ? 1 : 0;
+    b->last_in_chain = 1;
+
+    ngx_str_set(&r->headers_out.content_type,
+                "text/plain; version=0.0.4; charset=utf-8");
+    r->headers_out.content_type_len = r->headers_out.content_type.len;
+    r->headers_out.status = NGX_HTTP_OK;
+    r->headers_out.content_length_n = b->last - b->pos;
+
+    if (b->last == b->pos) {
+        r->header_only = 1;
+    }
+
+    rc = ngx_http_send_header(r);
+
+    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
+        return rc;
+    }
+
+    out.buf = b;
+    out.next = NULL;
+
+    return ngx_http_output_filter(r, &out);
+}
+
+
+/*
  * Answers {"error":"...","reason":"..."} with the status and finishes the
  * request (the phase handler returns what this returns: NGX_DONE).  Both
  * strings are static ASCII without quotes or backslashes.  The caller has

@@ -29,6 +29,7 @@ ngx_uint_t ngx_octopus_body_headers(ngx_http_request_t *r,
     ngx_table_elt_t **encoding);
 ngx_int_t ngx_octopus_send_json_error(ngx_http_request_t *r,
     ngx_uint_t status, const char *error, const char *reason);
+ngx_int_t ngx_octopus_send_metrics(ngx_http_request_t *r, ngx_buf_t *b);
 
 
 #endif /* _NGX_OCTOPUS_COMMON_H_INCLUDED_ */

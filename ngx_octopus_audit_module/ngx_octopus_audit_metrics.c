@@ -114,7 +114,6 @@ ngx_octopus_audit_metrics_handler(ngx_http_request_t *r)
     ngx_uint_t                      live;
     ngx_buf_t                      *b;
     ngx_uint_t                      a, l, i;
-    ngx_chain_t                     out;
     ngx_octopus_audit_shm_t        *sh;
     ngx_octopus_audit_sink_t      **sinks, **k;
     ngx_octopus_audit_main_conf_t  *amcf;
@@ -270,25 +269,7 @@ ngx_octopus_audit_metrics_handler(ngx_http_request_t *r)
 
 #undef ngx_octopus_out
 
-    r->headers_out.status = NGX_HTTP_OK;
-    r->headers_out.content_length_n = b->last - b->pos;
-    ngx_str_set(&r->headers_out.content_type,
-                "text/plain; version=0.0.4; charset=utf-8");
-    r->headers_out.content_type_len = r->headers_out.content_type.len;
-
-    rc = ngx_http_send_header(r);
-
-    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
-        return rc;
-    }
-
-    b->last_buf = (r == r->main) ? 1 : 0;
-    b->last_in_chain = 1;
-
-    out.buf = b;
-    out.next = NULL;
-
-    return ngx_http_output_filter(r, &out);
+    return ngx_octopus_send_metrics(r, b);
 }
 
 
