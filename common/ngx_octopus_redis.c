@@ -319,19 +319,13 @@ ngx_octopus_redis_conf_option(ngx_conf_t *cf, ngx_octopus_redis_conf_t *rc,
         return NGX_OK;
     }
 
-    if (k.len == 8 && ngx_strncmp(k.data, "sentinel", 8) == 0) {
+    if ((k.len == 8 && ngx_strncmp(k.data, "sentinel", 8) == 0)
+        || (k.len == 7 && ngx_strncmp(k.data, "cluster", 7) == 0))
+    {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"%V\": \"sentinel=\" replaces the redis address "
+                           "\"%V\": \"%V=\" replaces the redis address "
                            "and must come first, in place of \"%V\"",
-                           arg, &rc->name);
-        return NGX_ERROR;
-    }
-
-    if (k.len == 7 && ngx_strncmp(k.data, "cluster", 7) == 0) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"%V\": \"cluster=\" replaces the redis address "
-                           "and must come first, in place of \"%V\"",
-                           arg, &rc->name);
+                           arg, &k, &rc->name);
         return NGX_ERROR;
     }
 
