@@ -57,6 +57,8 @@ static ngx_int_t ngx_octopus_auth_resolve(ngx_conf_t *cf,
     ngx_octopus_auth_main_conf_t *amcf, ngx_array_t *reqs);
 static void ngx_octopus_auth_key_cleanup(void *data);
 static void ngx_octopus_auth_rule_cleanup(void *data);
+static char *ngx_octopus_auth_header_name(ngx_conf_t *cf, void *post,
+    void *data);
 
 
 static ngx_conf_enum_t  ngx_octopus_auth_modes[] = {
@@ -80,6 +82,10 @@ static ngx_conf_bitmask_t  ngx_octopus_auth_methods[] = {
     { ngx_string("OPTIONS"), NGX_HTTP_OPTIONS },
     { ngx_null_string, 0 }
 };
+
+
+static ngx_conf_post_handler_pt  ngx_octopus_auth_header_name_p =
+    ngx_octopus_auth_header_name;
 
 
 static ngx_command_t  ngx_octopus_auth_commands[] = {
@@ -215,7 +221,7 @@ static ngx_command_t  ngx_octopus_auth_commands[] = {
       ngx_conf_set_str_slot,
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_octopus_auth_loc_conf_t, api_key_header),
-      NULL },
+      &ngx_octopus_auth_header_name_p },
 
     { ngx_string("octopus_auth_require"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
@@ -657,6 +663,38 @@ ngx_octopus_auth_init(ngx_conf_t *cf)
 
 
 /* configuration files */
+
+
+/*
+ * a header name is an RFC 9110 token: an empty or odd name would match no
+ * header, and every request of an api_key location would be refused
+ */
+
+static char *
+ngx_octopus_auth_header_name(ngx_conf_t *cf, void *post, void *data)
+{
+    ngx_str_t  *name = data;
+
+    u_char  *p;
+
+    if (name->len == 0) {
+        return "is empty";
+    }
+
+    for (p = name->data; p < name->data + name->len; p++) {
+        if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z')
+            || (*p >= '0' && *p <= '9') || *p == '-' || *p == '_')
+        {
+            continue;
+        }
+
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid header name \"%V\"", name);
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
 
 
 static ngx_int_t

@@ -210,11 +210,17 @@ ngx_octopus_auth_revoke_conf(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
             addr.data = value[i].data + 6;
             addr.len = value[i].len - 6;
 
-            if (addr.len >= 9 && ngx_strncmp(addr.data, "sentinel=", 9) == 0)
+            /* one subscribed connection to one server: a Sentinel or a
+             * Cluster would leave the list never current */
+
+            if ((addr.len >= 9 && ngx_strncmp(addr.data, "sentinel=", 9) == 0)
+                || (addr.len >= 8
+                    && ngx_strncmp(addr.data, "cluster=", 8) == 0))
             {
                 ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                                    "octopus_auth_revocation: Redis Sentinel "
-                                   "is not supported in \"%V\"", &value[i]);
+                                   "and Cluster are not supported in \"%V\"",
+                                   &value[i]);
                 return NGX_CONF_ERROR;
             }
 

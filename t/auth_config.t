@@ -160,6 +160,10 @@ sub loc {
 delete $ENV{OCTOPUS_TEST_UNSET_SECRET};
 
 my @bad = (
+    [ 'octopus_auth_api_key_header "";',
+      qr/"octopus_auth_api_key_header" directive is empty/ ],
+    [ 'octopus_auth_api_key_header "X Key";',
+      qr/invalid header name "X Key"/ ],
     [ "octopus_auth_key hs256 kid=a file=$p/short.key;",
       qr/HMAC secret shorter than 32 bytes/ ],
     [ "octopus_auth_key hs256 kid=a file=$p/missing.key;",

@@ -450,6 +450,8 @@ for my $case (
     [ 'redis=127.0.0.1:6379 colour=blue', qr/"colour=blue"/ ],
     [ 'redis=127.0.0.1:99999', qr/"127.0.0.1:99999"/ ],
     [ 'redis=sentinel=127.0.0.1 master=m', qr/Sentinel.*"redis=sentinel/ ],
+    [ 'redis=cluster=127.0.0.1:7000,127.0.0.1:7001',
+      qr/Cluster are not supported.*"redis=cluster=/ ],
     [ 'failure=closed', qr/needs "redis="/ ],
     [ 'redis=127.0.0.1 password_file=/nonexistent/pw', qr/nonexistent/ ],
     [ 'redis=127.0.0.1 redis=127.0.0.2', qr/duplicate "redis="/ ],
