@@ -23,6 +23,8 @@ struct ngx_octopus_audit_re_s {
 
 static int ngx_octopus_audit_secret_name(const unsigned char *name,
     size_t len);
+static int ngx_octopus_audit_re_check(pcre2_code *code,
+    const unsigned char *p, size_t len, char *err, size_t err_size);
 
 
 static const char  *ngx_octopus_audit_secret_names[] = {
@@ -222,7 +224,21 @@ ngx_octopus_audit_re_compile(const unsigned char *re, size_t re_len,
     r->replace[replace_len] = '\0';
     r->replace_len = replace_len;
 
-    /* check the replacement once, on an empty subject */
+    /*
+     * the groups a replacement names are checked against the pattern: a
+     * substitution would find a missing one only at its first match, and
+     * the field would then be dropped; the empty subject below checks the
+     * rest of the syntax pcre2 knows
+     */
+
+    if (ngx_octopus_audit_re_check(r->code, replace, replace_len, err,
+                                   err_size)
+        != 0)
+    {
+        ngx_octopus_audit_re_free(r);
+        return NULL;
+    }
+
     {
         PCRE2_UCHAR  out[16];
         PCRE2_SIZE   out_len = sizeof(out);
@@ -242,6 +258,111 @@ ngx_octopus_audit_re_compile(const unsigned char *re, size_t re_len,
     }
 
     return r;
+}
+
+
+/*
+ * pcre2_substitute()'s plain syntax: "$$", "$n", "${n}", "$name",
+ * "${name}" and "$*MARK", "${*MARK}"
+ */
+
+static int
+ngx_octopus_audit_re_check(pcre2_code *code, const unsigned char *p,
+    size_t len, char *err, size_t err_size)
+{
+    int                   brace;
+    char                  name[64];
+    size_t                n;
+    uint32_t              groups;
+    unsigned long         group;
+    const unsigned char  *end, *start;
+
+    if (pcre2_pattern_info(code, PCRE2_INFO_CAPTURECOUNT, &groups) != 0) {
+        groups = 0;
+    }
+
+    end = p + len;
+
+    while (p < end) {
+
+        if (*p++ != '$') {
+            continue;
+        }
+
+        if (p < end && *p == '$') {
+            p++;
+            continue;
+        }
+
+        brace = (p < end && *p == '{');
+        if (brace) {
+            p++;
+        }
+
+        if (p < end && *p == '*') {
+            p++;
+        }
+
+        start = p;
+
+        if (p < end && *p >= '0' && *p <= '9') {
+            group = 0;
+
+            while (p < end && *p >= '0' && *p <= '9') {
+                group = group * 10 + (*p++ - '0');
+
+                if (group > groups) {
+                    snprintf(err, err_size,
+                             "the replacement names group %lu, the pattern "
+                             "has %u", group, (unsigned) groups);
+                    return -1;
+                }
+            }
+
+        } else {
+            while (p < end && ((*p >= 'a' && *p <= 'z')
+                               || (*p >= 'A' && *p <= 'Z')
+                               || (*p >= '0' && *p <= '9') || *p == '_'))
+            {
+                p++;
+            }
+
+            n = p - start;
+
+            if (n == 0 || n >= sizeof(name)) {
+                snprintf(err, err_size, "invalid \"$\" at offset %zu of "
+                         "the replacement (\"$$\" is a dollar sign)",
+                         (size_t) (start - (end - len)) - 1 - brace);
+                return -1;
+            }
+
+            if (start[-1] != '*') {
+                memcpy(name, start, n);
+                name[n] = '\0';
+
+                if (pcre2_substring_number_from_name(code,
+                                                     (PCRE2_SPTR) name)
+                    < 0)
+                {
+                    snprintf(err, err_size, "the replacement names group "
+                             "\"%s\", the pattern has no such group", name);
+                    return -1;
+                }
+            }
+        }
+
+        if (brace) {
+            if (p == end || *p != '}') {
+                snprintf(err, err_size, "a \"${\" without \"}\" in the "
+                         "replacement");
+                return -1;
+            }
+
+            p++;
+        }
+    }
+
+    return 0;
 }
 
 

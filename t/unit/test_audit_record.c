@@ -397,6 +397,30 @@ test_re(void **state)
     assert_null(ngx_octopus_audit_re_compile(S("(unclosed"), S("x"), err,
                                              sizeof(err)));
     assert_non_null(strstr(err, "offset"));
+
+    /* the groups a replacement names must exist, found before any match */
+
+    assert_null(ngx_octopus_audit_re_compile(S("pan=([0-9]+)"), S("$5"),
+                                             err, sizeof(err)));
+    assert_non_null(strstr(err, "group 5"));
+
+    assert_null(ngx_octopus_audit_re_compile(S("pan=(?<d>[0-9]+)"),
+                                             S("${e}"), err, sizeof(err)));
+    assert_non_null(strstr(err, "\"e\""));
+
+    assert_null(ngx_octopus_audit_re_compile(S("pan=([0-9]+)"), S("x$"),
+                                             err, sizeof(err)));
+    assert_null(ngx_octopus_audit_re_compile(S("pan=([0-9]+)"), S("${1"),
+                                             err, sizeof(err)));
+
+    re = ngx_octopus_audit_re_compile(S("(?<k>pan)=([0-9]+)"),
+                                      S("${k}=$$$0${2}$1"), err, sizeof(err));
+    assert_non_null(re);
+    n = sizeof(out);
+    assert_int_equal(ngx_octopus_audit_re_apply(re, S("pan=12"), out, &n),
+                     0);
+    assert_memory_equal(out, "pan=$pan=1212pan", n);
+    ngx_octopus_audit_re_free(re);
 }
 
 
