@@ -2234,6 +2234,12 @@ ngx_octopus_audit_pg_resolve(ngx_conf_t *cf,
         return NGX_OK;                       /* the default unix socket */
     }
 
+    if ((host.data[0] == '/' || host.data[0] == '@')
+        && ngx_strlchr(host.data, host.data + host.len, ',') == NULL)
+    {
+        return NGX_OK;                       /* one socket directory */
+    }
+
     /* one address per host of a comma-separated list */
 
     len = host.len * (NGX_SOCKADDR_STRLEN + 1) + 1;

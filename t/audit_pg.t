@@ -338,4 +338,33 @@ $t->write_file('other.key', Octopus::Test::random_secret() . "\n");
 $out = `$verify --key $t->{dir}/other.key --dsn '$dsn' 2>&1`;
 is($? >> 8, 1, 'verify: a wrong key fails');
 
+# a unix socket directory as the only host: nothing to resolve, and the
+# records arrive through the socket
+
+my $sock = ($t->{pg_base} // $t->{dir}) . '/pg/sock';
+my $u = Octopus::Test->new(modules => ['ngx_octopus_audit_module']);
+$u->nginx_conf(<<"EOF");
+events { }
+http {
+    octopus_audit_pg "host=$sock port=${\ $t->pg_port} dbname=octopus user=octopus_app";
+    octopus_audit_batch size=1 interval=20ms timeout=2s backoff=200ms;
+    octopus_audit_spool %%PREFIX%%/spool max_size=1m;
+    octopus_audit on;
+
+    server {
+        listen 127.0.0.1:%%PORT_http%%;
+        set \$octopus_user \$http_x_sim_user;
+        location / { proxy_pass http://%%BACKEND%%; }
+    }
+}
+EOF
+$u->run;
+is($u->get('/via-socket', 'X-Sim-User' => 'sockuser')->{status}, 200,
+   'unix socket host: request answered');
+ok($t->wait_for(sub { $t->psql("SELECT count(*) FROM audit.api_calls "
+                               . "WHERE user_name = 'sockuser'") == 1 }, 15),
+   'unix socket host: the record is stored through the socket');
+$u->stop;
+$u->check_error_log;
+
 $t->done;
