@@ -79,6 +79,7 @@ static void ngx_octopus_rl_fail_reply(void *data, redisReply *reply);
 
 
 static ngx_http_output_header_filter_pt  ngx_http_next_header_filter;
+static ngx_str_t  ngx_octopus_rl_no_zone = ngx_null_string;
 static ngx_http_request_body_filter_pt   ngx_http_next_request_body_filter;
 
 
@@ -1598,13 +1599,22 @@ ngx_octopus_rl_decide(ngx_http_request_t *r, ngx_octopus_rl_ctx_t *ctx,
     ctx->rejected = (rc != NGX_DECLINED);
     ctx->decided = 1;
 
+    ngx_log_debug4(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "octopus_ratelimit: result %s, status %i, zone \"%V\", "
+                   "retry %uL ms",
+                   ngx_octopus_rl_result_names()[result].data,
+                   rc == NGX_DECLINED ? (ngx_int_t) 0 : rc,
+                   t ? &t->limit->zone->name : &ngx_octopus_rl_no_zone,
+                   ctx->retry_ms);
+
+    ngx_octopus_rl_count(r, ctx);
+
     if (ctx->rejected) {
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
-                      "octopus_ratelimit: request %V%s%V",
-                      &ngx_octopus_rl_result_names[result],
+                      "octopus_ratelimit: request %s%s%V",
+                      ngx_octopus_rl_result_names()[result].data,
                       t ? " by zone " : "",
-                      t ? &t->limit->zone->name
-                        : &ngx_octopus_rl_result_names[0]);
+                      t ? &t->limit->zone->name : &ngx_octopus_rl_no_zone);
     }
 
     return rc;
@@ -1824,6 +1834,10 @@ ngx_octopus_rl_count_failure(ngx_http_request_t *r, ngx_octopus_rl_ctx_t *ctx)
     ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
                    "octopus_ratelimit lockout: status %ui, failed %ui",
                    r->headers_out.status, failed);
+
+    if (failed) {
+        ngx_octopus_rl_count_failed_login(r);
+    }
 
     ngx_octopus_rl_lock_finish(ctx, failed);
 }

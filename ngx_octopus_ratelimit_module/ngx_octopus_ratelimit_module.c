@@ -183,18 +183,6 @@ ngx_module_t  ngx_octopus_ratelimit_module = {
 };
 
 
-ngx_str_t  ngx_octopus_rl_result_names[] = {
-    ngx_null_string,
-    ngx_string("pass"),
-    ngx_string("limited"),
-    ngx_string("banned"),
-    ngx_string("locked"),
-    ngx_string("dry_run"),
-    ngx_string("error"),
-    ngx_string("fallback")
-};
-
-
 #define NGX_OCTOPUS_RL_VAR_RESULT     0
 #define NGX_OCTOPUS_RL_VAR_ZONE       1
 #define NGX_OCTOPUS_RL_VAR_REMAINING  2
@@ -925,9 +913,10 @@ static ngx_int_t
 ngx_octopus_rl_variable(ngx_http_request_t *r, ngx_http_variable_value_t *v,
     uintptr_t data)
 {
-    u_char                *p;
-    ngx_str_t             *s;
-    ngx_octopus_rl_ctx_t  *ctx;
+    u_char                           *p;
+    ngx_str_t                        *s, value;
+    ngx_octopus_rl_ctx_t             *ctx;
+    const ngx_octopus_result_name_t  *name;
 
     ctx = ngx_octopus_rl_get_ctx(r);
 
@@ -943,7 +932,15 @@ ngx_octopus_rl_variable(ngx_http_request_t *r, ngx_http_variable_value_t *v,
         break;
 
     case NGX_OCTOPUS_RL_VAR_RESULT:
-        s = ctx->decided ? &ngx_octopus_rl_result_names[ctx->result] : NULL;
+        s = NULL;
+
+        if (ctx->decided) {
+            name = &ngx_octopus_rl_result_names()[ctx->result];
+            value.len = name->len;
+            value.data = (u_char *) name->data;
+            s = &value;
+        }
+
         break;
 
     case NGX_OCTOPUS_RL_VAR_ZONE:
@@ -1066,6 +1063,10 @@ ngx_octopus_rl_init_main_conf(ngx_conf_t *cf, void *conf)
     if (rmcf->lockout_zone) {
         ctx = rmcf->lockout_zone->data;
         ctx->ttl = 1000;
+    }
+
+    if (ngx_octopus_rl_counters_conf(cf, rmcf) != NGX_OK) {
+        return NGX_CONF_ERROR;
     }
 
     if (ngx_octopus_rl_lua_init(rmcf) != NGX_OK) {
