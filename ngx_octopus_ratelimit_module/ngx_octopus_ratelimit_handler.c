@@ -64,6 +64,12 @@ static void ngx_octopus_rl_lock_finish(ngx_octopus_rl_ctx_t *ctx,
     ngx_uint_t failed);
 static void ngx_octopus_rl_item_done(ngx_octopus_rl_item_t *item);
 static void ngx_octopus_rl_cleanup(void *data);
+#if (NGX_DEBUG)
+static void ngx_octopus_rl_debug_item(ngx_http_request_t *r,
+    ngx_octopus_rl_main_conf_t *rmcf, ngx_octopus_rl_item_t *item);
+#else
+#define ngx_octopus_rl_debug_item(r, rmcf, item)  (void) (rmcf)
+#endif
 static ngx_int_t ngx_octopus_rl_decide(ngx_http_request_t *r,
     ngx_octopus_rl_ctx_t *ctx, ngx_octopus_rl_loc_conf_t *lcf);
 static ngx_int_t ngx_octopus_rl_header_filter(ngx_http_request_t *r);
@@ -1478,13 +1484,73 @@ ngx_octopus_rl_cleanup(void *data)
  * wait, else the one with the fewest requests left.
  */
 
+/*
+ * error_log debug: one line per limit, as limit_req's "limit_req[%ui]":
+ * the zone, a hash of the key (a key may be a credential: never the key),
+ * what was left of the limit, the outcome and who decided it
+ */
+
+#if (NGX_DEBUG)
+
+static void
+ngx_octopus_rl_debug_item(ngx_http_request_t *r,
+    ngx_octopus_rl_main_conf_t *rmcf, ngx_octopus_rl_item_t *item)
+{
+    ngx_str_t               *zone;
+    ngx_uint_t               rate;
+    const char              *by;
+    ngx_octopus_rl_zone_t   *z;
+
+    static ngx_str_t         lockout = ngx_string("(lockout)");
+    static const char       *outcomes[] = {
+        "skip", "pass", "limited", "banned", "locked", "open", "error"
+    };
+
+    z = item->limit ? item->limit->zone : NULL;
+    zone = z ? &z->name : &lockout;
+    rate = z ? z->rate : 0;
+
+    if (item->fallback) {
+        by = "fallback to shared memory";
+
+    } else if (z && z->sync) {
+        by = "shared memory, synchronised with redis";
+
+    } else if (rmcf->redis.name.len) {
+        by = "redis";
+
+    } else {
+        by = "shared memory";
+    }
+
+    ngx_log_debug8(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "octopus_ratelimit[\"%V\"]: key hash %08xD, "
+                   "remaining %uL of %ui, retry %uL ms, %s%s, by %s",
+                   zone, ngx_crc32_short(item->key.data, item->key.len),
+                   item->res.remaining, rate, item->res.retry_ms,
+                   item->outcome < sizeof(outcomes) / sizeof(outcomes[0])
+                   ? outcomes[item->outcome] : "?",
+                   (item->limit && item->limit->dry_run) ? " (dry run)" : "",
+                   by);
+}
+
+#endif
+
+
 static ngx_int_t
 ngx_octopus_rl_decide(ngx_http_request_t *r, ngx_octopus_rl_ctx_t *ctx,
     ngx_octopus_rl_loc_conf_t *lcf)
 {
-    ngx_int_t               rc;
-    ngx_uint_t              i, result, fallback, dry, error, want, any;
-    ngx_octopus_rl_item_t  *item, *t;
+    ngx_int_t                    rc;
+    ngx_uint_t                   i, result, fallback, dry, error, want, any;
+    ngx_octopus_rl_item_t       *item, *t;
+    ngx_octopus_rl_main_conf_t  *rmcf;
+
+    rmcf = ngx_http_get_module_main_conf(r, ngx_octopus_ratelimit_module);
+
+    if (ctx->lock.key.len) {
+        ngx_octopus_rl_debug_item(r, rmcf, &ctx->lock);
+    }
 
     rc = NGX_DECLINED;
     result = NGX_OCTOPUS_RL_R_NONE;
@@ -1495,6 +1561,8 @@ ngx_octopus_rl_decide(ngx_http_request_t *r, ngx_octopus_rl_ctx_t *ctx,
 
     for (i = 0; i < ctx->nitems; i++) {
         item = &ctx->items[i];
+
+        ngx_octopus_rl_debug_item(r, rmcf, item);
 
         fallback |= item->fallback;
         any |= (item->outcome != NGX_OCTOPUS_RL_SKIP);
