@@ -52,6 +52,12 @@ http {
             proxy_pass http://%%BACKEND%%;
         }
 
+        location /login {
+            octopus_ratelimit_lockout key=$http_x_login failures=2
+                                      within=1m for=1m status=401;
+            proxy_pass http://%%BACKEND%%;
+        }
+
         location /svc/ {
             octopus_auth api_key;
             proxy_pass http://%%BACKEND%%;
@@ -91,6 +97,12 @@ is($t->get('/svc/x', 'X-API-Key' => $api_key)->{status}, 200,
 is($t->get('/svc/x', 'X-API-Key' => $bad_key)->{status}, 401,
    'a wrong API key is refused');
 
+# a lockout: two failed logins, then locked
+
+@s = map { $t->get('/login', 'X-Login' => 'victim',
+                   'X-Test-Status' => 401)->{status} } 1 .. 3;
+is_deeply(\@s, [401, 401, 429], 'two failed logins, then the lockout');
+
 is($t->get('/audited/x', Authorization => "Bearer $admin")->{status}, 200,
    'an audited request');
 
@@ -116,12 +128,16 @@ like($am, qr/^# TYPE octopus_auth_requests_total counter$/m,
 my $rm = $t->get('/rl-metrics')->{body};
 is(metric($rm, 'octopus_ratelimit_requests_total{result="limited"}'), 1,
    'ratelimit counts the 429');
-is(metric($rm, 'octopus_ratelimit_requests_total{result="pass"}'), 3,
-   'ratelimit counts its passes (bob and alice twice)');
-is(metric($rm, 'octopus_ratelimit_rejections_total'), 1,
-   'octopus_ratelimit_rejections_total: the 429');
-is(metric($rm, 'octopus_account_lockouts_total'), 0, 'no lockout');
-is(metric($rm, 'octopus_failed_login_total'), 0, 'no failed login');
+is(metric($rm, 'octopus_ratelimit_requests_total{result="locked"}'), 1,
+   'ratelimit counts the lockout');
+is(metric($rm, 'octopus_ratelimit_requests_total{result="pass"}'), 5,
+   'ratelimit counts its passes (bob, alice twice, two login attempts)');
+is(metric($rm, 'octopus_ratelimit_rejections_total'), 2,
+   'octopus_ratelimit_rejections_total: the 429 of the limit and the lock');
+is(metric($rm, 'octopus_account_lockouts_total'), 1,
+   'octopus_account_lockouts_total: the locked attempt');
+is(metric($rm, 'octopus_failed_login_total'), 2,
+   'octopus_failed_login_total: the attempts answered 401');
 is(metric($rm, 'octopus_redis_errors_total'), 0, 'no Redis error');
 like($rm, qr/^octopus_ratelimit_fallback_total\{zone="user",reason="down"\} 0$/m,
      'the fallback counters are still there');
@@ -132,6 +148,23 @@ $sum += $1 while $m =~ /^octopus_requests_total\{[^}]*\} (\d+)$/mg;
 is($sum, 1, 'the audit metrics count the one audited request');
 unlike($m, qr/^octopus_(rbac_denials|ratelimit_rejections|failed_login|account_lockouts)_total/m,
        'and not the decisions, counted by their modules');
+
+# every metric the alert rules use is exported by one of the three handlers
+
+my $all = join '', $am, $rm, $m;
+open(my $fh, '<', 'conf/prometheus/alerts.yml') or die "alerts.yml: $!";
+my $rules = do { local $/; <$fh> };
+close $fh;
+my %used;
+for my $expr ($rules =~ /^\s+expr:(.*)$/mg) {
+    $used{$_} = 1 for $expr =~ /\b(octopus_\w+)/g;
+}
+ok(keys %used >= 10, 'the alert rules name metrics');
+for my $name (sort keys %used) {
+    (my $family = $name) =~ s/_(bucket|sum|count)$//;
+    like($all, qr/^# TYPE \Q$family\E /m,
+         "alerts.yml: $name is exported");
+}
 
 # a reload keeps the counters
 
@@ -165,6 +198,10 @@ like($log, qr/octopus_ratelimit\["user"\]: key hash [0-9a-f]{8}, remaining 0 of 
      'debug: the zone, the key hash, the count and the verdict of the 429');
 like($log, qr/octopus_ratelimit: result limited, status 429, zone "user"/,
      'debug: the 429');
+like($log, qr/octopus_ratelimit\["\(lockout\)"\]: key hash [0-9a-f]{8}, .*, locked, by shared memory/,
+     'debug: the lockout');
+like($log, qr/octopus_ratelimit: result locked, status 429/,
+     'debug: the 429 of the lockout');
 like($log, qr/octopus audit: record \d+, event api_call, to \d+ sinks/,
      'debug: the audit record');
 
