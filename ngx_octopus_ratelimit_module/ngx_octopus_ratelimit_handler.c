@@ -85,8 +85,9 @@ static void ngx_octopus_rl_fail_reply(void *data, redisReply *reply);
 
 
 static ngx_http_output_header_filter_pt  ngx_http_next_header_filter;
-static ngx_str_t  ngx_octopus_rl_no_zone = ngx_null_string;
 static ngx_http_request_body_filter_pt   ngx_http_next_request_body_filter;
+
+static ngx_str_t  ngx_octopus_rl_no_zone = ngx_null_string;
 
 
 ngx_int_t
@@ -1478,13 +1479,6 @@ ngx_octopus_rl_cleanup(void *data)
 
 
 /*
- * banned (403) > locked (429) > limited (octopus_ratelimit_status) >
- * Redis down with policy closed (503); dry_run limits never reject.  The
- * headers describe the tightest limit: a rejecting one with the longest
- * wait, else the one with the fewest requests left.
- */
-
-/*
  * error_log debug: one line per limit, as limit_req's "limit_req[%ui]":
  * the zone, a hash of the key (a key may be a credential: never the key),
  * what was left of the limit, the outcome and who decided it
@@ -1511,7 +1505,7 @@ ngx_octopus_rl_debug_item(ngx_http_request_t *r,
     rate = z ? z->rate : 0;
 
     if (item->fallback) {
-        by = "fallback to shared memory";
+        by = "octopus_ratelimit_redis_failure (redis failed)";
 
     } else if (z && z->sync) {
         by = "shared memory, synchronised with redis";
@@ -1536,6 +1530,13 @@ ngx_octopus_rl_debug_item(ngx_http_request_t *r,
 
 #endif
 
+
+/*
+ * banned (403) > locked (429) > limited (octopus_ratelimit_status) >
+ * Redis down with policy closed (503); dry_run limits never reject.  The
+ * headers describe the tightest limit: a rejecting one with the longest
+ * wait, else the one with the fewest requests left.
+ */
 
 static ngx_int_t
 ngx_octopus_rl_decide(ngx_http_request_t *r, ngx_octopus_rl_ctx_t *ctx,
