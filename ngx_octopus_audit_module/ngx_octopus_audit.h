@@ -18,17 +18,19 @@
 #include <libpq-fe.h>
 
 #include "ngx_octopus_common.h"
+#include "ngx_octopus_result.h"
 #include "ngx_octopus_json.h"
 #include "ngx_octopus_audit_record.h"
 #include "ngx_octopus_audit_redact.h"
 #include "ngx_octopus_audit_ring.h"
 
 
-/* label values of the request counters */
-#define NGX_OCTOPUS_AUDIT_AUTH_N     8   /* "", ok, missing, invalid,
-                                            expired, forbidden, error, other */
-#define NGX_OCTOPUS_AUDIT_RL_N       9   /* "", pass, limited, banned, locked,
-                                            dry_run, fallback, error, other */
+/*
+ * label values of the request counters: the results of ngx_octopus_result.h
+ * and one more, "other", for a value that is none of them
+ */
+#define NGX_OCTOPUS_AUDIT_AUTH_N     (NGX_OCTOPUS_AUTH_R_N + 1)
+#define NGX_OCTOPUS_AUDIT_RL_N       (NGX_OCTOPUS_RL_R_N + 1)
 #define NGX_OCTOPUS_AUDIT_BUCKETS    11
 
 /* room in shared memory for the counters of this many sinks */

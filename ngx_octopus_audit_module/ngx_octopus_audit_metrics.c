@@ -2,28 +2,22 @@
 /*
  * Copyright (C) Octopus Guard authors
  *
- * The metrics of ngx_octopus_audit_module: request counters kept in the
- * "octopus_audit" zone by the log handler, and the "octopus_metrics"
- * handler that prints them, with each sink's own, as Prometheus text.
+ * The metrics of ngx_octopus_audit_module: counters of the audited
+ * requests kept in the "octopus_audit" zone by the log handler, and the
+ * "octopus_metrics" handler that prints them, with each sink's own, as
+ * Prometheus text.  The auth and the ratelimit modules count their own
+ * decisions, audited or not (octopus_auth_metrics,
+ * octopus_ratelimit_metrics): what is here is about audit records only.
  */
 
 
 #include "ngx_octopus_audit.h"
 
 
-static ngx_uint_t ngx_octopus_audit_label(ngx_str_t *s, const char **names,
-    ngx_uint_t n);
+static const char *ngx_octopus_audit_label(ngx_uint_t i,
+    const ngx_octopus_result_name_t *names, ngx_uint_t n);
 static ngx_int_t ngx_octopus_audit_metrics_handler(ngx_http_request_t *r);
 
-
-static const char  *ngx_octopus_audit_auth_labels[NGX_OCTOPUS_AUDIT_AUTH_N] = {
-    "", "ok", "missing", "invalid", "expired", "forbidden", "error", "other"
-};
-
-static const char  *ngx_octopus_audit_rl_labels[NGX_OCTOPUS_AUDIT_RL_N] = {
-    "", "pass", "limited", "banned", "locked", "dry_run", "fallback",
-    "error", "other"
-};
 
 static const ngx_msec_int_t
     ngx_octopus_audit_buckets[NGX_OCTOPUS_AUDIT_BUCKETS] =
@@ -37,22 +31,13 @@ static const char  *ngx_octopus_audit_bucket_labels[] = {
 };
 
 
+/* "none" for no decision, "other" for a value of no result */
 
-
-static ngx_uint_t
-ngx_octopus_audit_label(ngx_str_t *s, const char **names, ngx_uint_t n)
+static const char *
+ngx_octopus_audit_label(ngx_uint_t i, const ngx_octopus_result_name_t *names,
+    ngx_uint_t n)
 {
-    ngx_uint_t  i;
-
-    for (i = 0; i < n - 1; i++) {
-        if (s->len == ngx_strlen(names[i])
-            && ngx_strncmp(s->data, names[i], s->len) == 0)
-        {
-            return i;
-        }
-    }
-
-    return n - 1;
+    return (i == n) ? "other" : ngx_octopus_result_label(names, i);
 }
 
 
@@ -65,10 +50,8 @@ ngx_octopus_audit_metrics_count(ngx_octopus_audit_main_conf_t *amcf,
 
     sh = amcf->sh;
 
-    a = ngx_octopus_audit_label(auth, ngx_octopus_audit_auth_labels,
-                                NGX_OCTOPUS_AUDIT_AUTH_N);
-    l = ngx_octopus_audit_label(rl, ngx_octopus_audit_rl_labels,
-                                NGX_OCTOPUS_AUDIT_RL_N);
+    a = ngx_octopus_auth_result_parse(auth->data, auth->len);
+    l = ngx_octopus_rl_result_parse(rl->data, rl->len);
 
     (void) ngx_atomic_fetch_add(&sh->requests[a][l], 1);
     (void) ngx_atomic_fetch_add(&sh->events[event], 1);
@@ -109,7 +92,7 @@ static ngx_int_t
 ngx_octopus_audit_metrics_handler(ngx_http_request_t *r)
 {
     size_t                          size;
-    uint64_t                        n, cum, rbac, rej, redis, lat;
+    uint64_t                        n, cum, lat;
     ngx_int_t                       rc;
     ngx_uint_t                      live;
     ngx_buf_t                      *b;
@@ -117,6 +100,7 @@ ngx_octopus_audit_metrics_handler(ngx_http_request_t *r)
     ngx_octopus_audit_shm_t        *sh;
     ngx_octopus_audit_sink_t      **sinks, **k;
     ngx_octopus_audit_main_conf_t  *amcf;
+    const ngx_octopus_result_name_t *auth_names, *rl_names;
 
     if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
         return NGX_HTTP_NOT_ALLOWED;
@@ -129,6 +113,9 @@ ngx_octopus_audit_metrics_handler(ngx_http_request_t *r)
 
     amcf = ngx_http_get_module_main_conf(r, ngx_octopus_audit_module);
     sh = amcf->sh;
+
+    auth_names = ngx_octopus_auth_result_names();
+    rl_names = ngx_octopus_rl_result_names();
 
     /* a sink prints a line per live worker at most */
 
@@ -155,29 +142,13 @@ ngx_octopus_audit_metrics_handler(ngx_http_request_t *r)
 #define ngx_octopus_out(...)                                                  \
     b->last = ngx_slprintf(b->last, b->end, __VA_ARGS__)
 
-    ngx_octopus_out("# HELP octopus_requests_total Requests seen by the audit "
-                    "module, by auth and rate limit result.\n"
+    ngx_octopus_out("# HELP octopus_requests_total Requests audited, by "
+                    "auth and rate limit result.\n"
                     "# TYPE octopus_requests_total counter\n");
-
-    rbac = 0;
-    rej = 0;
-    redis = 0;
 
     for (a = 0; a < NGX_OCTOPUS_AUDIT_AUTH_N; a++) {
         for (l = 0; l < NGX_OCTOPUS_AUDIT_RL_N; l++) {
             n = sh->requests[a][l];
-
-            if (a == 5) {
-                rbac += n;
-            }
-
-            if (l >= 2 && l <= 4) {
-                rej += n;
-            }
-
-            if (l == 6 || l == 7) {
-                redis += n;
-            }
 
             if (n == 0) {
                 continue;
@@ -185,8 +156,11 @@ ngx_octopus_audit_metrics_handler(ngx_http_request_t *r)
 
             ngx_octopus_out("octopus_requests_total{auth_result=\"%s\","
                             "ratelimit_result=\"%s\"} %uL\n",
-                            a ? ngx_octopus_audit_auth_labels[a] : "none",
-                            l ? ngx_octopus_audit_rl_labels[l] : "none", n);
+                            ngx_octopus_audit_label(a, auth_names,
+                                                    NGX_OCTOPUS_AUTH_R_N),
+                            ngx_octopus_audit_label(l, rl_names,
+                                                    NGX_OCTOPUS_RL_R_N),
+                            n);
         }
     }
 
@@ -198,30 +172,6 @@ ngx_octopus_audit_metrics_handler(ngx_http_request_t *r)
         ngx_octopus_out("octopus_security_events_total{event=\"%s\"} %uA\n",
                         ngx_octopus_audit_event_names[i], sh->events[i]);
     }
-
-    ngx_octopus_out("# HELP octopus_failed_login_total Failed login "
-                    "attempts.\n"
-                    "# TYPE octopus_failed_login_total counter\n"
-                    "octopus_failed_login_total %uA\n"
-                    "# HELP octopus_account_lockouts_total Requests refused "
-                    "by a login lockout.\n"
-                    "# TYPE octopus_account_lockouts_total counter\n"
-                    "octopus_account_lockouts_total %uA\n"
-                    "# HELP octopus_rbac_denials_total Requests denied by "
-                    "RBAC.\n"
-                    "# TYPE octopus_rbac_denials_total counter\n"
-                    "octopus_rbac_denials_total %uL\n"
-                    "# HELP octopus_ratelimit_rejections_total Requests "
-                    "limited, banned or locked.\n"
-                    "# TYPE octopus_ratelimit_rejections_total counter\n"
-                    "octopus_ratelimit_rejections_total %uL\n"
-                    "# HELP octopus_redis_errors_total Requests whose rate "
-                    "limit fell back because of Redis.\n"
-                    "# TYPE octopus_redis_errors_total counter\n"
-                    "octopus_redis_errors_total %uL\n",
-                    sh->events[NGX_OCTOPUS_AUDIT_EV_FAILED_LOGIN],
-                    sh->events[NGX_OCTOPUS_AUDIT_EV_ACCOUNT_LOCKOUT],
-                    rbac, rej, redis);
 
     ngx_octopus_out("# HELP octopus_audit_records_written_total Audit "
                     "records written, by sink.\n"

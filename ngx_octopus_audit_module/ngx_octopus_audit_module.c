@@ -424,6 +424,10 @@ ngx_octopus_audit_log_handler(ngx_http_request_t *r)
     out.json = NULL;
     out.json_len = 0;
 
+    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "octopus audit: record %uL, event %s, to %ui sinks",
+                   (uint64_t) w->seq, ev, w->nsinks);
+
     for (i = 0; i < w->nsinks; i++) {
         (void) w->sinks[i]->write(w, w->ctx[i], &out);
     }

@@ -1675,6 +1675,10 @@ ngx_octopus_audit_pg_queue(ngx_octopus_audit_worker_t *w, u_char *line,
 
     (void) ngx_atomic_fetch_add(w->queue_depth, 1);
 
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, w->log, 0,
+                   "octopus audit: record queued for PostgreSQL, %ui pending",
+                   w->pg->pending.count);
+
     if (own) {
         /* the record just chained is the last one queued */
         w->pg->pending_seq = w->seq;

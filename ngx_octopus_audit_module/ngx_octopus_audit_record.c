@@ -13,6 +13,7 @@
 #include <openssl/hmac.h>
 
 #include "ngx_octopus_json.h"
+#include "ngx_octopus_result.h"
 #include "ngx_octopus_audit_record.h"
 
 
@@ -480,16 +481,11 @@ ngx_octopus_audit_copy(unsigned char *dst, const ngx_octopus_audit_rec_t *rec)
 }
 
 
-static int
-ngx_octopus_audit_eq(const unsigned char *s, size_t len, const char *lit)
-{
-    return len == strlen(lit) && memcmp(s, lit, len) == 0;
-}
-
-
 /*
  * One event per record, the most severe first: a lockout, a rate-limit
- * rejection, a failed login, an RBAC denial, a data access anomaly.
+ * rejection, a failed login, an RBAC denial, a data access anomaly.  The
+ * results are the values of $octopus_auth_result and
+ * $octopus_ratelimit_result (ngx_octopus_result.h).
  */
 
 int
@@ -497,24 +493,27 @@ ngx_octopus_audit_classify(const unsigned char *auth, size_t auth_len,
     const unsigned char *rl, size_t rl_len, unsigned status, int login,
     int anomaly)
 {
-    if (ngx_octopus_audit_eq(rl, rl_len, "locked")) {
+    unsigned  a, l;
+
+    a = ngx_octopus_auth_result_parse(auth, auth_len);
+    l = ngx_octopus_rl_result_parse(rl, rl_len);
+
+    if (l == NGX_OCTOPUS_RL_R_LOCKED) {
         return NGX_OCTOPUS_AUDIT_EV_ACCOUNT_LOCKOUT;
     }
 
-    if (ngx_octopus_audit_eq(rl, rl_len, "limited")
-        || ngx_octopus_audit_eq(rl, rl_len, "banned"))
-    {
+    if (l == NGX_OCTOPUS_RL_R_LIMITED || l == NGX_OCTOPUS_RL_R_BANNED) {
         return NGX_OCTOPUS_AUDIT_EV_SUSPICIOUS_API_USAGE;
     }
 
     if ((login && status == 401)
-        || ngx_octopus_audit_eq(auth, auth_len, "invalid")
-        || ngx_octopus_audit_eq(auth, auth_len, "expired"))
+        || a == NGX_OCTOPUS_AUTH_R_INVALID
+        || a == NGX_OCTOPUS_AUTH_R_EXPIRED)
     {
         return NGX_OCTOPUS_AUDIT_EV_FAILED_LOGIN;
     }
 
-    if (ngx_octopus_audit_eq(auth, auth_len, "forbidden")) {
+    if (a == NGX_OCTOPUS_AUTH_R_FORBIDDEN) {
         return NGX_OCTOPUS_AUDIT_EV_PRIVILEGE_ESCALATION;
     }
 

@@ -161,6 +161,10 @@ ngx_octopus_audit_spool_append(ngx_octopus_audit_spool_t *sp, u_char *data,
     (void) ngx_atomic_fetch_add(sp->bytes, len);
     (void) ngx_atomic_fetch_add(sp->spooled, count);
 
+    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, sp->w->log, 0,
+                   "octopus audit: %ui records (%uz bytes) spooled to \"%s\"",
+                   count, len, sp->name);
+
     sp->dirty = 1;
 
     return NGX_OK;

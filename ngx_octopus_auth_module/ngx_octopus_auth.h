@@ -17,6 +17,7 @@
 
 #include "ngx_octopus_common.h"
 #include "ngx_octopus_mark.h"
+#include "ngx_octopus_result.h"
 #include "ngx_octopus_auth_jwt.h"
 #include "ngx_octopus_auth_rbac.h"
 #include "ngx_octopus_auth_revoke.h"
@@ -37,21 +38,6 @@
 #define NGX_OCTOPUS_AUTH_JWT_CACHE_MIN      (64 * 1024)
 
 
-/* $octopus_auth_result values */
-
-typedef enum {
-    NGX_OCTOPUS_AUTH_R_NONE = 0,
-    NGX_OCTOPUS_AUTH_R_OK,
-    NGX_OCTOPUS_AUTH_R_MISSING,
-    NGX_OCTOPUS_AUTH_R_INVALID,
-    NGX_OCTOPUS_AUTH_R_EXPIRED,
-    NGX_OCTOPUS_AUTH_R_FORBIDDEN,
-    NGX_OCTOPUS_AUTH_R_ANONYMOUS,
-    NGX_OCTOPUS_AUTH_R_PREFLIGHT,
-    NGX_OCTOPUS_AUTH_R_ERROR
-} ngx_octopus_auth_result_e;
-
-
 typedef struct {
     ngx_array_t                keys;         /* ngx_octopus_jwt_key_t */
     ngx_octopus_rbac_t        *rbac;
@@ -65,6 +51,7 @@ typedef struct {
     uint64_t                   jwt_generation;    /* of keys, at conf */
     ngx_octopus_auth_revoke_t *revoke;       /* octopus_auth_revocation */
     ngx_octopus_auth_jwks_url_t  *jwks_url;  /* NULL: no keys from a URL */
+    ngx_shm_zone_t            *counters;     /* "octopus_auth_metrics" */
 } ngx_octopus_auth_main_conf_t;
 
 
@@ -174,6 +161,10 @@ ngx_uint_t ngx_octopus_auth_keys_generation(
 
 char *ngx_octopus_auth_metrics_conf(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+ngx_int_t ngx_octopus_auth_counters_conf(ngx_conf_t *cf,
+    ngx_octopus_auth_main_conf_t *amcf);
+void ngx_octopus_auth_count(ngx_http_request_t *r,
+    ngx_octopus_auth_ctx_t *ctx);
 u_char *ngx_octopus_auth_revoke_metrics(ngx_octopus_auth_main_conf_t *amcf,
     u_char *p);
 u_char *ngx_octopus_auth_jwks_url_metrics(ngx_octopus_auth_main_conf_t *amcf,

@@ -19,19 +19,6 @@
 #define NGX_OCTOPUS_AUTH_MAX_API_KEY  512
 
 
-static ngx_str_t  ngx_octopus_auth_results[] = {
-    ngx_null_string,
-    ngx_string("ok"),
-    ngx_string("missing"),
-    ngx_string("invalid"),
-    ngx_string("expired"),
-    ngx_string("forbidden"),
-    ngx_string("anonymous"),
-    ngx_string("preflight"),
-    ngx_string("error")
-};
-
-
 static void ngx_octopus_auth_fail(ngx_octopus_auth_ctx_t *ctx,
     ngx_octopus_auth_result_e result, ngx_uint_t status, const char *reason);
 static void ngx_octopus_auth_revoked(ngx_octopus_auth_ctx_t *ctx,
@@ -107,6 +94,11 @@ ngx_octopus_auth_handler(ngx_http_request_t *r)
         ctx->result = NGX_OCTOPUS_AUTH_R_PREFLIGHT;
         ctx->preflight = 1;
 
+        ngx_log_debug0(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "octopus auth: CORS preflight answered, 204");
+
+        ngx_octopus_auth_count(r, ctx);
+
         return ngx_octopus_auth_send(r, ctx);
     }
 
@@ -127,11 +119,20 @@ ngx_octopus_auth_handler(ngx_http_request_t *r)
         return NGX_AGAIN;
     }
 
+    ngx_log_debug4(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "octopus auth: result %s, status %ui, reason \"%s\", "
+                   "user \"%V\"",
+                   ngx_octopus_auth_result_names()[ctx->result].data,
+                   ctx->status, ctx->reason ? ctx->reason : "",
+                   &ctx->user);
+
+    ngx_octopus_auth_count(r, ctx);
+
     if (ctx->status) {
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
-                      "octopus auth: %V, %s, user \"%V\"",
-                      &ngx_octopus_auth_results[ctx->result], ctx->reason,
-                      &ctx->user);
+                      "octopus auth: %s, %s, user \"%V\"",
+                      ngx_octopus_auth_result_names()[ctx->result].data,
+                      ctx->reason, &ctx->user);
 
         return ngx_octopus_auth_send(r, ctx);
     }
@@ -258,6 +259,11 @@ ngx_octopus_auth_evaluate(ngx_http_request_t *r)
             return ctx;
         }
     }
+
+    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "octopus auth: mode %ui, bearer token %s, api key %s",
+                   alcf->mode, token.len ? "found" : "absent",
+                   key.len ? "found" : "absent");
 
     perms = 0;
     roles = 0;
@@ -519,10 +525,14 @@ ngx_octopus_auth_jwt(ngx_http_request_t *r, ngx_octopus_auth_loc_conf_t *alcf,
         ctx->jwks_wait = ngx_octopus_auth_jwks_url_fetching(amcf->jwks_url);
     }
 
-    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
-                   "octopus auth: token %s, status %d",
+    ngx_log_debug5(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "octopus auth: token %s, status %d, kid \"%s\", "
+                   "alg %s, reason \"%s\"",
                    res.cached ? "from the verification cache" : "verified",
-                   (int) res.status);
+                   (int) res.status,
+                   (res.key && res.key->kid) ? res.key->kid : "",
+                   res.key ? ngx_octopus_jwt_alg_name(res.key->alg) : "none",
+                   res.reason ? res.reason : "");
 
     switch (res.status) {
 
@@ -636,6 +646,10 @@ ngx_octopus_auth_api_key(ngx_http_request_t *r, ngx_octopus_auth_ctx_t *ctx,
     amcf = ngx_http_get_module_main_conf(r, ngx_octopus_auth_module);
 
     if (key->len > NGX_OCTOPUS_AUTH_MAX_API_KEY) {
+        ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "octopus auth: api key of %uz bytes, too long",
+                       key->len);
+
         ngx_octopus_auth_fail(ctx, NGX_OCTOPUS_AUTH_R_INVALID,
                               NGX_HTTP_UNAUTHORIZED, "invalid api key");
         return NGX_DECLINED;
@@ -645,6 +659,9 @@ ngx_octopus_auth_api_key(ngx_http_request_t *r, ngx_octopus_auth_ctx_t *ctx,
     i = ngx_octopus_apikey_lookup(k, amcf->apikeys.nelts, (char *) key->data,
                                   key->len);
     if (i < 0) {
+        ngx_log_debug0(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "octopus auth: api key matches no configured key");
+
         ngx_octopus_auth_fail(ctx, NGX_OCTOPUS_AUTH_R_INVALID,
                               NGX_HTTP_UNAUTHORIZED, "invalid api key");
         return NGX_DECLINED;
@@ -652,6 +669,9 @@ ngx_octopus_auth_api_key(ngx_http_request_t *r, ngx_octopus_auth_ctx_t *ctx,
 
     ctx->key_id.data = (u_char *) k[i].id;
     ctx->key_id.len = ngx_strlen(k[i].id);
+
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "octopus auth: api key id \"%V\"", &ctx->key_id);
 
     if (k[i].expires && k[i].expires <= ngx_time()) {
         ngx_octopus_auth_fail(ctx, NGX_OCTOPUS_AUTH_R_EXPIRED,
@@ -680,7 +700,7 @@ ngx_octopus_auth_rbac(ngx_http_request_t *r, ngx_octopus_auth_loc_conf_t *alcf,
 {
     ngx_int_t                rc;
     uint64_t                 need, need_roles;
-    ngx_uint_t               i, method;
+    ngx_uint_t               i, method, denied;
     ngx_octopus_auth_req_t  *req;
 
     need = 0;
@@ -725,13 +745,25 @@ ngx_octopus_auth_rbac(ngx_http_request_t *r, ngx_octopus_auth_loc_conf_t *alcf,
             }
 
             if (rc) {
+                ngx_log_debug3(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                               "octopus auth: rbac rule %ui matched (%s:%ui)",
+                               i, req[i].file, req[i].line);
+
                 need |= req[i].rule.perms;
                 need_roles |= req[i].roles;
             }
         }
     }
 
-    if ((perms & need) != need || (roles & need_roles) != need_roles) {
+    denied = ((perms & need) != need || (roles & need_roles) != need_roles);
+
+    ngx_log_debug5(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "octopus auth: rbac needs perms %016xL roles %016xL, "
+                   "has perms %016xL roles %016xL: %s",
+                   need, need_roles, perms, roles,
+                   denied ? "denied" : "allowed");
+
+    if (denied) {
         ngx_octopus_auth_fail(ctx, NGX_OCTOPUS_AUTH_R_FORBIDDEN,
                               NGX_HTTP_FORBIDDEN, "insufficient permissions");
     }
@@ -914,8 +946,9 @@ static ngx_int_t
 ngx_octopus_auth_variable(ngx_http_request_t *r, ngx_http_variable_value_t *v,
     uintptr_t data)
 {
-    ngx_str_t               *s;
-    ngx_octopus_auth_ctx_t  *ctx;
+    ngx_str_t                        *s, value;
+    ngx_octopus_auth_ctx_t           *ctx;
+    const ngx_octopus_result_name_t  *name;
 
     ctx = ngx_octopus_auth_evaluate(r);
 
@@ -925,7 +958,10 @@ ngx_octopus_auth_variable(ngx_http_request_t *r, ngx_http_variable_value_t *v,
     }
 
     if (data == (uintptr_t) -1) {
-        s = &ngx_octopus_auth_results[ctx->result];
+        name = &ngx_octopus_auth_result_names()[ctx->result];
+        value.len = name->len;
+        value.data = (u_char *) name->data;
+        s = &value;
 
     } else {
         s = (ngx_str_t *) ((char *) ctx + data);

@@ -396,7 +396,9 @@ ngx_octopus_auth_init_main_conf(ngx_conf_t *cf, void *conf)
         amcf->roles_set = 0;
     }
 
-    if (ngx_octopus_auth_jwt_cache_conf(cf, amcf) != NGX_OK) {
+    if (ngx_octopus_auth_jwt_cache_conf(cf, amcf) != NGX_OK
+        || ngx_octopus_auth_counters_conf(cf, amcf) != NGX_OK)
+    {
         return NGX_CONF_ERROR;
     }
 

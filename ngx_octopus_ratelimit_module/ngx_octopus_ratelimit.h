@@ -15,6 +15,7 @@
 #include <ngx_http.h>
 
 #include "ngx_octopus_common.h"
+#include "ngx_octopus_result.h"
 #include "ngx_octopus_redis.h"
 #include "ngx_octopus_ratelimit_algo.h"
 #include "ngx_octopus_ratelimit_sync_algo.h"
@@ -36,15 +37,7 @@
 #define NGX_OCTOPUS_RL_OPEN            5    /* redis down, policy open */
 #define NGX_OCTOPUS_RL_ERROR           6    /* redis down, policy closed */
 
-/* $octopus_ratelimit_result, index into ngx_octopus_rl_result_names */
-#define NGX_OCTOPUS_RL_R_NONE          0
-#define NGX_OCTOPUS_RL_R_PASS          1
-#define NGX_OCTOPUS_RL_R_LIMITED       2
-#define NGX_OCTOPUS_RL_R_BANNED        3
-#define NGX_OCTOPUS_RL_R_LOCKED        4
-#define NGX_OCTOPUS_RL_R_DRY_RUN       5
-#define NGX_OCTOPUS_RL_R_ERROR         6
-#define NGX_OCTOPUS_RL_R_FALLBACK      7
+/* $octopus_ratelimit_result: NGX_OCTOPUS_RL_R_* (ngx_octopus_result.h) */
 
 /* where the lockout reservation of a request is held */
 #define NGX_OCTOPUS_RL_RES_NONE        0
@@ -140,6 +133,7 @@ typedef struct {
     ngx_str_t                   prefix;
     ngx_uint_t                  failure;
     ngx_shm_zone_t             *lockout_zone;
+    ngx_shm_zone_t             *counters;    /* "octopus_ratelimit_metrics" */
     ngx_octopus_redis_t        *conn;        /* per worker, after fork */
     uint64_t                    rid_base;    /* per worker, random */
     uint64_t                    rid_seq;     /* per worker */
@@ -305,6 +299,10 @@ void ngx_octopus_rl_fallback_init(ngx_octopus_rl_main_conf_t *rmcf,
     ngx_log_t *log);
 void ngx_octopus_rl_fallback_done(ngx_octopus_rl_main_conf_t *rmcf);
 char *ngx_octopus_rl_metrics(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
+ngx_int_t ngx_octopus_rl_counters_conf(ngx_conf_t *cf,
+    ngx_octopus_rl_main_conf_t *rmcf);
+void ngx_octopus_rl_count(ngx_http_request_t *r, ngx_octopus_rl_ctx_t *ctx);
+void ngx_octopus_rl_count_failed_login(ngx_http_request_t *r);
 
 /* ngx_octopus_ratelimit_sync.c */
 char *ngx_octopus_rl_sync_parse(ngx_conf_t *cf, ngx_octopus_rl_zone_t *zone,
@@ -320,7 +318,6 @@ void ngx_octopus_rl_sync_init_process(ngx_octopus_rl_main_conf_t *rmcf,
 void ngx_octopus_rl_sync_exit_process(ngx_octopus_rl_main_conf_t *rmcf);
 
 /* ngx_octopus_ratelimit_module.c */
-extern ngx_str_t  ngx_octopus_rl_result_names[];
 
 
 #endif /* _NGX_OCTOPUS_RATELIMIT_H_INCLUDED_ */

@@ -64,6 +64,12 @@ static void ngx_octopus_rl_lock_finish(ngx_octopus_rl_ctx_t *ctx,
     ngx_uint_t failed);
 static void ngx_octopus_rl_item_done(ngx_octopus_rl_item_t *item);
 static void ngx_octopus_rl_cleanup(void *data);
+#if (NGX_DEBUG)
+static void ngx_octopus_rl_debug_item(ngx_http_request_t *r,
+    ngx_octopus_rl_main_conf_t *rmcf, ngx_octopus_rl_item_t *item);
+#else
+#define ngx_octopus_rl_debug_item(r, rmcf, item)  (void) (rmcf)
+#endif
 static ngx_int_t ngx_octopus_rl_decide(ngx_http_request_t *r,
     ngx_octopus_rl_ctx_t *ctx, ngx_octopus_rl_loc_conf_t *lcf);
 static ngx_int_t ngx_octopus_rl_header_filter(ngx_http_request_t *r);
@@ -80,6 +86,8 @@ static void ngx_octopus_rl_fail_reply(void *data, redisReply *reply);
 
 static ngx_http_output_header_filter_pt  ngx_http_next_header_filter;
 static ngx_http_request_body_filter_pt   ngx_http_next_request_body_filter;
+
+static ngx_str_t  ngx_octopus_rl_no_zone = ngx_null_string;
 
 
 ngx_int_t
@@ -1471,6 +1479,59 @@ ngx_octopus_rl_cleanup(void *data)
 
 
 /*
+ * error_log debug: one line per limit, as limit_req's "limit_req[%ui]":
+ * the zone, a hash of the key (a key may be a credential: never the key),
+ * what was left of the limit, the outcome and who decided it
+ */
+
+#if (NGX_DEBUG)
+
+static void
+ngx_octopus_rl_debug_item(ngx_http_request_t *r,
+    ngx_octopus_rl_main_conf_t *rmcf, ngx_octopus_rl_item_t *item)
+{
+    ngx_str_t               *zone;
+    ngx_uint_t               rate;
+    const char              *by;
+    ngx_octopus_rl_zone_t   *z;
+
+    static ngx_str_t         lockout = ngx_string("(lockout)");
+    static const char       *outcomes[] = {
+        "skip", "pass", "limited", "banned", "locked", "open", "error"
+    };
+
+    z = item->limit ? item->limit->zone : NULL;
+    zone = z ? &z->name : &lockout;
+    rate = z ? z->rate : 0;
+
+    if (item->fallback) {
+        by = "octopus_ratelimit_redis_failure (redis failed)";
+
+    } else if (z && z->sync) {
+        by = "shared memory, synchronised with redis";
+
+    } else if (rmcf->redis.name.len) {
+        by = "redis";
+
+    } else {
+        by = "shared memory";
+    }
+
+    ngx_log_debug8(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "octopus_ratelimit[\"%V\"]: key hash %08xD, "
+                   "remaining %uL of %ui, retry %uL ms, %s%s, by %s",
+                   zone, ngx_crc32_short(item->key.data, item->key.len),
+                   item->res.remaining, rate, item->res.retry_ms,
+                   item->outcome < sizeof(outcomes) / sizeof(outcomes[0])
+                   ? outcomes[item->outcome] : "?",
+                   (item->limit && item->limit->dry_run) ? " (dry run)" : "",
+                   by);
+}
+
+#endif
+
+
+/*
  * banned (403) > locked (429) > limited (octopus_ratelimit_status) >
  * Redis down with policy closed (503); dry_run limits never reject.  The
  * headers describe the tightest limit: a rejecting one with the longest
@@ -1481,9 +1542,16 @@ static ngx_int_t
 ngx_octopus_rl_decide(ngx_http_request_t *r, ngx_octopus_rl_ctx_t *ctx,
     ngx_octopus_rl_loc_conf_t *lcf)
 {
-    ngx_int_t               rc;
-    ngx_uint_t              i, result, fallback, dry, error, want, any;
-    ngx_octopus_rl_item_t  *item, *t;
+    ngx_int_t                    rc;
+    ngx_uint_t                   i, result, fallback, dry, error, want, any;
+    ngx_octopus_rl_item_t       *item, *t;
+    ngx_octopus_rl_main_conf_t  *rmcf;
+
+    rmcf = ngx_http_get_module_main_conf(r, ngx_octopus_ratelimit_module);
+
+    if (ctx->lock.key.len) {
+        ngx_octopus_rl_debug_item(r, rmcf, &ctx->lock);
+    }
 
     rc = NGX_DECLINED;
     result = NGX_OCTOPUS_RL_R_NONE;
@@ -1494,6 +1562,8 @@ ngx_octopus_rl_decide(ngx_http_request_t *r, ngx_octopus_rl_ctx_t *ctx,
 
     for (i = 0; i < ctx->nitems; i++) {
         item = &ctx->items[i];
+
+        ngx_octopus_rl_debug_item(r, rmcf, item);
 
         fallback |= item->fallback;
         any |= (item->outcome != NGX_OCTOPUS_RL_SKIP);
@@ -1598,13 +1668,22 @@ ngx_octopus_rl_decide(ngx_http_request_t *r, ngx_octopus_rl_ctx_t *ctx,
     ctx->rejected = (rc != NGX_DECLINED);
     ctx->decided = 1;
 
+    ngx_log_debug4(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "octopus_ratelimit: result %s, status %i, zone \"%V\", "
+                   "retry %uL ms",
+                   ngx_octopus_rl_result_names()[result].data,
+                   rc == NGX_DECLINED ? (ngx_int_t) 0 : rc,
+                   t ? &t->limit->zone->name : &ngx_octopus_rl_no_zone,
+                   ctx->retry_ms);
+
+    ngx_octopus_rl_count(r, ctx);
+
     if (ctx->rejected) {
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
-                      "octopus_ratelimit: request %V%s%V",
-                      &ngx_octopus_rl_result_names[result],
+                      "octopus_ratelimit: request %s%s%V",
+                      ngx_octopus_rl_result_names()[result].data,
                       t ? " by zone " : "",
-                      t ? &t->limit->zone->name
-                        : &ngx_octopus_rl_result_names[0]);
+                      t ? &t->limit->zone->name : &ngx_octopus_rl_no_zone);
     }
 
     return rc;
@@ -1824,6 +1903,10 @@ ngx_octopus_rl_count_failure(ngx_http_request_t *r, ngx_octopus_rl_ctx_t *ctx)
     ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
                    "octopus_ratelimit lockout: status %ui, failed %ui",
                    r->headers_out.status, failed);
+
+    if (failed) {
+        ngx_octopus_rl_count_failed_login(r);
+    }
 
     ngx_octopus_rl_lock_finish(ctx, failed);
 }

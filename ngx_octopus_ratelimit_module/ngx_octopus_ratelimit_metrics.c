@@ -7,6 +7,11 @@
  * reloads), printed by the "octopus_ratelimit_metrics" handler as
  * octopus_ratelimit_fallback_total{zone,reason}, and reported in error.log
  * at most once per second per worker with the count since the last line.
+ *
+ * The decisions are counted by the module itself in the
+ * "octopus_ratelimit_metrics" zone (8 pages, created whatever else is
+ * configured, kept over reloads): every location with octopus_ratelimit or
+ * a lockout counts, whether or not the audit module logs it.
  */
 
 
@@ -21,6 +26,25 @@ static ngx_uint_t ngx_octopus_rl_fallback_log(
     ngx_octopus_rl_main_conf_t *rmcf);
 static u_char *ngx_octopus_rl_metrics_zone(u_char *p, ngx_shm_zone_t *zone);
 static ngx_int_t ngx_octopus_rl_metrics_handler(ngx_http_request_t *r);
+static ngx_int_t ngx_octopus_rl_counters_init_zone(ngx_shm_zone_t *zone,
+    void *data);
+static u_char *ngx_octopus_rl_counters_metrics(u_char *p,
+    ngx_octopus_rl_main_conf_t *rmcf);
+
+
+/* allocated from the zone's slab pool */
+typedef struct {
+    ngx_atomic_t                results[NGX_OCTOPUS_RL_R_N];
+    ngx_atomic_t                failed_logins;
+} ngx_octopus_rl_counters_t;
+
+
+/* the decisions' part of the metrics, at most */
+#define NGX_OCTOPUS_RL_COUNTERS_SIZE  2048
+
+
+static ngx_str_t  ngx_octopus_rl_counters_name =
+    ngx_string("octopus_ratelimit_metrics");
 
 
 static const char  *ngx_octopus_rl_fb_names[NGX_OCTOPUS_RL_FB_N] = {
@@ -149,6 +173,155 @@ ngx_octopus_rl_fallback_log(ngx_octopus_rl_main_conf_t *rmcf)
 }
 
 
+/* from init_main_conf */
+
+ngx_int_t
+ngx_octopus_rl_counters_conf(ngx_conf_t *cf, ngx_octopus_rl_main_conf_t *rmcf)
+{
+    ngx_shm_zone_t  *zone;
+
+    /* user zones are named "octopus_ratelimit:NAME": no clash */
+
+    zone = ngx_shared_memory_add(cf, &ngx_octopus_rl_counters_name,
+                                 8 * ngx_pagesize,
+                                 &ngx_octopus_ratelimit_module);
+    if (zone == NULL) {
+        return NGX_ERROR;
+    }
+
+    zone->init = ngx_octopus_rl_counters_init_zone;
+    rmcf->counters = zone;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_octopus_rl_counters_init_zone(ngx_shm_zone_t *zone, void *data)
+{
+    ngx_slab_pool_t            *shpool;
+    ngx_octopus_rl_counters_t  *c;
+
+    if (data) {
+        /* a reload: the counters go on */
+        zone->data = data;
+        return NGX_OK;
+    }
+
+    shpool = (ngx_slab_pool_t *) zone->shm.addr;
+
+    if (zone->shm.exists) {
+        zone->data = shpool->data;
+        return NGX_OK;
+    }
+
+    c = ngx_slab_calloc(shpool, sizeof(ngx_octopus_rl_counters_t));
+    if (c == NULL) {
+        return NGX_ERROR;
+    }
+
+    shpool->data = c;
+    zone->data = c;
+
+    return NGX_OK;
+}
+
+
+static ngx_octopus_rl_counters_t *
+ngx_octopus_rl_counters(ngx_http_request_t *r)
+{
+    ngx_octopus_rl_main_conf_t  *rmcf;
+
+    rmcf = ngx_http_get_module_main_conf(r, ngx_octopus_ratelimit_module);
+
+    return rmcf->counters ? rmcf->counters->data : NULL;
+}
+
+
+/* the decision of a request, once (ngx_octopus_rl_decide()) */
+
+void
+ngx_octopus_rl_count(ngx_http_request_t *r, ngx_octopus_rl_ctx_t *ctx)
+{
+    ngx_octopus_rl_counters_t  *c;
+
+    c = ngx_octopus_rl_counters(r);
+
+    if (c == NULL || ctx->result >= NGX_OCTOPUS_RL_R_N) {
+        return;
+    }
+
+    (void) ngx_atomic_fetch_add(&c->results[ctx->result], 1);
+}
+
+
+/* a login attempt answered with a status of the lockout's status= */
+
+void
+ngx_octopus_rl_count_failed_login(ngx_http_request_t *r)
+{
+    ngx_octopus_rl_counters_t  *c;
+
+    c = ngx_octopus_rl_counters(r);
+
+    if (c) {
+        (void) ngx_atomic_fetch_add(&c->failed_logins, 1);
+    }
+}
+
+
+static u_char *
+ngx_octopus_rl_counters_metrics(u_char *p, ngx_octopus_rl_main_conf_t *rmcf)
+{
+    ngx_atomic_uint_t                *n;
+    ngx_uint_t                        i;
+    ngx_octopus_rl_counters_t        *c;
+    const ngx_octopus_result_name_t  *names;
+
+    if (rmcf->counters == NULL || rmcf->counters->data == NULL) {
+        return p;
+    }
+
+    c = rmcf->counters->data;
+    n = (ngx_atomic_uint_t *) c->results;
+    names = ngx_octopus_rl_result_names();
+
+    p = ngx_sprintf(p, "# HELP octopus_ratelimit_requests_total Requests "
+                    "decided by the rate limit module, by result.\n"
+                    "# TYPE octopus_ratelimit_requests_total counter\n");
+
+    for (i = 1; i < NGX_OCTOPUS_RL_R_N; i++) {
+        p = ngx_sprintf(p, "octopus_ratelimit_requests_total"
+                        "{result=\"%s\"} %uA\n", names[i].data, n[i]);
+    }
+
+    p = ngx_sprintf(p, "# HELP octopus_ratelimit_rejections_total Requests "
+                    "limited, banned or locked.\n"
+                    "# TYPE octopus_ratelimit_rejections_total counter\n"
+                    "octopus_ratelimit_rejections_total %uA\n"
+                    "# HELP octopus_account_lockouts_total Requests refused "
+                    "by a login lockout.\n"
+                    "# TYPE octopus_account_lockouts_total counter\n"
+                    "octopus_account_lockouts_total %uA\n"
+                    "# HELP octopus_failed_login_total Login attempts "
+                    "answered with a status of octopus_ratelimit_lockout "
+                    "status=.\n"
+                    "# TYPE octopus_failed_login_total counter\n"
+                    "octopus_failed_login_total %uA\n"
+                    "# HELP octopus_redis_errors_total Requests whose rate "
+                    "limit fell back because of Redis (result error or "
+                    "fallback).\n"
+                    "# TYPE octopus_redis_errors_total counter\n"
+                    "octopus_redis_errors_total %uA\n",
+                    n[NGX_OCTOPUS_RL_R_LIMITED] + n[NGX_OCTOPUS_RL_R_BANNED]
+                    + n[NGX_OCTOPUS_RL_R_LOCKED],
+                    n[NGX_OCTOPUS_RL_R_LOCKED], c->failed_logins,
+                    n[NGX_OCTOPUS_RL_R_ERROR] + n[NGX_OCTOPUS_RL_R_FALLBACK]);
+
+    return p;
+}
+
+
 char *
 ngx_octopus_rl_metrics(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
@@ -228,7 +401,7 @@ ngx_octopus_rl_metrics_handler(ngx_http_request_t *r)
     rmcf = ngx_http_get_module_main_conf(r, ngx_octopus_ratelimit_module);
     zones = rmcf->zones.elts;
 
-    size = sizeof(NGX_OCTOPUS_RL_HEAD) - 1;
+    size = NGX_OCTOPUS_RL_COUNTERS_SIZE + sizeof(NGX_OCTOPUS_RL_HEAD) - 1;
 
     for (i = 0; i < rmcf->zones.nelts; i++) {
         size += NGX_OCTOPUS_RL_FB_N
@@ -245,8 +418,9 @@ ngx_octopus_rl_metrics_handler(ngx_http_request_t *r)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    p = ngx_cpymem(b->last, NGX_OCTOPUS_RL_HEAD,
-                   sizeof(NGX_OCTOPUS_RL_HEAD) - 1);
+    p = ngx_octopus_rl_counters_metrics(b->last, rmcf);
+
+    p = ngx_cpymem(p, NGX_OCTOPUS_RL_HEAD, sizeof(NGX_OCTOPUS_RL_HEAD) - 1);
 
     for (i = 0; i < rmcf->zones.nelts; i++) {
         p = ngx_octopus_rl_metrics_zone(p, zones[i]->shm_zone);

@@ -42,6 +42,8 @@ static char *ngx_octopus_rl_add_shm(ngx_conf_t *cf,
     ngx_shm_zone_t **shm_zone, ngx_str_t *name, size_t size);
 static ngx_octopus_rl_zone_t *ngx_octopus_rl_find_zone(
     ngx_octopus_rl_main_conf_t *rmcf, ngx_str_t *name);
+static ngx_octopus_rl_zone_t *ngx_octopus_rl_zone_ref(ngx_conf_t *cf,
+    ngx_octopus_rl_main_conf_t *rmcf, ngx_str_t *name);
 static ngx_int_t ngx_octopus_rl_parse_rate(ngx_str_t *value,
     ngx_uint_t *rate, ngx_msec_t *period);
 static ngx_int_t ngx_octopus_rl_parse_ms(ngx_str_t *value, ngx_msec_t *ms);
@@ -183,18 +185,6 @@ ngx_module_t  ngx_octopus_ratelimit_module = {
 };
 
 
-ngx_str_t  ngx_octopus_rl_result_names[] = {
-    ngx_null_string,
-    ngx_string("pass"),
-    ngx_string("limited"),
-    ngx_string("banned"),
-    ngx_string("locked"),
-    ngx_string("dry_run"),
-    ngx_string("error"),
-    ngx_string("fallback")
-};
-
-
 #define NGX_OCTOPUS_RL_VAR_RESULT     0
 #define NGX_OCTOPUS_RL_VAR_ZONE       1
 #define NGX_OCTOPUS_RL_VAR_REMAINING  2
@@ -236,8 +226,10 @@ ngx_octopus_rl_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     value = cf->args->elts;
 
+    /* a zone referenced before (octopus_ratelimit, ban) is declared here */
+
     zone = ngx_octopus_rl_find_zone(rmcf, &value[1]);
-    if (zone != NULL) {
+    if (zone != NULL && zone->shm_zone != NULL) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "duplicate octopus_ratelimit_zone \"%V\", "
                            "first defined in %V:%ui",
@@ -245,17 +237,19 @@ ngx_octopus_rl_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         return NGX_CONF_ERROR;
     }
 
-    zone = ngx_pcalloc(cf->pool, sizeof(ngx_octopus_rl_zone_t));
     if (zone == NULL) {
-        return NGX_CONF_ERROR;
-    }
+        zone = ngx_pcalloc(cf->pool, sizeof(ngx_octopus_rl_zone_t));
+        if (zone == NULL) {
+            return NGX_CONF_ERROR;
+        }
 
-    zp = ngx_array_push(&rmcf->zones);
-    if (zp == NULL) {
-        return NGX_CONF_ERROR;
-    }
+        zp = ngx_array_push(&rmcf->zones);
+        if (zp == NULL) {
+            return NGX_CONF_ERROR;
+        }
 
-    *zp = zone;
+        *zp = zone;
+    }
 
     zone->name = value[1];
     zone->size = 10 * 1024 * 1024;
@@ -401,6 +395,48 @@ ngx_octopus_rl_find_zone(ngx_octopus_rl_main_conf_t *rmcf, ngx_str_t *name)
 
 
 /*
+ * A zone named by octopus_ratelimit or octopus_ratelimit_ban: the zone, or
+ * one to be declared later in the configuration (as limit_req allows),
+ * with no shared memory yet and the place of its first reference, checked
+ * in init_main_conf.
+ */
+
+static ngx_octopus_rl_zone_t *
+ngx_octopus_rl_zone_ref(ngx_conf_t *cf, ngx_octopus_rl_main_conf_t *rmcf,
+    ngx_str_t *name)
+{
+    ngx_octopus_rl_zone_t  *zone, **zp;
+
+    zone = ngx_octopus_rl_find_zone(rmcf, name);
+    if (zone) {
+        return zone;
+    }
+
+    zone = ngx_pcalloc(cf->pool, sizeof(ngx_octopus_rl_zone_t));
+    if (zone == NULL) {
+        return NULL;
+    }
+
+    zp = ngx_array_push(&rmcf->zones);
+    if (zp == NULL) {
+        return NULL;
+    }
+
+    *zp = zone;
+
+    zone->name = *name;
+    zone->file = cf->conf_file->file.name;
+    zone->line = cf->conf_file->line;
+
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, cf->log, 0,
+                   "octopus_ratelimit: zone \"%V\" referenced before its "
+                   "declaration", name);
+
+    return zone;
+}
+
+
+/*
  * "100r/s", "60r/m", "5000r/h"; a rate of zero is refused, and so is one
  * above a million per period (the arithmetic stays exact in Lua's doubles)
  */
@@ -457,10 +493,8 @@ ngx_octopus_rl_limit(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     rmcf = ngx_http_conf_get_module_main_conf(cf,
                                               ngx_octopus_ratelimit_module);
 
-    zone = ngx_octopus_rl_find_zone(rmcf, &value[1]);
+    zone = ngx_octopus_rl_zone_ref(cf, rmcf, &value[1]);
     if (zone == NULL) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "unknown octopus_ratelimit_zone \"%V\"", &value[1]);
         return NGX_CONF_ERROR;
     }
 
@@ -690,10 +724,8 @@ ngx_octopus_rl_ban(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         return NGX_CONF_ERROR;
     }
 
-    zone = ngx_octopus_rl_find_zone(rmcf, &name);
+    zone = ngx_octopus_rl_zone_ref(cf, rmcf, &name);
     if (zone == NULL) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "unknown octopus_ratelimit_zone \"%V\"", &name);
         return NGX_CONF_ERROR;
     }
 
@@ -925,9 +957,10 @@ static ngx_int_t
 ngx_octopus_rl_variable(ngx_http_request_t *r, ngx_http_variable_value_t *v,
     uintptr_t data)
 {
-    u_char                *p;
-    ngx_str_t             *s;
-    ngx_octopus_rl_ctx_t  *ctx;
+    u_char                           *p;
+    ngx_str_t                        *s, value;
+    ngx_octopus_rl_ctx_t             *ctx;
+    const ngx_octopus_result_name_t  *name;
 
     ctx = ngx_octopus_rl_get_ctx(r);
 
@@ -943,7 +976,15 @@ ngx_octopus_rl_variable(ngx_http_request_t *r, ngx_http_variable_value_t *v,
         break;
 
     case NGX_OCTOPUS_RL_VAR_RESULT:
-        s = ctx->decided ? &ngx_octopus_rl_result_names[ctx->result] : NULL;
+        s = NULL;
+
+        if (ctx->decided) {
+            name = &ngx_octopus_rl_result_names()[ctx->result];
+            value.len = name->len;
+            value.data = (u_char *) name->data;
+            s = &value;
+        }
+
         break;
 
     case NGX_OCTOPUS_RL_VAR_ZONE:
@@ -1054,9 +1095,20 @@ ngx_octopus_rl_init_main_conf(ngx_conf_t *cf, void *conf)
         ngx_str_set(&rmcf->prefix, "octopus:rl:");
     }
 
-    /* how long an idle key is worth keeping in shared memory */
+    /* every zone referenced is declared, before or after its references */
 
     zone = rmcf->zones.elts;
+
+    for (i = 0; i < rmcf->zones.nelts; i++) {
+        if (zone[i]->shm_zone == NULL) {
+            ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                          "unknown octopus_ratelimit_zone \"%V\" in %V:%ui",
+                          &zone[i]->name, &zone[i]->file, zone[i]->line);
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    /* how long an idle key is worth keeping in shared memory */
 
     for (i = 0; i < rmcf->zones.nelts; i++) {
         ctx = zone[i]->shm_zone->data;
@@ -1066,6 +1118,10 @@ ngx_octopus_rl_init_main_conf(ngx_conf_t *cf, void *conf)
     if (rmcf->lockout_zone) {
         ctx = rmcf->lockout_zone->data;
         ctx->ttl = 1000;
+    }
+
+    if (ngx_octopus_rl_counters_conf(cf, rmcf) != NGX_OK) {
+        return NGX_CONF_ERROR;
     }
 
     if (ngx_octopus_rl_lua_init(rmcf) != NGX_OK) {

@@ -154,7 +154,10 @@ like($m, qr/^octopus_audit_records_written_total\{sink="file"\} $N$/m,
      'file records counted');
 like($m, qr/^octopus_audit_records_written_total\{sink="syslog"\} \d+$/m,
      'syslog records counted');
-like($m, qr/^octopus_rbac_denials_total 1$/m, 'RBAC denial counted');
+like($m, qr/^octopus_security_events_total\{event="privilege_escalation"\} 1$/m,
+     'RBAC denial counted as a security event');
+unlike($m, qr/^octopus_rbac_denials_total /m,
+       'octopus_rbac_denials_total is the auth module\'s, not audit\'s');
 
 # syslog over TCP, security events only
 

@@ -226,11 +226,22 @@ $sum += $1 while $m =~ /^octopus_requests_total\{[^}]*\} (\d+)$/mg;
 is($sum, $total, "octopus_requests_total sums to the $total audited requests");
 like($m, qr/^octopus_requests_total\{auth_result="ok",ratelimit_result="pass"\} $N$/m,
      'requests by auth and ratelimit result');
-like($m, qr/^octopus_failed_login_total 2$/m, 'failed logins counted');
-like($m, qr/^octopus_account_lockouts_total 1$/m, 'lockouts counted');
-like($m, qr/^octopus_rbac_denials_total 1$/m, 'RBAC denials counted');
-like($m, qr/^octopus_ratelimit_rejections_total 3$/m,
+like($m, qr/^octopus_security_events_total\{event="failed_login_attempt"\} 2$/m,
+     'failed logins counted');
+like($m, qr/^octopus_security_events_total\{event="account_lockout"\} 1$/m,
+     'lockouts counted');
+like($m, qr/^octopus_security_events_total\{event="privilege_escalation"\} 1$/m,
+     'RBAC denials counted');
+like($m, qr/^octopus_security_events_total\{event="suspicious_api_usage"\} 2$/m,
      'rate limit rejections counted');
+
+# the auth and ratelimit modules count their own decisions under these
+# names (octopus_auth_metrics, octopus_ratelimit_metrics): not here twice
+for my $name (qw(octopus_failed_login_total octopus_account_lockouts_total
+                 octopus_rbac_denials_total octopus_ratelimit_rejections_total
+                 octopus_redis_errors_total)) {
+    unlike($m, qr/^$name /m, "$name is not an audit metric");
+}
 like($m, qr/^octopus_security_events_total\{event="data_access_anomaly"\} 1$/m,
      'anomalies counted');
 like($m, qr/^octopus_audit_records_written_total\{sink="postgresql"\} $total$/m,

@@ -124,6 +124,64 @@ my @bad = (
       qr/invalid octopus_ratelimit parameter "dryrun"/ ],
 );
 
+# a zone may be used before it is declared (as limit_req allows): the
+# directives that name it (octopus_ratelimit, octopus_ratelimit_ban) come
+# first, octopus_ratelimit_zone after the server
+
+my $late = <<'EOF';
+http {
+    octopus_ratelimit_ban zone=late after=5 within=1m for=15m;
+    server {
+        listen 127.0.0.1:%%PORT_http%%;
+        location / {
+            octopus_ratelimit late;
+            proxy_pass http://127.0.0.1:1;
+        }
+    }
+    octopus_ratelimit_zone late key=$binary_remote_addr rate=10r/s;
+}
+EOF
+
+($ok, $out) = $t->nginx_test($late);
+ok($ok, 'a zone referenced before its declaration passes nginx -t')
+    or diag($out);
+
+# a zone never declared: nginx -t names it, with the file and the line of
+# its first reference (not the end of the http block)
+
+for my $case (
+    [ 'octopus_ratelimit', 'octopus_ratelimit never;',
+      'octopus_ratelimit_zone ip key=$binary_remote_addr rate=1r/s;' ],
+    [ 'octopus_ratelimit_ban', 'octopus_ratelimit ip;',
+      'octopus_ratelimit_ban zone=never after=5 within=1m for=15m; '
+      . 'octopus_ratelimit_zone ip key=$binary_remote_addr rate=1r/s;' ])
+{
+    my ($what, $loc, $http) = @$case;
+
+    ($ok, $out) = $t->nginx_test(<<"EOF");
+http {
+    server {
+        listen 127.0.0.1:%%PORT_http%%;
+        location / {
+            $loc
+            proxy_pass http://127.0.0.1:1;
+        }
+    }
+    $http
+}
+EOF
+
+    my @lines = split /\n/, $t->read_file('nginx-test.conf');
+    my ($ref) = grep { $lines[$_] =~ /\bnever\b/ } 0 .. $#lines;
+
+    ok(!$ok, "$what: a zone never declared fails nginx -t");
+    like($out, qr/unknown octopus_ratelimit_zone "never" in \S*nginx-test\.conf:\d+/,
+         "$what: the error names the zone, the file and a line");
+    my ($line) = $out =~ /unknown octopus_ratelimit_zone .* in \S*nginx-test\.conf:(\d+)/;
+    ok(defined $ref, "$what: the reference is in the file");
+    is($line, $ref + 1, "$what: the line is the one of the reference");
+}
+
 for my $b (@bad) {
     my ($name, $c, $re) = @$b;
     my ($ok, $out) = $t->nginx_test($c);
