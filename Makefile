@@ -40,9 +40,12 @@ ADDON_SRCS := $(sort $(wildcard common/*.[ch] ngx_octopus_*_module/*.[ch]))
 # the build's identity, read by config into objs/ngx_octopus_version.h and
 # reported by the modules (error log at start, octopus_build_info): VERSION
 # is the one place for the release number; OCTOPUS_VERSION=... labels
-# another build (make mixed)
+# another build (make mixed); OCTOPUS_COMMIT=... names the commit where
+# there is no git (a container build)
 OCTOPUS_VERSION ?= $(shell cat VERSION)
+ifndef OCTOPUS_COMMIT
 OCTOPUS_COMMIT  := $(or $(shell git rev-parse --short HEAD 2>/dev/null),unknown)
+endif
 
 DEB_PACKAGES = gcc make perl curl ca-certificates openssl \
                nginx nginx-dev libhiredis-dev libpq-dev \
