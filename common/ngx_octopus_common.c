@@ -84,10 +84,11 @@ ngx_octopus_init_module(ngx_cycle_t *cycle)
  * the module answering; the phase handler returns what this returns
  */
 
-#define NGX_OCTOPUS_BUILD_INFO                                                \
-    "# HELP octopus_build_info The Octopus Guard module build answering.\n"   \
-    "# TYPE octopus_build_info gauge\n"                                       \
-    "octopus_build_info{module=\"%V\",version=\"%V\",commit=\"%V\"} 1\n"
+static const char  ngx_octopus_build_info[] =
+    "# HELP octopus_build_info The Octopus Guard module build answering.\n"
+    "# TYPE octopus_build_info gauge\n"
+    "octopus_build_info{module=\"%V\",version=\"%V\",commit=\"%V\"} 1\n";
+
 
 ngx_int_t
 ngx_octopus_send_metrics(ngx_http_request_t *r, ngx_buf_t *b)
@@ -97,7 +98,7 @@ ngx_octopus_send_metrics(ngx_http_request_t *r, ngx_buf_t *b)
     ngx_buf_t    *info;
     ngx_chain_t   out[2];
 
-    len = sizeof(NGX_OCTOPUS_BUILD_INFO) - 1
+    len = sizeof(ngx_octopus_build_info) - 1
           + ngx_octopus_build.module.len + ngx_octopus_build.version.len
           + ngx_octopus_build.commit.len;
 
@@ -106,7 +107,7 @@ ngx_octopus_send_metrics(ngx_http_request_t *r, ngx_buf_t *b)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    info->last = ngx_sprintf(info->last, NGX_OCTOPUS_BUILD_INFO,
+    info->last = ngx_sprintf(info->last, ngx_octopus_build_info,
                              &ngx_octopus_build.module,
                              &ngx_octopus_build.version,
                              &ngx_octopus_build.commit);
