@@ -96,7 +96,8 @@ $(NGX_BUILD)/objs/Makefile: config VERSION $(BUILD)/srclist
 	        --add-dynamic-module=$(TOP)" > configure.log 2>&1 \
 	    || { tail -20 configure.log; exit 1; }
 
-$(SO_FILES): $(NGX_BUILD)/objs/Makefile $(ADDON_SRCS)
+# one recipe for all the .so files (grouped: make -j runs it once)
+$(SO_FILES) &: $(NGX_BUILD)/objs/Makefile $(ADDON_SRCS)
 	$(MAKE) -C $(NGX_BUILD) -f objs/Makefile $(MODULES:%=objs/%.so)
 	mkdir -p $(BUILD)/modules
 	@# a new file, renamed over the old: an nginx running from this folder
