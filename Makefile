@@ -7,6 +7,9 @@
 #   make deps             install build/test/run dependencies with apt-get
 #   make SANITIZE=1 test  the same under AddressSanitizer + UBSan
 #   make NGINX_SRC=/path/to/nginx-x.y.z   build against another nginx tree
+#   make MODULES=ngx_octopus_audit_module  build only the modules named
+#   make mixed            modules of two builds in one nginx (make check
+#                         runs it)
 
 SHELL := /bin/bash
 
