@@ -18,7 +18,7 @@ RUN apt-get update \
  && rm -rf /var/lib/apt/lists/*
 
 WORKDIR /src
-COPY config Makefile ./
+COPY config Makefile VERSION ./
 COPY common/ common/
 COPY ngx_octopus_auth_module/ ngx_octopus_auth_module/
 COPY ngx_octopus_ratelimit_module/ ngx_octopus_ratelimit_module/

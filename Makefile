@@ -7,6 +7,9 @@
 #   make deps             install build/test/run dependencies with apt-get
 #   make SANITIZE=1 test  the same under AddressSanitizer + UBSan
 #   make NGINX_SRC=/path/to/nginx-x.y.z   build against another nginx tree
+#   make MODULES=ngx_octopus_audit_module  build only the modules named
+#   make mixed            modules of two builds in one nginx (make check
+#                         runs it)
 
 SHELL := /bin/bash
 
@@ -32,9 +35,20 @@ CFLAGS_MOD = -g -O2 -fstack-protector-strong -D_FORTIFY_SOURCE=2 -fPIC \
              $(SAN_FLAGS)
 LDFLAGS_MOD = -Wl,-z,relro -Wl,-z,now -fPIC $(SAN_FLAGS)
 
-# sources compiled into the modules: configure is re-run when this list or
-# the addon config changes
+# sources compiled into the modules: configure is re-run when this list,
+# the addon config, the version or the commit changes (config names each
+# module's files; these are the ones make watches)
 ADDON_SRCS := $(sort $(wildcard common/*.[ch] ngx_octopus_*_module/*.[ch]))
+
+# the build's identity, read by config into objs/ngx_octopus_version.h and
+# reported by the modules (error log at start, octopus_build_info): VERSION
+# is the one place for the release number; OCTOPUS_VERSION=... labels
+# another build (make mixed); OCTOPUS_COMMIT=... names the commit where
+# there is no git (a container build)
+OCTOPUS_VERSION ?= $(shell cat VERSION)
+ifndef OCTOPUS_COMMIT
+OCTOPUS_COMMIT  := $(or $(shell git rev-parse --short HEAD 2>/dev/null),unknown)
+endif
 
 DEB_PACKAGES = gcc make perl curl ca-certificates openssl \
                nginx nginx-dev libhiredis-dev libpq-dev \
@@ -47,8 +61,8 @@ export OCTOPUS_MODULES := $(abspath $(BUILD)/modules)
 export OCTOPUS_NGINX   := $(NGINX_BIN)
 export OCTOPUS_SANITIZE := $(SANITIZE)
 
-.PHONY: all modules tools deps check test unit integration run stop clean \
-        image-test
+.PHONY: all modules tools deps check test unit integration mixed run stop \
+        clean image-test
 
 # per-module make fragments add programs to TOOLS (built by `make`) and
 # their own targets (bench, fuzz, ...)
@@ -66,10 +80,11 @@ modules: $(SO_FILES)
 
 $(BUILD)/srclist: FORCE
 	@mkdir -p $(BUILD)
-	@echo "$(ADDON_SRCS) $(SAN_FLAGS) $(NGINX_SRC)" > $@.new
+	@echo "$(ADDON_SRCS) $(SAN_FLAGS) $(NGINX_SRC)" \
+	    "$(OCTOPUS_VERSION) $(OCTOPUS_COMMIT)" > $@.new
 	@cmp -s $@.new $@ || mv $@.new $@; rm -f $@.new
 
-$(NGX_BUILD)/objs/Makefile: config $(BUILD)/srclist
+$(NGX_BUILD)/objs/Makefile: config VERSION $(BUILD)/srclist
 	rm -rf $(NGX_BUILD)
 	mkdir -p $(NGX_BUILD)
 	cp -a $(NGINX_SRC)/. $(NGX_BUILD)/
@@ -77,13 +92,16 @@ $(NGX_BUILD)/objs/Makefile: config $(BUILD)/srclist
 	    flags=; \
 	    if [ -f conf_flags ]; then . ./conf_flags; \
 	        flags="$${NGX_CONF_FLAGS[*]}"; fi; \
+	    NGX_OCTOPUS_VERSION='$(OCTOPUS_VERSION)' \
+	    NGX_OCTOPUS_COMMIT='$(OCTOPUS_COMMIT)' \
 	    bash -c "./configure $$flags --with-compat \
 	        --with-cc-opt='$(CFLAGS_MOD)' --with-ld-opt='$(LDFLAGS_MOD)' \
 	        --add-dynamic-module=$(TOP)" > configure.log 2>&1 \
 	    || { tail -20 configure.log; exit 1; }
 
-$(SO_FILES): $(NGX_BUILD)/objs/Makefile $(ADDON_SRCS)
-	$(MAKE) -C $(NGX_BUILD) -f objs/Makefile modules
+# one recipe for all the .so files (grouped: make -j runs it once)
+$(SO_FILES) &: $(NGX_BUILD)/objs/Makefile $(ADDON_SRCS)
+	$(MAKE) -C $(NGX_BUILD) -f objs/Makefile $(MODULES:%=objs/%.so)
 	mkdir -p $(BUILD)/modules
 	@# a new file, renamed over the old: an nginx running from this folder
 	@# keeps its mapping of the old one (cp would rewrite it under it)
@@ -123,6 +141,19 @@ unit: $(UNIT_TESTS:%=$(BUILD)/unit/%)
 integration: modules
 	prove -I t/lib $(PROVE_FLAGS) $(or $(TESTS),t/*.t)
 
+# mixed: modules of two builds in one nginx (an upgraded module beside old
+# ones); the second build is the audit module alone, with another version,
+# in its own build directory
+
+MIXED_BUILD  ?= $(BUILD)-mixed
+MIXED_MODULE  = ngx_octopus_audit_module
+
+mixed: modules
+	$(MAKE) BUILD=$(MIXED_BUILD) MODULES=$(MIXED_MODULE) \
+	    OCTOPUS_VERSION='$(OCTOPUS_VERSION)-mixed' modules
+	OCTOPUS_MIXED_MODULES=$(abspath $(MIXED_BUILD)/modules) \
+	    prove -I t/lib $(PROVE_FLAGS) t/build_mixed.t
+
 # check: the quick loop while developing (unit + integration tests)
 # test:  what CI runs: check, then the whole integration suite again under
 #        AddressSanitizer + UBSan with LeakSanitizer in every nginx process
@@ -135,6 +166,7 @@ check: deps
 	$(MAKE) modules tools
 	$(MAKE) unit
 	$(MAKE) integration
+	$(MAKE) mixed
 
 test: check
 ifneq ($(SANITIZE),1)

@@ -60,28 +60,66 @@ ngx_octopus_add_variables(ngx_conf_t *cf, ngx_http_variable_t *vars)
 
 
 /*
- * A metrics location's answer: b holds the Prometheus text (the body may
- * be empty); the phase handler returns what this returns
+ * init_module of each module: one line in the error log naming the build,
+ * once per configuration cycle, in the master (and in nginx -t), after the
+ * new cycle's error logs are open; not in every worker, as init_process
+ * would be.  A reload logs it again: after an upgrade it names the build
+ * now loaded.
  */
+
+ngx_int_t
+ngx_octopus_init_module(ngx_cycle_t *cycle)
+{
+    ngx_log_error(NGX_LOG_NOTICE, cycle->log, 0, "%V %V (commit %V) loaded",
+                  &ngx_octopus_build.module, &ngx_octopus_build.version,
+                  &ngx_octopus_build.commit);
+
+    return NGX_OK;
+}
+
+
+/*
+ * A metrics location's answer: b holds the module's Prometheus text (the
+ * body may be empty), followed here by octopus_build_info, the build of
+ * the module answering; the phase handler returns what this returns
+ */
+
+static const char  ngx_octopus_build_info[] =
+    "# HELP octopus_build_info The Octopus Guard module build answering.\n"
+    "# TYPE octopus_build_info gauge\n"
+    "octopus_build_info{module=\"%V\",version=\"%V\",commit=\"%V\"} 1\n";
+
 
 ngx_int_t
 ngx_octopus_send_metrics(ngx_http_request_t *r, ngx_buf_t *b)
 {
+    size_t        len;
     ngx_int_t     rc;
-    ngx_chain_t   out;
+    ngx_buf_t    *info;
+    ngx_chain_t   out[2];
 
-    b->last_buf = (r == r->main) ? 1 : 0;
-    b->last_in_chain = 1;
+    len = sizeof(ngx_octopus_build_info) - 1
+          + ngx_octopus_build.module.len + ngx_octopus_build.version.len
+          + ngx_octopus_build.commit.len;
+
+    info = ngx_create_temp_buf(r->pool, len);
+    if (info == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    info->last = ngx_sprintf(info->last, ngx_octopus_build_info,
+                             &ngx_octopus_build.module,
+                             &ngx_octopus_build.version,
+                             &ngx_octopus_build.commit);
+    info->last_buf = (r == r->main) ? 1 : 0;
+    info->last_in_chain = 1;
 
     ngx_str_set(&r->headers_out.content_type,
                 "text/plain; version=0.0.4; charset=utf-8");
     r->headers_out.content_type_len = r->headers_out.content_type.len;
     r->headers_out.status = NGX_HTTP_OK;
-    r->headers_out.content_length_n = b->last - b->pos;
-
-    if (b->last == b->pos) {
-        r->header_only = 1;
-    }
+    r->headers_out.content_length_n = (b->last - b->pos)
+                                      + (info->last - info->pos);
 
     rc = ngx_http_send_header(r);
 
@@ -89,10 +127,18 @@ ngx_octopus_send_metrics(ngx_http_request_t *r, ngx_buf_t *b)
         return rc;
     }
 
-    out.buf = b;
-    out.next = NULL;
+    out[1].buf = info;
+    out[1].next = NULL;
 
-    return ngx_http_output_filter(r, &out);
+    if (b->last == b->pos) {
+        /* an empty buffer in the chain would be a "zero size buf" alert */
+        return ngx_http_output_filter(r, &out[1]);
+    }
+
+    out[0].buf = b;
+    out[0].next = &out[1];
+
+    return ngx_http_output_filter(r, &out[0]);
 }
 
 

@@ -16,7 +16,21 @@
 #include <ngx_http.h>
 
 
-#define NGX_OCTOPUS_VERSION  "0.1.0"
+/*
+ * The build a module is: its name, VERSION and the git commit.  Defined
+ * once in each .so, by a file the config generates in objs/ (the version
+ * is never written into the source tree); the common code of that .so
+ * reads its own (each .so exports only what nginx dlsym()s).
+ */
+
+typedef struct {
+    ngx_str_t                  module;
+    ngx_str_t                  version;
+    ngx_str_t                  commit;
+} ngx_octopus_build_t;
+
+
+extern const ngx_octopus_build_t  ngx_octopus_build;
 
 
 ngx_int_t ngx_octopus_parse_kv(ngx_str_t *arg, ngx_str_t *key,
@@ -30,6 +44,7 @@ ngx_uint_t ngx_octopus_body_headers(ngx_http_request_t *r,
 ngx_int_t ngx_octopus_send_json_error(ngx_http_request_t *r,
     ngx_uint_t status, const char *error, const char *reason);
 ngx_int_t ngx_octopus_send_metrics(ngx_http_request_t *r, ngx_buf_t *b);
+ngx_int_t ngx_octopus_init_module(ngx_cycle_t *cycle);
 
 
 #endif /* _NGX_OCTOPUS_COMMON_H_INCLUDED_ */

@@ -332,7 +332,7 @@ ngx_module_t  ngx_octopus_auth_module = {
     ngx_octopus_auth_commands,             /* module directives */
     NGX_HTTP_MODULE,                       /* module type */
     NULL,                                  /* init master */
-    NULL,                                  /* init module */
+    ngx_octopus_init_module,               /* init module */
     ngx_octopus_auth_init_process,         /* init process */
     NULL,                                  /* init thread */
     NULL,                                  /* exit thread */

@@ -175,7 +175,7 @@ ngx_module_t  ngx_octopus_ratelimit_module = {
     ngx_octopus_ratelimit_commands,        /* module directives */
     NGX_HTTP_MODULE,                       /* module type */
     NULL,                                  /* init master */
-    NULL,                                  /* init module */
+    ngx_octopus_init_module,               /* init module */
     ngx_octopus_rl_init_process,           /* init process */
     NULL,                                  /* init thread */
     NULL,                                  /* exit thread */
