@@ -42,7 +42,7 @@ DEB_PACKAGES = gcc make perl curl ca-certificates openssl \
                libicu-dev \
                redis-server postgresql python3-jwt python3-cryptography \
                libjson-perl libjson-xs-perl wrk libfaketime \
-               dpkg-dev binutils python3-yaml prometheus
+               dpkg-dev binutils groff-base python3-yaml prometheus
 
 export OCTOPUS_MODULES := $(abspath $(BUILD)/modules)
 export OCTOPUS_NGINX   := $(NGINX_BIN)

@@ -69,6 +69,12 @@ chomp(my $version = slurp("$top/VERSION"));
 chomp(my $arch = `dpkg --print-architecture`);
 is($deb, "$tmp/out/octopus-guard_$version-1_$arch.deb", 'its file name');
 
+# reproducible: the same input gives the same bytes
+my $out2 = run_ok('built again', 'packaging/octopus-deb', '--modules',
+                  $moddir, '--out', "$tmp/out2");
+my ($deb2) = $out2 =~ /([^\n]+\.deb)\n?\z/;
+run_ok('the same package byte for byte', 'cmp', $deb, $deb2);
+
 # ---- metadata -------------------------------------------------------------
 
 my %f;
@@ -152,6 +158,8 @@ for my $m (@mods) {
 }
 for my $t (@tools) {
     is($mode{"/usr/bin/$t"}, '-rwxr-xr-x root/root', "/usr/bin/$t");
+    is($mode{"/usr/share/man/man1/$t.1.gz"}, '-rw-r--r-- root/root',
+       "the manual page of $t");
 }
 for my $p (qw(/usr/share/octopus-guard/sql/001_audit_schema.sql
               /usr/share/octopus-guard/prometheus/alerts.yml
@@ -164,6 +172,13 @@ for my $p (qw(/usr/share/octopus-guard/sql/001_audit_schema.sql
 ok(grep(m{^/usr/share/doc/octopus-guard/examples/kubernetes/\S+\.yaml$},
         keys %mode), 'the Kubernetes examples');
 is((grep { !m{^/(usr/|$)} } keys %mode), 0, 'nothing outside /usr');
+for my $t (@tools) {
+    my $w = run_ok("the manual page of $t formats", 'sh', '-c',
+        "dpkg-deb --fsys-tarfile '$deb' | tar -xO "
+        . "./usr/share/man/man1/$t.1.gz | gzip -dc "
+        . "| groff -man -Tutf8 -ww -z 2>&1");
+    is($w, '', "groff: no warning for $t");
+}
 is((grep { m{^/etc/} } keys %mode), 0, 'no conffile: nothing in /etc');
 
 my $ctl = "$tmp/control";
