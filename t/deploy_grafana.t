@@ -201,9 +201,11 @@ my ($rc, $aj) = Octopus::Test::capture('/usr/bin/python3', '-c',
     $alerts_file);
 is($rc, 0, 'alerts.yml parses') or diag($aj);
 my @aexpr;
+my @arules;
 for my $g (@{decode_json($aj)->{groups} || []}) {
     for my $r (@{$g->{rules}}) {
         push @aexpr, [ "alert $r->{alert}", $r->{expr} ];
+        push @arules, $r;
     }
 }
 ok(@aexpr >= 5, scalar(@aexpr) . ' alert rules');
@@ -292,6 +294,67 @@ for my $x (@dexpr, @aexpr) {
         next if $ADDED{$lab};
         ok($have{$lab} || grep({ $PENDING{$_->[0]} } @$sel),
            "$where: grouping label $lab is on its metrics") or diag($e);
+    }
+}
+
+# ---- the alerts' templates name labels their expression keeps -----------
+#
+# {{ $labels.X }} in a summary is empty when the expression aggregated X
+# away (sum(...) by (le) keeps only le)
+
+# alerts of conf/prometheus/alerts.yml (not this branch's file) known to
+# break the rule, reported: a TODO test while they do
+my %ALERT_DEFECT = (OctopusSlowRequests =>
+    'sum(...) by (le) drops instance, the summary prints it');
+
+sub kept_by_all_aggregations {
+    my ($e, $label) = @_;
+    my $AGG = qr/\b(?:sum|min|max|avg|count|stddev|stdvar|topk|bottomk|quantile|count_values|group)\b/;
+    while ($e =~ /$AGG\s*(?:(by|without)\s*\(([^)]*)\))?\s*\(/g) {
+        my ($kind, $list) = ($1, $2);
+        my $open = pos($e) - 1;
+        unless ($kind) {
+            # the grouping may follow the argument: sum(x) by (l)
+            my ($depth, $i) = (0, $open);
+            for (; $i < length $e; $i++) {
+                my $ch = substr($e, $i, 1);
+                $depth++ if $ch eq '(';
+                $depth-- if $ch eq ')';
+                last if $depth == 0;
+            }
+            ($kind, $list) = substr($e, $i + 1) =~ /^\s*(by|without)\s*\(([^)]*)\)/;
+        }
+        my %l = map { $_ => 1 } split /\s*,\s*/, ($list // '') =~ s/^\s+|\s+$//gr;
+        return 0 if !$kind;
+        return 0 if $kind eq 'by' && !$l{$label};
+        return 0 if $kind eq 'without' && $l{$label};
+    }
+    return 1;
+}
+
+ok(!kept_by_all_aggregations('sum(rate(x[5m])) by (le)', 'instance')
+   && kept_by_all_aggregations('sum by (instance) (rate(x[5m]))', 'instance')
+   && kept_by_all_aggregations('rate(x[5m]) > 1', 'instance')
+   && !kept_by_all_aggregations('sum(rate(x[5m])) > 1', 'instance'),
+   'the label check itself: known answers');
+
+for my $r (@arules) {
+    ok($r->{labels}{severity}, "alert $r->{alert}: a severity");
+    ok($r->{annotations}{summary}, "alert $r->{alert}: a summary");
+    my $text = join ' ', values %{$r->{annotations} || {}},
+                         values %{$r->{labels} || {}};
+    my %used = map { $_ => 1 } $text =~ /\$labels\.(\w+)/g;
+    for my $l (sort keys %used) {
+        my $ok = kept_by_all_aggregations($r->{expr}, $l);
+        if ($ALERT_DEFECT{$r->{alert}} && !$ok) {
+            TODO: {
+                local $TODO = "$r->{alert}: $ALERT_DEFECT{$r->{alert}}";
+                ok($ok, "alert $r->{alert}: its expression keeps $l");
+            }
+            next;
+        }
+        ok($ok, "alert $r->{alert}: its expression keeps $l")
+            or diag($r->{expr});
     }
 }
 
