@@ -165,6 +165,7 @@ for my $p (qw(/usr/share/octopus-guard/sql/001_audit_schema.sql
               /usr/share/octopus-guard/prometheus/alerts.yml
               /usr/share/octopus-guard/grafana/octopus-guard.json
               /usr/share/doc/octopus-guard/examples/nginx.conf
+              /usr/share/doc/octopus-guard/examples/prometheus.yml
               /usr/share/doc/octopus-guard/copyright
               /usr/share/doc/octopus-guard/changelog.Debian.gz)) {
     is($mode{$p}, '-rw-r--r-- root/root', $p);

@@ -15,6 +15,11 @@
 # (a histogram's family gives NAME_bucket, _sum and _count).  Every scrape
 # also passes promtool check metrics.
 #
+# deploy/prometheus/prometheus.yml passes promtool check config (its
+# Kubernetes discovery given as static targets: Debian's promtool lacks
+# it) with the alert rules, and scrapes the ConfigMap's three metrics
+# locations.
+#
 # The dashboard also carries what an operator needs: a panel for each of
 # requests by auth result, denials, rate-limit rejections and fallbacks,
 # lockouts, Redis errors, audit records written, spooled and dropped, queue
@@ -355,6 +360,47 @@ for my $r (@arules) {
         }
         ok($ok, "alert $r->{alert}: its expression keeps $l")
             or diag($r->{expr});
+    }
+}
+
+# ---- deploy/prometheus/prometheus.yml -------------------------------------
+#
+# Debian's promtool is built without the Kubernetes service discovery: the
+# file is checked with its kubernetes_sd_configs given as static targets
+# (the rest as written), its rule file being conf/prometheus/alerts.yml.
+# Its three metrics paths are the ConfigMap's three metrics locations.
+
+{
+    my $pdir = "$t->{dir}/prometheus";
+    mkdir $pdir;
+    my $pc = $t->read_file("$top/deploy/prometheus/prometheus.yml");
+    ok($pc, 'deploy/prometheus/prometheus.yml');
+    my $n = ($pc =~ s{kubernetes_sd_configs:\n(\s+)- role: pod\n}
+                      {static_configs:\n$1- targets: ['127.0.0.1:8443']\n}g);
+    is($n, 3, 'three jobs discover the pods');
+    $pc =~ s{/etc/prometheus/}{$pdir/}g;
+    $t->write_file("$pdir/octopus-ca.pem", '');
+    system('cp', $alerts_file, "$pdir/octopus-alerts.yml") == 0 or die;
+    my $f = $t->write_file("$pdir/prometheus.yml", $pc);
+    my ($rc, $out) = Octopus::Test::capture('promtool', 'check', 'config', $f);
+    is($rc, 0, 'promtool check config') or diag($out);
+    like($out, qr/SUCCESS: 1 rule files found/, 'with the alert rules');
+
+    my ($yrc, $yj) = Octopus::Test::capture('/usr/bin/python3', '-c',
+        'import json, sys, yaml; print(json.dumps(yaml.safe_load(open(sys.argv[1]))))',
+        "$top/deploy/prometheus/prometheus.yml");
+    my $pcfg = decode_json($yj);
+    my %paths = map { $_->{metrics_path} => $_ } @{$pcfg->{scrape_configs}};
+    my ($cmrc, $cmj) = Octopus::Test::capture('/usr/bin/python3', '-c',
+        'import json, sys, yaml; print(json.dumps(yaml.safe_load(open(sys.argv[1]))))',
+        "$top/deploy/kubernetes/configmap.yaml");
+    my $kconf = decode_json($cmj)->{data}{'nginx.conf'};
+    for my $d (qw(octopus_metrics octopus_auth_metrics
+                  octopus_ratelimit_metrics)) {
+        my ($loc) = $kconf =~ /location = (\S+) \{\s*\Q$d\E;/;
+        ok($loc, "the ConfigMap serves $d") or next;
+        ok($paths{$loc}, "prometheus.yml scrapes $loc ($d)");
+        is($paths{$loc}{scheme}, 'https', "$loc: https (the 8443 server)");
     }
 }
 
