@@ -55,7 +55,8 @@ DEB_PACKAGES = gcc make perl curl ca-certificates openssl \
                libpcre2-dev libssl-dev zlib1g-dev libcmocka-dev libjansson-dev \
                libicu-dev \
                redis-server postgresql python3-jwt python3-cryptography \
-               libjson-perl libjson-xs-perl wrk libfaketime
+               libjson-perl libjson-xs-perl wrk libfaketime \
+               dpkg-dev binutils groff-base python3-yaml prometheus
 
 export OCTOPUS_MODULES := $(abspath $(BUILD)/modules)
 export OCTOPUS_NGINX   := $(NGINX_BIN)
@@ -68,7 +69,7 @@ export OCTOPUS_SANITIZE := $(SANITIZE)
 # their own targets (bench, fuzz, ...)
 TOOLS :=
 -include $(wildcard ngx_octopus_*_module/*.mk tools/*.mk bench/*.mk \
-                   t/fuzz/*.mk t/soak/*.mk)
+                   t/fuzz/*.mk t/soak/*.mk packaging/*.mk)
 
 .DEFAULT_GOAL := all
 
