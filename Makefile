@@ -41,7 +41,8 @@ DEB_PACKAGES = gcc make perl curl ca-certificates openssl \
                libpcre2-dev libssl-dev zlib1g-dev libcmocka-dev libjansson-dev \
                libicu-dev \
                redis-server postgresql python3-jwt python3-cryptography \
-               libjson-perl libjson-xs-perl wrk libfaketime
+               libjson-perl libjson-xs-perl wrk libfaketime \
+               docker-compose python3-jsonschema python3-yaml
 
 export OCTOPUS_MODULES := $(abspath $(BUILD)/modules)
 export OCTOPUS_NGINX   := $(NGINX_BIN)
