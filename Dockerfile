@@ -4,10 +4,14 @@
 #   - runs as uid/gid 1001, listens on 8080 (redirect) and 8443 (HTTPS)
 #   - pid and temp paths under /tmp: the root file system can be read-only
 #     (mount tmpfs on /tmp and a volume on /var/lib/octopus for the spool)
-#   - no secret is baked in: conf/nginx.conf reads them from /run/secrets/
-#     (tools/octopus-keygen makes them)
+#   - no secret is baked in: conf/nginx.conf reads them from /run/secrets/,
+#     files uid 1001 can read (`tools/octopus-keygen --owner 1001 --group
+#     1001 all ./secrets`: Compose mounts file secrets with their host owner
+#     and mode)
 #
-# `make image-test` builds this file with buildah and checks the result.
+# Build it in the docker format (`docker build`, `buildah bud --format
+# docker`): the OCI format has no HEALTHCHECK.  `make image-test` builds
+# this file with buildah and runs it as docker-compose.yml does.
 
 FROM debian:bookworm-slim AS build
 

@@ -56,7 +56,8 @@ DEB_PACKAGES = gcc make perl curl ca-certificates openssl \
                libicu-dev \
                redis-server postgresql python3-jwt python3-cryptography \
                libjson-perl libjson-xs-perl wrk libfaketime \
-               dpkg-dev binutils groff-base python3-yaml prometheus
+               dpkg-dev binutils groff-base python3-yaml prometheus \
+               docker-compose python3-jsonschema
 
 export OCTOPUS_MODULES := $(abspath $(BUILD)/modules)
 export OCTOPUS_NGINX   := $(NGINX_BIN)
