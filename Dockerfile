@@ -46,10 +46,10 @@ RUN apt-get update \
 COPY --from=build --chown=1001:1001 /src/build/release/modules/*.so \
      /usr/lib/nginx/modules/
 COPY --chown=1001:1001 conf/nginx.conf /etc/nginx/nginx.conf
-COPY --chown=1001:1001 conf/sql/ /usr/share/octopus/sql/
+COPY --chown=1001:1001 conf/sql/ /usr/share/octopus-guard/sql/
 
 RUN mkdir -p /var/lib/octopus/audit-spool /run/secrets \
- && chown -R 1001:1001 /etc/nginx /var/lib/octopus /usr/share/octopus \
+ && chown -R 1001:1001 /etc/nginx /var/lib/octopus /usr/share/octopus-guard \
  && chmod 0700 /var/lib/octopus/audit-spool
 
 USER 1001:1001
