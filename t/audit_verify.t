@@ -81,4 +81,44 @@ is($rc, 1, 'a cut-off tail: fails');
 like($out, qr/chain gen-a: records seq 45001\.\.50000 missing \(tail cut off\)/,
      '... from the checkpoint');
 
+# a rotated chain key: chains written before the rotation under the old
+# key, after it under the new one; each chain is checked with its own key
+
+my $key2 = "$dir/chain2.key";
+open $kf, '>', $key2 or die;
+print $kf "verify-test-key-rotated-fedcba98765\n";
+close $kf;
+system("/usr/bin/python3 t/lib/gen_audit_chain.py $key 1000 old > $dir/old.jsonl"
+       . " && /usr/bin/python3 t/lib/gen_audit_chain.py $key2 1000 new"
+       . " > $dir/new.jsonl && cat $dir/old.jsonl $dir/new.jsonl"
+       . " > $dir/rotated.jsonl") == 0 or die 'gen_audit_chain.py failed';
+
+sub verify_keys {
+    my ($f, @k) = @_;
+    my $out = `/usr/bin/perl $verify @{[map { "--key $_" } @k]} --file $f 2>&1`;
+    return ($? >> 8, $out);
+}
+
+($rc, $out) = verify_keys("$dir/rotated.jsonl", $key, $key2);
+is($rc, 0, 'a rotated key: both keys given, every chain verifies') or diag $out;
+like($out, qr/^OK 4000 records in 4 chains verified/, '... all four chains');
+
+($rc, $out) = verify_keys("$dir/rotated.jsonl", $key);
+is($rc, 1, 'a rotated key: the old key alone fails the new chains');
+like($out, qr/chain new-a seq 1 .*altered/, '... naming the first of them');
+
+# a chain whose records change key half-way is not intact
+system("/usr/bin/python3 t/lib/gen_audit_chain.py $key2 1000 old"
+       . " > $dir/old2.jsonl") == 0 or die;
+my @a = grep { /"chain_id":"old-a","seq":(\d+)/ && $1 <= 500 }
+        do { open my $h, '<', "$dir/old.jsonl" or die; <$h> };
+my @b = grep { /"chain_id":"old-a","seq":(\d+)/ && $1 > 500 }
+        do { open my $h, '<', "$dir/old2.jsonl" or die; <$h> };
+open my $sp, '>', "$dir/spliced.jsonl" or die;
+print $sp @a, @b;
+close $sp;
+($rc, $out) = verify_keys("$dir/spliced.jsonl", $key, $key2);
+is($rc, 1, 'a chain that changes key half-way fails');
+like($out, qr/chain old-a seq 501 /, '... at the first record of the other key');
+
 done_testing;

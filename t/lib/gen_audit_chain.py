@@ -4,13 +4,14 @@
 # hashed here with Python's hmac, independently of the module and of
 # tools/octopus-audit-verify.
 #
-#   gen_audit_chain.py KEYFILE N > audit.jsonl
+#   gen_audit_chain.py KEYFILE N [CHAIN_PREFIX] > audit.jsonl   (chains PREFIX-a, PREFIX-b; gen by default)
 import hmac, hashlib, json, sys
 key = open(sys.argv[1], 'rb').read().rstrip(b'\r\n \t')
 n = int(sys.argv[2])
 FIELDS = "ts_us request_id node client user_name role auth_method api_key_id method host path query status bytes_sent request_length request_time_ms upstream_status upstream_time user_agent auth_result ratelimit_result event_type chain_id seq".split()
 out = sys.stdout
-for chain in ('gen-a', 'gen-b'):
+prefix = sys.argv[3] if len(sys.argv) > 3 else 'gen'
+for chain in (prefix + '-a', prefix + '-b'):
     prev = '0' * 64
     for seq in range(1, n + 1):
         r = dict(ts_us=1800000000000000 + seq, request_id='%s-%d' % (chain, seq), node='t', client='127.0.0.1',
