@@ -44,6 +44,8 @@ ngx_uint_t ngx_octopus_body_headers(ngx_http_request_t *r,
 ngx_int_t ngx_octopus_send_json_error(ngx_http_request_t *r,
     ngx_uint_t status, const char *error, const char *reason);
 ngx_int_t ngx_octopus_send_metrics(ngx_http_request_t *r, ngx_buf_t *b);
+ngx_shm_zone_t *ngx_octopus_counters_zone(ngx_conf_t *cf, ngx_str_t *name,
+    size_t size, void *tag);
 ngx_int_t ngx_octopus_init_module(ngx_cycle_t *cycle);
 
 

@@ -26,8 +26,6 @@ static ngx_uint_t ngx_octopus_rl_fallback_log(
     ngx_octopus_rl_main_conf_t *rmcf);
 static u_char *ngx_octopus_rl_metrics_zone(u_char *p, ngx_shm_zone_t *zone);
 static ngx_int_t ngx_octopus_rl_metrics_handler(ngx_http_request_t *r);
-static ngx_int_t ngx_octopus_rl_counters_init_zone(ngx_shm_zone_t *zone,
-    void *data);
 static u_char *ngx_octopus_rl_counters_metrics(u_char *p,
     ngx_octopus_rl_main_conf_t *rmcf);
 
@@ -182,46 +180,14 @@ ngx_octopus_rl_counters_conf(ngx_conf_t *cf, ngx_octopus_rl_main_conf_t *rmcf)
 
     /* user zones are named "octopus_ratelimit:NAME": no clash */
 
-    zone = ngx_shared_memory_add(cf, &ngx_octopus_rl_counters_name,
-                                 8 * ngx_pagesize,
-                                 &ngx_octopus_ratelimit_module);
+    zone = ngx_octopus_counters_zone(cf, &ngx_octopus_rl_counters_name,
+                                     sizeof(ngx_octopus_rl_counters_t),
+                                     &ngx_octopus_ratelimit_module);
     if (zone == NULL) {
         return NGX_ERROR;
     }
 
-    zone->init = ngx_octopus_rl_counters_init_zone;
     rmcf->counters = zone;
-
-    return NGX_OK;
-}
-
-
-static ngx_int_t
-ngx_octopus_rl_counters_init_zone(ngx_shm_zone_t *zone, void *data)
-{
-    ngx_slab_pool_t            *shpool;
-    ngx_octopus_rl_counters_t  *c;
-
-    if (data) {
-        /* a reload: the counters go on */
-        zone->data = data;
-        return NGX_OK;
-    }
-
-    shpool = (ngx_slab_pool_t *) zone->shm.addr;
-
-    if (zone->shm.exists) {
-        zone->data = shpool->data;
-        return NGX_OK;
-    }
-
-    c = ngx_slab_calloc(shpool, sizeof(ngx_octopus_rl_counters_t));
-    if (c == NULL) {
-        return NGX_ERROR;
-    }
-
-    shpool->data = c;
-    zone->data = c;
 
     return NGX_OK;
 }
