@@ -1,5 +1,5 @@
 # make bench [QUICK=1]: Octopus Guard side by side with bare nginx and with
-# the peers (issue 7); never part of `make test`.
+# the peers; never part of `make test`.
 #
 #   make bench            full run (about 10 minutes; a bare-proxy run beside
 #                         every scenario run): writes bench/results/latest.md

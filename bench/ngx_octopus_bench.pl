@@ -14,7 +14,7 @@
 # thrown away, then the measured run; same wrk settings for all), the start
 # of the order rotating by one scenario per round so that drift affects all
 # alike.  Writes DIR/latest.md (medians over the rounds, ratios to the bare
-# proxy, the issue's targets, Redis commands per request, audit rows per
+# proxy, the targets, Redis commands per request, audit rows per
 # second reaching PostgreSQL, queue and spool, worker RSS before and after,
 # load average, the JWT verify microbenchmark) and DIR/latest.png.
 #
@@ -624,7 +624,7 @@ my @S = (
                   . "rate=${rate}r/s;\n",
           loc => "            octopus_ratelimit ip;\n") },
 
-    # issue 14: the exact mode with 100,000 distinct keys (a random X-Key
+    # the exact mode with 100,000 distinct keys (a random X-Key
     # per request, from a wrk script), the script path (GCRA still runs
     # the EVALSHA), and the synchronised mode (skipped when nginx -t
     # refuses sync=)
@@ -1465,7 +1465,7 @@ for my $n (qw(auth_hs256 auth_rs256 auth_apikey rl_shm rl_redis audit_pg
            defined $rt ? sprintf('%.2f ×', $rt) : undef, ($rt // 0) >= $want);
 }
 
-# issue 15 (many users through the shared verification cache): the
+# many users through the shared verification cache): the
 # throughput ratio, and the worker's CPU per request against bare's (on
 # shared cores the CPU figure is each process's own cost; the ratio of
 # throughputs is how the machine was split)
@@ -1491,7 +1491,7 @@ for my $n (qw(auth_rs256_users4096 auth_es256_users4096)) {
     }
 }
 
-# issue 13 (audit cost)
+# audit cost
 if (my $s = $by{audit_pg}) {
     my $v = $s->{cpu_pg_us_row};
     target('audit PostgreSQL: PostgreSQL CPU per row', '≤ 3 µs',
@@ -1509,7 +1509,7 @@ for my $n (qw(audit_pg audit_file)) {
     target("$s->{label}: worker CPU", '≤ bare + 2 µs per request',
            defined $d ? sprintf('%+.2f µs', $d) : undef, ($d // 99) <= 2);
 }
-# issue 14 (Redis cost of the exact mode, the synchronised mode)
+# Redis cost of the exact mode, the synchronised mode)
 for my $n (qw(rl_redis rl_redis_100k)) {
     my $s = $by{$n} or next;
     my $v = $s->{cpu_redis_us};
