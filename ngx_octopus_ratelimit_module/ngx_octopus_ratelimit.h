@@ -112,6 +112,15 @@ typedef struct {
 } ngx_octopus_rl_shm_t;
 
 
+/*
+ * A ban or a lock Redis reported is kept in the node's shared memory, and
+ * asked again of Redis at most once per this interval by one request: one
+ * lifted in Redis (DEL) is lifted on every node within it, and a flood
+ * from a banned client costs Redis one command per interval and node.
+ */
+#define NGX_OCTOPUS_RL_RECHECK  1000         /* ms */
+
+
 typedef struct {
     u_char                      color;
     u_char                      dummy;
@@ -120,6 +129,8 @@ typedef struct {
     uint64_t                    expires;     /* ms */
     ngx_octopus_rl_state_t      state;
     ngx_octopus_rl_strike_t     strike;
+    uint64_t                    confirmed;   /* ms: Redis last reported the
+                                                cached ban or lock */
     ngx_octopus_rl_inflight_t   inflight;    /* lockout reservations */
     ngx_queue_t                 sync_queue;  /* sync=: when touched */
     ngx_octopus_rl_sync_t       sync;
@@ -191,6 +202,8 @@ typedef struct {
     ngx_octopus_rl_result_t     res;
     unsigned                    fallback:1;
     unsigned                    eval:1;
+    unsigned                    recheck:1;   /* a cached ban or lock: asked
+                                                Redis whether it stands */
 
     /* the sliding window without a script (ngx_octopus_rl_lua_window) */
     ngx_octopus_redis_cmd_t    *wcmd[NGX_OCTOPUS_RL_WCMDS];
@@ -244,7 +257,7 @@ void ngx_octopus_rl_shm_touch(ngx_octopus_rl_shm_t *ctx,
 void ngx_octopus_rl_shm_limit(ngx_octopus_rl_zone_t *zone, ngx_str_t *key,
     ngx_flag_t dry_run, ngx_octopus_rl_item_t *item);
 uint64_t ngx_octopus_rl_shm_strike_left(ngx_shm_zone_t *shm_zone,
-    ngx_str_t *key);
+    ngx_str_t *key, uint64_t recheck, ngx_uint_t *ask);
 void ngx_octopus_rl_shm_strike_set(ngx_shm_zone_t *shm_zone, ngx_str_t *key,
     uint64_t ms);
 ngx_int_t ngx_octopus_rl_shm_reserve(ngx_shm_zone_t *shm_zone,

@@ -912,14 +912,24 @@ ngx_octopus_rl_start_limit(ngx_octopus_rl_main_conf_t *rmcf,
     ngx_octopus_rl_item_t *item)
 {
     uint64_t                left;
+    ngx_uint_t              ask;
     ngx_octopus_rl_zone_t  *zone;
 
     zone = item->limit->zone;
 
-    /* a ban known to this node costs no round trip */
+    /*
+     * a ban known to this node costs no round trip; one Redis reported is
+     * asked again once per NGX_OCTOPUS_RL_RECHECK, so a lifted one ends
+     */
 
     if (zone->ban_after && !item->limit->dry_run) {
-        left = ngx_octopus_rl_shm_strike_left(zone->shm_zone, &item->key);
+        ask = 0;
+        left = ngx_octopus_rl_shm_strike_left(zone->shm_zone, &item->key,
+                                              (zone->sync
+                                               || rmcf->redis.name.len == 0)
+                                              ? 0 : NGX_OCTOPUS_RL_RECHECK,
+                                              &ask);
+        item->recheck = ask;
 
         if (left) {
             item->outcome = NGX_OCTOPUS_RL_BANNED;
@@ -964,6 +974,7 @@ ngx_octopus_rl_start_lock(ngx_octopus_rl_main_conf_t *rmcf,
     ngx_octopus_rl_item_t *item)
 {
     uint64_t                    left;
+    ngx_uint_t                  ask;
     ngx_http_request_t         *r;
     ngx_octopus_rl_ctx_t       *ctx;
     ngx_octopus_rl_loc_conf_t  *lcf;
@@ -976,9 +987,13 @@ ngx_octopus_rl_start_lock(ngx_octopus_rl_main_conf_t *rmcf,
     ctx->lockout = lcf->lockout;
     item->outcome = NGX_OCTOPUS_RL_PASS;
 
-    /* a lock known to this node costs no round trip */
+    /* a lock known to this node costs no round trip (see start_limit) */
 
-    left = ngx_octopus_rl_shm_strike_left(rmcf->lockout_zone, &item->key);
+    ask = 0;
+    left = ngx_octopus_rl_shm_strike_left(rmcf->lockout_zone, &item->key,
+                                          rmcf->redis.name.len
+                                          ? NGX_OCTOPUS_RL_RECHECK : 0, &ask);
+    item->recheck = ask;
 
     if (left) {
         ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
@@ -1068,9 +1083,26 @@ static void
 ngx_octopus_rl_failure(ngx_octopus_rl_main_conf_t *rmcf, ngx_uint_t reason,
     ngx_octopus_rl_item_t *item)
 {
+    uint64_t    left;
+    ngx_uint_t  ask;
+
     item->fallback = 1;
 
     ngx_octopus_rl_fallback(rmcf, item->limit->zone->shm_zone, reason);
+
+    /* Redis could not say whether the cached ban stands: it does */
+
+    if (item->recheck) {
+        ask = 0;
+        left = ngx_octopus_rl_shm_strike_left(item->limit->zone->shm_zone,
+                                              &item->key, 0, &ask);
+        if (left) {
+            item->outcome = NGX_OCTOPUS_RL_BANNED;
+            item->res.reset_ms = left;
+            item->res.retry_ms = left;
+            return;
+        }
+    }
 
     switch (rmcf->failure) {
 
@@ -1148,9 +1180,11 @@ ngx_octopus_rl_limit_reply(void *data, redisReply *reply)
         return;
     }
 
-    if (item->outcome == NGX_OCTOPUS_RL_BANNED) {
+    if (item->outcome == NGX_OCTOPUS_RL_BANNED || item->recheck) {
+        /* a ban reported, or the cached one lifted in Redis */
         ngx_octopus_rl_shm_strike_set(item->limit->zone->shm_zone, &item->key,
-                                      item->res.retry_ms);
+                                      item->outcome == NGX_OCTOPUS_RL_BANNED
+                                      ? item->res.retry_ms : 0);
     }
 
     ngx_octopus_rl_item_done(item);
@@ -1236,6 +1270,12 @@ ngx_octopus_rl_window_reply(void *data, redisReply *reply)
         ngx_octopus_rl_failure(rmcf, NGX_OCTOPUS_RL_FB_ERROR, item);
         ngx_octopus_rl_item_done(item);
         return;
+    }
+
+    if (item->recheck && item->outcome != NGX_OCTOPUS_RL_BANNED) {
+        /* the cached ban was lifted in Redis */
+        ngx_octopus_rl_shm_strike_set(item->limit->zone->shm_zone, &item->key,
+                                      0);
     }
 
     if (item->res.allowed) {
@@ -1382,6 +1422,12 @@ ngx_octopus_rl_lock_reply(void *data, redisReply *reply)
 
     case NGX_OCTOPUS_RL_RESERVED:
         ctx->reserved = NGX_OCTOPUS_RL_RES_REDIS;
+
+        if (item->recheck) {
+            /* the cached lock was lifted in Redis */
+            ngx_octopus_rl_shm_strike_set(rmcf->lockout_zone, &item->key, 0);
+        }
+
         break;
 
     case NGX_OCTOPUS_RL_RESERVE_LOCK:
@@ -1394,6 +1440,11 @@ ngx_octopus_rl_lock_reply(void *data, redisReply *reply)
     case NGX_OCTOPUS_RL_RESERVE_BUSY:
         item->outcome = NGX_OCTOPUS_RL_LOCKED;
         item->res.retry_ms = ms;
+
+        if (item->recheck) {
+            ngx_octopus_rl_shm_strike_set(rmcf->lockout_zone, &item->key, 0);
+        }
+
         break;
 
     default:

@@ -168,7 +168,8 @@ ngx_octopus_rl_shm_limit(ngx_octopus_rl_zone_t *zone, ngx_str_t *key,
 /* ms left of a ban (zones) or a lock (lockout), 0 when none */
 
 uint64_t
-ngx_octopus_rl_shm_strike_left(ngx_shm_zone_t *shm_zone, ngx_str_t *key)
+ngx_octopus_rl_shm_strike_left(ngx_shm_zone_t *shm_zone, ngx_str_t *key,
+    uint64_t recheck, ngx_uint_t *ask)
 {
     uint64_t                now, left;
     ngx_octopus_rl_shm_t   *ctx;
@@ -184,6 +185,14 @@ ngx_octopus_rl_shm_strike_left(ngx_shm_zone_t *shm_zone, ngx_str_t *key)
 
     if (lr) {
         left = ngx_octopus_rl_strike_check(&lr->strike, now);
+
+        /* a cached ban or lock: one request per interval asks Redis */
+
+        if (left && recheck && now >= lr->confirmed + recheck) {
+            lr->confirmed = now;
+            *ask = 1;
+            left = 0;
+        }
     }
 
     ngx_shmtx_unlock(&ctx->shpool->mutex);
@@ -192,7 +201,7 @@ ngx_octopus_rl_shm_strike_left(ngx_shm_zone_t *shm_zone, ngx_str_t *key)
 }
 
 
-/* caches a ban or a lock that Redis reported */
+/* caches a ban or a lock that Redis reported, or (ms 0) lifts it */
 
 void
 ngx_octopus_rl_shm_strike_set(ngx_shm_zone_t *shm_zone, ngx_str_t *key,
@@ -210,7 +219,9 @@ ngx_octopus_rl_shm_strike_set(ngx_shm_zone_t *shm_zone, ngx_str_t *key,
     lr = ngx_octopus_rl_shm_lookup(ctx, key, 1, now);
 
     if (lr) {
+        /* 0: Redis no longer has it (lifted) */
         lr->strike.until = now + ms;
+        lr->confirmed = now;
         ngx_octopus_rl_shm_touch(ctx, lr, now, 0);
     }
 

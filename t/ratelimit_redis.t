@@ -13,6 +13,7 @@ use lib 't/lib';
 use Octopus::Test;
 use IO::Socket::INET;
 use IO::Select;
+use Time::HiRes qw(time);
 
 my $t1 = Octopus::Test->new;
 my $t2 = Octopus::Test->new;
@@ -212,11 +213,43 @@ is($b->{status}, 403, 'the ban reaches the second node');
 is($b->{headers}{'x-rl-result'}, 'banned', 'second node: result banned');
 ok(($b->{headers}{'retry-after'} // 0) > 3500, 'banned: Retry-After');
 
+# served from shared memory: Redis is asked again at most once a second
+# and node (one request), whatever the flood
+
 $t1->redis_cmd('CONFIG', 'RESETSTAT');
-is($t2->get('/ban/x', 'X-Key' => 'b1')->{status}, 403, 'still banned');
+my $t0 = time;
+my @still = map { $t2->get('/ban/x', 'X-Key' => 'b1')->{status} } 1 .. 50;
+my $spent = time - $t0;
+is_deeply(\@still, [(403) x 50], 'still banned');
 my $info = $t1->redis_cmd('INFO', 'commandstats');
-unlike($info, qr/cmdstat_(?:evalsha|incr|pttl)/,
-       'a cached ban costs no Redis command');
+my ($asked) = $info =~ /cmdstat_pttl:calls=(\d+)/;
+$asked //= 0;
+ok($asked <= 1 + int($spent), "a cached ban: $asked Redis checks for 50 "
+   . sprintf('requests in %.2f s (at most one a second)', $spent));
+unlike($info, qr/cmdstat_evalsha/, '... and no strike');
+
+# a ban lifted in Redis (DEL) is lifted on every node that cached it
+# within a second, with no restart; one not lifted stands
+
+is_deeply(statuses($t1, 4, '/ban/x', 'X-Key' => 'b2'), [200, 200, 429, 403],
+          'b2 banned on the first node');
+is($t2->get('/ban/x', 'X-Key' => 'b2')->{status}, 403,
+   'b2: the second node caches it');
+# every key of the client in the zone: the ban, its strikes, its windows
+my $b2keys = $t1->redis_cmd('KEYS', 'octo:{ban:b2}:*');
+ok(grep({ $_ eq 'octo:{ban:b2}:b' } @$b2keys), 'b2: its ban key found');
+$t1->redis_cmd('DEL', @$b2keys);
+my $lifted_at = time;
+my $lifted = $t1->wait_for(sub {
+    $t1->get('/ban/x', 'X-Key' => 'b2')->{status} != 403
+        && $t2->get('/ban/x', 'X-Key' => 'b2')->{status} != 403
+}, 5);
+ok($lifted, sprintf('a ban deleted in Redis is lifted on both nodes '
+                    . '(%.2f s)', time - $lifted_at));
+is($t2->get('/ban/x', 'X-Key' => 'b1')->{status}, 403,
+   'a ban not deleted still stands after the recheck');
+ok(($t2->get('/ban/x', 'X-Key' => 'b1')->{headers}{'retry-after'} // 0)
+   > 3500, '... with its true Retry-After');
 
 # lockout across nodes, from different client addresses
 
@@ -247,6 +280,18 @@ is($l->{headers}{'x-rl-result'}, 'locked', 'result locked');
 ok(($l->{headers}{'retry-after'} // 0) > 3500, 'locked: Retry-After');
 ok(!defined $l->{json}, 'locked: upstream not reached');
 is(login($t2, 'dave', '10.1.0.7', 200)->{status}, 200, 'other accounts pass');
+
+# a lock lifted in Redis (DEL of the lock and the failure count) is lifted
+# on the node that cached it within a second
+
+is(login($t2, 'carol', '10.1.0.8', 200)->{status}, 429,
+   'carol: the second node caches the lock');
+$t1->redis_cmd('DEL', 'octo:{lockout:carol}:l', 'octo:{lockout:carol}:f');
+my $unlocked = $t1->wait_for(sub {
+    login($t1, 'carol', '10.1.0.9', 200)->{status} == 200
+        && login($t2, 'carol', '10.1.0.9', 200)->{status} == 200
+}, 5);
+ok($unlocked, 'a lock deleted in Redis is lifted on both nodes');
 
 # Redis restarted: script cache and data gone, limiting resumes by itself
 
