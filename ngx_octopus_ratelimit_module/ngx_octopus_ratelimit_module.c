@@ -690,7 +690,7 @@ ngx_octopus_rl_ban(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
         if (k.len == 5 && ngx_strncmp(k.data, "after", 5) == 0) {
             n = ngx_atoi(v.data, v.len);
-            if (n == NGX_ERROR || n == 0) {
+            if (n == NGX_ERROR || n == 0 || n > NGX_OCTOPUS_RL_MAX_COUNT) {
                 goto invalid;
             }
 
@@ -809,7 +809,7 @@ ngx_octopus_rl_lockout(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
         if (k.len == 8 && ngx_strncmp(k.data, "failures", 8) == 0) {
             n = ngx_atoi(v.data, v.len);
-            if (n == NGX_ERROR || n == 0) {
+            if (n == NGX_ERROR || n == 0 || n > NGX_OCTOPUS_RL_MAX_COUNT) {
                 goto invalid;
             }
 

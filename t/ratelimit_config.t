@@ -88,6 +88,14 @@ my @bad = (
       conf($zone . 'octopus_ratelimit_ban zone=ip after=0 within=1m '
            . 'for=15m;'),
       qr/"after=0"/ ],
+    [ 'ban after too large',
+      conf($zone . 'octopus_ratelimit_ban zone=ip after=1000001 within=1m '
+           . 'for=15m;'),
+      qr/"after=1000001"/ ],
+    [ 'lockout failures too large',
+      conf($zone, 'octopus_ratelimit_lockout key=$remote_addr '
+           . 'failures=1000001 within=1m for=15m status=401;'),
+      qr/"failures=1000001"/ ],
     [ 'ban unknown zone',
       conf($zone . 'octopus_ratelimit_ban zone=nope after=5 within=1m '
            . 'for=15m;'),
