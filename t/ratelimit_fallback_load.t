@@ -9,7 +9,7 @@
 # both stay at zero while Redis is healthy and show when it is frozen.
 #
 # OCTOPUS_LOAD_C (2000 concurrent connections) and OCTOPUS_LOAD_D (3 s)
-# change the storm: OCTOPUS_LOAD_C=5000 is the figure of the README.
+# change the storm: OCTOPUS_LOAD_C=5000 is the figure of docs/performance.md.
 
 use strict;
 use warnings;
