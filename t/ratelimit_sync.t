@@ -2,12 +2,12 @@
 
 # octopus_ratelimit_zone ... sync=: two nginx nodes (two workers each)
 # count in shared memory and merge with one real Redis every 100 ms.
-# Under load from both nodes the passes of every window stay within the
-# bound of docs/ngx_octopus_ratelimit_module.md (rate + (nodes - 1) x
-# quota) and far above one node's share; far fewer Redis commands than
-# requests; Redis frozen (SIGSTOP) and killed: answered at local speed, the per-node limit
-# applies, counted as fallbacks; Redis back: shared again; bans counted in
-# Redis; a reload keeps the counts; nginx -t refusals.
+# Under load from both nodes the passes of every window stay within the bound
+# of docs/ngx_octopus_ratelimit_module.md (rate + (nodes - 1) x quota) and far
+# above one node's share; far fewer Redis commands than requests; Redis frozen
+# (SIGSTOP) and killed: answered at local speed, the per-node limit applies,
+# counted as fallbacks; Redis back: shared again; bans counted in Redis; a
+# reload keeps the counts; nginx -t refusals.
 
 use strict;
 use warnings;
