@@ -108,13 +108,9 @@ ngx_octopus_auth_counters_metrics(ngx_octopus_auth_main_conf_t *amcf,
     c = amcf->counters->data;
     names = ngx_octopus_auth_result_names();
 
-    p = ngx_cpymem(p, "# HELP octopus_auth_requests_total Access decisions "
-                   "of the auth module, by result.\n"
-                   "# TYPE octopus_auth_requests_total counter\n",
-                   sizeof("# HELP octopus_auth_requests_total Access "
-                          "decisions of the auth module, by result.\n"
-                          "# TYPE octopus_auth_requests_total counter\n")
-                   - 1);
+    p = ngx_sprintf(p, "# HELP octopus_auth_requests_total Access decisions "
+                    "of the auth module, by result.\n"
+                    "# TYPE octopus_auth_requests_total counter\n");
 
     for (i = 1; i < NGX_OCTOPUS_AUTH_R_N; i++) {
         p = ngx_sprintf(p, "octopus_auth_requests_total{result=\"%s\"} %uA\n",

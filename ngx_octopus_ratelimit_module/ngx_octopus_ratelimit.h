@@ -75,6 +75,8 @@ typedef struct {
     ngx_uint_t                  ban_after;   /* 0: no ban */
     ngx_msec_t                  ban_within;
     ngx_msec_t                  ban_for;
+    ngx_msec_t                  ban_recheck; /* a cached ban asked of Redis
+                                                again after; 0: never */
     ngx_shm_zone_t             *shm_zone;
     ngx_str_t                   file;
     ngx_uint_t                  line;
@@ -144,6 +146,7 @@ typedef struct {
     ngx_str_t                   prefix;
     ngx_uint_t                  failure;
     ngx_shm_zone_t             *lockout_zone;
+    ngx_msec_t                  lock_recheck; /* as a zone's ban_recheck */
     ngx_shm_zone_t             *counters;    /* "octopus_ratelimit_metrics" */
     ngx_octopus_redis_t        *conn;        /* per worker, after fork */
     uint64_t                    rid_base;    /* per worker, random */

@@ -919,16 +919,13 @@ ngx_octopus_rl_start_limit(ngx_octopus_rl_main_conf_t *rmcf,
 
     /*
      * a ban known to this node costs no round trip; one Redis reported is
-     * asked again once per NGX_OCTOPUS_RL_RECHECK, so a lifted one ends
+     * asked again once per ban_recheck, so a lifted one ends
      */
 
     if (zone->ban_after && !item->limit->dry_run) {
         ask = 0;
         left = ngx_octopus_rl_shm_strike_left(zone->shm_zone, &item->key,
-                                              (zone->sync
-                                               || rmcf->redis.name.len == 0)
-                                              ? 0 : NGX_OCTOPUS_RL_RECHECK,
-                                              &ask);
+                                              zone->ban_recheck, &ask);
         item->recheck = ask;
 
         if (left) {
@@ -991,8 +988,7 @@ ngx_octopus_rl_start_lock(ngx_octopus_rl_main_conf_t *rmcf,
 
     ask = 0;
     left = ngx_octopus_rl_shm_strike_left(rmcf->lockout_zone, &item->key,
-                                          rmcf->redis.name.len
-                                          ? NGX_OCTOPUS_RL_RECHECK : 0, &ask);
+                                          rmcf->lock_recheck, &ask);
     item->recheck = ask;
 
     if (left) {
@@ -1548,7 +1544,13 @@ ngx_octopus_rl_debug_item(ngx_http_request_t *r,
 
     static ngx_str_t         lockout = ngx_string("(lockout)");
     static const char       *outcomes[] = {
-        "skip", "pass", "limited", "banned", "locked", "open", "error"
+        [NGX_OCTOPUS_RL_SKIP] = "skip",
+        [NGX_OCTOPUS_RL_PASS] = "pass",
+        [NGX_OCTOPUS_RL_LIMITED] = "limited",
+        [NGX_OCTOPUS_RL_BANNED] = "banned",
+        [NGX_OCTOPUS_RL_LOCKED] = "locked",
+        [NGX_OCTOPUS_RL_OPEN] = "open",
+        [NGX_OCTOPUS_RL_ERROR] = "error"
     };
 
     z = item->limit ? item->limit->zone : NULL;

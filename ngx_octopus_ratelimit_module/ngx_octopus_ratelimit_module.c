@@ -1062,6 +1062,7 @@ ngx_octopus_rl_create_main_conf(ngx_conf_t *cf)
      *
      *     rmcf->prefix = { 0, NULL };
      *     rmcf->lockout_zone = NULL;
+     *     rmcf->lock_recheck = 0;
      *     rmcf->conn = NULL;
      */
 
@@ -1118,6 +1119,22 @@ ngx_octopus_rl_init_main_conf(ngx_conf_t *cf, void *conf)
     if (rmcf->lockout_zone) {
         ctx = rmcf->lockout_zone->data;
         ctx->ttl = 1000;
+    }
+
+    /*
+     * a ban or lock Redis reported is asked of it again, so one lifted
+     * there ends; a synchronised zone's come with its merges, and without
+     * Redis shared memory is the only record
+     */
+
+    if (rmcf->redis.name.len) {
+        rmcf->lock_recheck = NGX_OCTOPUS_RL_RECHECK;
+
+        for (i = 0; i < rmcf->zones.nelts; i++) {
+            if (zone[i]->sync == 0) {
+                zone[i]->ban_recheck = NGX_OCTOPUS_RL_RECHECK;
+            }
+        }
     }
 
     if (ngx_octopus_rl_counters_conf(cf, rmcf) != NGX_OK) {
